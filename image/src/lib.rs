@@ -1,0 +1,1 @@
+//! Outpost image library (work in progress).

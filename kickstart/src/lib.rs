@@ -1,0 +1,1 @@
+//! Outpost kickstart library (work in progress).

@@ -1,0 +1,1 @@
+//! `/etc/outpost/outpost.toml`: the configuration shared by every Outpost daemon (work in progress).

@@ -1,0 +1,4 @@
+//! `cargo xtask`: the only automation entry point (placeholder).
+fn main() {
+    println!("xtask");
+}
