@@ -1,0 +1,108 @@
+//! `cargo xtask deps` and `cargo xtask ci`: what CI runs, runnable by hand.
+//!
+//! `deps` installs the Debian packages listed in `ci/packages.txt` (only the
+//! missing ones, so a warm machine pays nothing). `ci` then runs the checks in
+//! the order a reviewer wants them to fail: format, lints, the test suite
+//! (cargo-nextest over the workspace, whose summary line closes the run).
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Arguments of `cargo xtask deps`.
+#[derive(Debug, clap::Args)]
+pub struct DepsArgs {}
+
+/// Arguments of `cargo xtask ci`.
+#[derive(Debug, clap::Args)]
+pub struct CiArgs {
+    /// Skip `cargo xtask deps` (packages already installed).
+    #[arg(long)]
+    pub no_deps: bool,
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent directory")
+        .to_path_buf()
+}
+
+/// Reads `ci/packages.txt`: one package per line, `#` comments.
+fn wanted_packages() -> Result<Vec<String>> {
+    let path = root().join("ci/packages.txt");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Whether dpkg reports `pkg` as installed.
+fn installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+/// Runs a command, failing with its description when it fails.
+pub fn run_cmd(cmd: &mut Command) -> Result<()> {
+    let what = format!("{cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {what}"))?;
+    if !status.success() {
+        bail!("{what} failed with {status}");
+    }
+    Ok(())
+}
+
+pub fn deps(_args: DepsArgs) -> Result<()> {
+    let missing: Vec<String> = wanted_packages()?
+        .into_iter()
+        .filter(|p| !installed(p))
+        .collect();
+    if missing.is_empty() {
+        println!("deps: all Debian packages present");
+        return Ok(());
+    }
+    println!("deps: installing {}", missing.join(" "));
+    run_cmd(Command::new("apt-get").args(["update", "-qq"]))?;
+    run_cmd(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing),
+    )
+}
+
+pub fn run(args: CiArgs) -> Result<()> {
+    if !args.no_deps {
+        deps(DepsArgs {})?;
+    }
+    let root = root();
+    run_cmd(
+        Command::new("cargo")
+            .current_dir(&root)
+            .args(["fmt", "--all", "--check"]),
+    )?;
+    run_cmd(Command::new("cargo").current_dir(&root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run_cmd(Command::new("cargo").current_dir(&root).args([
+        "nextest",
+        "run",
+        "--workspace",
+        "--no-fail-fast",
+    ]))?;
+    Ok(())
+}
