@@ -8,6 +8,9 @@ pub struct E2eArgs {
     pub smoke: bool,
 }
 
-pub fn run(_args: E2eArgs) -> anyhow::Result<()> {
+pub fn run(args: E2eArgs) -> anyhow::Result<()> {
+    if args.smoke {
+        return crate::qemu::smoke(&args);
+    }
     anyhow::bail!("cargo xtask e2e: not built yet")
 }

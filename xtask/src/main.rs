@@ -7,6 +7,7 @@ mod bench;
 mod ci;
 mod e2e;
 mod iso;
+mod qemu;
 mod serve;
 
 use clap::{Parser, Subcommand};
