@@ -9,6 +9,8 @@ mod e2e;
 mod iso;
 mod qemu;
 mod serve;
+#[cfg(test)]
+mod tidy;
 
 use clap::{Parser, Subcommand};
 
