@@ -1,0 +1,3 @@
+//! Integration tests of `outpost-davstore`: layout, atomic writes, index, sync.
+
+mod store;

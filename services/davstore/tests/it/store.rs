@@ -1,0 +1,195 @@
+//! Store behaviour: default collections, PUT/GET/DELETE with conditions,
+//! sync tokens across reopen, index rebuild, time-range prefilter, names.
+
+use outpost_davstore::{Conditions, Error, Store, create_default_collections, item};
+
+fn event(uid: &str, start: &str, rrule: Option<&str>) -> String {
+    let rr = rrule.map(|r| format!("RRULE:{r}\r\n")).unwrap_or_default();
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n\
+         DTSTAMP:20260101T000000Z\r\nDTSTART:{start}\r\nDURATION:PT1H\r\n{rr}SUMMARY:x\r\n\
+         END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+}
+
+#[test]
+fn default_collections_are_laid_out_radicale_style() {
+    let tmp = tempfile::tempdir().unwrap();
+    create_default_collections(tmp.path(), "admin@outpost.lan").unwrap();
+    create_default_collections(tmp.path(), "admin@outpost.lan").unwrap();
+    let home = tmp.path().join("admin@outpost.lan");
+    for c in ["calendar", "tasks", "contacts"] {
+        assert!(home.join(c).join(".Radicale.props").is_file(), "{c}");
+        assert!(home.join(c).join(".Outpost.index").is_file(), "{c}");
+    }
+    let props = std::fs::read_to_string(home.join("tasks/.Radicale.props")).unwrap();
+    assert!(
+        props.contains("\"C:supported-calendar-component-set\": \"VTODO\""),
+        "{props}"
+    );
+    let store = Store::open(tmp.path()).unwrap();
+    assert_eq!(
+        store.list("admin@outpost.lan").unwrap(),
+        ["calendar", "contacts", "tasks"]
+    );
+    assert!(
+        store
+            .collection("admin@outpost.lan", "contacts")
+            .unwrap()
+            .is_addressbook()
+    );
+}
+
+#[test]
+fn put_get_delete_with_conditions_and_sync_across_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    create_default_collections(tmp.path(), "u").unwrap();
+    let (token0, etag) = {
+        let store = Store::open(tmp.path()).unwrap();
+        let cal = store.collection("u", "calendar").unwrap();
+        let token0 = cal.rev();
+        let only_new = Conditions {
+            if_none_match: Some(vec!["*".into()]),
+            ..Default::default()
+        };
+        let (m, created) = cal
+            .put(
+                "a.ics",
+                event("a", "20260301T100000Z", None).as_bytes(),
+                &only_new,
+            )
+            .unwrap();
+        assert!(created);
+        assert!(matches!(
+            cal.put(
+                "a.ics",
+                event("a", "20260301T100000Z", None).as_bytes(),
+                &only_new
+            ),
+            Err(Error::PreconditionFailed)
+        ));
+        assert!(matches!(
+            cal.put("b.ics", event("a", "20260301T100000Z", None).as_bytes(), &Conditions::default()),
+            Err(Error::UidConflict(h)) if h == "a.ics"
+        ));
+        let wrong = Conditions {
+            if_match: Some(vec!["\"1\"".into()]),
+            ..Default::default()
+        };
+        assert!(matches!(
+            cal.delete("a.ics", &wrong),
+            Err(Error::PreconditionFailed)
+        ));
+        cal.put(
+            "b.ics",
+            event("b", "20260302T100000Z", None).as_bytes(),
+            &Conditions::default(),
+        )
+        .unwrap();
+        (token0, m.etag())
+    };
+    // A new Store (a restarted daemon) sees the same revisions and ETags.
+    let store = Store::open(tmp.path()).unwrap();
+    let cal = store.collection("u", "calendar").unwrap();
+    assert_eq!(cal.meta("a.ics").unwrap().etag(), etag);
+    let ch = cal.changes_since(Some(token0)).unwrap();
+    assert_eq!(
+        ch.changed.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
+        ["a.ics", "b.ics"]
+    );
+    let mid = ch.rev;
+    let ok = Conditions {
+        if_match: Some(vec![etag]),
+        ..Default::default()
+    };
+    cal.delete("a.ics", &ok).unwrap();
+    let ch = cal.changes_since(Some(mid)).unwrap();
+    assert!(ch.changed.is_empty());
+    assert_eq!(ch.deleted, ["a.ics"]);
+    assert!(matches!(
+        cal.changes_since(Some(1)),
+        Err(Error::InvalidSyncToken)
+    ));
+    assert!(matches!(cal.get("a.ics"), Err(Error::NotFound)));
+    // Unsupported component in the task list.
+    let tasks = store.collection("u", "tasks").unwrap();
+    assert!(matches!(
+        tasks.put(
+            "e.ics",
+            event("e", "20260301T100000Z", None).as_bytes(),
+            &Conditions::default()
+        ),
+        Err(Error::UnsupportedComponent)
+    ));
+}
+
+#[test]
+fn index_is_rebuilt_when_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    create_default_collections(tmp.path(), "u").unwrap();
+    {
+        let store = Store::open(tmp.path()).unwrap();
+        let cal = store.collection("u", "calendar").unwrap();
+        cal.put(
+            "a.ics",
+            event("a", "20260301T100000Z", None).as_bytes(),
+            &Conditions::default(),
+        )
+        .unwrap();
+    }
+    let dir = tmp.path().join("u/calendar");
+    std::fs::remove_file(dir.join(".Outpost.index")).unwrap();
+    std::fs::remove_file(dir.join(".Outpost.journal")).unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let cal = store.collection("u", "calendar").unwrap();
+    assert_eq!(cal.meta("a.ics").unwrap().uid.as_deref(), Some("a"));
+}
+
+#[test]
+fn spans_cover_recurrences_and_unbounded_rules() {
+    let t = |s: &str| item::analyze_calendar(s.as_bytes()).unwrap();
+    // 2026-03-01T10:00Z = 1772359200
+    let single = t(&event("a", "20260301T100000Z", None));
+    assert!(single.start <= 1772359200 && single.end >= 1772359200 + 3600);
+    assert!(single.end < 1772359200 + 2 * 86400);
+    let weekly3 = t(&event("b", "20260301T100000Z", Some("FREQ=WEEKLY;COUNT=3")));
+    assert!(weekly3.end >= 1772359200 + 14 * 86400 + 3600);
+    assert!(weekly3.end < 1772359200 + 16 * 86400);
+    let forever = t(&event("c", "20260301T100000Z", Some("FREQ=DAILY")));
+    assert_eq!(forever.end, i64::MAX);
+    let todo = t(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VTODO\r\nUID:t\r\nSUMMARY:x\r\nEND:VTODO\r\nEND:VCALENDAR\r\n",
+    );
+    assert_eq!(
+        (todo.start, todo.end, todo.kinds),
+        (i64::MIN, i64::MAX, item::VTODO)
+    );
+}
+
+#[test]
+fn bad_names_and_items_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    for bad in ["", ".", "..", "../x", "a/b", ".Radicale.props", "a\\b"] {
+        assert!(
+            matches!(store.collection("u", bad), Err(Error::BadName(_))),
+            "{bad:?}"
+        );
+    }
+    create_default_collections(tmp.path(), "u").unwrap();
+    let cal = store.collection("u", "calendar").unwrap();
+    assert!(matches!(
+        cal.put("x.ics", b"hello", &Conditions::default()),
+        Err(Error::Invalid(_))
+    ));
+    let two = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTART:20260101T000000Z\r\nEND:VEVENT\r\n\
+               BEGIN:VEVENT\r\nUID:b\r\nDTSTART:20260101T000000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    assert!(matches!(
+        cal.put("y.ics", two.as_bytes(), &Conditions::default()),
+        Err(Error::Invalid(_))
+    ));
+    let book = store.collection("u", "contacts").unwrap();
+    let card = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c1\r\nFN:Ann\r\nN:;Ann;;;\r\nEND:VCARD\r\n";
+    book.put("c1.vcf", card.as_bytes(), &Conditions::default())
+        .unwrap();
+}
