@@ -1,1 +1,396 @@
-//! `/etc/outpost/outpost.toml`: the configuration shared by every Outpost daemon (work in progress).
+//! `/etc/outpost/outpost.toml`: the one configuration file shared by every
+//! Outpost daemon and by `outpostctl`.
+//!
+//! Every key has a default (see `docs/configuration.md`), so an empty file,
+//! or a file that only names the mail domain, is a complete configuration.
+//! Each daemon owns one section (`[smtp]`, `[imap]`, `[web]`); the sections
+//! every daemon reads (`[general]`, `[tls]`, `[directory]`) live here.
+//! The installer writes this file by serialising [`Config`] with
+//! [`Config::to_toml`].
+
+#![deny(missing_docs)]
+
+pub mod imap;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where the daemons look for the configuration unless `--config` says otherwise.
+pub const DEFAULT_PATH: &str = "/etc/outpost/outpost.toml";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Host name, mail domains and the store roots.
+    pub general: General,
+    /// Certificates used by every TLS listener.
+    pub tls: Tls,
+    /// The user directory and its authentication lockout.
+    pub directory: Directory,
+    /// The SMTP daemon (`outpost-smtpd`).
+    pub smtp: Smtp,
+    /// The IMAP and POP3 daemon (`outpost-imapd`).
+    pub imap: imap::Imap,
+}
+
+/// Settings every daemon reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct General {
+    /// The appliance's host name: SMTP greeting, certificate name.
+    pub hostname: String,
+    /// Mail domains delivered locally. The first one is the primary domain.
+    pub domains: Vec<String>,
+    /// Root of the Maildir store: `<mail_root>/<domain>/<user>/`.
+    pub mail_root: PathBuf,
+    /// Root of Outpost's own state (`tls/`, `directory/`, `dav/`, ...).
+    pub state_dir: PathBuf,
+}
+
+impl Default for General {
+    fn default() -> Self {
+        Self {
+            hostname: "outpost.lan".into(),
+            domains: vec!["outpost.lan".into()],
+            mail_root: "/var/mail".into(),
+            state_dir: "/var/lib/outpost".into(),
+        }
+    }
+}
+
+/// TLS certificates for every listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tls {
+    /// Directory of the local CA (`ca.crt`, `ca.key`) and of the generated
+    /// server certificate (`server.crt`, `server.key`).
+    pub dir: PathBuf,
+    /// A PEM certificate chain to use instead of the generated one. Empty:
+    /// generate (and keep) a local CA and a server certificate in `dir`.
+    pub cert: Option<PathBuf>,
+    /// The PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// Extra names for the generated certificate besides `general.hostname`,
+    /// `<hostname>.local` and `localhost`.
+    pub extra_names: Vec<String>,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Self {
+            dir: "/var/lib/outpost/tls".into(),
+            cert: None,
+            key: None,
+            extra_names: Vec::new(),
+        }
+    }
+}
+
+/// The user directory (`outpost-directory`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Directory {
+    /// Directory holding `directory.sqlite3`.
+    pub path: PathBuf,
+    /// Failed logins for one account (or one client address) within
+    /// `lockout_window_secs` before it is locked.
+    pub lockout_threshold: u32,
+    /// Window in which failures are counted, in seconds.
+    pub lockout_window_secs: u64,
+    /// First lockout period in seconds; it doubles with every further
+    /// failure while locked, up to 24 hours.
+    pub lockout_secs: u64,
+}
+
+impl Default for Directory {
+    fn default() -> Self {
+        Self {
+            path: "/var/lib/outpost/directory".into(),
+            lockout_threshold: 5,
+            lockout_window_secs: 900,
+            lockout_secs: 60,
+        }
+    }
+}
+
+/// How the relay talks to the upstream smarthost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamTls {
+    /// STARTTLS is required; no mail is sent in clear text.
+    Starttls,
+    /// STARTTLS when the smarthost offers it, clear text otherwise.
+    Opportunistic,
+    /// Never use TLS (for test setups on loopback only).
+    None,
+}
+
+/// The upstream smarthost (for example the organisation's Exchange).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Upstream {
+    /// Host name or address; empty: no smarthost, remote mail stays queued
+    /// (and bounces after `smtp.bounce_after_secs`).
+    pub host: String,
+    /// TCP port of the smarthost.
+    pub port: u16,
+    /// TLS policy.
+    pub tls: UpstreamTls,
+    /// A PEM file of CA certificates trusted for the smarthost, in addition
+    /// to none: the appliance is offline, so there is no public root store.
+    /// Empty: trust Outpost's own CA only.
+    pub ca_file: Option<PathBuf>,
+    /// AUTH user name; empty: no AUTH.
+    pub username: String,
+    /// AUTH password.
+    pub password: String,
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 587,
+            tls: UpstreamTls::Starttls,
+            ca_file: None,
+            username: String::new(),
+            password: String::new(),
+        }
+    }
+}
+
+/// The SMTP daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Smtp {
+    /// MX listeners: no AUTH, local domains only.
+    pub mx_listen: Vec<SocketAddr>,
+    /// Submission listeners: STARTTLS required before AUTH (RFC 6409).
+    pub submission_listen: Vec<SocketAddr>,
+    /// Implicit-TLS submission listeners (RFC 8314).
+    pub submissions_listen: Vec<SocketAddr>,
+    /// Durable outbound queue.
+    pub queue_dir: PathBuf,
+    /// Largest accepted message in bytes (advertised as SIZE, RFC 1870).
+    pub max_message_size: u64,
+    /// Recipients per message.
+    pub max_recipients: usize,
+    /// Concurrent connections in total.
+    pub max_connections: usize,
+    /// Concurrent connections from one client address.
+    pub max_connections_per_ip: usize,
+    /// Longest accepted command line in bytes (RFC 5321 §4.5.3.1.4: 512 at least).
+    pub max_line_length: usize,
+    /// Seconds to wait for the next command before closing (RFC 5321 §4.5.3.2.7).
+    pub idle_timeout_secs: u64,
+    /// Seconds allowed for one DATA transfer.
+    pub data_timeout_secs: u64,
+    /// Failed AUTH attempts in one session before it is closed.
+    pub max_auth_failures_per_session: u32,
+    /// Upstream smarthost for non-local recipients.
+    pub upstream: Upstream,
+    /// First retry delay in seconds; it doubles after every failure.
+    pub retry_initial_secs: u64,
+    /// Longest retry delay in seconds.
+    pub retry_max_secs: u64,
+    /// Seconds after which undeliverable mail is bounced to its sender
+    /// (default five days).
+    pub bounce_after_secs: u64,
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Self {
+            mx_listen: vec![SocketAddr::from(([0, 0, 0, 0], 25))],
+            submission_listen: vec![SocketAddr::from(([0, 0, 0, 0], 587))],
+            submissions_listen: vec![SocketAddr::from(([0, 0, 0, 0], 465))],
+            queue_dir: "/var/spool/outpost/queue".into(),
+            max_message_size: 25 * 1024 * 1024,
+            max_recipients: 100,
+            max_connections: 500,
+            max_connections_per_ip: 20,
+            max_line_length: 4096,
+            idle_timeout_secs: 300,
+            data_timeout_secs: 600,
+            max_auth_failures_per_session: 3,
+            upstream: Upstream::default(),
+            retry_initial_secs: 60,
+            retry_max_secs: 3600,
+            bounce_after_secs: 5 * 24 * 3600,
+        }
+    }
+}
+
+/// Why a configuration file could not be used.
+#[derive(Debug)]
+pub enum Error {
+    /// The file could not be read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys or wrong types.
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error (with line and column).
+        source: toml::de::Error,
+    },
+    /// The values are well-formed but inconsistent.
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Parse { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Invalid { path, message } => write!(f, "{}: {message}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Parse { source, .. } => Some(source),
+            Error::Invalid { .. } => None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(path, &text)
+    }
+
+    /// Parses and validates configuration text; `path` only names it in errors.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Config, Error> {
+        let config: Config = toml::from_str(text).map_err(|source| Error::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        config.validate().map_err(|message| Error::Invalid {
+            path: path.to_owned(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Serialises the configuration (what the installer writes).
+    pub fn to_toml(&self) -> String {
+        // Serialising plain structs of strings, numbers and paths cannot fail.
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The primary mail domain (the first of `general.domains`).
+    pub fn primary_domain(&self) -> &str {
+        self.general
+            .domains
+            .first()
+            .map(String::as_str)
+            .unwrap_or("outpost.lan")
+    }
+
+    /// Whether `domain` is delivered locally (ASCII case-insensitive).
+    pub fn is_local_domain(&self, domain: &str) -> bool {
+        self.general
+            .domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    /// Names for the generated server certificate.
+    pub fn certificate_names(&self) -> Vec<String> {
+        let host = &self.general.hostname;
+        let mut names = vec![host.clone(), format!("{host}.local"), "localhost".into()];
+        names.extend(self.tls.extra_names.iter().cloned());
+        names.dedup();
+        names
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.general.hostname.is_empty() {
+            return Err("general.hostname must not be empty".into());
+        }
+        if self.general.domains.is_empty() {
+            return Err("general.domains must name at least one mail domain".into());
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err("tls.cert and tls.key must be given together".into());
+        }
+        if self.smtp.max_line_length < 512 {
+            return Err("smtp.max_line_length must be at least 512 (RFC 5321 §4.5.3.1.4)".into());
+        }
+        if self.smtp.retry_initial_secs == 0
+            || self.smtp.retry_max_secs < self.smtp.retry_initial_secs
+        {
+            return Err("smtp.retry_initial_secs must be > 0 and <= smtp.retry_max_secs".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default() {
+        let c = Config::from_toml(Path::new("x.toml"), "").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.smtp.bounce_after_secs, 432_000);
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let mut c = Config::default();
+        c.general.domains = vec!["example.test".into(), "b.test".into()];
+        c.smtp.upstream.host = "smarthost.example".into();
+        c.tls.cert = Some("/x.crt".into());
+        c.tls.key = Some("/x.key".into());
+        let text = c.to_toml();
+        assert_eq!(Config::from_toml(Path::new("x"), &text).unwrap(), c);
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values() {
+        let cases = [
+            ("[smtp]\nnope = 1\n", "unknown field `nope`"),
+            ("[general]\ndomains = []\n", "general.domains must name"),
+            ("[tls]\ncert = \"/a\"\n", "tls.cert and tls.key"),
+            ("[smtp]\nmax_line_length = 10\n", "max_line_length"),
+        ];
+        for (text, want) in cases {
+            let err = Config::from_toml(Path::new("c.toml"), text)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{text:?}: {err}");
+            assert!(err.starts_with("c.toml: "), "{err}");
+        }
+    }
+
+    #[test]
+    fn local_domains_ignore_case() {
+        let c = Config::default();
+        assert!(c.is_local_domain("OUTPOST.lan"));
+        assert!(!c.is_local_domain("example.com"));
+    }
+}

@@ -1,0 +1,974 @@
+//! The Outpost user directory: users, aliases, groups (distribution lists),
+//! domain aliases, upstream identities and the authentication lockout.
+//!
+//! Synchronous on purpose (no tokio): the installer, `outpostctl` and every
+//! daemon use it directly. Everything lives in one SQLite database,
+//! `<dir>/directory.sqlite3`, in WAL mode with `synchronous=FULL`, so each
+//! change is one crash-safe transaction and several processes (smtpd,
+//! imapd, webd, outpostctl) can read and write it at once. Because failed
+//! logins are recorded in the same database, a lockout earned against IMAP
+//! also holds for SMTP and HTTPS.
+//!
+//! The schema (see [`SCHEMA`]) is the documented on-disk format; its version
+//! is kept in `PRAGMA user_version`.
+//!
+//! Addresses are stored lower-case. Passwords are stored only as argon2id
+//! PHC strings (`$argon2id$v=19$m=19456,t=2,p=1$…`, the OWASP-recommended
+//! parameters that are the `argon2` crate's default).
+
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+/// File name of the database inside the directory folder.
+pub const DB_FILE: &str = "directory.sqlite3";
+
+/// The on-disk format, version 1.
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    address    TEXT PRIMARY KEY,          -- lower-case local@domain
+    full_name  TEXT NOT NULL DEFAULT '',
+    password   TEXT NOT NULL,             -- argon2id PHC string
+    roles      TEXT NOT NULL DEFAULT '',  -- comma-separated, e.g. 'admin,user'
+    quota      INTEGER NOT NULL DEFAULT 0,-- bytes, 0 = unlimited
+    enabled    INTEGER NOT NULL DEFAULT 1,
+    upstream   TEXT NOT NULL DEFAULT '',  -- identity at the upstream, e.g. alice@company.com
+    created    INTEGER NOT NULL           -- unix seconds
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    alias      TEXT NOT NULL,             -- lower-case address
+    target     TEXT NOT NULL,             -- user, group, alias or remote address
+    PRIMARY KEY (alias, target)
+);
+CREATE TABLE IF NOT EXISTS groups (
+    address    TEXT PRIMARY KEY,          -- the list's address
+    name       TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS group_members (
+    grp        TEXT NOT NULL REFERENCES groups(address) ON DELETE CASCADE,
+    member     TEXT NOT NULL,
+    PRIMARY KEY (grp, member)
+);
+CREATE TABLE IF NOT EXISTS domain_aliases (
+    alias_domain  TEXT PRIMARY KEY,       -- mail to x@alias_domain goes to x@target_domain
+    target_domain TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS auth_failures (
+    key          TEXT PRIMARY KEY,        -- 'user:<address>' or 'ip:<client address>'
+    failures     INTEGER NOT NULL,
+    first_failure INTEGER NOT NULL,       -- unix seconds
+    locked_until INTEGER NOT NULL DEFAULT 0
+);
+";
+
+/// Nesting limit for alias and group expansion (loops are cut here too).
+const MAX_EXPANSION_DEPTH: usize = 8;
+/// Longest lockout, however many failures.
+const MAX_LOCKOUT: u64 = 24 * 3600;
+
+/// Errors of directory operations; the messages are meant for an admin.
+#[derive(Debug)]
+pub enum Error {
+    /// The database could not be opened, read or written.
+    Db(rusqlite::Error),
+    /// Creating the directory folder failed.
+    Io(PathBuf, std::io::Error),
+    /// The address is not a valid `local@domain`.
+    InvalidAddress(String),
+    /// A user, alias or group with this address exists already.
+    Exists(String),
+    /// No such user, alias or group.
+    NotFound(String),
+    /// The password does not meet the policy (the reason is given).
+    WeakPassword(String),
+    /// A given password hash is not an argon2 PHC string.
+    BadHash(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Db(e) => write!(f, "directory database: {e}"),
+            Error::Io(p, e) => write!(f, "{}: {e}", p.display()),
+            Error::InvalidAddress(a) => write!(f, "invalid address {a:?}: expected local@domain"),
+            Error::Exists(a) => write!(f, "{a} exists already"),
+            Error::NotFound(a) => write!(f, "{a} does not exist"),
+            Error::WeakPassword(why) => write!(f, "password refused: {why}"),
+            Error::BadHash(why) => write!(f, "password hash refused: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Db(e)
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One user account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// `local@domain`, lower-case.
+    pub address: String,
+    /// Display name.
+    pub full_name: String,
+    /// Roles such as `admin` and `user`.
+    pub roles: Vec<String>,
+    /// Addresses that are aliases of this user (one level).
+    pub aliases: Vec<String>,
+    /// Mailbox quota in bytes, 0 for none.
+    pub quota: u64,
+    /// Disabled users cannot log in and receive no mail.
+    pub enabled: bool,
+    /// The user's identity at the upstream (e.g. `alice@company.com`), or empty.
+    pub upstream: String,
+}
+
+impl User {
+    /// The part before `@`.
+    pub fn local_part(&self) -> &str {
+        self.address.split('@').next().unwrap_or("")
+    }
+    /// The part after `@`.
+    pub fn domain(&self) -> &str {
+        self.address.rsplit('@').next().unwrap_or("")
+    }
+}
+
+/// A password as given to [`Directory::add_user`]: clear text (checked
+/// against the policy and hashed) or an existing argon2 PHC hash.
+#[derive(Debug, Clone)]
+pub enum Password {
+    /// Clear text; hashed with argon2id.
+    Plain(String),
+    /// A `$argon2id$…` PHC string, stored as is.
+    Hash(String),
+}
+
+/// What [`Directory::add_user`] needs.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// `local@domain`.
+    pub address: String,
+    /// Display name.
+    pub full_name: String,
+    /// The password.
+    pub password: Password,
+    /// Roles (`admin`, `user`, ...).
+    pub roles: Vec<String>,
+    /// Extra addresses delivered to this user.
+    pub aliases: Vec<String>,
+    /// Quota in bytes, 0 for none.
+    pub quota: u64,
+    /// Upstream identity, or empty.
+    pub upstream: String,
+}
+
+impl NewUser {
+    /// A plain user with a clear-text password and the `user` role.
+    pub fn new(address: &str, password: &str) -> Self {
+        NewUser {
+            address: address.into(),
+            full_name: String::new(),
+            password: Password::Plain(password.into()),
+            roles: vec!["user".into()],
+            aliases: Vec::new(),
+            quota: 0,
+            upstream: String::new(),
+        }
+    }
+}
+
+/// A group (distribution list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Group {
+    /// The list's address.
+    pub address: String,
+    /// Display name.
+    pub name: String,
+    /// Member addresses (users, aliases, other groups or remote addresses).
+    pub members: Vec<String>,
+}
+
+/// Where mail for an address goes after alias, group and domain-alias
+/// expansion.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolution {
+    /// Enabled local users (their canonical addresses), without duplicates.
+    pub local: Vec<String>,
+    /// Addresses outside the directory that aliases or groups point to.
+    pub remote: Vec<String>,
+}
+
+impl Resolution {
+    /// True when the address reaches nobody.
+    pub fn is_empty(&self) -> bool {
+        self.local.is_empty() && self.remote.is_empty()
+    }
+}
+
+/// Lockout parameters (from `[directory]` in `outpost.toml`).
+#[derive(Debug, Clone, Copy)]
+pub struct LockoutPolicy {
+    /// Failures within `window` that lock an account or client.
+    pub threshold: u32,
+    /// Counting window.
+    pub window: Duration,
+    /// First lockout period; doubled for each further failure, up to 24 h.
+    pub lockout: Duration,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        LockoutPolicy {
+            threshold: 5,
+            window: Duration::from_secs(900),
+            lockout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why authentication failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// Unknown user or wrong password (deliberately not told apart).
+    Invalid,
+    /// Too many failures: locked for this many more seconds. The password
+    /// was not even checked.
+    Locked(u64),
+    /// The account is disabled.
+    Disabled,
+    /// The directory could not be read.
+    Unavailable(String),
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthError::Invalid => f.write_str("invalid credentials"),
+            AuthError::Locked(s) => write!(f, "locked for {s} more seconds"),
+            AuthError::Disabled => f.write_str("account disabled"),
+            AuthError::Unavailable(e) => write!(f, "directory unavailable: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+/// An open directory. Not `Sync`: open one per thread (opening is cheap).
+#[derive(Debug)]
+pub struct Directory {
+    conn: Connection,
+    policy: LockoutPolicy,
+}
+
+/// Normalises and checks an address: trims, lower-cases, requires exactly
+/// one `@` with a non-empty local part and a dotted-or-plain domain made of
+/// letters, digits, `-` and `.`. Stricter than RFC 5321 on purpose: these
+/// are the names of local mailboxes (and folders on disk).
+pub fn normalize_address(address: &str) -> Result<String> {
+    let a = address.trim().to_ascii_lowercase();
+    let bad = || Error::InvalidAddress(address.to_string());
+    let (local, domain) = a.split_once('@').ok_or_else(bad)?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
+    let domain_ok = !domain.is_empty()
+        && domain.len() <= 253
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if local_ok && domain_ok {
+        Ok(a)
+    } else {
+        Err(bad())
+    }
+}
+
+/// Checks a clear-text password against the policy: 8 to 1024 characters,
+/// not the address or its local part.
+pub fn check_password(address: &str, password: &str) -> Result<()> {
+    let n = password.chars().count();
+    if n < 8 {
+        return Err(Error::WeakPassword(
+            "it must have at least 8 characters".into(),
+        ));
+    }
+    if n > 1024 {
+        return Err(Error::WeakPassword(
+            "it must have at most 1024 characters".into(),
+        ));
+    }
+    let lower = password.to_ascii_lowercase();
+    let local = address.split('@').next().unwrap_or("");
+    if lower == address.to_ascii_lowercase() || lower == local.to_ascii_lowercase() {
+        return Err(Error::WeakPassword("it must not be the user name".into()));
+    }
+    if password
+        .chars()
+        .all(|c| c == password.chars().next().unwrap_or(' '))
+    {
+        return Err(Error::WeakPassword(
+            "it must not repeat one character".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Hashes a password with argon2id and a random salt (PHC string).
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut rand_core::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::BadHash(e.to_string()))
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl Directory {
+    /// Opens (creating if needed) the directory in folder `dir`, with the
+    /// default lockout policy.
+    pub fn open(dir: &Path) -> Result<Directory> {
+        Self::open_with(dir, LockoutPolicy::default())
+    }
+
+    /// Opens (creating if needed) the directory with a lockout policy.
+    pub fn open_with(dir: &Path, policy: LockoutPolicy) -> Result<Directory> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io(dir.to_owned(), e))?;
+        let conn = Connection::open(dir.join(DB_FILE))?;
+        // Another process may hold the write lock briefly (e.g. recording an
+        // auth failure); wait rather than fail.
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a committed change survives power loss, not only a crash.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version == 0 {
+            conn.execute_batch(SCHEMA)?;
+            conn.pragma_update(None, "user_version", 1)?;
+        }
+        Ok(Directory { conn, policy })
+    }
+
+    /// Adds a user (and its aliases) in one transaction. Refuses an invalid
+    /// address, an address already used by a user, alias or group, and a
+    /// weak password; nothing is changed then.
+    pub fn add_user(&mut self, new: &NewUser) -> Result<User> {
+        let address = normalize_address(&new.address)?;
+        let hash = match &new.password {
+            Password::Plain(p) => {
+                check_password(&address, p)?;
+                hash_password(p)?
+            }
+            Password::Hash(h) => {
+                let parsed = PasswordHash::new(h).map_err(|e| Error::BadHash(e.to_string()))?;
+                if !parsed.algorithm.as_str().starts_with("argon2") {
+                    return Err(Error::BadHash(format!(
+                        "algorithm {} is not argon2",
+                        parsed.algorithm
+                    )));
+                }
+                h.clone()
+            }
+        };
+        let aliases = new
+            .aliases
+            .iter()
+            .map(|a| normalize_address(a))
+            .collect::<Result<Vec<_>>>()?;
+        let tx = self.conn.transaction()?;
+        for a in std::iter::once(&address).chain(&aliases) {
+            if address_in_use(&tx, a)? {
+                return Err(Error::Exists(a.clone()));
+            }
+        }
+        tx.execute(
+            "INSERT INTO users (address, full_name, password, roles, quota, enabled, upstream, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7)",
+            params![
+                address,
+                new.full_name,
+                hash,
+                new.roles.join(","),
+                new.quota as i64,
+                new.upstream,
+                now() as i64
+            ],
+        )?;
+        for a in &aliases {
+            tx.execute(
+                "INSERT INTO aliases (alias, target) VALUES (?1, ?2)",
+                params![a, address],
+            )?;
+        }
+        tx.commit()?;
+        self.user(&address)?.ok_or(Error::NotFound(address))
+    }
+
+    /// One user by address (any case), if present.
+    pub fn user(&self, address: &str) -> Result<Option<User>> {
+        let address = address.trim().to_ascii_lowercase();
+        let row = self
+            .conn
+            .query_row(
+                "SELECT address, full_name, roles, quota, enabled, upstream FROM users WHERE address = ?1",
+                params![address],
+                |r| {
+                    Ok(User {
+                        address: r.get(0)?,
+                        full_name: r.get(1)?,
+                        roles: split_list(&r.get::<_, String>(2)?),
+                        aliases: Vec::new(),
+                        quota: r.get::<_, i64>(3)? as u64,
+                        enabled: r.get(4)?,
+                        upstream: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?;
+        match row {
+            Some(mut u) => {
+                u.aliases = self.aliases_of(&u.address)?;
+                Ok(Some(u))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Every user, sorted by address.
+    pub fn users(&self) -> Result<Vec<User>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT address FROM users ORDER BY address")?;
+        let addrs = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(addrs.len());
+        for a in addrs {
+            if let Some(u) = self.user(&a)? {
+                out.push(u);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes a user, its aliases and its group memberships. The mailbox on
+    /// disk is the caller's business (`outpostctl user del --purge`).
+    pub fn delete_user(&mut self, address: &str) -> Result<User> {
+        let address = address.trim().to_ascii_lowercase();
+        let user = self
+            .user(&address)?
+            .ok_or_else(|| Error::NotFound(address.clone()))?;
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM users WHERE address = ?1", params![address])?;
+        tx.execute("DELETE FROM aliases WHERE target = ?1", params![address])?;
+        tx.execute(
+            "DELETE FROM group_members WHERE member = ?1",
+            params![address],
+        )?;
+        tx.execute(
+            "DELETE FROM auth_failures WHERE key = ?1",
+            params![format!("user:{address}")],
+        )?;
+        tx.commit()?;
+        Ok(user)
+    }
+
+    /// Sets a new password (checked against the policy) and clears any lockout.
+    pub fn set_password(&mut self, address: &str, password: &str) -> Result<()> {
+        let address = address.trim().to_ascii_lowercase();
+        check_password(&address, password)?;
+        let hash = hash_password(password)?;
+        let n = self.conn.execute(
+            "UPDATE users SET password = ?2 WHERE address = ?1",
+            params![address, hash],
+        )?;
+        if n == 0 {
+            return Err(Error::NotFound(address));
+        }
+        self.conn.execute(
+            "DELETE FROM auth_failures WHERE key = ?1",
+            params![format!("user:{address}")],
+        )?;
+        Ok(())
+    }
+
+    /// Enables or disables a user.
+    pub fn set_enabled(&mut self, address: &str, enabled: bool) -> Result<()> {
+        let address = address.trim().to_ascii_lowercase();
+        let n = self.conn.execute(
+            "UPDATE users SET enabled = ?2 WHERE address = ?1",
+            params![address, enabled],
+        )?;
+        if n == 0 {
+            return Err(Error::NotFound(address));
+        }
+        Ok(())
+    }
+
+    /// Adds an alias address pointing at `target` (a user, group, other
+    /// alias or remote address). An alias may have several targets.
+    pub fn add_alias(&mut self, alias: &str, target: &str) -> Result<()> {
+        let alias = normalize_address(alias)?;
+        let target = normalize_address(target)?;
+        let tx = self.conn.transaction()?;
+        let is_alias: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM aliases WHERE alias = ?1)",
+            params![alias],
+            |r| r.get(0),
+        )?;
+        // A new target for an existing alias is fine; taking over a user's
+        // or group's address is not.
+        if !is_alias && address_in_use(&tx, &alias)? {
+            return Err(Error::Exists(alias));
+        }
+        let n = tx.execute(
+            "INSERT OR IGNORE INTO aliases (alias, target) VALUES (?1, ?2)",
+            params![alias, target],
+        )?;
+        if n == 0 {
+            return Err(Error::Exists(format!("{alias} -> {target}")));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes an alias (all its targets).
+    pub fn remove_alias(&mut self, alias: &str) -> Result<()> {
+        let alias = alias.trim().to_ascii_lowercase();
+        let n = self
+            .conn
+            .execute("DELETE FROM aliases WHERE alias = ?1", params![alias])?;
+        if n == 0 {
+            return Err(Error::NotFound(alias));
+        }
+        Ok(())
+    }
+
+    /// Every alias as `(alias, target)`, sorted.
+    pub fn aliases(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT alias, target FROM aliases ORDER BY alias, target")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn aliases_of(&self, target: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT alias FROM aliases WHERE target = ?1 ORDER BY alias")?;
+        let rows = stmt
+            .query_map(params![target], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Creates a group (distribution list).
+    pub fn add_group(&mut self, address: &str, name: &str) -> Result<()> {
+        let address = normalize_address(address)?;
+        let tx = self.conn.transaction()?;
+        if address_in_use(&tx, &address)? {
+            return Err(Error::Exists(address));
+        }
+        tx.execute(
+            "INSERT INTO groups (address, name) VALUES (?1, ?2)",
+            params![address, name],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Deletes a group and its member list.
+    pub fn delete_group(&mut self, address: &str) -> Result<()> {
+        let address = address.trim().to_ascii_lowercase();
+        let n = self
+            .conn
+            .execute("DELETE FROM groups WHERE address = ?1", params![address])?;
+        if n == 0 {
+            return Err(Error::NotFound(address));
+        }
+        Ok(())
+    }
+
+    /// Adds a member (any address) to a group.
+    pub fn add_member(&mut self, group: &str, member: &str) -> Result<()> {
+        let group = group.trim().to_ascii_lowercase();
+        let member = normalize_address(member)?;
+        if self.group(&group)?.is_none() {
+            return Err(Error::NotFound(group));
+        }
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO group_members (grp, member) VALUES (?1, ?2)",
+            params![group, member],
+        )?;
+        if n == 0 {
+            return Err(Error::Exists(format!("{member} in {group}")));
+        }
+        Ok(())
+    }
+
+    /// Removes a member from a group.
+    pub fn remove_member(&mut self, group: &str, member: &str) -> Result<()> {
+        let group = group.trim().to_ascii_lowercase();
+        let member = member.trim().to_ascii_lowercase();
+        let n = self.conn.execute(
+            "DELETE FROM group_members WHERE grp = ?1 AND member = ?2",
+            params![group, member],
+        )?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("{member} in {group}")));
+        }
+        Ok(())
+    }
+
+    /// One group, if present.
+    pub fn group(&self, address: &str) -> Result<Option<Group>> {
+        let address = address.trim().to_ascii_lowercase();
+        let name: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT name FROM groups WHERE address = ?1",
+                params![address],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(name) = name else { return Ok(None) };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT member FROM group_members WHERE grp = ?1 ORDER BY member")?;
+        let members = stmt
+            .query_map(params![address], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Some(Group {
+            address,
+            name,
+            members,
+        }))
+    }
+
+    /// Every group, sorted by address.
+    pub fn groups(&self) -> Result<Vec<Group>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT address FROM groups ORDER BY address")?;
+        let addrs = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut out = Vec::new();
+        for a in addrs {
+            if let Some(g) = self.group(&a)? {
+                out.push(g);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes mail to `x@alias_domain` go to `x@target_domain`.
+    pub fn add_domain_alias(&mut self, alias_domain: &str, target_domain: &str) -> Result<()> {
+        let a = normalize_address(&format!("x@{alias_domain}"))?;
+        let t = normalize_address(&format!("x@{target_domain}"))?;
+        let (a, t) = (&a[2..], &t[2..]);
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO domain_aliases (alias_domain, target_domain) VALUES (?1, ?2)",
+            params![a, t],
+        )?;
+        if n == 0 {
+            return Err(Error::Exists(a.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Every domain alias as `(alias_domain, target_domain)`.
+    pub fn domain_aliases(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT alias_domain, target_domain FROM domain_aliases ORDER BY 1")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Whether `domain` is an alias domain (its mail is local too).
+    pub fn is_alias_domain(&self, domain: &str) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM domain_aliases WHERE alias_domain = ?1)",
+            params![domain.to_ascii_lowercase()],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Expands an address through domain aliases, aliases and groups (depth
+    /// limited, loops cut) to enabled local users and remote addresses.
+    /// An empty result means the address is unknown.
+    pub fn resolve(&self, address: &str) -> Result<Resolution> {
+        let mut out = Resolution::default();
+        let mut seen = Vec::new();
+        self.expand(&address.trim().to_ascii_lowercase(), 0, &mut seen, &mut out)?;
+        Ok(out)
+    }
+
+    fn expand(
+        &self,
+        address: &str,
+        depth: usize,
+        seen: &mut Vec<String>,
+        out: &mut Resolution,
+    ) -> Result<()> {
+        if depth > MAX_EXPANSION_DEPTH || seen.iter().any(|s| s == address) {
+            return Ok(());
+        }
+        seen.push(address.to_string());
+        let address = self.apply_domain_alias(address)?;
+        if let Some(enabled) = self
+            .conn
+            .query_row(
+                "SELECT enabled FROM users WHERE address = ?1",
+                params![address],
+                |r| r.get::<_, bool>(0),
+            )
+            .optional()?
+        {
+            if enabled && !out.local.contains(&address) {
+                out.local.push(address);
+            }
+            return Ok(());
+        }
+        let mut targets = self.alias_targets(&address)?;
+        if let Some(g) = self.group(&address)? {
+            targets.extend(g.members);
+        }
+        if targets.is_empty() {
+            // Only addresses reached through an alias or group count as
+            // remote; the top-level address is simply unknown.
+            if depth > 0 && !out.remote.contains(&address) && !self.is_known_domain(&address)? {
+                out.remote.push(address);
+            }
+            return Ok(());
+        }
+        for t in targets {
+            self.expand(&t, depth + 1, seen, out)?;
+        }
+        Ok(())
+    }
+
+    fn is_known_domain(&self, address: &str) -> Result<bool> {
+        let domain = address.rsplit('@').next().unwrap_or("");
+        let user_domain: bool = self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM users WHERE address LIKE '%@' || ?1)",
+            params![domain],
+            |r| r.get(0),
+        )?;
+        Ok(user_domain || self.is_alias_domain(domain)?)
+    }
+
+    fn apply_domain_alias(&self, address: &str) -> Result<String> {
+        let Some((local, domain)) = address.rsplit_once('@') else {
+            return Ok(address.to_string());
+        };
+        let target: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT target_domain FROM domain_aliases WHERE alias_domain = ?1",
+                params![domain],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(match target {
+            Some(t) => format!("{local}@{t}"),
+            None => address.to_string(),
+        })
+    }
+
+    fn alias_targets(&self, alias: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT target FROM aliases WHERE alias = ?1 ORDER BY target")?;
+        let rows = stmt
+            .query_map(params![alias], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Whether `user` may use `from` as its envelope or header sender: its
+    /// own address, or an alias (directly or through a domain alias) that
+    /// resolves to it.
+    pub fn may_send_as(&self, user: &str, from: &str) -> Result<bool> {
+        let user = user.trim().to_ascii_lowercase();
+        let from = from.trim().to_ascii_lowercase();
+        if from == user || self.apply_domain_alias(&from)? == user {
+            return Ok(true);
+        }
+        let canonical = self.apply_domain_alias(&from)?;
+        Ok(self.alias_targets(&canonical)?.contains(&user))
+    }
+
+    /// Checks a password. Locked accounts and clients (`client`, e.g. the
+    /// peer IP) are refused without checking it; failures are counted per
+    /// account and per client in the shared database, and a success clears
+    /// the account's counter.
+    pub fn authenticate(
+        &self,
+        address: &str,
+        password: &str,
+        client: Option<&str>,
+    ) -> Result<User, AuthError> {
+        let unavailable = |e: rusqlite::Error| AuthError::Unavailable(e.to_string());
+        let address = address.trim().to_ascii_lowercase();
+        let user_key = format!("user:{address}");
+        let client_key = client.map(|c| format!("ip:{c}"));
+        let t = now();
+        for key in std::iter::once(&user_key).chain(client_key.as_ref()) {
+            let until: Option<i64> = self
+                .conn
+                .query_row(
+                    "SELECT locked_until FROM auth_failures WHERE key = ?1",
+                    params![key],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            if let Some(until) = until
+                && until as u64 > t
+            {
+                // Trying while locked extends the lock (back-off).
+                let until = self
+                    .record_failure(key, t)
+                    .map_err(unavailable)?
+                    .max(until as u64);
+                return Err(AuthError::Locked(until - t));
+            }
+        }
+        let row: Option<(String, bool)> = self
+            .conn
+            .query_row(
+                "SELECT password, enabled FROM users WHERE address = ?1",
+                params![address],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(unavailable)?;
+        let ok = match &row {
+            Some((hash, _)) => PasswordHash::new(hash)
+                .map(|h| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &h)
+                        .is_ok()
+                })
+                .unwrap_or(false),
+            None => {
+                // Spend the same time as for a real user so the reply time
+                // does not tell which addresses exist.
+                let _ = hash_password(password);
+                false
+            }
+        };
+        if !ok {
+            for key in std::iter::once(&user_key).chain(client_key.as_ref()) {
+                self.record_failure(key, t).map_err(unavailable)?;
+            }
+            return Err(AuthError::Invalid);
+        }
+        if let Some((_, false)) = row {
+            return Err(AuthError::Disabled);
+        }
+        self.conn
+            .execute(
+                "DELETE FROM auth_failures WHERE key = ?1",
+                params![user_key],
+            )
+            .map_err(unavailable)?;
+        match self.user(&address) {
+            Ok(Some(u)) => Ok(u),
+            Ok(None) => Err(AuthError::Invalid),
+            Err(e) => Err(AuthError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Counts one failure for `key`; returns the (new) end of its lock.
+    fn record_failure(&self, key: &str, t: u64) -> rusqlite::Result<u64> {
+        let p = self.policy;
+        let row: Option<(i64, i64, i64)> = self
+            .conn
+            .query_row(
+                "SELECT failures, first_failure, locked_until FROM auth_failures WHERE key = ?1",
+                params![key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        // Count on while inside the window or while locked; start afresh
+        // once both have passed.
+        let (failures, first) = match row {
+            Some((f, first, until))
+                if t.saturating_sub(first as u64) <= p.window.as_secs() || until as u64 > t =>
+            {
+                (f as u32 + 1, first as u64)
+            }
+            _ => (1, t),
+        };
+        let locked_until = if failures >= p.threshold {
+            let extra = failures - p.threshold;
+            let secs = p
+                .lockout
+                .as_secs()
+                .saturating_mul(1u64 << extra.min(20))
+                .min(MAX_LOCKOUT);
+            t + secs
+        } else {
+            0
+        };
+        self.conn.execute(
+            "INSERT INTO auth_failures (key, failures, first_failure, locked_until) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(key) DO UPDATE SET failures = ?2, first_failure = ?3, locked_until = ?4",
+            params![key, failures, first as i64, locked_until as i64],
+        )?;
+        Ok(locked_until)
+    }
+}
+
+fn address_in_use(conn: &Connection, address: &str) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM users WHERE address = ?1)
+             OR EXISTS(SELECT 1 FROM aliases WHERE alias = ?1)
+             OR EXISTS(SELECT 1 FROM groups WHERE address = ?1)",
+        params![address],
+        |r| r.get(0),
+    )?)
+}

@@ -1,0 +1,4 @@
+//! Integration tests of `outpost-directory`: one binary, one module per area.
+
+mod auth;
+mod users;

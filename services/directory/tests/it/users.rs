@@ -1,0 +1,176 @@
+//! Users, aliases, groups, domain aliases and resolution.
+
+use outpost_directory::{Directory, Error, NewUser, Password, Resolution};
+
+fn dir() -> (tempfile::TempDir, Directory) {
+    let t = tempfile::tempdir().unwrap();
+    let d = Directory::open(t.path()).unwrap();
+    (t, d)
+}
+
+#[test]
+fn add_list_delete_round_trip() {
+    let (_t, mut d) = dir();
+    let mut alice = NewUser::new("Alice@Outpost.Test", "correct horse");
+    alice.full_name = "Alice Liddell".into();
+    alice.aliases = vec!["a.liddell@outpost.test".into()];
+    alice.upstream = "alice@company.example".into();
+    alice.roles = vec!["admin".into(), "user".into()];
+    let u = d.add_user(&alice).unwrap();
+    assert_eq!(u.address, "alice@outpost.test");
+    assert_eq!(u.aliases, vec!["a.liddell@outpost.test"]);
+    assert_eq!(u.roles, vec!["admin", "user"]);
+    assert!(u.enabled);
+    d.add_user(&NewUser::new("bob@outpost.test", "hunter22hunter"))
+        .unwrap();
+    let names: Vec<_> = d.users().unwrap().into_iter().map(|u| u.address).collect();
+    assert_eq!(names, ["alice@outpost.test", "bob@outpost.test"]);
+    d.delete_user("ALICE@outpost.test").unwrap();
+    assert!(d.user("alice@outpost.test").unwrap().is_none());
+    assert!(d.aliases().unwrap().is_empty(), "aliases go with the user");
+}
+
+#[test]
+fn bad_input_changes_nothing() {
+    let (_t, mut d) = dir();
+    d.add_user(&NewUser::new("alice@outpost.test", "correct horse"))
+        .unwrap();
+    let cases: Vec<(NewUser, &str)> = vec![
+        (
+            NewUser::new("no-at-sign", "correct horse"),
+            "invalid address",
+        ),
+        (NewUser::new("a@b@c", "correct horse"), "invalid address"),
+        (
+            NewUser::new("x y@outpost.test", "correct horse"),
+            "invalid address",
+        ),
+        (
+            NewUser::new("alice@outpost.test", "correct horse"),
+            "exists already",
+        ),
+        (NewUser::new("carol@outpost.test", "short"), "at least 8"),
+        (NewUser::new("carol@outpost.test", "carol"), "at least 8"),
+        (
+            NewUser::new("carolcarol@outpost.test", "CarolCarol"),
+            "user name",
+        ),
+        (NewUser::new("carol@outpost.test", "aaaaaaaaaa"), "repeat"),
+        (
+            NewUser {
+                password: Password::Hash("$6$salt$abc".into()),
+                ..NewUser::new("carol@outpost.test", "")
+            },
+            "password hash refused",
+        ),
+        (
+            NewUser {
+                aliases: vec!["alice@outpost.test".into()],
+                ..NewUser::new("carol@outpost.test", "correct horse")
+            },
+            "alice@outpost.test exists already",
+        ),
+    ];
+    for (u, want) in cases {
+        let err = d.add_user(&u).unwrap_err().to_string();
+        assert!(err.contains(want), "{}: {err}", u.address);
+    }
+    assert_eq!(d.users().unwrap().len(), 1);
+    assert!(d.aliases().unwrap().is_empty());
+    assert!(matches!(
+        d.delete_user("nobody@outpost.test"),
+        Err(Error::NotFound(_))
+    ));
+}
+
+#[test]
+fn existing_argon2_hash_is_accepted() {
+    let (_t, mut d) = dir();
+    let hash = outpost_directory::hash_password("from the installer").unwrap();
+    d.add_user(&NewUser {
+        password: Password::Hash(hash),
+        ..NewUser::new("admin@outpost.test", "")
+    })
+    .unwrap();
+    d.authenticate("admin@outpost.test", "from the installer", None)
+        .unwrap();
+}
+
+#[test]
+fn resolves_aliases_groups_and_domain_aliases() {
+    let (_t, mut d) = dir();
+    d.add_user(&NewUser::new("alice@outpost.test", "correct horse"))
+        .unwrap();
+    d.add_user(&NewUser::new("bob@outpost.test", "correct horse"))
+        .unwrap();
+    d.add_user(&NewUser::new("carol@outpost.test", "correct horse"))
+        .unwrap();
+    d.set_enabled("carol@outpost.test", false).unwrap();
+    d.add_alias("postmaster@outpost.test", "alice@outpost.test")
+        .unwrap();
+    d.add_group("team@outpost.test", "The team").unwrap();
+    for m in [
+        "alice@outpost.test",
+        "bob@outpost.test",
+        "carol@outpost.test",
+        "partner@remote.example",
+        "postmaster@outpost.test",
+    ] {
+        d.add_member("team@outpost.test", m).unwrap();
+    }
+    // A loop: the group contains an alias of itself.
+    d.add_alias("all@outpost.test", "team@outpost.test")
+        .unwrap();
+    d.add_member("team@outpost.test", "all@outpost.test")
+        .unwrap();
+    d.add_domain_alias("outpost.example", "outpost.test")
+        .unwrap();
+
+    let r = |a: &str| d.resolve(a).unwrap();
+    let local = |v: &[&str]| Resolution {
+        local: v.iter().map(|s| s.to_string()).collect(),
+        remote: vec![],
+    };
+    assert_eq!(r("alice@outpost.test"), local(&["alice@outpost.test"]));
+    assert_eq!(r("ALICE@outpost.example"), local(&["alice@outpost.test"]));
+    assert_eq!(r("postmaster@outpost.test"), local(&["alice@outpost.test"]));
+    assert_eq!(
+        r("carol@outpost.test"),
+        Resolution::default(),
+        "disabled users get no mail"
+    );
+    assert_eq!(r("nobody@outpost.test"), Resolution::default());
+    let team = r("team@outpost.test");
+    assert_eq!(team.local, ["alice@outpost.test", "bob@outpost.test"]);
+    assert_eq!(team.remote, ["partner@remote.example"]);
+    assert_eq!(r("all@outpost.test"), team);
+
+    assert!(
+        d.may_send_as("alice@outpost.test", "postmaster@outpost.test")
+            .unwrap()
+    );
+    assert!(
+        d.may_send_as("alice@outpost.test", "alice@outpost.example")
+            .unwrap()
+    );
+    assert!(
+        !d.may_send_as("bob@outpost.test", "alice@outpost.test")
+            .unwrap()
+    );
+    assert!(matches!(
+        d.add_alias("bob@outpost.test", "alice@outpost.test"),
+        Err(Error::Exists(_))
+    ));
+}
+
+#[test]
+fn state_survives_reopen() {
+    let t = tempfile::tempdir().unwrap();
+    {
+        let mut d = Directory::open(t.path()).unwrap();
+        d.add_user(&NewUser::new("alice@outpost.test", "correct horse"))
+            .unwrap();
+    }
+    let d = Directory::open(t.path()).unwrap();
+    assert!(d.user("alice@outpost.test").unwrap().is_some());
+}
