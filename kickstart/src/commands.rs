@@ -1,0 +1,1016 @@
+//! The command section: one handler per kickstart command.
+//!
+//! Option tables mirror pykickstart's current Fedora handler (F43 classes
+//! such as `F41_Partition`, `F39_Network`, `F28_ClearPart`); aliases are
+//! extra names of one option (`--ondrive` → `--ondisk`, `--usepart` →
+//! `--onpart`). A command that may appear once keeps the last occurrence;
+//! multi-instance commands warn on duplicates as pykickstart does.
+
+use crate::lex::Word;
+use crate::model::*;
+use crate::opts::{Args, Fail, Kind, Opt, dep, opt, parse};
+
+const LUKS: &[Opt] = &[
+    opt(&["--encrypted"], "encrypted", Kind::True),
+    opt(&["--passphrase"], "passphrase", Kind::Str),
+    opt(&["--escrowcert"], "escrowcert", Kind::Str),
+    opt(&["--backuppassphrase"], "backuppassphrase", Kind::True),
+    opt(&["--cipher"], "cipher", Kind::Str),
+    opt(&["--luks-version"], "luks_version", Kind::Str),
+    opt(&["--pbkdf"], "pbkdf", Kind::Str),
+    opt(&["--pbkdf-memory"], "pbkdf_memory", Kind::Int),
+    opt(&["--pbkdf-time"], "pbkdf_time", Kind::Int),
+    opt(&["--pbkdf-iterations"], "pbkdf_iterations", Kind::Int),
+];
+
+const DISPLAY: &[Opt] = &[opt(&["--non-interactive"], "non_interactive", Kind::True)];
+const LANG: &[Opt] = &[opt(&["--addsupport"], "addsupport", Kind::List)];
+const KEYBOARD: &[Opt] = &[
+    opt(&["--vckeymap"], "vckeymap", Kind::Str),
+    opt(&["--xlayouts"], "xlayouts", Kind::List),
+    opt(&["--switch"], "switch", Kind::List),
+];
+const TIMEZONE: &[Opt] = &[
+    opt(&["--utc"], "utc", Kind::True),
+    dep(&["--isUtc"], "utc", Kind::True),
+    dep(&["--nontp"], "nontp", Kind::True),
+    dep(&["--ntpservers"], "ntpservers", Kind::List),
+];
+const NETWORK: &[Opt] = &[
+    opt(
+        &["--bootproto"],
+        "bootproto",
+        Kind::Choice(&["dhcp", "bootp", "static", "query", "ibft"]),
+    ),
+    opt(&["--dhcpclass"], "dhcpclass", Kind::Str),
+    opt(&["--device"], "device", Kind::Str),
+    opt(&["--essid"], "essid", Kind::Str),
+    opt(&["--ethtool"], "ethtool", Kind::Str),
+    opt(&["--gateway"], "gateway", Kind::Str),
+    opt(&["--hostname"], "hostname", Kind::Str),
+    opt(&["--ip"], "ip", Kind::Str),
+    opt(&["--mtu"], "mtu", Kind::Str),
+    opt(&["--nameserver"], "nameserver", Kind::Str),
+    opt(&["--netmask"], "netmask", Kind::Str),
+    opt(&["--nodns"], "nodns", Kind::True),
+    opt(&["--onboot"], "onboot", Kind::Bool),
+    opt(&["--wepkey"], "wepkey", Kind::Str),
+    opt(&["--notksdevice"], "notksdevice", Kind::True),
+    opt(&["--noipv4"], "noipv4", Kind::True),
+    opt(&["--noipv6"], "noipv6", Kind::True),
+    opt(&["--ipv6"], "ipv6", Kind::Str),
+    opt(&["--activate"], "activate", Kind::True),
+    opt(&["--no-activate"], "activate", Kind::False),
+    opt(&["--nodefroute"], "nodefroute", Kind::True),
+    opt(&["--wpakey"], "wpakey", Kind::Str),
+    opt(&["--bondslaves"], "bondslaves", Kind::Str),
+    opt(&["--bondopts"], "bondopts", Kind::Str),
+    opt(&["--vlanid"], "vlanid", Kind::Str),
+    opt(&["--ipv6gateway"], "ipv6gateway", Kind::Str),
+    opt(&["--teamslaves"], "teamslaves", Kind::Str),
+    opt(&["--teamconfig"], "teamconfig", Kind::Str),
+    opt(&["--interfacename"], "interfacename", Kind::Str),
+    opt(&["--bridgeslaves"], "bridgeslaves", Kind::Str),
+    opt(&["--bridgeopts"], "bridgeopts", Kind::Str),
+    opt(&["--bindto"], "bindto", Kind::Choice(&["mac"])),
+    opt(&["--ipv4-dns-search"], "ipv4_dns_search", Kind::Str),
+    opt(&["--ipv6-dns-search"], "ipv6_dns_search", Kind::Str),
+    opt(
+        &["--ipv4-ignore-auto-dns"],
+        "ipv4_ignore_auto_dns",
+        Kind::True,
+    ),
+    opt(
+        &["--ipv6-ignore-auto-dns"],
+        "ipv6_ignore_auto_dns",
+        Kind::True,
+    ),
+];
+const ROOTPW: &[Opt] = &[
+    opt(&["--iscrypted"], "crypted", Kind::True),
+    opt(&["--plaintext"], "crypted", Kind::False),
+    opt(&["--lock"], "lock", Kind::True),
+    opt(&["--allow-ssh"], "allow_ssh", Kind::True),
+];
+const USER: &[Opt] = &[
+    opt(&["--homedir"], "homedir", Kind::Str),
+    opt(&["--iscrypted"], "crypted", Kind::True),
+    opt(&["--plaintext"], "crypted", Kind::False),
+    opt(&["--name"], "name", Kind::Str),
+    opt(&["--password"], "password", Kind::Str),
+    opt(&["--shell"], "shell", Kind::Str),
+    opt(&["--uid"], "uid", Kind::Int),
+    opt(&["--lock"], "lock", Kind::True),
+    opt(&["--gecos"], "gecos", Kind::Str),
+    opt(&["--gid"], "gid", Kind::Int),
+    opt(&["--groups"], "groups", Kind::List),
+];
+const GROUP: &[Opt] = &[
+    opt(&["--name"], "name", Kind::Str),
+    opt(&["--gid"], "gid", Kind::Int),
+];
+const SSHKEY: &[Opt] = &[opt(&["--username"], "username", Kind::Str)];
+const FIREWALL: &[Opt] = &[
+    opt(&["--disabled", "--disable"], "enabled", Kind::False),
+    opt(&["--enabled", "--enable"], "enabled", Kind::True),
+    opt(&["--port"], "ports", Kind::Extend),
+    opt(&["--trust"], "trusts", Kind::Append),
+    opt(&["--service"], "services", Kind::Extend),
+    opt(&["--ftp"], "services", Kind::AppendConst("ftp")),
+    opt(&["--http"], "services", Kind::AppendConst("http")),
+    opt(&["--smtp"], "services", Kind::AppendConst("smtp")),
+    opt(&["--ssh"], "services", Kind::AppendConst("ssh")),
+    opt(&["--remove-service"], "remove_services", Kind::Extend),
+    opt(
+        &["--use-system-defaults"],
+        "use_system_defaults",
+        Kind::True,
+    ),
+];
+const SELINUX: &[Opt] = &[
+    opt(&["--disabled"], "selinux", Kind::Const("disabled")),
+    opt(&["--enforcing"], "selinux", Kind::Const("enforcing")),
+    opt(&["--permissive"], "selinux", Kind::Const("permissive")),
+];
+const SERVICES: &[Opt] = &[
+    opt(&["--disabled"], "disabled", Kind::List),
+    opt(&["--enabled"], "enabled", Kind::List),
+];
+const IGNOREDISK: &[Opt] = &[
+    opt(&["--drives"], "drives", Kind::List),
+    opt(&["--only-use"], "onlyuse", Kind::List),
+];
+const CLEARPART: &[Opt] = &[
+    opt(&["--all"], "type", Kind::Const("all")),
+    opt(&["--initlabel"], "initlabel", Kind::True),
+    opt(&["--linux"], "type", Kind::Const("linux")),
+    opt(&["--none"], "type", Kind::Const("none")),
+    opt(&["--disklabel"], "disklabel", Kind::Str),
+    opt(&["--drives"], "drives", Kind::List),
+    opt(&["--list"], "list", Kind::List),
+    opt(&["--cdl"], "cdl", Kind::True),
+];
+const REQPART: &[Opt] = &[opt(&["--add-boot"], "add_boot", Kind::True)];
+const AUTOPART_OWN: &[Opt] = &[
+    opt(&["--nolvm"], "type", Kind::Const("plain")),
+    opt(
+        &["--type"],
+        "type",
+        Kind::Choice(&["lvm", "plain", "thinp", "btrfs"]),
+    ),
+    opt(&["--fstype"], "fstype", Kind::Str),
+    opt(&["--nohome"], "nohome", Kind::True),
+    opt(&["--noboot"], "noboot", Kind::True),
+    opt(&["--noswap"], "noswap", Kind::True),
+    opt(&["--hibernation"], "hibernation", Kind::True),
+    opt(&["--hw-passphrase"], "hw_passphrase", Kind::Str),
+];
+const PART_OWN: &[Opt] = &[
+    opt(&["--asprimary"], "asprimary", Kind::True),
+    opt(&["--fstype", "--type"], "fstype", Kind::Str),
+    opt(&["--grow"], "grow", Kind::True),
+    opt(&["--maxsize"], "maxsize", Kind::Int),
+    opt(&["--noformat"], "noformat", Kind::True),
+    opt(&["--onbiosdisk"], "onbiosdisk", Kind::Str),
+    opt(&["--ondisk", "--ondrive"], "disk", Kind::Str),
+    opt(&["--onpart", "--usepart"], "onpart", Kind::Str),
+    opt(&["--recommended"], "recommended", Kind::True),
+    opt(&["--size"], "size", Kind::Int),
+    opt(&["--fsoptions"], "fsoptions", Kind::Str),
+    opt(&["--label"], "label", Kind::Str),
+    opt(&["--fsprofile"], "fsprofile", Kind::Str),
+    opt(&["--resize"], "resize", Kind::True),
+    opt(&["--hibernation"], "hibernation", Kind::True),
+    opt(&["--mkfsoptions"], "mkfsoptions", Kind::Str),
+    opt(&["--hw-passphrase"], "hw_passphrase", Kind::Str),
+];
+const RAID_OWN: &[Opt] = &[
+    opt(&["--device"], "device", Kind::Str),
+    opt(&["--fstype"], "fstype", Kind::Str),
+    opt(&["--level"], "level", Kind::Str),
+    opt(&["--noformat"], "noformat", Kind::True),
+    opt(&["--spares"], "spares", Kind::Int),
+    opt(&["--useexisting"], "useexisting", Kind::True),
+    opt(&["--fsoptions"], "fsoptions", Kind::Str),
+    opt(&["--fsprofile"], "fsprofile", Kind::Str),
+    opt(&["--label"], "label", Kind::Str),
+    opt(&["--mkfsoptions"], "mkfsoptions", Kind::Str),
+    opt(&["--chunksize"], "chunksize", Kind::Int),
+];
+const VOLGROUP: &[Opt] = &[
+    opt(&["--noformat"], "noformat", Kind::True),
+    opt(&["--useexisting"], "useexisting", Kind::True),
+    opt(&["--reserved-space"], "reserved_space", Kind::Int),
+    opt(&["--reserved-percent"], "reserved_percent", Kind::Int),
+    opt(&["--pesize"], "pesize", Kind::Int),
+];
+const LOGVOL_OWN: &[Opt] = &[
+    opt(&["--fstype"], "fstype", Kind::Str),
+    opt(&["--grow"], "grow", Kind::True),
+    opt(&["--maxsize"], "maxsize", Kind::Int),
+    opt(&["--name"], "name", Kind::Str),
+    opt(&["--noformat"], "noformat", Kind::True),
+    opt(&["--percent"], "percent", Kind::Int),
+    opt(&["--recommended"], "recommended", Kind::True),
+    opt(&["--size"], "size", Kind::Int),
+    opt(&["--useexisting"], "useexisting", Kind::True),
+    opt(&["--vgname"], "vgname", Kind::Str),
+    opt(&["--fsoptions"], "fsoptions", Kind::Str),
+    opt(&["--fsprofile"], "fsprofile", Kind::Str),
+    opt(&["--label"], "label", Kind::Str),
+    opt(&["--resize"], "resize", Kind::True),
+    opt(&["--hibernation"], "hibernation", Kind::True),
+    opt(&["--thinpool"], "thinpool", Kind::True),
+    opt(&["--thin"], "thin", Kind::True),
+    opt(&["--poolname"], "poolname", Kind::Str),
+    opt(&["--chunksize"], "chunksize", Kind::Int),
+    opt(&["--metadatasize"], "metadatasize", Kind::Int),
+    opt(&["--profile"], "profile", Kind::Str),
+    opt(&["--cachesize"], "cachesize", Kind::Int),
+    opt(&["--cachemode"], "cachemode", Kind::Str),
+    opt(&["--cachepvs"], "cachepvs", Kind::List),
+    opt(&["--mkfsoptions"], "mkfsoptions", Kind::Str),
+];
+const BOOTLOADER: &[Opt] = &[
+    opt(&["--append"], "append", Kind::Str),
+    opt(
+        &["--location"],
+        "location",
+        Kind::Choice(&["mbr", "partition", "none", "boot"]),
+    ),
+    opt(&["--password"], "password", Kind::Str),
+    opt(&["--driveorder"], "driveorder", Kind::List),
+    opt(&["--timeout"], "timeout", Kind::Int),
+    opt(&["--default"], "default", Kind::Str),
+    opt(&["--iscrypted"], "iscrypted", Kind::True),
+    opt(&["--md5pass"], "md5pass", Kind::Str),
+    opt(&["--boot-drive"], "boot_drive", Kind::Str),
+    opt(&["--leavebootorder"], "leavebootorder", Kind::True),
+    opt(&["--extlinux"], "extlinux", Kind::True),
+    opt(&["--disabled"], "disabled", Kind::True),
+    opt(&["--nombr"], "nombr", Kind::True),
+    opt(&["--sdboot"], "sdboot", Kind::True),
+];
+const EULA: &[Opt] = &[opt(
+    &["--agreed", "--agree", "--accepted", "--accept"],
+    "agreed",
+    Kind::True,
+)];
+const FIRSTBOOT: &[Opt] = &[
+    opt(
+        &["--disable", "--disabled"],
+        "firstboot",
+        Kind::Const("disable"),
+    ),
+    opt(
+        &["--enable", "--enabled"],
+        "firstboot",
+        Kind::Const("enable"),
+    ),
+    opt(&["--reconfig"], "firstboot", Kind::Const("reconfig")),
+];
+const FINISH: &[Opt] = &[
+    opt(&["--eject"], "eject", Kind::True),
+    opt(&["--kexec"], "kexec", Kind::True),
+];
+
+/// Every command name Outpost accepts (pykickstart's names and aliases).
+pub const COMMANDS: &[&str] = &[
+    "autopart",
+    "bootloader",
+    "clearpart",
+    "cmdline",
+    "eula",
+    "firewall",
+    "firstboot",
+    "graphical",
+    "group",
+    "halt",
+    "ignoredisk",
+    "keyboard",
+    "lang",
+    "logvol",
+    "network",
+    "part",
+    "partition",
+    "poweroff",
+    "raid",
+    "reboot",
+    "reqpart",
+    "rootpw",
+    "selinux",
+    "services",
+    "shutdown",
+    "sshkey",
+    "text",
+    "timezone",
+    "user",
+    "volgroup",
+    "zerombr",
+];
+
+/// Commands pykickstart knows that Outpost deliberately does not support, with
+/// the reason shown to the admin.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    (
+        "url",
+        "the installer is offline and installs from the payload on the media",
+    ),
+    (
+        "repo",
+        "the installer is offline and installs from the payload on the media",
+    ),
+    ("cdrom", "the installer always installs from its own media"),
+    (
+        "harddrive",
+        "the installer always installs from its own media",
+    ),
+    ("nfs", "the installer always installs from its own media"),
+    (
+        "liveimg",
+        "the installer always installs from its own media",
+    ),
+    ("ostreesetup", "Outpost is not an OSTree system"),
+    (
+        "authselect",
+        "Debian uses PAM profiles; use %post if you must",
+    ),
+    (
+        "authconfig",
+        "Debian uses PAM profiles; use %post if you must",
+    ),
+    ("auth", "Debian uses PAM profiles; use %post if you must"),
+    ("vnc", "the installer has no graphical or remote interface"),
+    ("rdp", "the installer has no graphical or remote interface"),
+    (
+        "install",
+        "removed from Anaconda; installing is the default",
+    ),
+    ("upgrade", "removed from Anaconda"),
+    ("mouse", "removed from Anaconda"),
+    ("xconfig", "Outpost has no X server"),
+    ("skipx", "Outpost has no X server (nothing to skip)"),
+];
+
+/// Result of one command: what the parser needs to track conflicts.
+pub(crate) struct Handled {
+    pub warnings: Vec<(u32, String)>,
+}
+
+fn positional(
+    cmd: &str,
+    args: &Args,
+    min: usize,
+    max: usize,
+    what: &str,
+    first_col: u32,
+) -> Result<(), Fail> {
+    if args.pos.len() < min {
+        return Err((
+            first_col,
+            format!("{cmd}: missing {what}, e.g. `{cmd} {}`", example(cmd)),
+        ));
+    }
+    if args.pos.len() > max {
+        let w = &args.pos[max];
+        return Err((w.col, format!("{cmd}: unexpected argument `{}`", w.text)));
+    }
+    Ok(())
+}
+
+fn example(cmd: &str) -> &'static str {
+    match cmd {
+        "lang" => "en_US.UTF-8",
+        "timezone" => "Etc/UTC --utc",
+        "part" | "partition" => "/ --fstype=ext4 --size=4096",
+        "raid" => "/ --level=1 --device=md0 raid.01 raid.02",
+        "logvol" => "/ --vgname=vg0 --name=root --size=4096",
+        "volgroup" => "vg0 pv.01",
+        "sshkey" => "--username=admin \"ssh-ed25519 AAAA…\"",
+        "rootpw" => "--iscrypted '$6$…'",
+        _ => "…",
+    }
+}
+
+fn required(cmd: &str, args: &Args, dest: &str, opt: &str, col: u32) -> Result<String, Fail> {
+    match args.str(dest) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err((
+            col,
+            format!("{cmd}: option {opt} is required, e.g. {opt}=VALUE"),
+        )),
+    }
+}
+
+/// Strips a leading `/dev/` as pykickstart does for device options.
+pub(crate) fn strip_dev(s: &str) -> String {
+    s.strip_prefix("/dev/").unwrap_or(s).to_string()
+}
+
+/// pykickstart's `mountpoint` type: normalise absolute paths like
+/// `os.path.normpath` (collapse `//`, `/./`, `..`, trailing `/`).
+fn normpath(p: &str) -> String {
+    if !p.starts_with('/') {
+        return p.to_string();
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    // POSIX normpath keeps exactly two leading slashes.
+    let lead = if p.starts_with("//") && !p.starts_with("///") {
+        "//"
+    } else {
+        "/"
+    };
+    format!("{lead}{}", parts.join("/"))
+}
+
+/// Handles one command line. `words[0]` is the command name.
+pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Result<Handled, Fail> {
+    let cmd = words[0].text.as_str();
+    let col0 = words[0].col;
+    let rest = &words[1..];
+    let p = |specs: &[Opt]| parse(cmd, specs, rest);
+    let cat = |a: &[Opt], b: &[Opt]| -> Vec<Opt> { a.iter().chain(b.iter()).copied().collect() };
+    let mut warnings = Vec::new();
+    let args: Args;
+    match cmd {
+        "text" | "cmdline" | "graphical" => {
+            args = p(DISPLAY)?;
+            positional(cmd, &args, 0, 0, "", col0)?;
+            let mode = match cmd {
+                "text" => DisplayKind::Text,
+                "cmdline" => DisplayKind::Cmdline,
+                _ => DisplayKind::Graphical,
+            };
+            ks.display_mode = Some(DisplayMode {
+                mode,
+                non_interactive: args.flag("non_interactive"),
+            });
+        }
+        "lang" => {
+            args = p(LANG)?;
+            positional(cmd, &args, 1, 1, "the language", col0)?;
+            ks.lang = Some(Lang {
+                lang: args.pos[0].text.clone(),
+                addsupport: args.list("addsupport"),
+            });
+        }
+        "keyboard" => {
+            args = p(KEYBOARD)?;
+            positional(cmd, &args, 0, 1, "", col0)?;
+            let kb = Keyboard {
+                keyboard: args.pos.first().map(|w| w.text.clone()),
+                vc_keymap: args.str("vckeymap").filter(|s| !s.is_empty()),
+                x_layouts: args.list("xlayouts"),
+                switch_options: args.list("switch"),
+            };
+            if kb.keyboard.is_none() && kb.vc_keymap.is_none() && kb.x_layouts.is_empty() {
+                return Err((col0, "keyboard: give at least one of --vckeymap, --xlayouts or a layout, e.g. `keyboard --vckeymap=us --xlayouts=us`".into()));
+            }
+            ks.keyboard = Some(kb);
+        }
+        "timezone" => {
+            args = p(TIMEZONE)?;
+            positional(cmd, &args, 0, 1, "", col0)?;
+            let tz = Timezone {
+                timezone: args.pos.first().map(|w| w.text.clone()),
+                utc: args.flag("utc"),
+                nontp: args.flag("nontp"),
+                ntpservers: args.list("ntpservers"),
+            };
+            if tz.timezone.is_none() && !tz.utc && !tz.nontp && tz.ntpservers.is_empty() {
+                return Err((
+                    col0,
+                    "timezone: missing the time zone, e.g. `timezone Etc/UTC --utc`".into(),
+                ));
+            }
+            ks.timezone = Some(tz);
+        }
+        "network" => {
+            args = p(NETWORK)?;
+            positional(cmd, &args, 0, 0, "", col0)?;
+            let bootproto = match args.str("bootproto").as_deref() {
+                Some("bootp") => BootProto::Bootp,
+                Some("static") => BootProto::Static,
+                Some("query") => BootProto::Query,
+                Some("ibft") => BootProto::Ibft,
+                _ => BootProto::Dhcp,
+            };
+            let nd = Network {
+                bootproto,
+                device: args.str("device"),
+                ip: args.str("ip"),
+                netmask: args.str("netmask"),
+                gateway: args.str("gateway"),
+                nameservers: args
+                    .str("nameserver")
+                    .map(|s| crate::opts::comma_split(&s))
+                    .unwrap_or_default(),
+                hostname: args.str("hostname"),
+                ipv6: args.str("ipv6"),
+                ipv6gateway: args.str("ipv6gateway").filter(|s| !s.is_empty()),
+                mtu: args.str("mtu"),
+                onboot: args.bool_opt("onboot"),
+                activate: args.bool_opt("activate"),
+                nodefroute: args.flag("nodefroute"),
+                noipv4: args.flag("noipv4"),
+                noipv6: args.flag("noipv6"),
+                nodns: args.flag("nodns"),
+                extra: args.extra(&[
+                    "bootproto",
+                    "device",
+                    "ip",
+                    "netmask",
+                    "gateway",
+                    "nameserver",
+                    "hostname",
+                    "ipv6",
+                    "ipv6gateway",
+                    "mtu",
+                    "onboot",
+                    "activate",
+                    "nodefroute",
+                    "noipv4",
+                    "noipv6",
+                    "nodns",
+                ]),
+                origin: origin.clone(),
+            };
+            if nd.bootproto == BootProto::Static && nd.ip.is_none() && nd.ipv6.is_none() {
+                return Err((
+                    col0,
+                    "network: --bootproto=static needs --ip (and --netmask, --gateway)".into(),
+                ));
+            }
+            if let Some(dev) = &nd.device
+                && ks
+                    .network
+                    .iter()
+                    .any(|n| n.device.as_deref() == Some(dev.as_str()))
+            {
+                warnings.push((args.col("device").unwrap_or(col0), format!("network: a network device with the name {dev} has already been defined; both lines are kept")));
+            }
+            ks.network.push(nd);
+        }
+        "rootpw" => {
+            args = p(ROOTPW)?;
+            positional(cmd, &args, 0, 1, "", col0)?;
+            let password = args.pos.first().map(|w| w.text.clone());
+            let lock = args.flag("lock");
+            if password.is_none() && !lock {
+                return Err((col0, "rootpw: missing the password; give one (`rootpw --iscrypted '$6$…'`) or use --lock".into()));
+            }
+            ks.rootpw = Some(RootPw {
+                password,
+                is_crypted: args.flag("crypted"),
+                lock,
+                allow_ssh: args.flag("allow_ssh"),
+            });
+        }
+        "user" => {
+            args = p(USER)?;
+            positional(cmd, &args, 0, 0, "", col0)?;
+            let name = required(cmd, &args, "name", "--name", col0)?;
+            if ks.users.iter().any(|u| u.name == name) {
+                warnings.push((
+                    args.col("name").unwrap_or(col0),
+                    format!("user: a user with the name {name} has already been defined"),
+                ));
+            }
+            ks.users.push(User {
+                name,
+                gecos: args.str("gecos"),
+                groups: args.list("groups"),
+                homedir: args.str("homedir"),
+                password: args.str("password"),
+                is_crypted: args.flag("crypted"),
+                lock: args.flag("lock"),
+                shell: args.str("shell"),
+                uid: args.int("uid").map(|v| v as u32),
+                gid: args.int("gid").map(|v| v as u32),
+                origin: origin.clone(),
+            });
+        }
+        "group" => {
+            args = p(GROUP)?;
+            positional(cmd, &args, 0, 0, "", col0)?;
+            let name = required(cmd, &args, "name", "--name", col0)?;
+            if ks.groups.iter().any(|g| g.name == name) {
+                warnings.push((
+                    args.col("name").unwrap_or(col0),
+                    format!("group: a group with the name {name} has already been defined"),
+                ));
+            }
+            ks.groups.push(Group {
+                name,
+                gid: args.int("gid").map(|v| v as u32),
+            });
+        }
+        "sshkey" => {
+            args = p(SSHKEY)?;
+            positional(cmd, &args, 1, 1, "the key", col0)?;
+            let username = required(cmd, &args, "username", "--username", col0)?;
+            ks.sshkeys.push(SshKey {
+                username,
+                key: args.pos[0].text.clone(),
+            });
+        }
+        "firewall" => {
+            args = p(FIREWALL)?;
+            positional(cmd, &args, 0, 0, "", col0)?;
+            let mut ports = Vec::new();
+            for port in args.list("ports") {
+                ports.push(
+                    firewall_port(&port).map_err(|m| (args.col("ports").unwrap_or(col0), m))?,
+                );
+            }
+            ks.firewall = Some(Firewall {
+                enabled: args.bool_opt("enabled").unwrap_or(true),
+                ports,
+                trusts: args.list("trusts"),
+                services: args.list("services"),
+                remove_services: args.list("remove_services"),
+                use_system_defaults: args.flag("use_system_defaults"),
+            });
+        }
+        "selinux" => {
+            args = p(SELINUX)?;
+            positional(cmd, &args, 0, 0, "", col0)?;
+            ks.selinux = match args.str("selinux").as_deref() {
+                Some("disabled") => Some(SeLinux::Disabled),
+                Some("enforcing") => Some(SeLinux::Enforcing),
+                Some("permissive") => Some(SeLinux::Permissive),
+                _ => None,
+            };
+            warnings.push((col0, "selinux: accepted but has no effect: Outpost is Debian-based and installs no SELinux policy".into()));
+        }
+        "services" => {
+            args = p(SERVICES)?;
+            positional(cmd, &args, 0, 0, "", col0)?;
+            let s = Services {
+                enabled: args.list("enabled"),
+                disabled: args.list("disabled"),
+            };
+            if s.enabled.is_empty() && s.disabled.is_empty() {
+                return Err((col0, "services: one of --disabled or --enabled must be provided, e.g. `services --enabled=sshd`".into()));
+            }
+            ks.services = Some(s);
+        }
+        "ignoredisk" => {
+            args = p(IGNOREDISK)?;
+            positional(cmd, &args, 0, 0, "", col0)?;
+            let d = IgnoreDisk {
+                ignoredisk: args.list("drives").iter().map(|s| strip_dev(s)).collect(),
+                onlyuse: args.list("onlyuse").iter().map(|s| strip_dev(s)).collect(),
+            };
+            if d.ignoredisk.is_empty() == d.onlyuse.is_empty() {
+                return Err((
+                    col0,
+                    "ignoredisk: give exactly one of --drives or --only-use".into(),
+                ));
+            }
+            ks.ignoredisk = Some(d);
+        }
+        "clearpart" => {
+            args = p(CLEARPART)?;
+            positional(cmd, &args, 0, 0, "", col0)?;
+            let kind = match args.str("type").as_deref() {
+                Some("all") => Some(ClearKind::All),
+                Some("linux") => Some(ClearKind::Linux),
+                Some("none") => Some(ClearKind::None),
+                _ => None,
+            };
+            let disklabel = args.str("disklabel").filter(|s| !s.is_empty());
+            if let Some(l) = &disklabel
+                && !["msdos", "gpt"].contains(&l.as_str())
+            {
+                return Err((
+                    args.col("disklabel").unwrap_or(col0),
+                    format!("clearpart: --disklabel={l} is not supported; use gpt or msdos"),
+                ));
+            }
+            ks.clearpart = Some(ClearPart {
+                kind,
+                initlabel: args.flag("initlabel"),
+                disklabel,
+                drives: args.list("drives").iter().map(|s| strip_dev(s)).collect(),
+                devices: args.list("list").iter().map(|s| strip_dev(s)).collect(),
+                cdl: args.flag("cdl"),
+            });
+        }
+        "zerombr" => {
+            args = p(&[])?;
+            positional(cmd, &args, 0, 0, "", col0)?;
+            ks.zerombr = true;
+        }
+        "reqpart" => {
+            args = p(REQPART)?;
+            positional(cmd, &args, 0, 0, "", col0)?;
+            ks.reqpart = Some(ReqPart {
+                add_boot: args.flag("add_boot"),
+            });
+        }
+        "autopart" => {
+            args = p(&cat(AUTOPART_OWN, LUKS))?;
+            positional(cmd, &args, 0, 0, "", col0)?;
+            ks.autopart = Some(AutoPart {
+                kind: args.str("type"),
+                fstype: args.str("fstype"),
+                nohome: args.flag("nohome"),
+                noboot: args.flag("noboot"),
+                noswap: args.flag("noswap"),
+                encrypted: args.flag("encrypted"),
+                passphrase: args.str("passphrase"),
+                extra: args.extra(&[
+                    "type",
+                    "fstype",
+                    "nohome",
+                    "noboot",
+                    "noswap",
+                    "encrypted",
+                    "passphrase",
+                ]),
+            });
+            if let Some(fs) = args.str("fstype")
+                && ["swap", "biosboot", "prepboot", "efi"].contains(&fs.as_str())
+            {
+                return Err((
+                    args.col("fstype").unwrap_or(col0),
+                    format!(
+                        "autopart: --fstype={fs} cannot be used for the root file system; use ext4 or xfs"
+                    ),
+                ));
+            }
+        }
+        "part" | "partition" => {
+            args = p(&cat(PART_OWN, LUKS))?;
+            positional(cmd, &args, 1, 1, "the mount point", col0)?;
+            let mp = normpath(&args.pos[0].text);
+            if ks.partitions.iter().any(|q| q.mountpoint == mp)
+                && mp != "swap"
+                && mp != "None"
+                && mp != "none"
+            {
+                warnings.push((
+                    args.pos[0].col,
+                    format!("{cmd}: a partition with the mountpoint {mp} has already been defined"),
+                ));
+            }
+            let onpart = args.str("onpart").map(|s| strip_dev(&s));
+            ks.partitions.push(Partition {
+                mountpoint: mp,
+                size: args.int("size"),
+                maxsize: args.int("maxsize"),
+                grow: args.flag("grow"),
+                fstype: args.str("fstype"),
+                disk: args.str("disk"),
+                onpart,
+                asprimary: args.flag("asprimary"),
+                noformat: args.flag("noformat"),
+                label: args.str("label"),
+                fsoptions: args.str("fsoptions"),
+                recommended: args.flag("recommended"),
+                encrypted: args.flag("encrypted"),
+                extra: args.extra(&[
+                    "size",
+                    "maxsize",
+                    "grow",
+                    "fstype",
+                    "disk",
+                    "onpart",
+                    "asprimary",
+                    "noformat",
+                    "label",
+                    "fsoptions",
+                    "recommended",
+                    "encrypted",
+                ]),
+                origin: origin.clone(),
+            });
+        }
+        "raid" => {
+            args = p(&cat(RAID_OWN, LUKS))?;
+            positional(cmd, &args, 1, usize::MAX, "the mount point", col0)?;
+            let level = match args.str("level") {
+                Some(l) => {
+                    Some(raid_level(&l).map_err(|m| (args.col("level").unwrap_or(col0), m))?)
+                }
+                None => None,
+            };
+            let device = args.str("device").map(|d| strip_dev(&d));
+            if device.is_none() && !args.flag("useexisting") {
+                return Err((
+                    col0,
+                    "raid: option --device is required, e.g. --device=md0".into(),
+                ));
+            }
+            ks.raids.push(Raid {
+                mountpoint: normpath(&args.pos[0].text),
+                members: args.pos[1..].iter().map(|w| w.text.clone()).collect(),
+                device,
+                level,
+                fstype: args.str("fstype"),
+                extra: args.extra(&["device", "level", "fstype"]),
+            });
+        }
+        "volgroup" => {
+            args = p(&cat(VOLGROUP, &[]))?;
+            positional(cmd, &args, 1, usize::MAX, "the volume group name", col0)?;
+            let name = args.pos[0].text.clone();
+            if ks.volgroups.iter().any(|v| v.name == name) {
+                warnings.push((
+                    args.pos[0].col,
+                    format!(
+                        "volgroup: a volume group with the name {name} has already been defined"
+                    ),
+                ));
+            }
+            ks.volgroups.push(VolGroup {
+                name,
+                pvs: args.pos[1..].iter().map(|w| w.text.clone()).collect(),
+                extra: args.extra(&[]),
+            });
+        }
+        "logvol" => {
+            args = p(&cat(LOGVOL_OWN, LUKS))?;
+            positional(cmd, &args, 1, 1, "the mount point", col0)?;
+            let vgname = required(cmd, &args, "vgname", "--vgname", col0)?;
+            let name = required(cmd, &args, "name", "--name", col0)?;
+            ks.logvols.push(LogVol {
+                mountpoint: normpath(&args.pos[0].text),
+                vgname: Some(vgname),
+                name: Some(name),
+                size: args.int("size"),
+                grow: args.flag("grow"),
+                fstype: args.str("fstype"),
+                extra: args.extra(&["vgname", "name", "size", "grow", "fstype"]),
+            });
+        }
+        "bootloader" => {
+            args = p(BOOTLOADER)?;
+            positional(cmd, &args, 0, 0, "", col0)?;
+            if args.str("md5pass").is_some() {
+                warnings.push((args.col("md5pass").unwrap_or(col0), "bootloader: --md5pass is the same as --password=HASH --iscrypted; printed that way".into()));
+            }
+            let (password, is_crypted) = match args.str("md5pass") {
+                Some(h) => (Some(h), true),
+                None => (
+                    args.str("password").filter(|s| !s.is_empty()),
+                    args.flag("iscrypted"),
+                ),
+            };
+            ks.bootloader = Some(Bootloader {
+                append: args.str("append"),
+                location: args.str("location"),
+                timeout: args.int("timeout").map(|v| v as u32),
+                driveorder: args.list("driveorder"),
+                boot_drive: args.str("boot_drive").filter(|s| !s.is_empty()),
+                password,
+                is_crypted,
+                disabled: args.flag("disabled"),
+                sdboot: args.flag("sdboot"),
+                extra: args.extra(&[
+                    "append",
+                    "location",
+                    "timeout",
+                    "driveorder",
+                    "boot_drive",
+                    "password",
+                    "iscrypted",
+                    "md5pass",
+                    "disabled",
+                    "sdboot",
+                ]),
+            });
+        }
+        "eula" => {
+            args = p(EULA)?;
+            positional(cmd, &args, 0, 0, "", col0)?;
+            if !args.flag("agreed") {
+                return Err((
+                    col0,
+                    "eula: the --agreed option is required (`eula --agreed`)".into(),
+                ));
+            }
+            ks.eula = Some(Eula { agreed: true });
+        }
+        "firstboot" => {
+            args = p(FIRSTBOOT)?;
+            positional(cmd, &args, 0, 0, "", col0)?;
+            ks.firstboot = match args.str("firstboot").as_deref() {
+                Some("enable") => Some(Firstboot::Enable),
+                Some("reconfig") => Some(Firstboot::Reconfig),
+                Some("disable") => Some(Firstboot::Disable),
+                _ => {
+                    return Err((
+                        col0,
+                        "firstboot: give one of --enable, --disable or --reconfig".into(),
+                    ));
+                }
+            };
+        }
+        "reboot" | "poweroff" | "halt" | "shutdown" => {
+            args = p(FINISH)?;
+            positional(cmd, &args, 0, 0, "", col0)?;
+            let action = match cmd {
+                "reboot" => FinishAction::Reboot,
+                "poweroff" => FinishAction::Poweroff,
+                "halt" => FinishAction::Halt,
+                _ => FinishAction::Shutdown,
+            };
+            ks.finish = Some(Finish {
+                action,
+                eject: args.flag("eject"),
+                kexec: args.flag("kexec"),
+            });
+        }
+        other => {
+            if let Some((_, why)) = UNSUPPORTED.iter().find(|(n, _)| *n == other) {
+                return Err((col0, format!("unsupported command: {other} ({why})")));
+            }
+            let hint = suggest(other)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return Err((col0, format!("unknown command: {other}{hint}")));
+        }
+    }
+    warnings.extend(args.warnings);
+    Ok(Handled { warnings })
+}
+
+/// Closest known command by edit distance, for "did you mean".
+fn suggest(word: &str) -> Option<&'static str> {
+    COMMANDS
+        .iter()
+        .map(|c| (levenshtein(word, c), *c))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, c)| c)
+}
+
+pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// pykickstart's `firewall_port_cb`: `PORT:PROTO` with proto tcp/udp, or a
+/// well-known service name (kept as given).
+fn firewall_port(port: &str) -> Result<String, String> {
+    if let Some((num, proto)) = port.split_once(':') {
+        if num.is_empty() || proto.is_empty() {
+            return Err(format!(
+                "firewall: --port={port}: expected PORT:PROTO such as 993:tcp"
+            ));
+        }
+        let proto = proto.to_ascii_lowercase();
+        if !["tcp", "udp"].contains(&proto.as_str()) {
+            return Err(format!(
+                "firewall: --port={port}: protocol must be tcp or udp"
+            ));
+        }
+        if let Some((lo, hi)) = num.split_once('-')
+            && (lo.parse::<u16>().is_err() || hi.parse::<u16>().is_err())
+        {
+            return Err(format!("firewall: --port={port}: invalid port range"));
+        }
+        Ok(format!("{num}:{proto}"))
+    } else if port.chars().all(|c| c.is_ascii_digit()) {
+        // A bare number is TCP (pykickstart appends `:tcp`).
+        Ok(format!("{port}:tcp"))
+    } else {
+        Ok(port.to_string())
+    }
+}
+
+/// pykickstart's `_level_cb`: accept `1`, `raid1`, `RAID1`; print `RAID1`.
+fn raid_level(l: &str) -> Result<String, String> {
+    let up = l.to_ascii_uppercase();
+    let norm = if up.starts_with("RAID") {
+        up
+    } else {
+        format!("RAID{up}")
+    };
+    match norm.as_str() {
+        "RAID0" | "RAID1" | "RAID4" | "RAID5" | "RAID6" | "RAID10" => Ok(norm),
+        _ => Err(format!(
+            "raid: --level={l} is not a RAID level (use 0, 1, 4, 5, 6 or 10)"
+        )),
+    }
+}

@@ -1,0 +1,323 @@
+//! A small argparse work-alike for command and section-header options.
+//!
+//! pykickstart parses every command line with Python's `argparse`; admins
+//! rely on its rules: `--opt=value` and `--opt value` are the same, a later
+//! option overwrites an earlier one with the same destination (so
+//! `clearpart --linux --all` means `--all`), an unambiguous prefix of a long
+//! option is accepted (`--iscrypt`), and a value that looks like an option is
+//! not taken as a value. Options are described by a static table per command.
+
+use std::collections::HashMap;
+
+use crate::lex::Word;
+
+/// How an option stores its value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    /// Flag storing `true`.
+    True,
+    /// Flag storing `false`.
+    False,
+    /// Flag storing a constant (exclusive choices sharing a destination).
+    Const(&'static str),
+    /// One string value.
+    Str,
+    /// One non-negative integer value.
+    Int,
+    /// pykickstart's `ksboolean` (`on/yes/true/1`, `off/no/false/0`).
+    Bool,
+    /// pykickstart's `commaSplit`: comma list, blanks dropped, last wins.
+    List,
+    /// One value from a fixed set.
+    Choice(&'static [&'static str]),
+    /// Repeatable value, collected.
+    Append,
+    /// Repeatable comma list, concatenated.
+    Extend,
+    /// Flag appending a constant to a list destination.
+    AppendConst(&'static str),
+}
+
+/// One option of a command.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Opt {
+    /// Names including `--`, canonical first.
+    pub names: &'static [&'static str],
+    /// Destination (shared by exclusive flags and aliases).
+    pub dest: &'static str,
+    /// Storage kind.
+    pub kind: Kind,
+    /// Deprecated: accepted with a warning that it has no effect.
+    pub deprecated: bool,
+}
+
+pub(crate) const fn opt(names: &'static [&'static str], dest: &'static str, kind: Kind) -> Opt {
+    Opt {
+        names,
+        dest,
+        kind,
+        deprecated: false,
+    }
+}
+
+pub(crate) const fn dep(names: &'static [&'static str], dest: &'static str, kind: Kind) -> Opt {
+    Opt {
+        names,
+        dest,
+        kind,
+        deprecated: true,
+    }
+}
+
+/// A stored value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Val {
+    Bool(bool),
+    Str(String),
+    Int(u64),
+    List(Vec<String>),
+}
+
+/// Result of parsing one line's arguments.
+#[derive(Debug, Default)]
+pub(crate) struct Args {
+    /// dest → (value, canonical option name, column of the last occurrence).
+    pub vals: HashMap<&'static str, (Val, &'static str, u32)>,
+    /// Positional arguments in order.
+    pub pos: Vec<Word>,
+    /// Warnings (column, message).
+    pub warnings: Vec<(u32, String)>,
+}
+
+/// A parse failure: column and message.
+pub(crate) type Fail = (u32, String);
+
+impl Args {
+    pub fn flag(&self, dest: &str) -> bool {
+        matches!(self.vals.get(dest), Some((Val::Bool(true), _, _)))
+    }
+    pub fn bool_opt(&self, dest: &str) -> Option<bool> {
+        match self.vals.get(dest) {
+            Some((Val::Bool(b), _, _)) => Some(*b),
+            _ => None,
+        }
+    }
+    pub fn str(&self, dest: &str) -> Option<String> {
+        match self.vals.get(dest) {
+            Some((Val::Str(s), _, _)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+    pub fn int(&self, dest: &str) -> Option<u64> {
+        match self.vals.get(dest) {
+            Some((Val::Int(i), _, _)) => Some(*i),
+            _ => None,
+        }
+    }
+    pub fn list(&self, dest: &str) -> Vec<String> {
+        match self.vals.get(dest) {
+            Some((Val::List(l), _, _)) => l.clone(),
+            _ => Vec::new(),
+        }
+    }
+    pub fn col(&self, dest: &str) -> Option<u32> {
+        self.vals.get(dest).map(|v| v.2)
+    }
+    /// Options present but not in `modelled`, as `name → printed value`, for
+    /// the model's `extra` maps.
+    pub fn extra(&self, modelled: &[&str]) -> crate::model::Extra {
+        let mut out = crate::model::Extra::new();
+        for (dest, (val, name, _)) in &self.vals {
+            if modelled.contains(dest) {
+                continue;
+            }
+            let name = name.trim_start_matches('-').to_string();
+            let text = match val {
+                Val::Bool(_) => String::new(),
+                Val::Str(s) => s.clone(),
+                Val::Int(i) => i.to_string(),
+                Val::List(l) => l.join(","),
+            };
+            out.insert(name, text);
+        }
+        out
+    }
+}
+
+/// pykickstart's `commaSplit`.
+pub(crate) fn comma_split(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn looks_like_option(s: &str) -> bool {
+    // argparse takes `-5` as a value (a negative number) but `-x`/`--x` as
+    // an option.
+    s.starts_with('-') && s.len() > 1 && s[1..].parse::<f64>().is_err()
+}
+
+fn find<'a>(specs: &'a [Opt], name: &str) -> Result<Option<&'a Opt>, String> {
+    if let Some(o) = specs.iter().find(|o| o.names.contains(&name)) {
+        return Ok(Some(o));
+    }
+    // argparse accepts an unambiguous prefix of a long option.
+    if name.starts_with("--") && name.len() > 2 {
+        let hits: Vec<(&Opt, &str)> = specs
+            .iter()
+            .flat_map(|o| o.names.iter().map(move |n| (o, *n)))
+            .filter(|(_, n)| n.starts_with(name))
+            .collect();
+        match hits.len() {
+            0 => {}
+            1 => return Ok(Some(hits[0].0)),
+            _ => {
+                let names: Vec<&str> = hits.iter().map(|h| h.1).collect();
+                return Err(format!(
+                    "ambiguous option {name} could match {}",
+                    names.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Parses `words` (the command name excluded) against `specs`.
+pub(crate) fn parse(cmd: &str, specs: &[Opt], words: &[Word]) -> Result<Args, Fail> {
+    let mut args = Args::default();
+    let mut i = 0;
+    let mut only_positional = false;
+    while i < words.len() {
+        let w = &words[i];
+        i += 1;
+        if only_positional || !looks_like_option(&w.text) {
+            args.pos.push(w.clone());
+            continue;
+        }
+        if w.text == "--" {
+            only_positional = true;
+            continue;
+        }
+        let (name, inline) = match w.text.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (w.text.as_str(), None),
+        };
+        let spec = match find(specs, name) {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                return Err((
+                    w.col,
+                    format!(
+                        "{cmd}: unknown option {name}; see `{cmd}` in the kickstart reference for its options"
+                    ),
+                ));
+            }
+            Err(msg) => return Err((w.col, format!("{cmd}: {msg}"))),
+        };
+        let canon = spec.names[0];
+        if spec.deprecated {
+            args.warnings.push((
+                w.col,
+                format!("{cmd}: option {name} is deprecated and has no effect; remove it"),
+            ));
+        }
+        let takes_value = !matches!(
+            spec.kind,
+            Kind::True | Kind::False | Kind::Const(_) | Kind::AppendConst(_)
+        );
+        let value = if takes_value {
+            match inline {
+                Some(v) => Some(v),
+                None => match words.get(i) {
+                    Some(next) if !looks_like_option(&next.text) => {
+                        i += 1;
+                        Some(next.text.clone())
+                    }
+                    _ => {
+                        return Err((
+                            w.col,
+                            format!("{cmd}: option {canon} needs a value, e.g. {canon}=VALUE"),
+                        ));
+                    }
+                },
+            }
+        } else {
+            if inline.is_some() {
+                return Err((w.col, format!("{cmd}: option {canon} takes no value")));
+            }
+            None
+        };
+        let value = value.unwrap_or_default();
+        let val = match spec.kind {
+            Kind::True => Val::Bool(true),
+            Kind::False => Val::Bool(false),
+            Kind::Const(c) => Val::Str(c.to_string()),
+            Kind::Str => Val::Str(value),
+            Kind::Int => match value.trim().parse::<u64>() {
+                Ok(n) => Val::Int(n),
+                Err(_) => {
+                    return Err((
+                        w.col,
+                        format!(
+                            "{cmd}: option {canon}: invalid number {value:?} (a whole number is expected{})",
+                            if canon.contains("size") {
+                                ", in MiB"
+                            } else {
+                                ""
+                            }
+                        ),
+                    ));
+                }
+            },
+            Kind::Bool => match value.to_ascii_lowercase().as_str() {
+                "on" | "yes" | "true" | "1" => Val::Bool(true),
+                "off" | "no" | "false" | "0" => Val::Bool(false),
+                _ => {
+                    return Err((
+                        w.col,
+                        format!(
+                            "{cmd}: option {canon}: invalid boolean value {value:?} (use yes or no)"
+                        ),
+                    ));
+                }
+            },
+            Kind::List => Val::List(comma_split(&value)),
+            Kind::Choice(choices) => {
+                if !choices.contains(&value.as_str()) {
+                    return Err((
+                        w.col,
+                        format!(
+                            "{cmd}: option {canon}: invalid choice {value:?} (choose from {})",
+                            choices.join(", ")
+                        ),
+                    ));
+                }
+                Val::Str(value)
+            }
+            Kind::Append => {
+                let mut l = match args.vals.remove(spec.dest) {
+                    Some((Val::List(l), _, _)) => l,
+                    _ => Vec::new(),
+                };
+                l.push(value);
+                Val::List(l)
+            }
+            Kind::Extend | Kind::AppendConst(_) => {
+                let mut l = match args.vals.remove(spec.dest) {
+                    Some((Val::List(l), _, _)) => l,
+                    _ => Vec::new(),
+                };
+                match spec.kind {
+                    Kind::AppendConst(c) => l.push(c.to_string()),
+                    _ => l.extend(comma_split(&value)),
+                }
+                Val::List(l)
+            }
+        };
+        args.vals.insert(spec.dest, (val, canon, w.col));
+    }
+    Ok(args)
+}

@@ -1,0 +1,1 @@
+//! Canonical printing (what `ksflatten` shows).

@@ -1,0 +1,1 @@
+//! Rendering answer files from a site YAML.
