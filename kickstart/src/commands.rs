@@ -668,8 +668,8 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
             args = p(IGNOREDISK)?;
             positional(cmd, &args, 0, 0, "", col0)?;
             let d = IgnoreDisk {
-                ignoredisk: args.list("drives").iter().map(|s| strip_dev(s)).collect(),
-                onlyuse: args.list("onlyuse").iter().map(|s| strip_dev(s)).collect(),
+                ignoredisk: args.list("drives"),
+                onlyuse: args.list("onlyuse"),
             };
             if d.ignoredisk.is_empty() == d.onlyuse.is_empty() {
                 return Err((

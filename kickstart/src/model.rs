@@ -302,7 +302,7 @@ pub struct Services {
 /// `ignoredisk --drives=…|--only-use=…`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IgnoreDisk {
-    /// Disks not to touch.
+    /// Disks not to touch (as given: pykickstart keeps `/dev/` here).
     pub ignoredisk: Vec<String>,
     /// The only disks to touch.
     pub onlyuse: Vec<String>,
