@@ -1,0 +1,3 @@
+//! Integration tests of the installer, one binary (see STYLE.md).
+
+mod plan;
