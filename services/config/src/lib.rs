@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod imap;
+pub mod web;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -35,6 +36,8 @@ pub struct Config {
     pub smtp: Smtp,
     /// The IMAP and POP3 daemon (`outpost-imapd`).
     pub imap: imap::Imap,
+    /// The HTTPS daemon (`outpost-webd`: CalDAV, CardDAV).
+    pub web: web::Web,
 }
 
 /// Settings every daemon reads.

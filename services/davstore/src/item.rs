@@ -10,6 +10,7 @@ use calcard::common::timezone::Tz;
 use calcard::icalendar::{ICalendar, ICalendarComponentType};
 use calcard::vcard::VCard;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Component kind bit: the item holds a VEVENT.
 pub const VEVENT: u8 = 1;
@@ -46,6 +47,9 @@ pub struct ItemMeta {
     pub start: i64,
     /// Latest UTC second any instance may touch (`i64::MAX` if unbounded).
     pub end: i64,
+    /// Dead WebDAV properties of the item (Clark notation keys, XML values).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub props: BTreeMap<String, String>,
 }
 
 impl ItemMeta {

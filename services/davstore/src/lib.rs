@@ -355,14 +355,23 @@ impl Collection {
     /// Analyses `bytes` for this collection's type (no lock held: parsing
     /// and recurrence expansion run outside the collection lock).
     pub fn analyze(&self, bytes: &[u8]) -> Result<Analysis> {
-        let (is_book, supported) = {
+        let (tag, supported) = {
             let st = self.read_state();
             (
-                st.props.get(TAG).map(String::as_str) == Some(TAG_ADDRESSBOOK),
+                st.props.get(TAG).cloned(),
                 st.props.get(SUPPORTED_COMPONENTS).cloned(),
             )
         };
-        if is_book {
+        // A plain WebDAV collection (no `tag`) stores any bytes as they are.
+        let Some(tag) = tag.filter(|t| t == TAG_CALENDAR || t == TAG_ADDRESSBOOK) else {
+            return Ok(Analysis {
+                uid: None,
+                kinds: 0,
+                start: i64::MIN,
+                end: i64::MAX,
+            });
+        };
+        if tag == TAG_ADDRESSBOOK {
             return item::analyze_vcard(bytes).map_err(Error::Invalid);
         }
         let a = item::analyze_calendar(bytes).map_err(Error::Invalid)?;
@@ -416,6 +425,7 @@ impl Collection {
             kinds: a.kinds,
             start: a.start,
             end: a.end,
+            props: BTreeMap::new(),
         };
         self.journal(
             &mut st,
@@ -426,6 +436,71 @@ impl Collection {
             },
         )?;
         Ok((meta, created))
+    }
+
+    /// Sets (`Some`) or removes (`None`) dead properties of an item; the
+    /// item gets a new revision (and so a new ETag) like any change.
+    pub fn set_item_props(
+        &self,
+        name: &str,
+        changes: &[(String, Option<String>)],
+    ) -> Result<ItemMeta> {
+        check_name(name)?;
+        let mut st = self.write_state();
+        let mut meta = st.snap.items.get(name).cloned().ok_or(Error::NotFound)?;
+        for (k, v) in changes {
+            match v {
+                Some(v) => meta.props.insert(k.clone(), v.clone()),
+                None => meta.props.remove(k),
+            };
+        }
+        meta.rev = st.snap.rev + 1;
+        self.journal(
+            &mut st,
+            JournalLine {
+                rev: meta.rev,
+                href: name.to_string(),
+                meta: Some(meta.clone()),
+            },
+        )?;
+        Ok(meta)
+    }
+
+    /// Renames an item within this collection (a WebDAV MOVE), under one
+    /// lock so the UID never exists twice. `overwrite` allows replacing `to`.
+    pub fn rename_item(&self, from: &str, to: &str, overwrite: bool) -> Result<(ItemMeta, bool)> {
+        check_name(from)?;
+        check_name(to)?;
+        let mut st = self.write_state();
+        let mut meta = st.snap.items.get(from).cloned().ok_or(Error::NotFound)?;
+        let existed = st.snap.items.contains_key(to);
+        if existed && !overwrite {
+            return Err(Error::PreconditionFailed);
+        }
+        let (src, dst) = (self.dir.join(from), self.dir.join(to));
+        fs::rename(&src, &dst).map_err(io_err(&src))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(&self.dir))?;
+        let rev = st.snap.rev + 1;
+        self.journal(
+            &mut st,
+            JournalLine {
+                rev,
+                href: from.to_string(),
+                meta: None,
+            },
+        )?;
+        meta.rev = rev + 1;
+        self.journal(
+            &mut st,
+            JournalLine {
+                rev: rev + 1,
+                href: to.to_string(),
+                meta: Some(meta.clone()),
+            },
+        )?;
+        Ok((meta, !existed))
     }
 
     /// Deletes an item after checking `cond`.
@@ -620,6 +695,7 @@ fn rebuild_index(dir: &Path, props: &Props) -> Result<Snapshot> {
                 kinds: a.kinds,
                 start: a.start,
                 end: a.end,
+                props: BTreeMap::new(),
             },
         );
     }
@@ -739,6 +815,28 @@ impl Store {
         open.remove(&(user.to_string(), name.to_string()));
         drop(open);
         self.collection(user, name)
+    }
+
+    /// Renames (moves) a collection within one home.
+    pub fn rename(&self, user: &str, from: &str, to: &str) -> Result<()> {
+        check_name(user)?;
+        check_name(from)?;
+        check_name(to)?;
+        let home = self.root.join(user);
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if !home.join(from).is_dir() {
+            return Err(Error::NotFound);
+        }
+        if home.join(to).exists() {
+            return Err(Error::Exists);
+        }
+        fs::rename(home.join(from), home.join(to)).map_err(io_err(&home))?;
+        File::open(&home)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(&home))?;
+        open.remove(&(user.to_string(), from.to_string()));
+        open.remove(&(user.to_string(), to.to_string()));
+        Ok(())
     }
 
     /// Deletes a collection and everything in it.

@@ -1,0 +1,15 @@
+//! `outpost-webd`: Outpost's HTTPS daemon. This crate holds the CalDAV
+//! (RFC 4791), CardDAV (RFC 6352) and WebDAV (RFC 4918) server; the web UI
+//! will join it on the same listener.
+//!
+//! **API boundary:** [`dav`] is synchronous and knows nothing of hyper or
+//! TLS; [`server`] is the only module that touches sockets. Storage is
+//! `outpost-davstore`, users and groups are `outpost-directory`.
+
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod dav;
+pub mod filter;
+pub mod server;
+pub mod xml;

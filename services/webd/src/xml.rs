@@ -1,0 +1,357 @@
+//! WebDAV XML in and out: a small namespace-resolved tree built with
+//! `quick-xml`, and helpers that write multistatus responses.
+//!
+//! Request bodies are small (a PROPFIND, a REPORT), so a tree is simpler
+//! than streaming and costs nothing measurable. Names are compared by
+//! namespace URI and local name, never by prefix (RFC 4918 §8.2: clients
+//! choose any prefix). Nesting depth is bounded so a hostile body cannot
+//! exhaust the stack.
+
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+use quick_xml::reader::NsReader;
+
+/// The `DAV:` namespace (RFC 4918).
+pub const DAV: &str = "DAV:";
+/// The CalDAV namespace (RFC 4791).
+pub const CALDAV: &str = "urn:ietf:params:xml:ns:caldav";
+/// The CardDAV namespace (RFC 6352).
+pub const CARDDAV: &str = "urn:ietf:params:xml:ns:carddav";
+/// The CalendarServer namespace (`getctag`).
+pub const CS: &str = "http://calendarserver.org/ns/";
+/// Apple's iCal namespace (`calendar-color`, `calendar-order`).
+pub const ICAL: &str = "http://apple.com/ns/ical/";
+/// Outpost's own namespace (`grants`).
+pub const OUTPOST: &str = "https://outpost.invalid/ns/";
+
+/// Deepest element nesting accepted in a request body.
+const MAX_DEPTH: usize = 64;
+
+/// Prefixes used in responses and in Radicale-style property keys.
+pub const PREFIXES: &[(&str, &str)] = &[
+    ("D", DAV),
+    ("C", CALDAV),
+    ("CR", CARDDAV),
+    ("CS", CS),
+    ("ICAL", ICAL),
+    ("O", OUTPOST),
+];
+
+/// An XML element with its namespace resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Element {
+    /// Namespace URI ("" if none).
+    pub ns: String,
+    /// Local name.
+    pub name: String,
+    /// Attributes (local name, value); namespaced attributes keep their local name.
+    pub attrs: Vec<(String, String)>,
+    /// Child nodes in document order.
+    pub children: Vec<Node>,
+}
+
+/// A child node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// A child element.
+    Elem(Element),
+    /// Character data.
+    Text(String),
+}
+
+impl Element {
+    /// Whether this element is `{ns}name`.
+    pub fn is(&self, ns: &str, name: &str) -> bool {
+        self.ns == ns && self.name == name
+    }
+
+    /// Child elements.
+    pub fn elems(&self) -> impl Iterator<Item = &Element> {
+        self.children.iter().filter_map(|c| match c {
+            Node::Elem(e) => Some(e),
+            Node::Text(_) => None,
+        })
+    }
+
+    /// First child element `{ns}name`.
+    pub fn child(&self, ns: &str, name: &str) -> Option<&Element> {
+        self.elems().find(|e| e.is(ns, name))
+    }
+
+    /// An attribute value by local name.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Concatenated text content of this element (direct children only).
+    pub fn text(&self) -> String {
+        self.children
+            .iter()
+            .filter_map(|c| match c {
+                Node::Text(t) => Some(t.as_str()),
+                Node::Elem(_) => None,
+            })
+            .collect()
+    }
+
+    /// The element serialised back, with its namespace declared inline.
+    pub fn to_xml(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+
+    /// The children serialised back (the "value" of a dead property).
+    pub fn inner_xml(&self) -> String {
+        let mut out = String::new();
+        for c in &self.children {
+            match c {
+                Node::Elem(e) => e.write(&mut out),
+                Node::Text(t) => out.push_str(&escape(t)),
+            }
+        }
+        out
+    }
+
+    fn write(&self, out: &mut String) {
+        out.push('<');
+        out.push_str(&self.name);
+        out.push_str(" xmlns=\"");
+        out.push_str(&escape(&self.ns));
+        out.push('"');
+        for (k, v) in &self.attrs {
+            out.push_str(&format!(" {k}=\"{}\"", escape(v)));
+        }
+        if self.children.is_empty() {
+            out.push_str("/>");
+            return;
+        }
+        out.push('>');
+        out.push_str(&self.inner_xml());
+        out.push_str("</");
+        out.push_str(&self.name);
+        out.push('>');
+    }
+}
+
+/// Why a body was refused (HTTP 400).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XmlError(pub String);
+
+impl std::fmt::Display for XmlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "malformed XML: {}", self.0)
+    }
+}
+
+/// Parses a request body into its root element.
+pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
+    let mut reader = NsReader::from_reader(body);
+    let mut buf = Vec::new();
+    let mut stack: Vec<Element> = Vec::new();
+    let err = |e: &dyn std::fmt::Display| XmlError(e.to_string());
+    loop {
+        let (ns, ev) = reader
+            .read_resolved_event_into(&mut buf)
+            .map_err(|e| err(&e))?;
+        let ns = match ns {
+            ResolveResult::Bound(n) => String::from_utf8_lossy(n.as_ref()).into_owned(),
+            ResolveResult::Unbound => String::new(),
+            ResolveResult::Unknown(p) => {
+                return Err(XmlError(format!(
+                    "unknown prefix {}",
+                    String::from_utf8_lossy(&p)
+                )));
+            }
+        };
+        let empty = matches!(ev, Event::Empty(_));
+        match ev {
+            Event::Start(e) | Event::Empty(e) if stack.len() < MAX_DEPTH => {
+                let mut el = Element {
+                    ns,
+                    name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
+                    ..Element::default()
+                };
+                for a in e.attributes() {
+                    let a = a.map_err(|e| err(&e))?;
+                    let key = a.key.as_namespace_binding();
+                    if key.is_some() || a.key.as_ref() == b"xmlns" {
+                        continue;
+                    }
+                    let v = a.unescape_value().map_err(|e| err(&e))?.into_owned();
+                    el.attrs.push((
+                        String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned(),
+                        v,
+                    ));
+                }
+                if empty {
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(Node::Elem(el)),
+                        None => return Ok(el),
+                    }
+                } else {
+                    stack.push(el);
+                }
+            }
+            Event::Start(_) | Event::Empty(_) => return Err(XmlError("nested too deeply".into())),
+            Event::End(_) => {
+                let el = stack
+                    .pop()
+                    .ok_or_else(|| XmlError("unbalanced end tag".into()))?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(Node::Elem(el)),
+                    None => return Ok(el),
+                }
+            }
+            Event::Text(t) => {
+                if let Some(top) = stack.last_mut() {
+                    let t = t.unescape().map_err(|e| err(&e))?.into_owned();
+                    top.children.push(Node::Text(t));
+                }
+            }
+            Event::CData(c) => {
+                if let Some(top) = stack.last_mut() {
+                    top.children.push(Node::Text(
+                        String::from_utf8_lossy(&c.into_inner()).into_owned(),
+                    ));
+                }
+            }
+            Event::Eof => return Err(XmlError("no root element".into())),
+            _ => {}
+        }
+        buf.clear();
+    }
+}
+
+/// Escapes text for XML content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A property name: namespace URI and local name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PropName {
+    /// Namespace URI.
+    pub ns: String,
+    /// Local name.
+    pub name: String,
+}
+
+impl PropName {
+    /// A property name from parts.
+    pub fn new(ns: &str, name: &str) -> PropName {
+        PropName {
+            ns: ns.to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    /// Whether this is `{ns}name`.
+    pub fn is(&self, ns: &str, name: &str) -> bool {
+        self.ns == ns && self.name == name
+    }
+
+    /// The storage key: Radicale's `P:name` for known namespaces, Clark
+    /// notation `{ns}name` otherwise.
+    pub fn key(&self) -> String {
+        match PREFIXES.iter().find(|(_, ns)| *ns == self.ns) {
+            Some((p, _)) => format!("{p}:{}", self.name),
+            None => format!("{{{}}}{}", self.ns, self.name),
+        }
+    }
+
+    /// The inverse of [`PropName::key`].
+    pub fn from_key(key: &str) -> Option<PropName> {
+        if let Some(rest) = key.strip_prefix('{') {
+            let (ns, name) = rest.split_once('}')?;
+            return Some(PropName::new(ns, name));
+        }
+        let (p, name) = key.split_once(':')?;
+        let ns = PREFIXES.iter().find(|(q, _)| *q == p)?.1;
+        Some(PropName::new(ns, name))
+    }
+
+    /// Opening tag text for this property, e.g. `D:getetag` or
+    /// `x:foo xmlns:x="urn:foo"`, and the closing name.
+    fn tag(&self) -> (String, String) {
+        match PREFIXES.iter().find(|(_, ns)| *ns == self.ns) {
+            Some((p, _)) => (format!("{p}:{}", self.name), format!("{p}:{}", self.name)),
+            None if self.ns.is_empty() => (format!("{} xmlns=\"\"", self.name), self.name.clone()),
+            None => (
+                format!("X:{} xmlns:X=\"{}\"", self.name, escape(&self.ns)),
+                format!("X:{}", self.name),
+            ),
+        }
+    }
+
+    /// `<name/>` (empty).
+    pub fn empty(&self) -> String {
+        format!("<{}/>", self.tag().0)
+    }
+
+    /// `<name>inner</name>` with `inner` already XML.
+    pub fn with(&self, inner: &str) -> String {
+        let (open, close) = self.tag();
+        if inner.is_empty() {
+            return format!("<{open}/>");
+        }
+        format!("<{open}>{inner}</{close}>")
+    }
+}
+
+/// The root of every multistatus response, namespaces declared once.
+pub const MULTISTATUS_OPEN: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\" xmlns:CR=\"urn:ietf:params:xml:ns:carddav\" xmlns:CS=\"http://calendarserver.org/ns/\" xmlns:ICAL=\"http://apple.com/ns/ical/\" xmlns:O=\"https://outpost.invalid/ns/\">";
+/// Closing tag of a multistatus response.
+pub const MULTISTATUS_CLOSE: &str = "</D:multistatus>\n";
+
+/// One `<D:response>` with propstats grouped by status.
+pub fn response(href: &str, found: &[String], missing: &[String], forbidden: &[String]) -> String {
+    let mut out = format!("<D:response><D:href>{}</D:href>", escape(href));
+    for (list, status) in [
+        (found, "HTTP/1.1 200 OK"),
+        (missing, "HTTP/1.1 404 Not Found"),
+        (forbidden, "HTTP/1.1 403 Forbidden"),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        out.push_str("<D:propstat><D:prop>");
+        for p in list {
+            out.push_str(p);
+        }
+        out.push_str("</D:prop><D:status>");
+        out.push_str(status);
+        out.push_str("</D:status></D:propstat>");
+    }
+    out.push_str("</D:response>");
+    out
+}
+
+/// A `<D:response>` with a bare status (e.g. a deleted member in a sync report).
+pub fn status_response(href: &str, status: &str) -> String {
+    format!(
+        "<D:response><D:href>{}</D:href><D:status>HTTP/1.1 {status}</D:status></D:response>",
+        escape(href)
+    )
+}
+
+/// An RFC 4918 §16 `<D:error>` body naming a precondition.
+pub fn error_body(condition: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:error xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\" xmlns:CR=\"urn:ietf:params:xml:ns:carddav\">{condition}</D:error>\n"
+    )
+}

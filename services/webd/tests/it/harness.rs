@@ -1,0 +1,123 @@
+//! A webd on 127.0.0.1:0 (plain HTTP: loopback is allowed without TLS) with a
+//! throw-away directory and store, and a raw HTTP/1.1 client.
+
+use outpost_directory::{Directory, NewUser};
+use outpost_webd::auth::DirectoryAuth;
+use outpost_webd::dav::App;
+use outpost_webd::server::{self, Options};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A running server; the runtime thread ends with the test process.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub _tmp: tempfile::TempDir,
+}
+
+pub const ALICE: &str = "alice@outpost.lan";
+pub const BOB: &str = "bob@outpost.lan";
+pub const PASSWORD: &str = "correct horse 1";
+
+impl Server {
+    pub fn start() -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir_path = tmp.path().join("directory");
+        let mut dir = Directory::open(&dir_path).unwrap();
+        dir.add_user(&NewUser::new(ALICE, PASSWORD)).unwrap();
+        dir.add_user(&NewUser::new(BOB, PASSWORD)).unwrap();
+        dir.add_group("team@outpost.lan", "Team").unwrap();
+        dir.add_member("team@outpost.lan", BOB).unwrap();
+        let root = tmp.path().join("dav/collections");
+        for u in [ALICE, BOB] {
+            outpost_davstore::create_default_collections(&root, u).unwrap();
+        }
+        let app = Arc::new(App {
+            store: outpost_davstore::Store::open(&root).unwrap(),
+            auth: Arc::new(DirectoryAuth::new(&dir_path)),
+            max_body: 64 * 1024,
+        });
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let l = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                let _ = server::serve(l, None, app, Options::default()).await;
+            });
+        });
+        Server { addr, _tmp: tmp }
+    }
+
+    /// Sends one request (`Connection: close`) and returns status, headers, body.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        user: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, Vec<(String, String)>, String) {
+        use base64::Engine as _;
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut req =
+            format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+        if let Some(u) = user {
+            let c = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{PASSWORD}"));
+            req.push_str(&format!("Authorization: Basic {c}\r\n"));
+        }
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        s.write_all(req.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .unwrap_or("")
+            .split(' ')
+            .nth(1)
+            .unwrap_or("0")
+            .parse()
+            .unwrap();
+        let headers = lines
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .collect();
+        (status, headers, body.to_string())
+    }
+}
+
+/// Replaces revision numbers (13+ digits: they start at the creation time
+/// in milliseconds) with `N`, so expected XML can be exact.
+pub fn normalize(s: &str) -> String {
+    let mut out = String::new();
+    let mut digits = String::new();
+    for c in s.chars().chain(std::iter::once('\u{0}')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if digits.len() >= 13 {
+            out.push('N');
+        } else {
+            out.push_str(&digits);
+        }
+        digits.clear();
+        if c != '\u{0}' {
+            out.push(c);
+        }
+    }
+    out
+}
