@@ -1,0 +1,508 @@
+//! Store and forward: drains the durable queue to the upstream smarthost.
+//!
+//! One task walks the queue whenever something is enqueued, when
+//! `outpostctl queue flush` drops the `.flush` file, and at least every few
+//! seconds. Each due entry is tried once: SMTP to `[smtp.upstream]` with
+//! STARTTLS (required by default) and AUTH PLAIN, one recipient at a time
+//! judged by its own reply. Temporary failures are retried after
+//! `retry_initial_secs`, doubling up to `retry_max_secs`; permanent
+//! failures, and whatever is still pending after `bounce_after_secs`, are
+//! returned to the sender as an RFC 3464 delivery status notification.
+//! Bounces have the null sender and are never bounced themselves.
+//!
+//! Delivery is at-least-once: a crash between the smarthost's `250` and the
+//! queue update resends the message (RFC 5321 §6.1 accepts duplicates over
+//! losses).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use outpost_config::UpstreamTls;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::Shared;
+use crate::queue::{Envelope, QueuedRcpt, RcptState};
+use crate::time::now;
+
+/// Longest pause between queue scans (to notice `.flush` and new entries
+/// written by other processes).
+const SCAN_INTERVAL: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const REPLY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs the relay forever.
+pub async fn run(shared: Arc<Shared>) {
+    loop {
+        let flush = shared.queue.take_flush();
+        let s = shared.clone();
+        let entries = tokio::task::spawn_blocking(move || s.queue.list())
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .unwrap_or_default();
+        let t = now();
+        for env in entries {
+            if flush || env.next_attempt <= t {
+                process(&shared, env).await;
+            }
+        }
+        tokio::select! {
+            _ = shared.relay_wakeup.notified() => {}
+            _ = tokio::time::sleep(SCAN_INTERVAL) => {}
+        }
+    }
+}
+
+/// One delivery attempt for one queue entry, then the bookkeeping.
+pub async fn process(shared: &Arc<Shared>, mut env: Envelope) {
+    let cfg = &shared.config.smtp;
+    let message = match shared.queue.message(&env.id) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("relay: id={} cannot read message: {e}", env.id);
+            return;
+        }
+    };
+    let pending_before: Vec<usize> = (0..env.rcpts.len())
+        .filter(|&i| env.rcpts[i].state == RcptState::Pending)
+        .collect();
+    if cfg.upstream.host.is_empty() {
+        for &i in &pending_before {
+            env.rcpts[i].last_error = "no smarthost configured ([smtp.upstream] host)".into();
+        }
+    } else {
+        let rcpts: Vec<String> = pending_before
+            .iter()
+            .map(|&i| env.rcpts[i].address.clone())
+            .collect();
+        match send(shared, &env.from, &rcpts, &message).await {
+            Ok(results) => {
+                for (&i, r) in pending_before.iter().zip(results) {
+                    let rc = &mut env.rcpts[i];
+                    match r {
+                        Ok(text) => {
+                            rc.state = RcptState::Delivered;
+                            rc.last_error = text;
+                        }
+                        Err(Failure { permanent, text }) => {
+                            if permanent {
+                                rc.state = RcptState::Failed;
+                            }
+                            rc.last_error = text;
+                        }
+                    }
+                }
+            }
+            Err(Failure { permanent, text }) => {
+                for &i in &pending_before {
+                    if permanent {
+                        env.rcpts[i].state = RcptState::Failed;
+                    }
+                    env.rcpts[i].last_error = text.clone();
+                }
+            }
+        }
+        env.attempts += 1;
+    }
+    let t = now();
+    let expired = t.saturating_sub(env.created) >= cfg.bounce_after_secs;
+    if expired {
+        for &i in &pending_before {
+            let rc = &mut env.rcpts[i];
+            if rc.state == RcptState::Pending {
+                rc.state = RcptState::Failed;
+                rc.last_error =
+                    format!("4.4.7 delivery time expired; last error: {}", rc.last_error);
+            }
+        }
+    }
+    for &i in &pending_before {
+        let rc = &env.rcpts[i];
+        let status = match rc.state {
+            RcptState::Pending => "deferred",
+            RcptState::Delivered => "sent",
+            RcptState::Failed => "bounced",
+        };
+        eprintln!(
+            "relay: id={} from=<{}> to=<{}> attempts={} status={status} reply={}",
+            env.id, env.from, rc.address, env.attempts, rc.last_error
+        );
+    }
+    let newly_failed: Vec<QueuedRcpt> = pending_before
+        .iter()
+        .map(|&i| env.rcpts[i].clone())
+        .filter(|r| r.state == RcptState::Failed && !r.notify_never)
+        .collect();
+    if !newly_failed.is_empty() && !env.from.is_empty() {
+        bounce(shared, &env, &newly_failed, &message, expired);
+    }
+    let result = if env.pending().next().is_none() {
+        shared.queue.remove(&env.id)
+    } else {
+        let shift = env.attempts.saturating_sub(1).min(30);
+        let delay = cfg
+            .retry_initial_secs
+            .saturating_mul(1u64 << shift)
+            .min(cfg.retry_max_secs);
+        env.next_attempt = t + delay;
+        shared.queue.update(&env)
+    };
+    if let Err(e) = result {
+        eprintln!("relay: id={} updating the queue: {e}", env.id);
+    }
+}
+
+/// A failed step: permanent (5xx) or temporary.
+#[derive(Debug)]
+struct Failure {
+    permanent: bool,
+    text: String,
+}
+
+fn temp(text: impl Into<String>) -> Failure {
+    Failure {
+        permanent: false,
+        text: text.into(),
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+struct Client {
+    io: Box<dyn Io>,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    /// Reads one (possibly multi-line) reply: code and joined text.
+    async fn reply(&mut self) -> Result<(u16, String), Failure> {
+        let mut lines = Vec::new();
+        loop {
+            while let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=pos).collect();
+                let line = String::from_utf8_lossy(&line).trim_end().to_string();
+                if line.len() < 3 {
+                    return Err(temp(format!("malformed reply {line:?}")));
+                }
+                let code: u16 = line[..3]
+                    .parse()
+                    .map_err(|_| temp(format!("malformed reply {line:?}")))?;
+                let last = line.as_bytes().get(3) != Some(&b'-');
+                lines.push(line);
+                if last {
+                    return Ok((code, lines.join(" / ")));
+                }
+                if lines.len() > 100 {
+                    return Err(temp("reply too long"));
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout(REPLY_TIMEOUT, self.io.read(&mut chunk))
+                .await
+                .map_err(|_| temp("timeout waiting for the smarthost"))?
+                .map_err(|e| temp(format!("reading from the smarthost: {e}")))?;
+            if n == 0 {
+                return Err(temp("smarthost closed the connection"));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    async fn send(&mut self, data: &[u8]) -> Result<(), Failure> {
+        self.io
+            .write_all(data)
+            .await
+            .map_err(|e| temp(format!("writing to the smarthost: {e}")))?;
+        self.io
+            .flush()
+            .await
+            .map_err(|e| temp(format!("writing to the smarthost: {e}")))
+    }
+
+    async fn command(&mut self, line: &str) -> Result<(u16, String), Failure> {
+        self.send(format!("{line}\r\n").as_bytes()).await?;
+        self.reply().await
+    }
+}
+
+/// Sends one message to the smarthost; per-recipient results in order.
+async fn send(
+    shared: &Shared,
+    from: &str,
+    rcpts: &[String],
+    message: &[u8],
+) -> Result<Vec<Result<String, Failure>>, Failure> {
+    let up = &shared.config.smtp.upstream;
+    let hostname = &shared.config.general.hostname;
+    let tcp = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        TcpStream::connect((up.host.as_str(), up.port)),
+    )
+    .await
+    .map_err(|_| temp(format!("connecting to {}:{}: timeout", up.host, up.port)))?
+    .map_err(|e| temp(format!("connecting to {}:{}: {e}", up.host, up.port)))?;
+    let mut c = Client {
+        io: Box::new(tcp),
+        buf: Vec::new(),
+    };
+    let (code, text) = c.reply().await?;
+    if code != 220 {
+        return Err(temp(format!("greeting: {text}")));
+    }
+    let (code, mut caps) = c.command(&format!("EHLO {hostname}")).await?;
+    if code != 250 {
+        return Err(temp(format!("EHLO: {caps}")));
+    }
+    let offers_tls = caps.to_ascii_uppercase().contains("STARTTLS");
+    let use_tls = match up.tls {
+        UpstreamTls::Starttls if !offers_tls => {
+            return Err(temp(
+                "smarthost does not offer STARTTLS (smtp.upstream.tls = \"starttls\")",
+            ));
+        }
+        UpstreamTls::Starttls => true,
+        UpstreamTls::Opportunistic => offers_tls,
+        UpstreamTls::None => false,
+    };
+    if use_tls {
+        let (code, text) = c.command("STARTTLS").await?;
+        if code != 220 {
+            return Err(temp(format!("STARTTLS: {text}")));
+        }
+        let config = outpost_tls::client_config(&shared.config.tls.dir, up.ca_file.as_deref())
+            .map_err(|e| temp(e.to_string()))?;
+        let name = rustls::pki_types::ServerName::try_from(up.host.clone())
+            .map_err(|e| temp(format!("smarthost name {}: {e}", up.host)))?;
+        // Any bytes buffered before the handshake would be an injection.
+        c.buf.clear();
+        let Client { io, .. } = c;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, io)
+            .await
+            .map_err(|e| temp(format!("TLS with the smarthost: {e}")))?;
+        c = Client {
+            io: Box::new(tls),
+            buf: Vec::new(),
+        };
+        let (code, text) = c.command(&format!("EHLO {hostname}")).await?;
+        if code != 250 {
+            return Err(temp(format!("EHLO after STARTTLS: {text}")));
+        }
+        caps = text;
+    }
+    if !up.username.is_empty() {
+        let token = B64.encode(format!("\0{}\0{}", up.username, up.password));
+        let (code, text) = c.command(&format!("AUTH PLAIN {token}")).await?;
+        if code != 235 {
+            // Wrong credentials are an admin problem: keep the mail queued.
+            return Err(temp(format!("AUTH: {text}")));
+        }
+    }
+    let caps_upper = caps.to_ascii_uppercase();
+    let mut mail = format!("MAIL FROM:<{from}>");
+    if caps_upper.contains("8BITMIME") && message.iter().any(|b| *b >= 0x80) {
+        mail.push_str(" BODY=8BITMIME");
+    }
+    if caps_upper.contains("SMTPUTF8") && (!from.is_ascii() || rcpts.iter().any(|r| !r.is_ascii()))
+    {
+        mail.push_str(" SMTPUTF8");
+    }
+    let (code, text) = c.command(&mail).await?;
+    if code / 100 != 2 {
+        return Err(Failure {
+            permanent: code / 100 == 5,
+            text: format!("MAIL FROM: {text}"),
+        });
+    }
+    let mut results: Vec<Result<String, Failure>> = Vec::new();
+    for r in rcpts {
+        let (code, text) = c.command(&format!("RCPT TO:<{r}>")).await?;
+        results.push(if code / 100 == 2 {
+            Ok(text)
+        } else {
+            Err(Failure {
+                permanent: code / 100 == 5,
+                text,
+            })
+        });
+    }
+    if results.iter().all(Result::is_err) {
+        let _ = c.command("QUIT").await;
+        return Ok(results);
+    }
+    let (code, text) = c.command("DATA").await?;
+    if code != 354 {
+        return Err(Failure {
+            permanent: code / 100 == 5,
+            text: format!("DATA: {text}"),
+        });
+    }
+    c.send(&dot_stuff(message)).await?;
+    let (code, text) = c.reply().await?;
+    let _ = c.command("QUIT").await;
+    Ok(results
+        .into_iter()
+        .map(|r| match r {
+            Ok(_) if code / 100 == 2 => Ok(text.clone()),
+            Ok(_) => Err(Failure {
+                permanent: code / 100 == 5,
+                text: text.clone(),
+            }),
+            Err(e) => Err(e),
+        })
+        .collect())
+}
+
+/// RFC 5321 §4.5.2 transparency, CRLF line ends, and the final dot.
+pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 64);
+    let mut at_line_start = true;
+    let mut prev = 0u8;
+    for &b in message {
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        at_line_start = b == b'\n';
+        prev = b;
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+/// Sends an RFC 3464 delivery status notification for `failed` to the
+/// envelope sender: locally if the sender is a local user, else through the
+/// queue with the null sender.
+fn bounce(shared: &Shared, env: &Envelope, failed: &[QueuedRcpt], original: &[u8], expired: bool) {
+    let host = &shared.config.general.hostname;
+    let t = now();
+    let boundary = format!("{}.{}/{host}", env.id, t);
+    let mut text = format!(
+        "This is the mail system at host {host}.\r\n\r\n\
+         I'm sorry to have to inform you that your message could not\r\n\
+         be delivered to one or more recipients.\r\n\r\n"
+    );
+    for r in failed {
+        text.push_str(&format!("<{}>: {}\r\n", r.address, r.last_error));
+    }
+    let mut status = format!("Reporting-MTA: dns; {host}\r\n");
+    if let Some(envid) = &env.envid {
+        status.push_str(&format!("Original-Envelope-Id: {envid}\r\n"));
+    }
+    status.push_str(&format!(
+        "Arrival-Date: {}\r\n",
+        crate::time::rfc5322(env.created)
+    ));
+    for r in failed {
+        status.push_str("\r\n");
+        if let Some(o) = &r.orcpt {
+            status.push_str(&format!("Original-Recipient: {o}\r\n"));
+        }
+        let code = if expired { "4.4.7" } else { "5.0.0" };
+        status.push_str(&format!(
+            "Final-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: {code}\r\nDiagnostic-Code: smtp; {}\r\n",
+            r.address,
+            r.last_error.replace(['\r', '\n'], " ")
+        ));
+    }
+    let (kind, returned) = if env.ret_headers_only {
+        let end = original
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|p| p + 4)
+            .unwrap_or(original.len());
+        ("text/rfc822-headers", &original[..end])
+    } else {
+        ("message/rfc822", original)
+    };
+    let mut msg = format!(
+        "From: Mail Delivery System <MAILER-DAEMON@{host}>\r\n\
+         To: <{}>\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\n\
+         Date: {}\r\n\
+         Message-ID: <{}.bounce@{host}>\r\n\
+         Auto-Submitted: auto-replied\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"{boundary}\"\r\n\
+         \r\n\
+         This is a MIME-encapsulated message.\r\n\r\n\
+         --{boundary}\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n\
+         {text}\r\n\
+         --{boundary}\r\n\
+         Content-Type: message/delivery-status\r\n\r\n\
+         {status}\r\n\
+         --{boundary}\r\n\
+         Content-Type: {kind}\r\n\r\n",
+        env.from,
+        crate::time::rfc5322(t),
+        env.id,
+    )
+    .into_bytes();
+    msg.extend_from_slice(returned);
+    msg.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+
+    let resolution = {
+        let dir = shared.directory.lock().unwrap_or_else(|e| e.into_inner());
+        dir.resolve(&env.from).unwrap_or_default()
+    };
+    let (local, remote) = if resolution.is_empty() {
+        (Vec::new(), vec![env.from.clone()])
+    } else {
+        (resolution.local, resolution.remote)
+    };
+    let bounce_env = Envelope {
+        id: crate::queue::new_id(),
+        from: String::new(),
+        rcpts: remote
+            .into_iter()
+            .map(|address| QueuedRcpt {
+                address,
+                state: RcptState::Pending,
+                last_error: String::new(),
+                notify_never: true,
+                orcpt: None,
+            })
+            .collect(),
+        created: t,
+        attempts: 0,
+        next_attempt: t,
+        size: msg.len() as u64,
+        envid: None,
+        ret_headers_only: false,
+        submitter: None,
+    };
+    match crate::session::deliver_all(shared, &local, &bounce_env, &msg) {
+        Ok(()) => eprintln!(
+            "relay: id={} bounce id={} to=<{}> status=accepted",
+            env.id, bounce_env.id, env.from
+        ),
+        Err(e) => eprintln!("relay: id={} bounce to=<{}> failed: {e}", env.id, env.from),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dot_stuffing() {
+        let cases: [(&[u8], &[u8]); 4] = [
+            (b"a\r\n.b\r\n", b"a\r\n..b\r\n.\r\n"),
+            (b".\r\n", b"..\r\n.\r\n"),
+            (b"bare\nlf", b"bare\r\nlf\r\n.\r\n"),
+            (b"", b"\r\n.\r\n"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(super::dot_stuff(input), want, "{input:?}");
+        }
+    }
+}

@@ -1,0 +1,752 @@
+//! One SMTP session (RFC 5321), generic over the stream so plain TCP, a
+//! STARTTLS-upgraded stream (RFC 3207) and implicit TLS (RFC 8314) share
+//! one path.
+//!
+//! Bytes → `smtp-proto` (I/O-free parser) → [`Request`] → apply. Replies are
+//! collected and written when the input buffer is drained, which is what
+//! PIPELINING (RFC 2920) needs. Every read is bounded by the idle timeout
+//! (RFC 5321 §4.5.3.2.7) or, during DATA, the data timeout.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use outpost_directory::AuthError;
+use smtp_proto::request::receiver::{DataReceiver, LineReceiver, RequestReceiver};
+use smtp_proto::{Error as ProtoError, MailFrom, RcptTo, Request};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::queue::{Envelope, QueuedRcpt, RcptState};
+use crate::{Listener, Shared};
+
+/// Bad commands tolerated before the connection is closed.
+const MAX_ERRORS: u32 = 20;
+/// Time allowed for a TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs a connection to its end (errors only end the connection).
+pub async fn serve(shared: Arc<Shared>, kind: Listener, tcp: TcpStream, peer: SocketAddr) {
+    let mut s = Session::new(shared.clone(), kind, peer);
+    if kind == Listener::Submissions {
+        let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, shared.tls.accept(tcp)).await
+        else {
+            return;
+        };
+        s.tls = true;
+        let _ = s.run(tls, true).await;
+        return;
+    }
+    if let Ok(Outcome::StartTls(tcp)) = s.run(tcp, true).await {
+        let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, shared.tls.accept(tcp)).await
+        else {
+            return;
+        };
+        // RFC 3207 §4.2: forget everything learned before TLS.
+        s.tls = true;
+        s.helo = None;
+        s.tx = None;
+        let _ = s.run(tls, false).await;
+    }
+}
+
+/// How [`Session::run`] ended.
+enum Outcome<S> {
+    /// The client quit, timed out or went away.
+    Closed,
+    /// The client asked for STARTTLS and got `220`: here is the stream back
+    /// for the handshake.
+    StartTls(S),
+}
+
+enum State {
+    Command,
+    Data(DataReceiver),
+    AuthPlain(LineReceiver<()>),
+    AuthLoginUser(LineReceiver<()>),
+    AuthLoginPass(LineReceiver<()>, String),
+}
+
+/// One accepted recipient.
+struct Rcpt {
+    address: String,
+    /// Local mailboxes (user addresses) it expands to.
+    local: Vec<String>,
+    /// Remote addresses it expands to (itself, or alias/group targets).
+    remote: Vec<String>,
+    notify_never: bool,
+    orcpt: Option<String>,
+}
+
+struct Transaction {
+    from: String,
+    rcpts: Vec<Rcpt>,
+    envid: Option<String>,
+    ret_headers_only: bool,
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    kind: Listener,
+    peer: SocketAddr,
+    tls: bool,
+    helo: Option<String>,
+    esmtp: bool,
+    user: Option<String>,
+    auth_failures: u32,
+    errors: u32,
+    tx: Option<Transaction>,
+    state: State,
+    msg: Vec<u8>,
+    too_big: bool,
+    quit: bool,
+    starttls: bool,
+}
+
+type Out = Vec<u8>;
+
+fn reply(out: &mut Out, text: &str) {
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+impl Session {
+    fn new(shared: Arc<Shared>, kind: Listener, peer: SocketAddr) -> Session {
+        Session {
+            shared,
+            kind,
+            peer,
+            tls: false,
+            helo: None,
+            esmtp: false,
+            user: None,
+            auth_failures: 0,
+            errors: 0,
+            tx: None,
+            state: State::Command,
+            msg: Vec::new(),
+            too_big: false,
+            quit: false,
+            starttls: false,
+        }
+    }
+
+    fn hostname(&self) -> &str {
+        &self.shared.config.general.hostname
+    }
+
+    async fn run<S>(&mut self, mut stream: S, greet: bool) -> std::io::Result<Outcome<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut out: Out = Vec::with_capacity(1024);
+        if greet {
+            reply(&mut out, &format!("220 {} ESMTP Outpost", self.hostname()));
+        }
+        let mut req = RequestReceiver::default();
+        let mut buf = vec![0u8; 64 * 1024];
+        let smtp = &self.shared.config.smtp;
+        let idle = Duration::from_secs(smtp.idle_timeout_secs);
+        let data_timeout = Duration::from_secs(smtp.data_timeout_secs);
+        loop {
+            if !out.is_empty() {
+                stream.write_all(&out).await?;
+                stream.flush().await?;
+                out.clear();
+            }
+            if self.quit {
+                let _ = stream.shutdown().await;
+                return Ok(Outcome::Closed);
+            }
+            if self.starttls {
+                self.starttls = false;
+                return Ok(Outcome::StartTls(stream));
+            }
+            let wait = if matches!(self.state, State::Data(_)) {
+                data_timeout
+            } else {
+                idle
+            };
+            let n = match tokio::time::timeout(wait, stream.read(&mut buf)).await {
+                Err(_) => {
+                    let msg = format!("421 4.4.2 {} Error: timeout exceeded\r\n", self.hostname());
+                    let _ = stream.write_all(msg.as_bytes()).await;
+                    return Ok(Outcome::Closed);
+                }
+                Ok(Ok(0)) => return Ok(Outcome::Closed),
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => return Err(e),
+            };
+            let mut iter = buf[..n].iter();
+            while !self.quit && !self.starttls {
+                let before = iter.len();
+                match &mut self.state {
+                    State::Command => match req.ingest(&mut iter) {
+                        Ok(request) => {
+                            let request = request.into_owned();
+                            self.command(request, &mut out).await;
+                        }
+                        Err(ProtoError::NeedsMoreData { .. }) => break,
+                        Err(e) => {
+                            self.protocol_error(e, &mut out);
+                            if iter.len() == before {
+                                // Nothing consumed: drop the rest rather
+                                // than loop on it.
+                                break;
+                            }
+                        }
+                    },
+                    State::Data(dr) => {
+                        let done = dr.ingest(&mut iter, &mut self.msg);
+                        if self.msg.len() as u64 > self.shared.config.smtp.max_message_size {
+                            // Keep reading to the final dot but stop storing.
+                            self.too_big = true;
+                            self.msg.clear();
+                        }
+                        if !done {
+                            break;
+                        }
+                        self.state = State::Command;
+                        self.finish_data(&mut out).await;
+                    }
+                    State::AuthPlain(lr)
+                    | State::AuthLoginUser(lr)
+                    | State::AuthLoginPass(lr, _) => {
+                        if !lr.ingest(&mut iter) {
+                            break;
+                        }
+                        let line = String::from_utf8_lossy(&lr.buf).trim().to_string();
+                        let state = std::mem::replace(&mut self.state, State::Command);
+                        self.auth_continue(state, &line, &mut out).await;
+                    }
+                }
+                if iter.len() == 0 {
+                    break;
+                }
+            }
+            // RFC 3207 §4.2 / CVE-2011-0411: bytes pipelined after STARTTLS
+            // are discarded, never read as commands inside TLS.
+        }
+    }
+
+    fn protocol_error(&mut self, e: ProtoError, out: &mut Out) {
+        self.errors += 1;
+        let text = match e {
+            ProtoError::UnknownCommand => "500 5.5.2 Error: command not recognized".to_string(),
+            ProtoError::InvalidSenderAddress => "501 5.1.7 Bad sender address syntax".into(),
+            ProtoError::InvalidRecipientAddress => "501 5.1.3 Bad recipient address syntax".into(),
+            ProtoError::SyntaxError { syntax } => format!("501 5.5.4 Syntax: {syntax}"),
+            ProtoError::InvalidParameter { param } => {
+                format!("501 5.5.4 Invalid parameter {param}")
+            }
+            ProtoError::UnsupportedParameter { param } => {
+                format!("504 5.5.4 Unsupported parameter {param}")
+            }
+            ProtoError::ResponseTooLong => "500 5.5.2 Error: line too long".into(),
+            _ => "500 5.5.2 Error: bad syntax".into(),
+        };
+        reply(out, &text);
+        if self.errors >= MAX_ERRORS {
+            reply(out, "421 4.7.0 Too many errors, closing connection");
+            self.quit = true;
+        }
+    }
+
+    async fn command(&mut self, request: Request<String>, out: &mut Out) {
+        match request {
+            Request::Ehlo { host } => {
+                self.helo = Some(host);
+                self.esmtp = true;
+                self.tx = None;
+                self.ehlo(out);
+            }
+            Request::Helo { host } => {
+                self.helo = Some(host);
+                self.esmtp = false;
+                self.tx = None;
+                reply(out, &format!("250 {}", self.hostname()));
+            }
+            Request::Lhlo { .. } => reply(out, "500 5.5.1 Error: LHLO is LMTP"),
+            Request::StartTls => {
+                if self.tls || self.kind == Listener::Submissions {
+                    reply(out, "554 5.5.1 Error: TLS already active");
+                } else {
+                    reply(out, "220 2.0.0 Ready to start TLS");
+                    self.starttls = true;
+                }
+            }
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(mechanism, initial_response, out).await,
+            Request::Mail { from } => self.mail(from, out).await,
+            Request::Rcpt { to } => self.rcpt(to, out).await,
+            Request::Data => match &self.tx {
+                None => reply(out, "503 5.5.1 Error: need MAIL command"),
+                Some(tx) if tx.rcpts.is_empty() => {
+                    reply(out, "554 5.5.1 Error: no valid recipients")
+                }
+                Some(_) => {
+                    reply(out, "354 End data with <CR><LF>.<CR><LF>");
+                    self.msg.clear();
+                    self.too_big = false;
+                    self.state = State::Data(DataReceiver::new());
+                }
+            },
+            Request::Bdat { .. } => reply(out, "502 5.5.1 Error: command not implemented"),
+            Request::Rset => {
+                self.tx = None;
+                reply(out, "250 2.0.0 Ok");
+            }
+            Request::Noop { .. } => reply(out, "250 2.0.0 Ok"),
+            Request::Quit => {
+                reply(out, "221 2.0.0 Bye");
+                self.quit = true;
+            }
+            Request::Vrfy { .. } => reply(
+                out,
+                "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery",
+            ),
+            Request::Help { .. } => reply(out, "214 2.0.0 See RFC 5321"),
+            Request::Expn { .. }
+            | Request::Etrn { .. }
+            | Request::Atrn { .. }
+            | Request::Burl { .. } => reply(out, "502 5.5.1 Error: command not implemented"),
+        }
+    }
+
+    fn ehlo(&self, out: &mut Out) {
+        let mut lines = vec![
+            self.hostname().to_string(),
+            "PIPELINING".into(),
+            format!("SIZE {}", self.shared.config.smtp.max_message_size),
+            "8BITMIME".into(),
+            "SMTPUTF8".into(),
+            "ENHANCEDSTATUSCODES".into(),
+            "DSN".into(),
+        ];
+        if !self.tls {
+            lines.push("STARTTLS".into());
+        }
+        if self.kind != Listener::Mx && self.tls && self.user.is_none() {
+            lines.push("AUTH PLAIN LOGIN".into());
+        }
+        let last = lines.len() - 1;
+        for (i, l) in lines.iter().enumerate() {
+            let sep = if i == last { ' ' } else { '-' };
+            reply(out, &format!("250{sep}{l}"));
+        }
+    }
+
+    async fn auth(&mut self, mechanism: u64, initial: String, out: &mut Out) {
+        if self.kind == Listener::Mx {
+            return reply(out, "503 5.5.1 Error: authentication not enabled");
+        }
+        if !self.tls {
+            return reply(out, "530 5.7.0 Must issue a STARTTLS command first");
+        }
+        if self.user.is_some() {
+            return reply(out, "503 5.5.1 Error: already authenticated");
+        }
+        if self.tx.is_some() {
+            return reply(out, "503 5.5.1 Error: MAIL transaction in progress");
+        }
+        match mechanism {
+            smtp_proto::AUTH_PLAIN => {
+                if initial.is_empty() {
+                    reply(out, "334 ");
+                    self.state = State::AuthPlain(LineReceiver::new(()));
+                } else {
+                    self.auth_plain(&initial, out).await;
+                }
+            }
+            smtp_proto::AUTH_LOGIN => {
+                if initial.is_empty() {
+                    reply(out, "334 VXNlcm5hbWU6");
+                    self.state = State::AuthLoginUser(LineReceiver::new(()));
+                } else {
+                    self.auth_login_user(&initial, out);
+                }
+            }
+            _ => reply(out, "504 5.5.4 Unrecognized authentication type"),
+        }
+    }
+
+    async fn auth_continue(&mut self, state: State, line: &str, out: &mut Out) {
+        if line == "*" {
+            // RFC 4954 §4: the client cancels the exchange.
+            return reply(out, "501 5.0.0 Authentication cancelled");
+        }
+        match state {
+            State::AuthPlain(_) => self.auth_plain(line, out).await,
+            State::AuthLoginUser(_) => self.auth_login_user(line, out),
+            State::AuthLoginPass(_, user) => match B64.decode(line) {
+                Ok(p) => {
+                    let pass = String::from_utf8_lossy(&p).into_owned();
+                    self.verify(user, pass, out).await;
+                }
+                Err(_) => reply(out, "501 5.5.2 Cannot decode response"),
+            },
+            _ => {}
+        }
+    }
+
+    fn auth_login_user(&mut self, line: &str, out: &mut Out) {
+        match B64.decode(line) {
+            Ok(u) => {
+                let user = String::from_utf8_lossy(&u).into_owned();
+                reply(out, "334 UGFzc3dvcmQ6");
+                self.state = State::AuthLoginPass(LineReceiver::new(()), user);
+            }
+            Err(_) => reply(out, "501 5.5.2 Cannot decode response"),
+        }
+    }
+
+    async fn auth_plain(&mut self, b64: &str, out: &mut Out) {
+        let decoded = if b64 == "=" {
+            Ok(Vec::new())
+        } else {
+            B64.decode(b64)
+        };
+        let Ok(decoded) = decoded else {
+            return reply(out, "501 5.5.2 Cannot decode response");
+        };
+        // RFC 4616: [authzid] NUL authcid NUL passwd.
+        let parts: Vec<&[u8]> = decoded.split(|b| *b == 0).collect();
+        if parts.len() != 3 {
+            return reply(out, "501 5.5.2 Cannot decode response");
+        }
+        let authz = String::from_utf8_lossy(parts[0]).into_owned();
+        let user = String::from_utf8_lossy(parts[1]).into_owned();
+        let pass = String::from_utf8_lossy(parts[2]).into_owned();
+        if !authz.is_empty() && !authz.eq_ignore_ascii_case(&user) {
+            // No proxy authorisation: nobody may act as someone else.
+            self.auth_failed(out, "535 5.7.8 Authentication credentials invalid");
+            return;
+        }
+        self.verify(user, pass, out).await;
+    }
+
+    async fn verify(&mut self, user: String, pass: String, out: &mut Out) {
+        let shared = self.shared.clone();
+        let ip = self.peer.ip().to_string();
+        let result = tokio::task::spawn_blocking(move || {
+            let dir = shared
+                .open_directory()
+                .map_err(|e| AuthError::Unavailable(e.to_string()))?;
+            dir.authenticate(&user, &pass, Some(&ip))
+        })
+        .await
+        .unwrap_or_else(|e| Err(AuthError::Unavailable(e.to_string())));
+        match result {
+            Ok(u) => {
+                eprintln!(
+                    "smtpd: auth ok user={} client={} listener={}",
+                    u.address,
+                    self.peer.ip(),
+                    self.kind.name()
+                );
+                self.user = Some(u.address);
+                reply(out, "235 2.7.0 Authentication successful");
+            }
+            Err(AuthError::Locked(_)) | Err(AuthError::Unavailable(_)) => {
+                self.auth_failed(out, "454 4.7.0 Temporary authentication failure")
+            }
+            Err(AuthError::Invalid) | Err(AuthError::Disabled) => {
+                self.auth_failed(out, "535 5.7.8 Authentication credentials invalid")
+            }
+        }
+    }
+
+    fn auth_failed(&mut self, out: &mut Out, text: &str) {
+        self.auth_failures += 1;
+        eprintln!(
+            "smtpd: auth failed client={} listener={} failures={}",
+            self.peer.ip(),
+            self.kind.name(),
+            self.auth_failures
+        );
+        reply(out, text);
+        if self.auth_failures >= self.shared.config.smtp.max_auth_failures_per_session {
+            reply(out, "421 4.7.0 Too many failed authentication attempts");
+            self.quit = true;
+        }
+    }
+
+    async fn mail(&mut self, from: MailFrom<String>, out: &mut Out) {
+        if self.helo.is_none() {
+            return reply(out, "503 5.5.1 Error: send HELO/EHLO first");
+        }
+        if self.tx.is_some() {
+            return reply(out, "503 5.5.1 Error: nested MAIL command");
+        }
+        if self.kind != Listener::Mx && self.user.is_none() {
+            if !self.tls {
+                return reply(out, "530 5.7.0 Must issue a STARTTLS command first");
+            }
+            return reply(out, "530 5.7.0 Authentication required");
+        }
+        if from.size as u64 > self.shared.config.smtp.max_message_size {
+            return reply(
+                out,
+                "552 5.3.4 Message size exceeds fixed maximum message size",
+            );
+        }
+        let address = from.address.to_lowercase();
+        if let Some(user) = self.user.clone() {
+            let allowed = !address.is_empty() && self.may_send_as(&user, &address).await;
+            if !allowed {
+                return reply(
+                    out,
+                    &format!(
+                        "553 5.7.1 <{address}>: Sender address rejected: not owned by user {user}"
+                    ),
+                );
+            }
+        }
+        self.tx = Some(Transaction {
+            from: address,
+            rcpts: Vec::new(),
+            envid: from.env_id,
+            ret_headers_only: from.flags & smtp_proto::MAIL_RET_HDRS != 0,
+        });
+        reply(out, "250 2.1.0 Ok");
+    }
+
+    async fn may_send_as(&self, user: &str, address: &str) -> bool {
+        let shared = self.shared.clone();
+        let (user, address) = (user.to_string(), address.to_string());
+        tokio::task::spawn_blocking(move || {
+            let dir = shared.directory.lock().unwrap_or_else(|e| e.into_inner());
+            dir.may_send_as(&user, &address).unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    async fn rcpt(&mut self, to: RcptTo<String>, out: &mut Out) {
+        let Some(tx) = &self.tx else {
+            return reply(out, "503 5.5.1 Error: need MAIL command");
+        };
+        if tx.rcpts.len() >= self.shared.config.smtp.max_recipients {
+            return reply(out, "452 4.5.3 Error: too many recipients");
+        }
+        let mut address = to.address.to_lowercase();
+        // RFC 5321 §4.5.1: "postmaster" without a domain must be accepted.
+        if address == "postmaster" {
+            address = format!("postmaster@{}", self.shared.config.primary_domain());
+        }
+        let Some((_, domain)) = address.rsplit_once('@') else {
+            return reply(out, "501 5.1.3 Bad recipient address syntax");
+        };
+        let domain = domain.to_string();
+        let shared = self.shared.clone();
+        let addr = address.clone();
+        let looked_up = tokio::task::spawn_blocking(move || {
+            let dir = shared.directory.lock().unwrap_or_else(|e| e.into_inner());
+            let local = shared.config.is_local_domain(&domain) || dir.is_alias_domain(&domain)?;
+            let resolution = if local {
+                Some(dir.resolve(&addr)?)
+            } else {
+                None
+            };
+            Ok::<_, outpost_directory::Error>(resolution)
+        })
+        .await;
+        let (local, remote) = match looked_up {
+            Ok(Ok(Some(r))) if r.is_empty() => {
+                return reply(
+                    out,
+                    &format!(
+                        "550 5.1.1 <{address}>: Recipient address rejected: User unknown in local recipient table"
+                    ),
+                );
+            }
+            Ok(Ok(Some(r))) => (r.local, r.remote),
+            Ok(Ok(None)) => {
+                if self.user.is_none() {
+                    return reply(out, &format!("554 5.7.1 <{address}>: Relay access denied"));
+                }
+                (Vec::new(), vec![address.clone()])
+            }
+            Ok(Err(e)) => {
+                eprintln!("smtpd: directory lookup for {address}: {e}");
+                return reply(out, "451 4.3.0 Error: temporary directory failure");
+            }
+            Err(e) => {
+                eprintln!("smtpd: directory lookup for {address}: {e}");
+                return reply(out, "451 4.3.0 Error: temporary directory failure");
+            }
+        };
+        if let Some(tx) = &mut self.tx {
+            tx.rcpts.push(Rcpt {
+                address,
+                local,
+                remote,
+                notify_never: to.flags & smtp_proto::RCPT_NOTIFY_NEVER != 0,
+                orcpt: to.orcpt,
+            });
+        }
+        reply(out, "250 2.1.5 Ok");
+    }
+
+    async fn finish_data(&mut self, out: &mut Out) {
+        let Some(tx) = self.tx.take() else { return };
+        let body = std::mem::take(&mut self.msg);
+        if self.too_big {
+            self.too_big = false;
+            return reply(
+                out,
+                "552 5.3.4 Message size exceeds fixed maximum message size",
+            );
+        }
+        if let Some(user) = self.user.clone()
+            && let Some(bad) = self.foreign_header_from(&user, &body).await
+        {
+            return reply(
+                out,
+                &format!("550 5.7.1 <{bad}>: From header rejected: not owned by user {user}"),
+            );
+        }
+        let id = crate::queue::new_id();
+        let now = crate::time::now();
+        let mut message = self.received_header(&id, &tx, now).into_bytes();
+        message.extend_from_slice(&body);
+
+        let mut local: Vec<String> = Vec::new();
+        let mut remote: Vec<QueuedRcpt> = Vec::new();
+        for r in &tx.rcpts {
+            for l in &r.local {
+                if !local.contains(l) {
+                    local.push(l.clone());
+                }
+            }
+            for a in &r.remote {
+                if !remote.iter().any(|q| &q.address == a) {
+                    remote.push(QueuedRcpt {
+                        address: a.clone(),
+                        state: RcptState::Pending,
+                        last_error: String::new(),
+                        notify_never: r.notify_never,
+                        orcpt: r.orcpt.clone(),
+                    });
+                }
+            }
+        }
+        let size = message.len();
+        let n_local = local.len();
+        let n_remote = remote.len();
+        let shared = self.shared.clone();
+        let env = Envelope {
+            id: id.clone(),
+            from: tx.from.clone(),
+            rcpts: remote,
+            created: now,
+            attempts: 0,
+            next_attempt: now,
+            size: size as u64,
+            envid: tx.envid.clone(),
+            ret_headers_only: tx.ret_headers_only,
+            submitter: self.user.clone(),
+        };
+        let stored =
+            tokio::task::spawn_blocking(move || deliver_all(&shared, &local, &env, &message))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+        match stored {
+            Ok(()) => {
+                if n_remote > 0 {
+                    self.shared.relay_wakeup.notify_one();
+                }
+                eprintln!(
+                    "smtpd: id={id} from=<{}> size={size} local={n_local} remote={n_remote} listener={} client={} user={} status=accepted",
+                    tx.from,
+                    self.kind.name(),
+                    self.peer.ip(),
+                    self.user.as_deref().unwrap_or("-"),
+                );
+                reply(out, &format!("250 2.0.0 Ok: queued as {id}"));
+            }
+            Err(e) => {
+                eprintln!(
+                    "smtpd: id={id} from=<{}> status=tempfail error={e}",
+                    tx.from
+                );
+                reply(
+                    out,
+                    "451 4.3.0 Error: local storage failure, try again later",
+                );
+            }
+        }
+    }
+
+    /// On submission, the first `From:` header address the user does not
+    /// own, if any.
+    async fn foreign_header_from(&self, user: &str, body: &[u8]) -> Option<String> {
+        let parsed = mail_parser::MessageParser::new().parse_headers(body)?;
+        let from: Vec<String> = parsed
+            .from()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.address().map(str::to_lowercase))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for f in from {
+            if !self.may_send_as(user, &f).await {
+                return Some(f);
+            }
+        }
+        None
+    }
+
+    fn received_header(&self, id: &str, tx: &Transaction, now: u64) -> String {
+        // RFC 5321 §4.4 trace field; "with" uses the RFC 3848 keywords.
+        let with = match (self.esmtp, self.tls, self.user.is_some()) {
+            (false, _, _) => "SMTP",
+            (true, false, false) => "ESMTP",
+            (true, true, false) => "ESMTPS",
+            (true, false, true) => "ESMTPA",
+            (true, true, true) => "ESMTPSA",
+        };
+        let helo = self.helo.as_deref().unwrap_or("unknown");
+        let helo: String = helo.chars().filter(|c| !c.is_control()).take(255).collect();
+        let for_clause = match tx.rcpts.as_slice() {
+            [one] => format!("\r\n\tfor <{}>", one.address),
+            _ => String::new(),
+        };
+        format!(
+            "Received: from {helo} ([{}])\r\n\tby {} (Outpost) with {with} id {id}{for_clause};\r\n\t{}\r\n",
+            self.peer.ip(),
+            self.hostname(),
+            crate::time::rfc5322(now)
+        )
+    }
+}
+
+/// Stores a message for every local mailbox (durably, via the store) and
+/// queues it for the remote recipients; Ok only when all of it is on disk.
+pub(crate) fn deliver_all(
+    shared: &Shared,
+    local: &[String],
+    env: &Envelope,
+    message: &[u8],
+) -> Result<(), String> {
+    let root = &shared.config.general.mail_root;
+    for mailbox in local {
+        let (user, domain) = mailbox
+            .rsplit_once('@')
+            .ok_or_else(|| format!("bad mailbox {mailbox}"))?;
+        outpost_store::deliver(root, domain, user, "", message)
+            .map_err(|e| format!("delivering to {mailbox}: {e}"))?;
+    }
+    if !env.rcpts.is_empty() {
+        shared
+            .queue
+            .enqueue(env, message)
+            .map_err(|e| format!("queueing {}: {e}", env.id))?;
+    }
+    Ok(())
+}

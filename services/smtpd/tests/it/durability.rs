@@ -1,0 +1,1 @@
+//! kill -9 under load (filled in below).

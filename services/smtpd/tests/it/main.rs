@@ -1,0 +1,9 @@
+//! Integration tests of `outpost-smtpd`: one binary, one module per area.
+//! Servers listen on 127.0.0.1 only, on port 0 where the daemon runs
+//! in-process.
+
+mod common;
+mod durability;
+mod protocol;
+mod relay;
+mod swaks;

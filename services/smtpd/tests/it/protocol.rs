@@ -1,0 +1,196 @@
+//! Raw protocol tests: exact replies, table driven, one fresh server each.
+
+use crate::common::{script, start, start_with};
+
+const EHLO_MX: &str = "250-mx.outpost.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250 STARTTLS\r\n";
+
+#[tokio::test]
+async fn mx_accepts_local_mail_and_refuses_relay() {
+    let s = start().await;
+    script(
+        s.mx,
+        &[
+            ("EHLO client.example\r\n", EHLO_MX),
+            ("MAIL FROM:<sender@remote.example>\r\n", "250 2.1.0 Ok\r\n"),
+            ("RCPT TO:<alice@outpost.test>\r\n", "250 2.1.5 Ok\r\n"),
+            ("RCPT TO:<ALICE@OUTPOST.TEST>\r\n", "250 2.1.5 Ok\r\n"),
+            (
+                "RCPT TO:<nobody@outpost.test>\r\n",
+                "550 5.1.1 <nobody@outpost.test>: Recipient address rejected: User unknown in local recipient table\r\n",
+            ),
+            ("RCPT TO:<victim@remote.example>\r\n", "554 5.7.1 <victim@remote.example>: Relay access denied\r\n"),
+            ("DATA\r\n", "354 End data with <CR><LF>.<CR><LF>\r\n"),
+            ("Subject: hi\r\n\r\n..dotted line\r\nbody\r\n.\r\n", "250 2.0.0 Ok: queued as ID\r\n"),
+            ("QUIT\r\n", "221 2.0.0 Bye\r\n"),
+        ],
+    )
+    .await;
+    let inbox = s.inbox("alice");
+    assert_eq!(inbox.len(), 1, "two RCPTs of one mailbox deliver once");
+    assert!(inbox[0].starts_with("Received: from client.example ([127.0.0.1])\r\n\tby mx.outpost.test (Outpost) with ESMTP id "), "{}", inbox[0]);
+    assert!(
+        inbox[0].ends_with("Subject: hi\r\n\r\n.dotted line\r\nbody\r\n"),
+        "{}",
+        inbox[0]
+    );
+    assert!(
+        s.shared.queue.list().unwrap().is_empty(),
+        "nothing remote was queued"
+    );
+}
+
+#[tokio::test]
+async fn pipelined_transaction_gets_all_replies_in_order() {
+    let s = start().await;
+    script(
+        s.mx,
+        &[(
+            "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<team@outpost.test>\r\nRCPT TO:<Postmaster@outpost.test>\r\nDATA\r\nSubject: p\r\n\r\nx\r\n.\r\nQUIT\r\n",
+            &format!(
+                "{EHLO_MX}250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as ID\r\n221 2.0.0 Bye\r\n"
+            ),
+        )],
+    )
+    .await;
+    // The group expands to alice and bob; postmaster is alice's alias.
+    assert_eq!(s.inbox("alice").len(), 1);
+    assert_eq!(s.inbox("bob").len(), 1);
+}
+
+#[tokio::test]
+async fn sequence_and_syntax_errors() {
+    let s = start().await;
+    let cases: &[(&str, &str)] = &[
+        (
+            "MAIL FROM:<a@b.example>\r\n",
+            "503 5.5.1 Error: send HELO/EHLO first\r\n",
+        ),
+        ("HELO c\r\n", "250 mx.outpost.test\r\n"),
+        (
+            "RCPT TO:<alice@outpost.test>\r\n",
+            "503 5.5.1 Error: need MAIL command\r\n",
+        ),
+        ("DATA\r\n", "503 5.5.1 Error: need MAIL command\r\n"),
+        ("FOO bar\r\n", "500 5.5.2 Error: command not recognized\r\n"),
+        (
+            "AUTH PLAIN AGFAYg==\r\n",
+            "503 5.5.1 Error: authentication not enabled\r\n",
+        ),
+        ("MAIL FROM:<a@b.example>\r\n", "250 2.1.0 Ok\r\n"),
+        (
+            "MAIL FROM:<a@b.example>\r\n",
+            "503 5.5.1 Error: nested MAIL command\r\n",
+        ),
+        ("DATA\r\n", "554 5.5.1 Error: no valid recipients\r\n"),
+        ("RSET\r\n", "250 2.0.0 Ok\r\n"),
+        ("NOOP\r\n", "250 2.0.0 Ok\r\n"),
+        (
+            "VRFY alice\r\n",
+            "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery\r\n",
+        ),
+        (
+            "EXPN team\r\n",
+            "502 5.5.1 Error: command not implemented\r\n",
+        ),
+        (
+            "BDAT 10 LAST\r\n",
+            "502 5.5.1 Error: command not implemented\r\n",
+        ),
+        ("QUIT\r\n", "221 2.0.0 Bye\r\n"),
+    ];
+    script(s.mx, cases).await;
+}
+
+#[tokio::test]
+async fn limits_size_and_recipients() {
+    let s = start().await;
+    let big = format!("Subject: big\r\n\r\n{}\r\n.\r\n", "x".repeat(12_000));
+    script(
+        s.mx,
+        &[
+            ("EHLO c\r\n", EHLO_MX),
+            (
+                "MAIL FROM:<a@b.example> SIZE=20000\r\n",
+                "552 5.3.4 Message size exceeds fixed maximum message size\r\n",
+            ),
+            ("MAIL FROM:<a@b.example> SIZE=100\r\n", "250 2.1.0 Ok\r\n"),
+            ("RCPT TO:<alice@outpost.test>\r\n", "250 2.1.5 Ok\r\n"),
+            ("RCPT TO:<bob@outpost.test>\r\n", "250 2.1.5 Ok\r\n"),
+            ("RCPT TO:<a@outpost.test>\r\n", "250 2.1.5 Ok\r\n"),
+            (
+                "RCPT TO:<postmaster@outpost.test>\r\n",
+                "452 4.5.3 Error: too many recipients\r\n",
+            ),
+            ("DATA\r\n", "354 End data with <CR><LF>.<CR><LF>\r\n"),
+            (
+                &big,
+                "552 5.3.4 Message size exceeds fixed maximum message size\r\n",
+            ),
+            // The session goes on after a refused message.
+            ("MAIL FROM:<a@b.example>\r\n", "250 2.1.0 Ok\r\n"),
+            ("QUIT\r\n", "221 2.0.0 Bye\r\n"),
+        ],
+    )
+    .await;
+    assert!(s.inbox("alice").is_empty());
+}
+
+#[tokio::test]
+async fn submission_requires_tls_before_auth_and_auth_before_mail() {
+    let s = start().await;
+    script(
+        s.submission,
+        &[
+            ("EHLO c\r\n", EHLO_MX),
+            (
+                "AUTH PLAIN AGFsaWNlQG91dHBvc3QudGVzdABhbGljZS1zZWNyZXQtMQ==\r\n",
+                "530 5.7.0 Must issue a STARTTLS command first\r\n",
+            ),
+            (
+                "MAIL FROM:<alice@outpost.test>\r\n",
+                "530 5.7.0 Must issue a STARTTLS command first\r\n",
+            ),
+            ("QUIT\r\n", "221 2.0.0 Bye\r\n"),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn idle_timeout_closes_with_421() {
+    let s = start_with(|c| c.smtp.idle_timeout_secs = 1).await;
+    let mut c = crate::common::Raw::connect(s.mx).await;
+    let got = c.read_lines(2).await;
+    assert_eq!(
+        got,
+        "220 mx.outpost.test ESMTP Outpost\r\n421 4.4.2 mx.outpost.test Error: timeout exceeded\r\n"
+    );
+}
+
+#[tokio::test]
+async fn connections_per_ip_are_capped() {
+    let s = start_with(|c| c.smtp.max_connections_per_ip = 1).await;
+    let mut first = crate::common::Raw::connect(s.mx).await;
+    first
+        .check("", "220 mx.outpost.test ESMTP Outpost\r\n")
+        .await;
+    let mut second = crate::common::Raw::connect(s.mx).await;
+    second
+        .check("", "421 4.7.0 Too many connections from your address\r\n")
+        .await;
+}
+
+#[tokio::test]
+async fn starttls_discards_pipelined_plaintext() {
+    // CVE-2011-0411: commands sent after STARTTLS in the same packet must
+    // not be executed. The reply to STARTTLS is the last plaintext we see.
+    let s = start().await;
+    script(
+        s.mx,
+        &[
+            ("EHLO c\r\n", EHLO_MX),
+            ("STARTTLS\r\nRSET\r\n", "220 2.0.0 Ready to start TLS\r\n"),
+        ],
+    )
+    .await;
+}
