@@ -195,7 +195,8 @@ pub fn from_image_files(paths: &[PathBuf]) -> std::io::Result<Vec<Disk>> {
     paths
         .iter()
         .map(|p| {
-            let size = std::fs::metadata(p)?.len();
+            // Seeking to the end sizes block devices too (their metadata length is 0).
+            let size = File::open(p)?.seek(SeekFrom::End(0))?;
             let name = p
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())

@@ -11,8 +11,12 @@
 //! `install` stage writes, and only to disks the plan names.
 #![deny(missing_docs)]
 
+pub mod cmdline;
 pub mod disk;
 pub mod from_ks;
 pub mod install;
+pub mod layout;
 pub mod plan;
+pub mod scripts;
 pub mod spec;
+pub mod target;

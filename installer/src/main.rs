@@ -34,6 +34,11 @@ struct Args {
     /// Print the plan as JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Install from this media directory (holding payload/ and SHA256SUMS)
+    /// onto the `--disk` block devices instead of finding everything from the
+    /// kernel command line. For testing the install on loop devices.
+    #[arg(long, value_name = "DIR", requires = "ks")]
+    media: Option<PathBuf>,
 }
 
 /// Total memory from `/proc/meminfo`, in MiB (1024 when unknown).
@@ -83,6 +88,14 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let result = if args.dry_run {
         dry_run(&args)
+    } else if let Some(media) = &args.media {
+        outpost_installer::install::run(outpost_installer::install::Options {
+            ks: args.ks.clone(),
+            media: Some(media.clone()),
+            disks: args.disks.clone(),
+            finish: false,
+            cmdline: Default::default(),
+        })
     } else {
         outpost_installer::install::run_live()
     };
