@@ -5,6 +5,7 @@
 
 mod accept;
 mod addon;
+mod cli;
 mod fuzz;
 mod include;
 mod lex;
