@@ -1,0 +1,580 @@
+//! `outpostctl`: the admin's command line for users, aliases, groups,
+//! domain aliases and the mail queue.
+//!
+//! `main` is a flat dispatcher: each subcommand is one `fn` taking the
+//! loaded configuration. Every change is validated first and done in one
+//! directory transaction, so bad input (invalid address, duplicate user,
+//! weak password, unknown domain) prints a clear message and changes
+//! nothing.
+//!
+//! Exit codes: 0 success, 1 refused or failed (the message says why),
+//! 2 usage error (from clap).
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use outpost_config::Config;
+use outpost_directory::{Directory, LockoutPolicy, NewUser, Password};
+use outpost_smtpd::queue::{Queue, RcptState};
+
+/// Administer an Outpost appliance.
+#[derive(Debug, Parser)]
+#[command(name = "outpostctl", version, about)]
+struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, default_value = outpost_config::DEFAULT_PATH)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Mail users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Groups (distribution lists).
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// Domain aliases (mail to x@ALIAS goes to x@TARGET).
+    #[command(subcommand, name = "domain-alias")]
+    DomainAlias(DomainAliasCmd),
+    /// The outbound mail queue.
+    #[command(subcommand)]
+    Queue(QueueCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCmd {
+    /// Add a user and create its mailbox.
+    Add {
+        /// The address, e.g. alice@outpost.lan.
+        address: String,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Role (repeatable); default: user.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Extra address delivered to this user (repeatable).
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+        /// Quota in bytes (0: none).
+        #[arg(long, default_value_t = 0)]
+        quota: u64,
+        /// Identity at the upstream (e.g. alice@company.com).
+        #[arg(long, default_value = "")]
+        upstream: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a user; the mail is kept unless --purge.
+    Del {
+        /// The address.
+        address: String,
+        /// Also delete the user's mailbox.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Set a user's password (and lift a lockout).
+    Passwd {
+        /// The address.
+        address: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Enable or disable a user.
+    Enable {
+        /// The address.
+        address: String,
+        /// Disable instead.
+        #[arg(long)]
+        off: bool,
+    },
+    /// Aliases.
+    #[command(subcommand)]
+    Alias(AliasCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum AliasCmd {
+    /// Make ALIAS deliver to TARGET (a user, group or remote address).
+    Add {
+        /// The alias address.
+        alias: String,
+        /// Where it goes.
+        target: String,
+    },
+    /// Remove an alias.
+    Del {
+        /// The alias address.
+        alias: String,
+    },
+    /// List aliases.
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupCmd {
+    /// Create a group.
+    Add {
+        /// The group's address.
+        address: String,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Member (repeatable).
+        #[arg(long = "member")]
+        members: Vec<String>,
+    },
+    /// Delete a group.
+    Del {
+        /// The group's address.
+        address: String,
+    },
+    /// Add members to a group.
+    AddMember {
+        /// The group's address.
+        group: String,
+        /// Members.
+        #[arg(required = true)]
+        members: Vec<String>,
+    },
+    /// Remove members from a group.
+    DelMember {
+        /// The group's address.
+        group: String,
+        /// Members.
+        #[arg(required = true)]
+        members: Vec<String>,
+    },
+    /// List groups and their members.
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DomainAliasCmd {
+    /// Deliver mail for ALIAS_DOMAIN as if sent to TARGET_DOMAIN.
+    Add {
+        /// e.g. outpost.example
+        alias_domain: String,
+        /// e.g. outpost.lan
+        target_domain: String,
+    },
+    /// List domain aliases.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueCmd {
+    /// Show queued messages.
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask outpost-smtpd to retry every queued message now.
+    Flush,
+    /// Delete queued messages (no bounce is sent).
+    Delete {
+        /// Queue ids.
+        ids: Vec<String>,
+        /// Delete everything.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("outpostctl: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(&cli.config)?;
+    match cli.command {
+        Command::User(cmd) => user(&config, cmd),
+        Command::Group(cmd) => group(&config, cmd),
+        Command::DomainAlias(cmd) => domain_alias(&config, cmd),
+        Command::Queue(cmd) => queue(&config, cmd),
+    }
+}
+
+fn open_directory(config: &Config) -> anyhow::Result<Directory> {
+    let policy = LockoutPolicy {
+        threshold: config.directory.lockout_threshold,
+        window: std::time::Duration::from_secs(config.directory.lockout_window_secs),
+        lockout: std::time::Duration::from_secs(config.directory.lockout_secs),
+    };
+    Directory::open_with(&config.directory.path, policy)
+        .with_context(|| format!("opening the directory {}", config.directory.path.display()))
+}
+
+/// Reads a password: first line of stdin with `--password-stdin`, else a
+/// prompt on the terminal, asked twice.
+fn read_password(from_stdin: bool, address: &str) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no terminal to ask for the password: use --password-stdin");
+    }
+    let first = rpassword::prompt_password(format!("Password for {address}: "))?;
+    let second = rpassword::prompt_password("Again: ")?;
+    if first != second {
+        bail!("the passwords differ; nothing changed");
+    }
+    Ok(first)
+}
+
+fn check_local_domain(config: &Config, dir: &Directory, address: &str) -> anyhow::Result<()> {
+    let domain = address.rsplit('@').next().unwrap_or("");
+    if !config.is_local_domain(domain) && !dir.is_alias_domain(domain)? {
+        bail!(
+            "{domain} is not a local mail domain (general.domains = {:?} in the configuration); nothing changed",
+            config.general.domains
+        );
+    }
+    Ok(())
+}
+
+fn user(config: &Config, cmd: UserCmd) -> anyhow::Result<()> {
+    let mut dir = open_directory(config)?;
+    match cmd {
+        UserCmd::Add {
+            address,
+            name,
+            roles,
+            aliases,
+            quota,
+            upstream,
+            password_stdin,
+        } => {
+            let address = outpost_directory::normalize_address(&address)?;
+            check_local_domain(config, &dir, &address)?;
+            if dir.user(&address)?.is_some() {
+                bail!("{address} exists already; nothing changed");
+            }
+            let password = read_password(password_stdin, &address)?;
+            let new = NewUser {
+                address: address.clone(),
+                full_name: name,
+                password: Password::Plain(password),
+                roles: if roles.is_empty() {
+                    vec!["user".into()]
+                } else {
+                    roles
+                },
+                aliases,
+                quota,
+                upstream,
+            };
+            let user = dir
+                .add_user(&new)
+                .map_err(|e| anyhow::anyhow!("{e}; nothing changed"))?;
+            let (local, domain) = address.split_once('@').unwrap_or((&address, ""));
+            match outpost_store::create_mailbox_tree(&config.general.mail_root, domain, local) {
+                Ok(path) => println!("added {} (mailbox {})", user.address, path.display()),
+                Err(e) => {
+                    // Keep "nothing changed" true: undo the directory entry.
+                    let _ = dir.delete_user(&address);
+                    bail!("creating the mailbox of {address}: {e}; nothing changed");
+                }
+            }
+        }
+        UserCmd::List { json } => {
+            let users = dir.users()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&users)?);
+            } else {
+                let rows: Vec<Vec<String>> = users
+                    .iter()
+                    .map(|u| {
+                        vec![
+                            u.address.clone(),
+                            u.full_name.clone(),
+                            u.roles.join(","),
+                            u.aliases.join(","),
+                            if u.quota == 0 {
+                                "-".into()
+                            } else {
+                                u.quota.to_string()
+                            },
+                            if u.enabled { "yes".into() } else { "no".into() },
+                            u.upstream.clone(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "ADDRESS", "NAME", "ROLES", "ALIASES", "QUOTA", "ENABLED", "UPSTREAM",
+                    ],
+                    &rows,
+                );
+            }
+        }
+        UserCmd::Del { address, purge } => {
+            let user = dir
+                .delete_user(&address)
+                .map_err(|e| anyhow::anyhow!("{e}; nothing changed"))?;
+            let root = outpost_store::user_root(
+                &config.general.mail_root,
+                user.domain(),
+                user.local_part(),
+            )?;
+            if purge {
+                if root.exists() {
+                    std::fs::remove_dir_all(&root)
+                        .with_context(|| format!("deleting the mailbox {}", root.display()))?;
+                }
+                println!("deleted {} and its mailbox", user.address);
+            } else {
+                println!(
+                    "deleted {}; mail kept in {} (use --purge to delete it)",
+                    user.address,
+                    root.display()
+                );
+            }
+        }
+        UserCmd::Passwd {
+            address,
+            password_stdin,
+        } => {
+            let address = address.trim().to_ascii_lowercase();
+            if dir.user(&address)?.is_none() {
+                bail!("{address} does not exist; nothing changed");
+            }
+            let password = read_password(password_stdin, &address)?;
+            dir.set_password(&address, &password)
+                .map_err(|e| anyhow::anyhow!("{e}; nothing changed"))?;
+            println!("password of {address} changed");
+        }
+        UserCmd::Enable { address, off } => {
+            dir.set_enabled(&address, !off)?;
+            println!("{address} {}", if off { "disabled" } else { "enabled" });
+        }
+        UserCmd::Alias(AliasCmd::Add { alias, target }) => {
+            let alias_n = outpost_directory::normalize_address(&alias)?;
+            check_local_domain(config, &dir, &alias_n)?;
+            dir.add_alias(&alias, &target)
+                .map_err(|e| anyhow::anyhow!("{e}; nothing changed"))?;
+            println!("{alias_n} -> {}", target.trim().to_ascii_lowercase());
+        }
+        UserCmd::Alias(AliasCmd::Del { alias }) => {
+            dir.remove_alias(&alias)?;
+            println!("removed {alias}");
+        }
+        UserCmd::Alias(AliasCmd::List { json }) => {
+            let aliases = dir.aliases()?;
+            if json {
+                let v: Vec<_> = aliases
+                    .iter()
+                    .map(|(a, t)| serde_json::json!({"alias": a, "target": t}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                let rows: Vec<Vec<String>> = aliases.into_iter().map(|(a, t)| vec![a, t]).collect();
+                table(&["ALIAS", "TARGET"], &rows);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn group(config: &Config, cmd: GroupCmd) -> anyhow::Result<()> {
+    let mut dir = open_directory(config)?;
+    match cmd {
+        GroupCmd::Add {
+            address,
+            name,
+            members,
+        } => {
+            let address = outpost_directory::normalize_address(&address)?;
+            check_local_domain(config, &dir, &address)?;
+            for m in &members {
+                outpost_directory::normalize_address(m)
+                    .map_err(|e| anyhow::anyhow!("{e}; nothing changed"))?;
+            }
+            dir.add_group(&address, &name)
+                .map_err(|e| anyhow::anyhow!("{e}; nothing changed"))?;
+            for m in &members {
+                dir.add_member(&address, m)?;
+            }
+            println!("added group {address} with {} members", members.len());
+        }
+        GroupCmd::Del { address } => {
+            dir.delete_group(&address)?;
+            println!("deleted group {address}");
+        }
+        GroupCmd::AddMember { group, members } => {
+            for m in &members {
+                dir.add_member(&group, m)?;
+            }
+            println!("{group}: added {}", members.join(", "));
+        }
+        GroupCmd::DelMember { group, members } => {
+            for m in &members {
+                dir.remove_member(&group, m)?;
+            }
+            println!("{group}: removed {}", members.join(", "));
+        }
+        GroupCmd::List { json } => {
+            let groups = dir.groups()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&groups)?);
+            } else {
+                let rows: Vec<Vec<String>> = groups
+                    .into_iter()
+                    .map(|g| vec![g.address, g.name, g.members.join(",")])
+                    .collect();
+                table(&["GROUP", "NAME", "MEMBERS"], &rows);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn domain_alias(config: &Config, cmd: DomainAliasCmd) -> anyhow::Result<()> {
+    let mut dir = open_directory(config)?;
+    match cmd {
+        DomainAliasCmd::Add {
+            alias_domain,
+            target_domain,
+        } => {
+            if !config.is_local_domain(&target_domain) {
+                bail!(
+                    "{target_domain} is not a local mail domain (general.domains); nothing changed"
+                );
+            }
+            dir.add_domain_alias(&alias_domain, &target_domain)?;
+            println!("{alias_domain} -> {target_domain}");
+        }
+        DomainAliasCmd::List => {
+            let rows: Vec<Vec<String>> = dir
+                .domain_aliases()?
+                .into_iter()
+                .map(|(a, t)| vec![a, t])
+                .collect();
+            table(&["ALIAS DOMAIN", "TARGET DOMAIN"], &rows);
+        }
+    }
+    Ok(())
+}
+
+fn queue(config: &Config, cmd: QueueCmd) -> anyhow::Result<()> {
+    let q = Queue::open(&config.smtp.queue_dir)
+        .with_context(|| format!("opening the queue {}", config.smtp.queue_dir.display()))?;
+    match cmd {
+        QueueCmd::List { json } => {
+            let entries = q.list()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                let rows: Vec<Vec<String>> = entries
+                    .iter()
+                    .map(|e| {
+                        let pending: Vec<&str> = e
+                            .rcpts
+                            .iter()
+                            .filter(|r| r.state == RcptState::Pending)
+                            .map(|r| r.address.as_str())
+                            .collect();
+                        let last = e
+                            .rcpts
+                            .iter()
+                            .find(|r| r.state == RcptState::Pending)
+                            .map(|r| r.last_error.clone())
+                            .unwrap_or_default();
+                        vec![
+                            e.id.clone(),
+                            e.size.to_string(),
+                            if e.from.is_empty() {
+                                "<>".into()
+                            } else {
+                                e.from.clone()
+                            },
+                            pending.join(","),
+                            e.attempts.to_string(),
+                            last,
+                        ]
+                    })
+                    .collect();
+                table(
+                    &["ID", "SIZE", "FROM", "TO", "ATTEMPTS", "LAST ERROR"],
+                    &rows,
+                );
+                println!("{} message(s) queued", entries.len());
+            }
+        }
+        QueueCmd::Flush => {
+            q.request_flush()?;
+            println!("flush requested; outpost-smtpd retries every queued message within seconds");
+        }
+        QueueCmd::Delete { ids, all } => {
+            let ids: Vec<String> = if all {
+                q.list()?.into_iter().map(|e| e.id).collect()
+            } else {
+                ids
+            };
+            if ids.is_empty() {
+                bail!("name queue ids to delete, or --all");
+            }
+            for id in &ids {
+                q.remove(id).with_context(|| format!("deleting {id}"))?;
+            }
+            println!("deleted {} message(s)", ids.len());
+        }
+    }
+    Ok(())
+}
+
+/// Prints a left-aligned table with a header row.
+fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = width[i]));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}

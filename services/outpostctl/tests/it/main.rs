@@ -1,0 +1,261 @@
+//! `outpostctl` end to end: the real binary against a throw-away config.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = outpost_config::Config::default();
+        c.general.domains = vec!["outpost.test".into()];
+        c.general.mail_root = dir.path().join("mail");
+        c.directory.path = dir.path().join("directory");
+        c.smtp.queue_dir = dir.path().join("queue");
+        std::fs::write(dir.path().join("outpost.toml"), c.to_toml()).unwrap();
+        Env { dir }
+    }
+
+    /// Runs outpostctl; returns (exit code, stdout, stderr).
+    fn run(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_outpostctl"))
+            .arg("--config")
+            .arg(self.dir.path().join("outpost.toml"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The command may exit before reading (refusals): ignore EPIPE.
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn mailbox(&self, user: &str) -> std::path::PathBuf {
+        self.dir.path().join("mail/outpost.test").join(user)
+    }
+}
+
+#[test]
+fn user_lifecycle() {
+    let e = Env::new();
+    let (code, out, err) = e.run(
+        &[
+            "user",
+            "add",
+            "Alice@outpost.test",
+            "--name",
+            "Alice",
+            "--alias",
+            "ali@outpost.test",
+            "--password-stdin",
+        ],
+        "correct horse\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("added alice@outpost.test (mailbox "),
+        "{out}"
+    );
+    for sub in [
+        "cur",
+        "new",
+        "tmp",
+        ".Sent/cur",
+        ".Trash/new",
+        ".Junk/tmp",
+        ".Drafts/cur",
+        ".Archive/new",
+    ] {
+        assert!(e.mailbox("alice").join(sub).is_dir(), "{sub}");
+    }
+    let (code, out, _) = e.run(&["user", "list"], "");
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "ADDRESS             NAME   ROLES  ALIASES           QUOTA  ENABLED  UPSTREAM\n\
+         alice@outpost.test  Alice  user   ali@outpost.test  -      yes\n"
+    );
+    let (_, out, _) = e.run(&["user", "list", "--json"], "");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["address"], "alice@outpost.test");
+    assert_eq!(v[0]["aliases"][0], "ali@outpost.test");
+
+    let (code, _, err) = e.run(
+        &["user", "passwd", "alice@outpost.test", "--password-stdin"],
+        "battery staple\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let d = outpost_directory::Directory::open(&e.dir.path().join("directory")).unwrap();
+    d.authenticate("alice@outpost.test", "battery staple", None)
+        .unwrap();
+
+    // del keeps the mail, --purge removes it.
+    let (code, out, _) = e.run(&["user", "del", "alice@outpost.test"], "");
+    assert_eq!(code, 0);
+    assert!(out.contains("mail kept in"), "{out}");
+    assert!(e.mailbox("alice").is_dir());
+    e.run(
+        &["user", "add", "bob@outpost.test", "--password-stdin"],
+        "correct horse\n",
+    );
+    let (code, _, _) = e.run(&["user", "del", "--purge", "bob@outpost.test"], "");
+    assert_eq!(code, 0);
+    assert!(!e.mailbox("bob").exists());
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let e = Env::new();
+    e.run(
+        &["user", "add", "alice@outpost.test", "--password-stdin"],
+        "correct horse\n",
+    );
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &["user", "add", "not-an-address", "--password-stdin"],
+            "correct horse\n",
+            "invalid address \"not-an-address\"",
+        ),
+        (
+            &["user", "add", "alice@outpost.test", "--password-stdin"],
+            "correct horse\n",
+            "alice@outpost.test exists already; nothing changed",
+        ),
+        (
+            &["user", "add", "carol@outpost.test", "--password-stdin"],
+            "short\n",
+            "password refused: it must have at least 8 characters; nothing changed",
+        ),
+        (
+            &["user", "add", "carol@elsewhere.example", "--password-stdin"],
+            "correct horse\n",
+            "elsewhere.example is not a local mail domain",
+        ),
+        (
+            &["user", "add", "carol@outpost.test"],
+            "",
+            "no terminal to ask for the password: use --password-stdin",
+        ),
+        (
+            &["user", "del", "nobody@outpost.test"],
+            "",
+            "nobody@outpost.test does not exist; nothing changed",
+        ),
+        (
+            &[
+                "user",
+                "alias",
+                "add",
+                "alice@outpost.test",
+                "x@outpost.test",
+            ],
+            "",
+            "alice@outpost.test exists already",
+        ),
+        (&["queue", "delete", "../../etc"], "", "deleting ../../etc"),
+    ];
+    for (args, stdin, want) in cases {
+        let (code, _, err) = e.run(args, stdin);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("outpostctl: ") && err.contains(want),
+            "{args:?}: {err}"
+        );
+    }
+    let (_, out, _) = e.run(&["user", "list", "--json"], "");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert!(!e.mailbox("carol").exists());
+    let (code, _, _) = e.run(&["user", "frobnicate"], "");
+    assert_eq!(code, 2, "usage errors exit 2");
+}
+
+#[test]
+fn groups_aliases_and_queue() {
+    let e = Env::new();
+    e.run(
+        &["user", "add", "alice@outpost.test", "--password-stdin"],
+        "correct horse\n",
+    );
+    let (code, _, err) = e.run(
+        &[
+            "group",
+            "add",
+            "team@outpost.test",
+            "--name",
+            "Team",
+            "--member",
+            "alice@outpost.test",
+            "--member",
+            "partner@remote.example",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = e.run(
+        &[
+            "user",
+            "alias",
+            "add",
+            "info@outpost.test",
+            "team@outpost.test",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let d = outpost_directory::Directory::open(&e.dir.path().join("directory")).unwrap();
+    let r = d.resolve("info@outpost.test").unwrap();
+    assert_eq!(r.local, ["alice@outpost.test"]);
+    assert_eq!(r.remote, ["partner@remote.example"]);
+    let (_, out, _) = e.run(&["group", "list"], "");
+    assert_eq!(
+        out,
+        "GROUP              NAME  MEMBERS\nteam@outpost.test  Team  alice@outpost.test,partner@remote.example\n"
+    );
+
+    // The queue as smtpd writes it.
+    let q = outpost_smtpd::queue::Queue::open(&e.dir.path().join("queue")).unwrap();
+    let env = outpost_smtpd::queue::Envelope {
+        id: "ABC123".into(),
+        from: "alice@outpost.test".into(),
+        rcpts: vec![outpost_smtpd::queue::QueuedRcpt {
+            address: "partner@remote.example".into(),
+            state: outpost_smtpd::queue::RcptState::Pending,
+            last_error: "connection refused".into(),
+            notify_never: false,
+            orcpt: None,
+        }],
+        created: 1,
+        attempts: 2,
+        next_attempt: 99,
+        size: 42,
+        envid: None,
+        ret_headers_only: false,
+        submitter: None,
+    };
+    q.enqueue(&env, b"x").unwrap();
+    let (_, out, _) = e.run(&["queue", "list"], "");
+    assert_eq!(
+        out,
+        "ID      SIZE  FROM                TO                      ATTEMPTS  LAST ERROR\n\
+         ABC123  42    alice@outpost.test  partner@remote.example  2         connection refused\n\
+         1 message(s) queued\n"
+    );
+    let (code, _, _) = e.run(&["queue", "flush"], "");
+    assert_eq!(code, 0);
+    assert!(Path::new(&e.dir.path().join("queue/.flush")).exists());
+    let (code, out, _) = e.run(&["queue", "delete", "ABC123"], "");
+    assert_eq!((code, out.as_str()), (0, "deleted 1 message(s)\n"));
+    assert!(q.list().unwrap().is_empty());
+}
