@@ -1063,6 +1063,11 @@ impl App {
     // ------------------------------------------------------------------- MKCOL
 
     fn mkcol(&self, user: &str, req: &Request, target: &Target) -> Response {
+        // RFC 4918 §9.3: a body MKCOL does not understand is 415, checked
+        // before anything else (litmus `mkcol_with_body`).
+        if !req.body.is_empty() && xml::parse(&req.body).is_err() {
+            return Response::text(415, "MKCOL body must be XML (RFC 5689)");
+        }
         let (owner, name) = match target {
             Target::Coll { owner, name, href } if owner == user && !href.contains('~') => {
                 (owner, name)

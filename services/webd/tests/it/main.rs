@@ -1,4 +1,5 @@
 //! Integration tests of `outpost-webd`: one binary (see STYLE.md).
 
+mod clients;
 mod harness;
 mod protocol;
