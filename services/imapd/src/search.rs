@@ -1,0 +1,366 @@
+//! SEARCH keys (RFC 9051 §6.4.4, RFC 7162 MODSEQ), their evaluation against
+//! the index and message contents, and SORT criteria (RFC 5256).
+//!
+//! Body and text search works on the raw bytes (ASCII case-insensitive
+//! substring, which is what RFC 9051 asks for); messages with base64 or
+//! quoted-printable parts are decoded with mail-parser first.
+
+use crate::cache::{self, Summary};
+use crate::parse::Tok;
+use crate::seqset::SeqSet;
+use crate::wire::parse_date;
+use outpost_store::{Flags, MessageMeta};
+use std::sync::Arc;
+
+/// One search key.
+#[derive(Debug, Clone)]
+pub enum Key {
+    /// ALL.
+    All,
+    /// Flag set / not set (`SEEN`, `UNSEEN`, …).
+    Flag(u8, bool),
+    /// KEYWORD / UNKEYWORD.
+    Keyword(String, bool),
+    /// RECENT, NEW (recent and unseen), OLD.
+    Recent(bool),
+    /// NEW.
+    New,
+    /// Header field substring: FROM TO CC BCC SUBJECT or HEADER name.
+    Header(String, String),
+    /// BODY.
+    Body(String),
+    /// TEXT.
+    Text(String),
+    /// BEFORE/ON/SINCE on INTERNALDATE (days since epoch), ordering -1/0/1.
+    Internal(i64, i8),
+    /// SENTBEFORE/SENTON/SENTSINCE on the Date header.
+    Sent(i64, i8),
+    /// LARGER (true) / SMALLER.
+    Size(u64, bool),
+    /// UID set.
+    Uid(SeqSet),
+    /// Sequence set.
+    Seq(SeqSet),
+    /// MODSEQ n.
+    ModSeq(u64),
+    /// NOT.
+    Not(Box<Key>),
+    /// OR.
+    Or(Box<Key>, Box<Key>),
+    /// A parenthesised list (AND).
+    And(Vec<Key>),
+}
+
+/// Parses keys from `toks`; `max_seq`/`max_uid` resolve `*`.
+pub fn parse_keys(toks: &[Tok], max_seq: u32, max_uid: u32) -> Result<Key, String> {
+    let mut i = 0;
+    let mut v = Vec::new();
+    while i < toks.len() {
+        v.push(parse_one(toks, &mut i, max_seq, max_uid)?);
+    }
+    if v.is_empty() {
+        return Err("missing search key".into());
+    }
+    Ok(if v.len() == 1 {
+        v.pop().unwrap_or(Key::All)
+    } else {
+        Key::And(v)
+    })
+}
+
+fn parse_one(toks: &[Tok], i: &mut usize, ms: u32, mu: u32) -> Result<Key, String> {
+    let t = toks.get(*i).ok_or("missing search key")?;
+    *i += 1;
+    let arg = |i: &mut usize| -> Result<String, String> {
+        let a = toks
+            .get(*i)
+            .and_then(Tok::text)
+            .ok_or("missing search argument")?;
+        *i += 1;
+        Ok(a)
+    };
+    let date = |s: String| parse_date(&s).ok_or_else(|| format!("bad date {s:?}"));
+    let key = match t {
+        Tok::List(l) => {
+            let mut j = 0;
+            let mut v = Vec::new();
+            while j < l.len() {
+                v.push(parse_one(l, &mut j, ms, mu)?);
+            }
+            Key::And(v)
+        }
+        Tok::Str(_) => return Err("unexpected string in search".into()),
+        Tok::Atom(a) => match a.to_ascii_uppercase().as_str() {
+            "ALL" => Key::All,
+            "ANSWERED" => Key::Flag(Flags::ANSWERED, true),
+            "UNANSWERED" => Key::Flag(Flags::ANSWERED, false),
+            "DELETED" => Key::Flag(Flags::DELETED, true),
+            "UNDELETED" => Key::Flag(Flags::DELETED, false),
+            "DRAFT" => Key::Flag(Flags::DRAFT, true),
+            "UNDRAFT" => Key::Flag(Flags::DRAFT, false),
+            "FLAGGED" => Key::Flag(Flags::FLAGGED, true),
+            "UNFLAGGED" => Key::Flag(Flags::FLAGGED, false),
+            "SEEN" => Key::Flag(Flags::SEEN, true),
+            "UNSEEN" => Key::Flag(Flags::SEEN, false),
+            "RECENT" => Key::Recent(true),
+            "OLD" => Key::Recent(false),
+            "NEW" => Key::New,
+            "KEYWORD" => Key::Keyword(arg(i)?, true),
+            "UNKEYWORD" => Key::Keyword(arg(i)?, false),
+            f @ ("FROM" | "TO" | "CC" | "BCC" | "SUBJECT") => {
+                Key::Header(f.to_ascii_lowercase(), arg(i)?.to_lowercase())
+            }
+            "HEADER" => {
+                let name = arg(i)?;
+                Key::Header(name.to_ascii_lowercase(), arg(i)?.to_lowercase())
+            }
+            "BODY" => Key::Body(arg(i)?.to_lowercase()),
+            "TEXT" => Key::Text(arg(i)?.to_lowercase()),
+            "BEFORE" => Key::Internal(date(arg(i)?)?, -1),
+            "ON" => Key::Internal(date(arg(i)?)?, 0),
+            "SINCE" => Key::Internal(date(arg(i)?)?, 1),
+            "SENTBEFORE" => Key::Sent(date(arg(i)?)?, -1),
+            "SENTON" => Key::Sent(date(arg(i)?)?, 0),
+            "SENTSINCE" => Key::Sent(date(arg(i)?)?, 1),
+            "LARGER" => Key::Size(arg(i)?.parse().map_err(|_| "bad number")?, true),
+            "SMALLER" => Key::Size(arg(i)?.parse().map_err(|_| "bad number")?, false),
+            "UID" => Key::Uid(SeqSet::parse(&arg(i)?, mu).ok_or("bad UID set")?),
+            "NOT" => Key::Not(Box::new(parse_one(toks, i, ms, mu)?)),
+            "OR" => {
+                let a = parse_one(toks, i, ms, mu)?;
+                let b = parse_one(toks, i, ms, mu)?;
+                Key::Or(Box::new(a), Box::new(b))
+            }
+            "MODSEQ" => {
+                // MODSEQ [entry-name entry-type] n (RFC 7162 §3.1.5).
+                let mut a = arg(i)?;
+                if a.starts_with('/') || a.starts_with('"') {
+                    arg(i)?;
+                    a = arg(i)?;
+                }
+                Key::ModSeq(a.parse().map_err(|_| "bad MODSEQ")?)
+            }
+            other => Key::Seq(
+                SeqSet::parse(other, ms).ok_or_else(|| format!("unknown search key {other}"))?,
+            ),
+        },
+    };
+    Ok(key)
+}
+
+impl Key {
+    /// Whether the key (anywhere) needs MODSEQ in the result.
+    pub fn has_modseq(&self) -> bool {
+        match self {
+            Key::ModSeq(_) => true,
+            Key::Not(k) => k.has_modseq(),
+            Key::Or(a, b) => a.has_modseq() || b.has_modseq(),
+            Key::And(v) => v.iter().any(Key::has_modseq),
+            _ => false,
+        }
+    }
+}
+
+/// One message being evaluated, with lazily loaded content.
+pub struct Candidate<'a> {
+    /// Index metadata.
+    pub meta: &'a MessageMeta,
+    /// Sequence number.
+    pub seq: u32,
+    /// `\Recent` in this session.
+    pub recent: bool,
+    /// Loads the message bytes.
+    pub load: &'a dyn Fn() -> Option<Vec<u8>>,
+    raw: Option<Option<Vec<u8>>>,
+    summary: Option<Arc<Summary>>,
+}
+
+impl std::fmt::Debug for Candidate<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Candidate")
+            .field("uid", &self.meta.uid)
+            .field("seq", &self.seq)
+            .finish()
+    }
+}
+
+impl<'a> Candidate<'a> {
+    /// A candidate.
+    pub fn new(
+        meta: &'a MessageMeta,
+        seq: u32,
+        recent: bool,
+        load: &'a dyn Fn() -> Option<Vec<u8>>,
+    ) -> Self {
+        Candidate {
+            meta,
+            seq,
+            recent,
+            load,
+            raw: None,
+            summary: None,
+        }
+    }
+
+    fn raw(&mut self) -> Option<&[u8]> {
+        if self.raw.is_none() {
+            self.raw = Some((self.load)());
+        }
+        self.raw.as_ref().and_then(|r| r.as_deref())
+    }
+
+    /// The header summary (cached process-wide).
+    pub fn summary(&mut self) -> Arc<Summary> {
+        if self.summary.is_none() {
+            let load = self.load;
+            self.summary = Some(cache::get(&self.meta.base, load));
+        }
+        self.summary.clone().unwrap_or_default()
+    }
+}
+
+fn contains_ci(hay: &[u8], needle_lc: &str) -> bool {
+    if needle_lc.is_empty() {
+        return true;
+    }
+    let n = needle_lc.as_bytes();
+    // memmem on a lower-cased copy: a single pass with SIMD search is faster
+    // than a byte-by-byte case-folding comparison.
+    let mut lc = hay.to_vec();
+    lc.make_ascii_lowercase();
+    memchr::memmem::find(&lc, n).is_some()
+}
+
+fn needs_decoding(raw: &[u8]) -> bool {
+    let mut lc = raw.to_vec();
+    lc.make_ascii_lowercase();
+    memchr::memmem::find(&lc, b"content-transfer-encoding: base64").is_some()
+        || memchr::memmem::find(&lc, b"content-transfer-encoding: quoted-printable").is_some()
+        || memchr::memmem::find(&lc, b"=?").is_some()
+}
+
+fn body_contains(raw: &[u8], needle: &str, with_header: bool) -> bool {
+    let hdr_len = crate::mime::header_block(raw).len();
+    let searched = if with_header { raw } else { &raw[hdr_len..] };
+    if contains_ci(searched, needle) {
+        return true;
+    }
+    if !needs_decoding(raw) {
+        return false;
+    }
+    let Some(m) = crate::mime::parse(raw) else {
+        return false;
+    };
+    if with_header
+        && m.subject()
+            .is_some_and(|s| s.to_lowercase().contains(needle))
+    {
+        return true;
+    }
+    m.parts.iter().any(|p| match &p.body {
+        mail_parser::PartType::Text(t) | mail_parser::PartType::Html(t) => {
+            t.to_lowercase().contains(needle)
+        }
+        _ => false,
+    })
+}
+
+fn header_value_contains(raw: &[u8], name: &str, needle: &str) -> bool {
+    let hdr = crate::mime::header_block(raw);
+    let Some(m) = crate::mime::parse(hdr) else {
+        return false;
+    };
+    m.headers().iter().any(|h| {
+        h.name().eq_ignore_ascii_case(name)
+            && (needle.is_empty()
+                || m.header_raw(h.name())
+                    .is_some_and(|v| v.to_lowercase().contains(needle))
+                || h.value()
+                    .as_text()
+                    .is_some_and(|t| t.to_lowercase().contains(needle)))
+    })
+}
+
+fn day_cmp(t: i64, day: i64, ord: i8) -> bool {
+    let d = t.div_euclid(86_400);
+    match ord {
+        -1 => d < day,
+        0 => d == day,
+        _ => d >= day,
+    }
+}
+
+/// Evaluates `key` on a candidate.
+pub fn matches(key: &Key, c: &mut Candidate<'_>) -> bool {
+    match key {
+        Key::All => true,
+        Key::Flag(bit, on) => c.meta.flags.has(*bit) == *on,
+        Key::Keyword(k, on) => {
+            c.meta
+                .flags
+                .keywords
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(k))
+                == *on
+        }
+        Key::Recent(on) => c.recent == *on,
+        Key::New => c.recent && !c.meta.flags.has(Flags::SEEN),
+        Key::Header(name, needle) => match name.as_str() {
+            "subject" => c.summary().subject.contains(needle.as_str()),
+            "from" => c.summary().from.contains(needle.as_str()),
+            "to" => c.summary().to.contains(needle.as_str()),
+            "cc" => c.summary().cc.contains(needle.as_str()),
+            "bcc" => c.summary().bcc.contains(needle.as_str()),
+            _ => c
+                .raw()
+                .is_some_and(|r| header_value_contains(r, name, needle)),
+        },
+        Key::Body(n) => c.raw().is_some_and(|r| body_contains(r, n, false)),
+        Key::Text(n) => c.raw().is_some_and(|r| body_contains(r, n, true)),
+        Key::Internal(day, ord) => day_cmp(c.meta.internal_date, *day, *ord),
+        Key::Sent(day, ord) => {
+            let d = c.summary().date;
+            let d = if d == 0 { c.meta.internal_date } else { d };
+            day_cmp(d, *day, *ord)
+        }
+        Key::Size(n, larger) => {
+            if *larger {
+                c.meta.size > *n
+            } else {
+                c.meta.size < *n
+            }
+        }
+        Key::Uid(s) => s.contains(c.meta.uid),
+        Key::Seq(s) => s.contains(c.seq),
+        Key::ModSeq(m) => c.meta.modseq >= *m,
+        Key::Not(k) => !matches(k, c),
+        Key::Or(a, b) => matches(a, c) || matches(b, c),
+        Key::And(v) => v.iter().all(|k| matches(k, c)),
+    }
+}
+
+/// Base subject for SORT SUBJECT (RFC 5256 §2.1, simplified: strips
+/// leading `re:`/`fwd:`/`fw:` and `[tags]`, trailing `(fwd)`).
+pub fn base_subject(s: &str) -> String {
+    let mut s = s.trim().to_string();
+    loop {
+        let before = s.clone();
+        for p in ["re:", "fwd:", "fw:"] {
+            if let Some(r) = s.strip_prefix(p) {
+                s = r.trim_start().to_string();
+            }
+        }
+        if s.starts_with('[')
+            && let Some(end) = s.find(']')
+            && end + 1 < s.len()
+        {
+            s = s[end + 1..].trim_start().to_string();
+        }
+        if let Some(r) = s.strip_suffix("(fwd)") {
+            s = r.trim_end().to_string();
+        }
+        if s == before {
+            return s;
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Encoding helpers for IMAP responses (RFC 9051 §4: strings, literals,
+//! NIL) and the date formats IMAP uses.
+
+/// Appends `s` as a quoted string when it can be one, else as a literal.
+pub fn string(out: &mut Vec<u8>, s: &[u8]) {
+    let quotable = s.len() < 1024 && s.iter().all(|&c| (0x20..0x7f).contains(&c));
+    if quotable {
+        out.push(b'"');
+        for &c in s {
+            if c == b'"' || c == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(c);
+        }
+        out.push(b'"');
+    } else {
+        literal(out, s);
+    }
+}
+
+/// Appends a literal `{n}\r\n<bytes>`.
+pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
+    out.extend_from_slice(s);
+}
+
+/// Appends a string or NIL.
+pub fn nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
+    match s {
+        Some(s) => string(out, s),
+        None => out.extend_from_slice(b"NIL"),
+    }
+}
+
+/// Appends a quoted string or NIL for optional text.
+pub fn ntext(out: &mut Vec<u8>, s: Option<&str>) {
+    nstring(out, s.map(str::as_bytes));
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Days since 1970-01-01 → (year, month 1-12, day) (H. Hinnant's algorithm).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// (year, month, day) → days since 1970-01-01.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// INTERNALDATE format `"dd-Mon-yyyy hh:mm:ss +0000"` (RFC 9051 date-time).
+pub fn internal_date(t: i64) -> String {
+    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
+    let s = t.rem_euclid(86_400);
+    format!(
+        "\"{d:02}-{}-{y:04} {:02}:{:02}:{:02} +0000\"",
+        MONTHS[(m - 1) as usize],
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// Parses `d-Mon-yyyy` (SEARCH dates) → days since the epoch.
+pub fn parse_date(s: &str) -> Option<i64> {
+    let mut p = s.split('-');
+    let d: u32 = p.next()?.trim().parse().ok()?;
+    let mon = p.next()?;
+    let m = MONTHS.iter().position(|x| x.eq_ignore_ascii_case(mon))? as u32 + 1;
+    let y: i64 = p.next()?.parse().ok()?;
+    if p.next().is_some() || !(1..=31).contains(&d) {
+        return None;
+    }
+    Some(days_from_civil(y, m, d))
+}
+
+/// Parses an APPEND date-time `dd-Mon-yyyy hh:mm:ss +zzzz` → Unix seconds.
+pub fn parse_date_time(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (date, rest) = s.split_once(' ')?;
+    let days = parse_date(date.trim())?;
+    let (time, zone) = rest.trim().split_once(' ')?;
+    let mut t = time.split(':').map(|x| x.parse::<i64>().ok());
+    let (h, mi, se) = (t.next()??, t.next()??, t.next()??);
+    if zone.len() != 5 {
+        return None;
+    }
+    let sign = match &zone[..1] {
+        "+" => 1,
+        "-" => -1,
+        _ => return None,
+    };
+    let zh: i64 = zone[1..3].parse().ok()?;
+    let zm: i64 = zone[3..5].parse().ok()?;
+    Some(days * 86_400 + h * 3600 + mi * 60 + se - sign * (zh * 3600 + zm * 60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip() {
+        assert_eq!(internal_date(0), "\"01-Jan-1970 00:00:00 +0000\"");
+        assert_eq!(
+            internal_date(1_700_000_000),
+            "\"14-Nov-2023 22:13:20 +0000\""
+        );
+        assert_eq!(
+            parse_date_time("14-Nov-2023 23:13:20 +0100"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(parse_date(" 1-Feb-2000"), Some(10_988));
+        assert_eq!(parse_date("1-Foo-2000"), None);
+    }
+
+    #[test]
+    fn strings_quote_or_literal() {
+        let mut o = Vec::new();
+        string(&mut o, b"a\"b");
+        nstring(&mut o, None);
+        string(&mut o, "é".as_bytes());
+        assert_eq!(o, b"\"a\\\"b\"NIL{2}\r\n\xc3\xa9");
+    }
+}
