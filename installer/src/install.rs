@@ -1063,6 +1063,10 @@ pub fn unpack_payload(payload: &Path, root: &Path, expected_sha256: &str) -> Res
 }
 
 /// `reboot`, `poweroff`, `halt` (default `halt`, as Anaconda), with `--eject`.
+///
+/// In the initramfs, `/init` runs the installer as a child and performs the
+/// action it finds in `/run/outpost/finish` (after a final `sync`); outside
+/// it (no `/run/outpost`), the installer calls reboot(2) itself.
 fn finish(ks: &Kickstart) {
     let f = ks.finish.clone();
     let action = f.as_ref().map(|f| f.action).unwrap_or(FinishAction::Halt);
@@ -1070,7 +1074,17 @@ fn finish(ks: &Kickstart) {
         let _ = Command::new("eject").output();
     }
     nix::unistd::sync();
-    log(&format!("finishing: {action:?}"));
+    let word = match action {
+        FinishAction::Reboot => "reboot",
+        FinishAction::Poweroff | FinishAction::Shutdown => "poweroff",
+        FinishAction::Halt => "halt",
+    };
+    log(&format!("finishing: {word}"));
+    if Path::new("/run/outpost").is_dir()
+        && std::fs::write("/run/outpost/finish", format!("{word}\n")).is_ok()
+    {
+        return;
+    }
     let mode = match action {
         FinishAction::Reboot => nix::sys::reboot::RebootMode::RB_AUTOBOOT,
         FinishAction::Poweroff | FinishAction::Shutdown => {
@@ -1079,7 +1093,7 @@ fn finish(ks: &Kickstart) {
         FinishAction::Halt => nix::sys::reboot::RebootMode::RB_HALT_SYSTEM,
     };
     let Err(e) = nix::sys::reboot::reboot(mode);
-    log(&format!("warning: {action:?} failed: {e}"));
+    log(&format!("warning: {word} failed: {e}"));
 }
 
 #[cfg(test)]
