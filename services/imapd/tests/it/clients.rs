@@ -109,3 +109,158 @@ c.logout()
         "only the delta is sent: {out}"
     );
 }
+
+fn maildir_files(dir: &std::path::Path) -> Vec<String> {
+    let mut v = Vec::new();
+    for sub in ["cur", "new"] {
+        if let Ok(rd) = std::fs::read_dir(dir.join(sub)) {
+            v.extend(
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned()),
+            );
+        }
+    }
+    v
+}
+
+#[test]
+fn mbsync_two_way_sync_of_1000_messages_with_flags_and_deletions() {
+    let s = Server::start();
+    for i in 0..1000 {
+        s.deliver("INBOX", &msg(i));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let local = work.path().join("local");
+    std::fs::create_dir_all(&local).unwrap();
+    let cfg = work.path().join("mbsyncrc");
+    std::fs::write(
+        &cfg,
+        format!(
+            "IMAPAccount outpost\nHost localhost\nPort {}\nUser {USER}\nPass {PASS}\nSSLType STARTTLS\n\
+CertificateFile {}\nAuthMechs PLAIN\n\nIMAPStore remote\nAccount outpost\n\n\
+MaildirStore local\nPath {}/\nInbox {}/INBOX\nSubFolders Verbatim\n\n\
+Channel sync\nFar :remote:\nNear :local:\nPatterns INBOX Sent\nCreate Both\nExpunge Both\nSyncState *\n",
+            s.imap.port(),
+            s.ca().display(),
+            local.display(),
+            local.display()
+        ),
+    )
+    .unwrap();
+    let mbsync = || run(Command::new("mbsync").arg("-c").arg(&cfg).arg("-a"));
+    let t = std::time::Instant::now();
+    mbsync();
+    eprintln!("mbsync initial sync of 1000 messages: {:?}", t.elapsed());
+    let inbox = local.join("INBOX");
+    assert_eq!(maildir_files(&inbox).len(), 1000);
+
+    // Near side: mark 10 seen, delete 5.
+    let mut files: Vec<String> = maildir_files(&inbox);
+    files.sort();
+    let cur = inbox.join("cur");
+    let mut seen_subjects = Vec::new();
+    for f in files.iter().take(10) {
+        let p = if cur.join(f).exists() {
+            cur.join(f)
+        } else {
+            inbox.join("new").join(f)
+        };
+        let body = std::fs::read_to_string(&p).unwrap();
+        seen_subjects.push(
+            body.lines()
+                .find(|l| l.starts_with("Subject:"))
+                .unwrap()
+                .to_string(),
+        );
+        let base = f.split(":2,").next().unwrap();
+        std::fs::rename(&p, cur.join(format!("{base}:2,S"))).unwrap();
+    }
+    for f in files.iter().skip(10).take(5) {
+        let p = if cur.join(f).exists() {
+            cur.join(f)
+        } else {
+            inbox.join("new").join(f)
+        };
+        std::fs::remove_file(p).unwrap();
+    }
+    // Far side: flag UIDs 991..1000, delete and expunge UIDs 981..985.
+    let mut c = crate::harness::Client::connect(s.imap);
+    c.login();
+    c.cmd("a", "SELECT INBOX");
+    c.cmd("b", "UID STORE 991:1000 +FLAGS (\\Flagged)");
+    c.cmd("c", "UID STORE 981:985 +FLAGS (\\Deleted)");
+    c.cmd("d", "EXPUNGE");
+    let t = std::time::Instant::now();
+    mbsync();
+    eprintln!("mbsync resync: {:?}", t.elapsed());
+
+    let local_files = maildir_files(&inbox);
+    assert_eq!(local_files.len(), 990, "5 deleted on each side");
+    let flagged = local_files
+        .iter()
+        .filter(|f| f.split(":2,").nth(1).is_some_and(|fl| fl.contains('F')))
+        .count();
+    assert_eq!(flagged, 10, "far-side flags arrived");
+    let r = c.cmd("e", "STATUS INBOX (MESSAGES)");
+    assert!(r.contains("(MESSAGES 990)"), "{r}");
+    let r = c.cmd("f", "UID SEARCH SEEN");
+    let seen: Vec<&str> = r.lines().next().unwrap().split(' ').skip(2).collect();
+    assert_eq!(seen.len(), 10, "near-side \\Seen arrived: {r}");
+    let r = c.cmd(
+        "g",
+        &format!("UID FETCH {} BODY.PEEK[HEADER.FIELDS (SUBJECT)]", seen[0]),
+    );
+    assert!(seen_subjects.iter().any(|s| r.contains(s.as_str())), "{r}");
+    // A third run changes nothing.
+    mbsync();
+    assert_eq!(maildir_files(&inbox).len(), 990);
+}
+
+#[test]
+fn fetchmail_over_pop3_with_stls() {
+    let s = Server::start_with(|c| c.imap.allow_plaintext_loopback = false);
+    for i in 0..3 {
+        s.deliver("INBOX", &msg(i));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let rc = work.path().join("fetchmailrc");
+    let out = work.path().join("mbox");
+    std::fs::write(
+        &rc,
+        format!(
+            "set no syslog\npoll localhost protocol pop3 port {} auth password\n  user \"{USER}\" password \"{PASS}\"\n\
+  sslproto tls1.2+ sslcertck sslcertfile \"{}\"\n  mda \"/bin/sh -c 'cat >> {}'\"\n",
+            s.pop3.port(),
+            s.ca().display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = Command::new("fetchmail")
+        .arg("-f")
+        .arg(&rc)
+        .args(["--nodetach", "--nokeep", "-v"])
+        .env("HOME", work.path())
+        .env("FETCHMAILHOME", work.path())
+        .output()
+        .expect("running fetchmail (cargo xtask deps installs it)");
+    let log = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{log}");
+    assert!(log.contains("STLS"), "fetchmail used STLS: {log}");
+    let mbox = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(mbox.matches("Subject: hello").count(), 3, "{mbox}");
+    // --nokeep: deleted on the server at QUIT.
+    let st = outpost_store::Mailbox::open(&s.mail_root(), "outpost.lan", "alice").unwrap();
+    assert_eq!(
+        st.folder("INBOX")
+            .unwrap()
+            .sync()
+            .unwrap()
+            .snapshot
+            .messages
+            .len(),
+        0
+    );
+}
