@@ -1,5 +1,42 @@
-//! `cargo xtask bench dav` (placeholder until its issue lands).
+//! `cargo xtask bench dav`: `outpost-webd` against Debian's Radicale on
+//! loopback, the same 5,000 events, in one run (issue 7).
+//!
+//! The measuring code is the `dav_bench` example of `outpost-webd` (it needs
+//! the directory and store crates, which xtask does not link); this builds it
+//! and the daemon in release mode and runs it. Radicale must be installed
+//! (`cargo xtask deps`, ci/packages.txt `# dav`).
+
+use anyhow::{Context, bail};
+use std::process::Command;
 
 pub fn run() -> anyhow::Result<()> {
-    anyhow::bail!("cargo xtask bench dav: not built yet")
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "outpost-webd",
+            "--bins",
+            "--examples",
+        ])
+        .status()
+        .context("building outpost-webd (release)")?;
+    if !status.success() {
+        bail!("building outpost-webd failed");
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("workspace root")?;
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|_| root.join("target"));
+    let bench = target.join("release/examples/dav_bench");
+    let status = Command::new(&bench)
+        .status()
+        .with_context(|| format!("running {}", bench.display()))?;
+    if !status.success() {
+        bail!("dav benchmark failed");
+    }
+    Ok(())
 }
