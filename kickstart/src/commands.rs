@@ -402,6 +402,24 @@ fn required(cmd: &str, args: &Args, dest: &str, opt: &str, col: u32) -> Result<S
     }
 }
 
+/// pykickstart's checks shared by `part`, `raid` and `logvol`.
+fn fs_checks(cmd: &str, args: &Args, col0: u32) -> Result<(), Fail> {
+    let col = |d: &str| args.col(d).unwrap_or(col0);
+    if args.str("mkfsoptions").is_some() && args.str("fsprofile").is_some() {
+        return Err((
+            col("mkfsoptions"),
+            format!("{cmd}: --mkfsoptions and --fsprofile cannot be used together"),
+        ));
+    }
+    if args.str("mkfsoptions").is_some() && (args.flag("noformat") || args.flag("useexisting")) {
+        return Err((
+            col("mkfsoptions"),
+            format!("{cmd}: --mkfsoptions with --noformat has no effect; remove one of them"),
+        ));
+    }
+    Ok(())
+}
+
 /// Strips a leading `/dev/` as pykickstart does for device options.
 pub(crate) fn strip_dev(s: &str) -> String {
     s.strip_prefix("/dev/").unwrap_or(s).to_string()
@@ -486,6 +504,12 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                 nontp: args.flag("nontp"),
                 ntpservers: args.list("ntpservers"),
             };
+            if tz.nontp && !tz.ntpservers.is_empty() {
+                return Err((
+                    args.col("ntpservers").unwrap_or(col0),
+                    "timezone: options --nontp and --ntpservers are mutually exclusive".into(),
+                ));
+            }
             if tz.timezone.is_none() && !tz.utc && !tz.nontp && tz.ntpservers.is_empty() {
                 return Err((
                     col0,
@@ -739,6 +763,19 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                     "passphrase",
                 ]),
             });
+            if args.str("fstype").is_some() && args.str("type").as_deref() == Some("btrfs") {
+                return Err((
+                    args.col("fstype").unwrap_or(col0),
+                    "autopart: --fstype cannot be used with --type=btrfs".into(),
+                ));
+            }
+            if args.str("fstype").as_deref() == Some("btrfs") {
+                return Err((
+                    args.col("fstype").unwrap_or(col0),
+                    "autopart: --fstype=btrfs is not a valid fstype; use --type=btrfs instead"
+                        .into(),
+                ));
+            }
             if let Some(fs) = args.str("fstype")
                 && ["swap", "biosboot", "prepboot", "efi"].contains(&fs.as_str())
             {
@@ -753,6 +790,19 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
         "part" | "partition" => {
             args = p(&cat(PART_OWN, LUKS))?;
             positional(cmd, &args, 1, 1, "the mount point", col0)?;
+            fs_checks(cmd, &args, col0)?;
+            if args.flag("resize") && args.str("onpart").is_none() {
+                return Err((
+                    args.col("resize").unwrap_or(col0),
+                    format!("{cmd}: --resize can only be used together with --onpart"),
+                ));
+            }
+            if args.flag("resize") && args.int("size").is_none() {
+                return Err((
+                    args.col("resize").unwrap_or(col0),
+                    format!("{cmd}: --resize requires --size to give the new size"),
+                ));
+            }
             let mp = normpath(&args.pos[0].text);
             if ks.partitions.iter().any(|q| q.mountpoint == mp)
                 && mp != "swap"
@@ -805,6 +855,23 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                 }
                 None => None,
             };
+            fs_checks(cmd, &args, col0)?;
+            if args.flag("useexisting") && args.pos.len() > 1 {
+                return Err((
+                    args.pos[1].col,
+                    "raid: members may not be given for a preexisting RAID device (--useexisting)"
+                        .into(),
+                ));
+            }
+            if !args.flag("useexisting") && args.pos.len() < 2 {
+                return Err((
+                    col0,
+                    format!(
+                        "raid: member partitions are required for {}, e.g. `raid / --level=1 --device=md0 raid.01 raid.02`",
+                        args.pos[0].text
+                    ),
+                ));
+            }
             let device = args.str("device").map(|d| strip_dev(&d));
             if device.is_none() && !args.flag("useexisting") {
                 return Err((
@@ -819,11 +886,22 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                 level,
                 fstype: args.str("fstype"),
                 extra: args.extra(&["device", "level", "fstype"]),
+                origin: origin.clone(),
             });
         }
         "volgroup" => {
             args = p(&cat(VOLGROUP, &[]))?;
             positional(cmd, &args, 1, usize::MAX, "the volume group name", col0)?;
+            if args.flag("useexisting") && args.pos.len() > 1 {
+                return Err((args.pos[1].col, "volgroup: members may not be given for a preexisting volume group (--useexisting)".into()));
+            }
+            if !args.flag("useexisting") && args.pos.len() < 2 {
+                return Err((
+                    col0,
+                    "volgroup: must be given a list of partitions, e.g. `volgroup vg0 pv.01`"
+                        .into(),
+                ));
+            }
             let name = args.pos[0].text.clone();
             if ks.volgroups.iter().any(|v| v.name == name) {
                 warnings.push((
@@ -837,11 +915,31 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                 name,
                 pvs: args.pos[1..].iter().map(|w| w.text.clone()).collect(),
                 extra: args.extra(&[]),
+                origin: origin.clone(),
             });
         }
         "logvol" => {
             args = p(&cat(LOGVOL_OWN, LUKS))?;
             positional(cmd, &args, 1, 1, "the mount point", col0)?;
+            fs_checks(cmd, &args, col0)?;
+            if args.int("size").is_some() && args.int("percent").is_some() {
+                return Err((
+                    args.col("percent").unwrap_or(col0),
+                    "logvol: --size and --percent cannot both be given".into(),
+                ));
+            }
+            if args.flag("resize") && !args.flag("useexisting") {
+                return Err((
+                    args.col("resize").unwrap_or(col0),
+                    "logvol: --resize can only be used together with --useexisting".into(),
+                ));
+            }
+            if args.flag("resize") && args.int("size").is_none() {
+                return Err((
+                    args.col("resize").unwrap_or(col0),
+                    "logvol: --resize requires --size to give the new size".into(),
+                ));
+            }
             let vgname = required(cmd, &args, "vgname", "--vgname", col0)?;
             let name = required(cmd, &args, "name", "--name", col0)?;
             ks.logvols.push(LogVol {
@@ -852,6 +950,7 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                 grow: args.flag("grow"),
                 fstype: args.str("fstype"),
                 extra: args.extra(&["vgname", "name", "size", "grow", "fstype"]),
+                origin: origin.clone(),
             });
         }
         "bootloader" => {
@@ -859,6 +958,14 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
             positional(cmd, &args, 0, 0, "", col0)?;
             if args.str("md5pass").is_some() {
                 warnings.push((args.col("md5pass").unwrap_or(col0), "bootloader: --md5pass is the same as --password=HASH --iscrypted; printed that way".into()));
+            }
+            if let Some(d) = args.str("boot_drive")
+                && d.contains(',')
+            {
+                return Err((
+                    args.col("boot_drive").unwrap_or(col0),
+                    "bootloader: --boot-drive accepts only one drive".into(),
+                ));
             }
             let (password, is_crypted) = match args.str("md5pass") {
                 Some(h) => (Some(h), true),

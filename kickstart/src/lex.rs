@@ -9,6 +9,12 @@
 //! even in the middle of a word, keeps a backslash inside double quotes unless
 //! it escapes `"` or `\`, and has no line continuation (kickstart never joins
 //! lines). Columns are 1-based and count Unicode scalar values.
+//!
+//! One deliberate difference: pykickstart hands `shlex` each line *with* its
+//! line ending, so a backslash at the end of a line escapes the newline and
+//! the word silently gains a `\n`; here the line ending is not part of the
+//! line and such a backslash is an error (`no escaped character`), because
+//! no kickstart value can meaningfully contain a line break.
 
 /// One word of a line, with the column (1-based, in characters) where it
 /// starts in the line.

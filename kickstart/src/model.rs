@@ -415,6 +415,8 @@ pub struct Raid {
     pub fstype: Option<String>,
     /// Other accepted options.
     pub extra: Extra,
+    /// Where the line is.
+    pub origin: Origin,
 }
 
 /// `volgroup NAME PVS…`.
@@ -426,6 +428,8 @@ pub struct VolGroup {
     pub pvs: Vec<String>,
     /// Other accepted options.
     pub extra: Extra,
+    /// Where the line is.
+    pub origin: Origin,
 }
 
 /// `logvol MNTPOINT --vgname=… --name=… …`.
@@ -445,6 +449,8 @@ pub struct LogVol {
     pub fstype: Option<String>,
     /// Other accepted options.
     pub extra: Extra,
+    /// Where the line is.
+    pub origin: Origin,
 }
 
 /// `bootloader …`.

@@ -411,6 +411,14 @@ impl<'a> Parser<'a> {
                 format!("%packages: unexpected argument `{}`", w.text),
             );
         }
+        if a.flag("default") && a.flag("nocore") {
+            self.error(
+                line,
+                a.col("nocore").unwrap_or(1),
+                "%packages: --default and --nocore cannot be used together".into(),
+            );
+            return;
+        }
         if self.ks.packages.is_some() {
             self.warn(line, 1, "%packages given more than once; the lists are merged and the last header's options are used".into());
         }

@@ -110,6 +110,43 @@ fn rejected_table() {
             "clearpart --disklabel=sun\n",
             "t.ks:1:11: error: clearpart: --disklabel=sun is not supported; use gpt or msdos",
         ),
+        // pykickstart's cross-option checks.
+        (
+            "timezone UTC --nontp --ntpservers=a\n",
+            "t.ks:1:22: error: timezone: options --nontp and --ntpservers are mutually exclusive",
+        ),
+        (
+            "part / --size=5 --resize\n",
+            "t.ks:1:17: error: part: --resize can only be used together with --onpart",
+        ),
+        (
+            "part / --noformat --mkfsoptions=-m0\n",
+            "t.ks:1:19: error: part: --mkfsoptions with --noformat has no effect; remove one of them",
+        ),
+        (
+            "logvol / --vgname=v --name=r --size=1 --percent=5\n",
+            "t.ks:1:39: error: logvol: --size and --percent cannot both be given",
+        ),
+        (
+            "raid / --device=md0 --level=1\n",
+            "t.ks:1:1: error: raid: member partitions are required for /, e.g. `raid / --level=1 --device=md0 raid.01 raid.02`",
+        ),
+        (
+            "volgroup vg0\n",
+            "t.ks:1:1: error: volgroup: must be given a list of partitions, e.g. `volgroup vg0 pv.01`",
+        ),
+        (
+            "autopart --fstype=btrfs\n",
+            "t.ks:1:10: error: autopart: --fstype=btrfs is not a valid fstype; use --type=btrfs instead",
+        ),
+        (
+            "bootloader --boot-drive=sda,sdb\n",
+            "t.ks:1:12: error: bootloader: --boot-drive accepts only one drive",
+        ),
+        (
+            "%packages --default --nocore\n%end\n",
+            "t.ks:1:21: error: %packages: --default and --nocore cannot be used together",
+        ),
         // Sections.
         (
             "%post\necho\n",
