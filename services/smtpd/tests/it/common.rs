@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 
 /// A running test server and its state directory.
 pub struct TestServer {
-    pub dir: tempfile::TempDir,
+    pub dir: Arc<tempfile::TempDir>,
     pub mx: SocketAddr,
     pub submission: SocketAddr,
     pub submissions: SocketAddr,
@@ -71,6 +71,11 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     let mut config = test_config(dir.path());
     tweak(&mut config);
     seed_users(&config.directory.path);
+    start_config(Arc::new(dir), config).await
+}
+
+/// Starts a server on an existing state directory and configuration.
+pub async fn start_config(dir: Arc<tempfile::TempDir>, config: Config) -> TestServer {
     let shared = Shared::new(config).unwrap();
     let server = Server::bind(shared.clone()).await.unwrap();
     let addr = |k: Listener| {
@@ -100,6 +105,16 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
 }
 
 impl TestServer {
+    /// Stops this server and starts a new one on the same state (new ports).
+    pub async fn restart(self) -> TestServer {
+        self.task.abort();
+        let dir = self.dir.clone();
+        let config = self.shared.config.clone();
+        drop(self);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        start_config(dir, config).await
+    }
+
     /// Messages in `user`'s INBOX (new/), contents sorted.
     pub fn inbox(&self, user: &str) -> Vec<String> {
         maildir_messages(

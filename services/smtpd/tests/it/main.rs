@@ -4,6 +4,7 @@
 
 mod common;
 mod durability;
+mod postfix;
 mod protocol;
 mod relay;
 mod swaks;

@@ -1,1 +1,215 @@
-//! Store and forward (filled in below).
+//! Store and forward: remote mail waits in the durable queue while the
+//! smarthost is down, survives a restart, and drains to a real Postfix
+//! (STARTTLS) once it is up; AUTH and per-recipient bounces against an
+//! Outpost smarthost; expiry bounces.
+
+use std::time::Duration;
+
+use outpost_config::UpstreamTls;
+use tokio::io::AsyncWriteExt;
+
+use crate::common::{TestServer, start_with};
+use crate::postfix::{Postfix, free_port};
+
+/// Submits one message as alice over implicit TLS (port 465) with raw,
+/// pipelined SMTP.
+async fn submit(s: &TestServer, to: &[&str], subject: &str) {
+    use std::sync::Arc;
+    let ca = s.dir.path().join("tls");
+    let config = outpost_tls::client_config(&ca, None).unwrap();
+    let tcp = tokio::net::TcpStream::connect(s.submissions).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::clone(&config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let mut script = String::from(
+        "EHLO c\r\nAUTH PLAIN AGFsaWNlQG91dHBvc3QudGVzdABhbGljZS1zZWNyZXQtMQ==\r\nMAIL FROM:<alice@outpost.test>\r\n",
+    );
+    for t in to {
+        script.push_str(&format!("RCPT TO:<{t}>\r\n"));
+    }
+    script.push_str(&format!(
+        "DATA\r\nFrom: alice@outpost.test\r\nSubject: {subject}\r\n\r\nhello\r\n.\r\nQUIT\r\n"
+    ));
+    tls.write_all(script.as_bytes()).await.unwrap();
+    let mut got = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !got.contains("221 2.0.0 Bye") {
+        let mut buf = [0u8; 4096];
+        let n =
+            tokio::time::timeout_at(deadline, tokio::io::AsyncReadExt::read(&mut tls, &mut buf))
+                .await
+                .expect("reply timeout")
+                .unwrap();
+        if n == 0 {
+            break;
+        }
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(got.contains("250 2.0.0 Ok: queued as"), "{got}");
+}
+
+/// Polls `cond` every 100 ms for at most `secs` seconds.
+async fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..secs * 10 {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cond()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_waits_survives_restart_and_drains_to_postfix_over_starttls() {
+    // Certificates for the smarthost from a CA of its own.
+    let pki = tempfile::tempdir().unwrap();
+    outpost_tls::load_or_create(pki.path(), &["localhost".to_string()]).unwrap();
+    let port = free_port();
+    let ca = pki.path().join("ca.crt");
+    let s = start_with(|c| {
+        c.smtp.upstream.host = "localhost".into();
+        c.smtp.upstream.port = port;
+        c.smtp.upstream.tls = UpstreamTls::Starttls;
+        c.smtp.upstream.ca_file = Some(ca.clone());
+        c.smtp.retry_initial_secs = 1;
+        c.smtp.retry_max_secs = 1;
+    })
+    .await;
+    submit(
+        &s,
+        &["partner@remote.example", "bob@outpost.test"],
+        "offline",
+    )
+    .await;
+    assert_eq!(s.inbox("bob").len(), 1, "local copy delivered at once");
+    // Smarthost down: the message stays queued and is retried.
+    let q = &s.shared.queue;
+    assert!(
+        wait_for(10, || q
+            .list()
+            .unwrap()
+            .first()
+            .is_some_and(|e| e.attempts >= 1))
+        .await
+    );
+    let env = q.list().unwrap().remove(0);
+    assert!(
+        env.rcpts[0].last_error.contains("connecting to localhost"),
+        "{env:?}"
+    );
+
+    // Restart the daemon: the queue is on disk.
+    let s = s.restart().await;
+    assert_eq!(s.shared.queue.list().unwrap().len(), 1);
+
+    let pf = Postfix::start(
+        port,
+        Some((
+            &pki.path().join("server.crt"),
+            &pki.path().join("server.key"),
+        )),
+    );
+    s.shared.queue.request_flush().unwrap();
+    let q = &s.shared.queue;
+    assert!(
+        wait_for(20, || q.list().unwrap().is_empty()).await,
+        "queue did not drain: {:?}\n{}",
+        q.list().unwrap(),
+        pf.log()
+    );
+    assert!(
+        wait_for(10, || pf.delivered().len() == 1).await,
+        "{}",
+        pf.log()
+    );
+    let msg = &pf.delivered()[0];
+    assert!(
+        msg.contains("Subject: offline")
+            && msg.contains("by mx.outpost.test (Outpost) with ESMTPSA"),
+        "{msg}"
+    );
+    assert!(
+        pf.log()
+            .contains("TLS connection established from localhost"),
+        "{}",
+        pf.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_with_starttls_and_auth_and_bounces_refused_recipients() {
+    // The smarthost is another Outpost serving remote.example; it knows
+    // alice (the seeded users) and requires STARTTLS and AUTH on port 587.
+    let up = start_with(|c| {
+        c.general.hostname = "localhost".into();
+        c.general.domains = vec!["remote.example".into()];
+    })
+    .await;
+    {
+        let mut d = outpost_directory::Directory::open(&up.shared.config.directory.path).unwrap();
+        d.add_user(&outpost_directory::NewUser::new(
+            "partner@remote.example",
+            "partner-pass-1",
+        ))
+        .unwrap();
+    }
+    let ca = up.dir.path().join("tls/ca.crt");
+    let port = up.submission.port();
+    let s = start_with(|c| {
+        c.smtp.upstream.host = "localhost".into();
+        c.smtp.upstream.port = port;
+        c.smtp.upstream.ca_file = Some(ca);
+        c.smtp.upstream.username = "alice@outpost.test".into();
+        c.smtp.upstream.password = "alice-secret-1".into();
+        c.smtp.retry_initial_secs = 1;
+    })
+    .await;
+    submit(
+        &s,
+        &["partner@remote.example", "nobody@remote.example"],
+        "relay",
+    )
+    .await;
+    let q = &s.shared.queue;
+    assert!(
+        wait_for(20, || q.list().unwrap().is_empty()).await,
+        "{:?}",
+        q.list().unwrap()
+    );
+    let inbox = up
+        .shared
+        .config
+        .general
+        .mail_root
+        .join("remote.example/partner");
+    assert_eq!(crate::common::maildir_messages(&inbox).len(), 1);
+    // nobody@ was refused with 550 5.1.1: alice gets a DSN.
+    assert!(wait_for(10, || s.inbox("alice").len() == 1).await);
+    let dsn = &s.inbox("alice")[0];
+    for want in [
+        "From: Mail Delivery System <MAILER-DAEMON@mx.outpost.test>",
+        "Content-Type: multipart/report; report-type=delivery-status;",
+        "Final-Recipient: rfc822; nobody@remote.example",
+        "Action: failed",
+        "Status: 5.0.0",
+        "Diagnostic-Code: smtp; 550 5.1.1 <nobody@remote.example>: Recipient address rejected",
+        "Subject: relay",
+    ] {
+        assert!(dsn.contains(want), "missing {want:?} in\n{dsn}");
+    }
+}
+
+#[tokio::test]
+async fn undeliverable_mail_bounces_after_the_configured_time() {
+    let s = start_with(|c| c.smtp.bounce_after_secs = 0).await;
+    submit(&s, &["partner@remote.example"], "expires").await;
+    assert!(wait_for(10, || s.inbox("alice").len() == 1).await);
+    let dsn = &s.inbox("alice")[0];
+    assert!(
+        dsn.contains("Status: 4.4.7") && dsn.contains("no smarthost configured"),
+        "{dsn}"
+    );
+    assert!(s.shared.queue.list().unwrap().is_empty());
+}
