@@ -142,7 +142,20 @@ pub fn lay_out(root: &Path, ks: &Kickstart) -> Result<()> {
         let address = u.address(&domain);
         let (local, dom) = address.split_once('@').context("user address without @")?;
         let password = match &u.password {
-            Some(Password::Plain(p)) => outpost_directory::Password::Plain(p.clone()),
+            // Anaconda accepts weak answer-file passwords with a warning (pwpolicy
+            // is advisory in kickstart mode); so does Outpost, hashing them here
+            // since the directory's policy refuses them as clear text.
+            Some(Password::Plain(p)) => match outpost_directory::check_password(&address, p) {
+                Ok(()) => outpost_directory::Password::Plain(p.clone()),
+                Err(e) => {
+                    crate::install::log(&format!(
+                        "warning: mail user {address}: weak password accepted from the answer file ({e}); change it with `outpostctl user passwd`"
+                    ));
+                    outpost_directory::Password::Hash(
+                        outpost_directory::hash_password(p).context("hashing a password")?,
+                    )
+                }
+            },
             Some(Password::Hash(h)) => outpost_directory::Password::Hash(h.clone()),
             None => bail!("mail user {address} has no password"),
         };

@@ -1,0 +1,252 @@
+//! The do stage on a disk image file: a small fake payload is installed
+//! with `outpost-installer --ks … --media … --disk IMAGE` (one loop device
+//! per partition), then the result is read back with `sfdisk` and `debugfs`.
+//! Needs root, loop devices, e2fsprogs, fdisk, zstd and tar (ci/packages.txt).
+//! The ESP is left out (`bootloader --location=none`) because the build
+//! machines' kernel has no vfat; the QEMU scenarios cover the boot loader.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// A payload with what the configure steps read: passwd files, a zone, a
+/// dpkg status, units, a shell for %post.
+fn fake_media(dir: &Path) -> PathBuf {
+    let root = dir.join("root");
+    write(&root, "etc/passwd", "root:x:0:0:root:/root:/bin/bash\n");
+    write(&root, "etc/shadow", "root:*:19000:0:99999:7:::\n");
+    write(&root, "etc/group", "root:x:0:\nsudo:x:27:\n");
+    write(&root, "etc/skel/.profile", "# skel\n");
+    write(&root, "root/.profile", "# root\n");
+    std::fs::create_dir_all(root.join("usr/share/zoneinfo/Etc")).unwrap();
+    std::fs::copy(
+        "/usr/share/zoneinfo/Etc/UTC",
+        root.join("usr/share/zoneinfo/Etc/UTC"),
+    )
+    .unwrap();
+    write(
+        &root,
+        "var/lib/dpkg/status",
+        "Package: systemd\nStatus: install ok installed\n\nPackage: nftables\nStatus: install ok installed\n",
+    );
+    write(
+        &root,
+        "usr/lib/systemd/system/outpost-smtpd.service",
+        "[Service]\nExecStart=/usr/bin/true\n[Install]\nWantedBy=multi-user.target\n",
+    );
+    write(
+        &root,
+        "usr/lib/systemd/system/nftables.service",
+        "[Install]\nWantedBy=sysinit.target\n",
+    );
+    write(
+        &root,
+        "usr/lib/systemd/system/systemd-networkd.service",
+        "[Install]\nWantedBy=multi-user.target\n",
+    );
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .expect("busybox-static must be installed");
+    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+    let media = dir.join("media");
+    std::fs::create_dir_all(media.join("payload")).unwrap();
+    run(Command::new("sh").arg("-c").arg(format!(
+        "tar --numeric-owner -C {} -cf - . | zstd -q -T0 -o {}/payload/rootfs.tar.zst && cd {} && sha256sum payload/rootfs.tar.zst > SHA256SUMS",
+        root.display(),
+        media.display(),
+        media.display()
+    )));
+    media
+}
+
+const KS: &str = r#"cmdline
+lang C.UTF-8
+keyboard us
+timezone Etc/UTC --utc
+network --bootproto=dhcp --hostname=it-host.outpost.lan
+rootpw --plaintext root-secret
+user --name=ops --groups=wheel --password=ops-secret --plaintext
+sshkey --username=ops "ssh-ed25519 AAAAC3 ops@it"
+zerombr
+clearpart --all --initlabel
+bootloader --location=none
+part / --fstype=ext4 --size=200 --grow --label=root
+part swap --size=32
+firewall --enabled --service=ssh
+%packages
+nftables
+%end
+%post --log=/root/post.log
+echo "post ran on $(cat /etc/hostname)" > /root/post-marker
+%end
+%addon org_outpost
+domain outpost.lan
+user alice --password=Corr3ct-horse --plaintext --role=admin
+%end
+poweroff
+"#;
+
+fn debugfs(img: &Path, offset: u64, cmd: &str) -> String {
+    run(Command::new("debugfs")
+        .args(["-R", cmd])
+        .arg(format!("{}?offset={offset}", img.display())))
+}
+
+#[test]
+fn install_onto_an_image_file() {
+    let dir = std::env::temp_dir().join(format!("outpost-it-install-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let media = fake_media(&dir);
+    let ks = dir.join("ks.cfg");
+    std::fs::write(&ks, KS).unwrap();
+    let img = dir.join("disk.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(512 << 20)
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_outpost-installer"))
+        .arg("--ks")
+        .arg(&ks)
+        .arg("--media")
+        .arg(&media)
+        .arg("--disk")
+        .arg(&img)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{log}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(log.starts_with("outpost-installer "), "{log}");
+    assert!(log.contains("payload: sha256"), "{log}");
+    // GPT as sfdisk reads it: / then swap, 1 MiB aligned.
+    let sf = run(Command::new("sfdisk").arg("-d").arg(&img));
+    assert!(sf.contains("label: gpt"), "{sf}");
+    assert!(
+        sf.contains(
+            "start=        2048, size=      978944, type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"
+        ),
+        "{sf}"
+    );
+    assert!(
+        sf.contains("size=       65536, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F"),
+        "{sf}"
+    );
+    let off = 1 << 20;
+    let fstab = debugfs(&img, off, "cat /etc/fstab");
+    assert!(
+        fstab.contains(" / ext4 errors=remount-ro 0 1") && fstab.contains(" none swap sw 0 0"),
+        "{fstab}"
+    );
+    assert_eq!(debugfs(&img, off, "cat /etc/hostname"), "it-host\n");
+    assert_eq!(
+        debugfs(&img, off, "cat /root/post-marker"),
+        "post ran on it-host\n"
+    );
+    let shadow = debugfs(&img, off, "cat /etc/shadow");
+    assert!(
+        shadow.contains("root:$6$") && shadow.contains("ops:$6$"),
+        "{shadow}"
+    );
+    assert!(debugfs(&img, off, "cat /etc/group").contains("sudo:x:27:ops"));
+    assert_eq!(
+        debugfs(&img, off, "cat /home/ops/.ssh/authorized_keys"),
+        "ssh-ed25519 AAAAC3 ops@it\n"
+    );
+    assert!(
+        debugfs(&img, off, "cat /etc/outpost/outpost.toml")
+            .contains("hostname = \"it-host.outpost.lan\"")
+    );
+    for (p, mode) in [
+        ("/var/mail/outpost.lan/alice", "0700"),
+        ("/var/mail/outpost.lan/alice/.Junk/new", "0700"),
+        ("/var/spool/outpost/queue", "0700"),
+        ("/var/lib/outpost/files", "0700"),
+        ("/var/backups/outpost", "0700"),
+        ("/home/ops/.ssh", "0700"),
+    ] {
+        let st = debugfs(&img, off, &format!("stat {p}"));
+        assert!(st.contains(&format!("Mode:  {mode}")), "{p}: {st}");
+    }
+    assert!(
+        debugfs(
+            &img,
+            off,
+            "ls /var/lib/outpost/dav/collections/alice@outpost.lan"
+        )
+        .contains("calendar")
+    );
+    assert!(debugfs(&img, off, "ls /var/lib/outpost/directory").len() > 10);
+    let wants = debugfs(&img, off, "ls /etc/systemd/system/multi-user.target.wants");
+    assert!(
+        wants.contains("outpost-smtpd.service") && wants.contains("systemd-networkd.service"),
+        "{wants}"
+    );
+    assert!(debugfs(&img, off, "cat /etc/nftables.conf").contains("tcp dport { 22, 25,"));
+    assert!(debugfs(&img, off, "cat /var/log/outpost/install.log").contains("==> payload"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_failed_install_wipes_the_new_table() {
+    let dir = std::env::temp_dir().join(format!("outpost-it-fail-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let media = fake_media(&dir);
+    // A checksum that does not match: the payload step fails after partitioning.
+    std::fs::write(
+        media.join("SHA256SUMS"),
+        format!("{}  payload/rootfs.tar.zst\n", "0".repeat(64)),
+    )
+    .unwrap();
+    let ks = dir.join("ks.cfg");
+    std::fs::write(&ks, KS).unwrap();
+    let img = dir.join("disk.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(512 << 20)
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_outpost-installer"))
+        .args(["--ks"])
+        .arg(&ks)
+        .arg("--media")
+        .arg(&media)
+        .arg("--disk")
+        .arg(&img)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("error: step `payload` failed: payload checksum mismatch"),
+        "{log}"
+    );
+    assert!(log.contains("partition table wiped again"), "{log}");
+    assert!(log.contains("/tmp/outpost-install.log"), "{log}");
+    let head = std::fs::read(&img).unwrap();
+    assert!(
+        head[..1 << 20].iter().all(|b| *b == 0),
+        "the first MiB is not wiped"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
