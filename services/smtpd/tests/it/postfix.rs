@@ -11,7 +11,6 @@ use std::process::Command;
 /// A running private Postfix; stopped on drop.
 pub struct Postfix {
     pub root: tempfile::TempDir,
-    pub port: u16,
 }
 
 /// A free loopback port (bound, then released for the child to take).
@@ -119,7 +118,7 @@ impl Postfix {
             services.join("\n")
         );
         std::fs::write(r.join("conf/master.cf"), master).unwrap();
-        let pf = Postfix { root, port };
+        let pf = Postfix { root };
         let status = Command::new("postfix")
             .arg("-c")
             .arg(pf.root.path().join("conf"))
