@@ -21,6 +21,9 @@ use crate::diag::Diagnostics;
 /// whole-disk automatic partitioning, every service, reboot when done.
 pub const DEFAULT_SITE: &str = include_str!("../sites/default.yaml");
 
+/// Stands for the site's `post` script while the template output is tidied.
+const POST_MARKER: &str = "@@outpost-post-script@@";
+
 /// Name of the main template.
 pub const MAIN_TEMPLATE: &str = "outpost.ks.tera";
 
@@ -477,6 +480,9 @@ pub fn render(site: &Site, name: &str) -> Result<String, RenderError> {
         message: chain(&e),
     })?;
     ctx.insert("site_name", name);
+    if site.post.is_some() {
+        ctx.insert("post", POST_MARKER);
+    }
     ctx.insert("fqdn", &format!("{}.{}", site.hostname, site.domain));
     let mut ports: Vec<u16> = Vec::new();
     for s in &site.services {
@@ -509,6 +515,10 @@ pub fn render(site: &Site, name: &str) -> Result<String, RenderError> {
             template: MAIN_TEMPLATE.into(),
             message: chain(&e),
         })?;
+    let mut text = tidy(&text);
+    if let Some(post) = &site.post {
+        text = text.replace(POST_MARKER, post.trim_end_matches('\n'));
+    }
     match crate::parse_str(MAIN_TEMPLATE, &text) {
         Ok(_) => Ok(text),
         Err(diagnostics) => Err(RenderError::Invalid {
@@ -517,6 +527,27 @@ pub fn render(site: &Site, name: &str) -> Result<String, RenderError> {
             text,
         }),
     }
+}
+
+/// Drops leading blank lines and runs of blank lines left by template tags
+/// (tera keeps the line breaks around `{# #}` comments and includes), so the
+/// file reads as if written by hand. The site's `post` script is not
+/// touched: it is rendered as a marker and put in after tidying.
+fn tidy(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank_run = 0;
+    for line in text.trim_start_matches('\n').split_inclusive('\n') {
+        if line.trim().is_empty() {
+            blank_run += 1;
+            if blank_run > 1 {
+                continue;
+            }
+        } else {
+            blank_run = 0;
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 fn chain(e: &dyn std::error::Error) -> String {

@@ -42,6 +42,8 @@ disk:
   only_use: [vda]
 post: |
   echo "hello # world" > /root/x
+
+
   exit 0
 "#;
     let text = render_site(yaml, "site.yaml").unwrap_or_else(|e| panic!("{e}"));
@@ -61,8 +63,8 @@ post: |
     );
     assert_eq!(a.upstreams[0].secret.as_deref(), Some("se cret#"));
     assert_eq!(
-        k.scripts[0].body,
-        "echo \"hello # world\" > /root/x\nexit 0\n"
+        k.scripts[0].body, "echo \"hello # world\" > /root/x\n\n\nexit 0\n",
+        "the post script is kept verbatim, blank lines included"
     );
     assert_eq!(k.partitions.len(), 3);
     assert_eq!(k.ignoredisk.unwrap().onlyuse, ["vda"]);
