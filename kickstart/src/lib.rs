@@ -63,8 +63,23 @@ fn finish(loader: source::Loader) -> Result<Parsed, Diagnostics> {
     let mut diags = loader.diags;
     let p = parser::Parser::new(&loader.lines).run();
     diags.extend(p.diags);
-    // Keep file order within each file; loader errors (missing includes)
-    // already sit before the lines that follow them.
+    // Report in reading order: files in the order they were first read,
+    // lines in order within a file (a missing %include on line 9 comes
+    // after an error on line 3). The sort is stable, so diagnostics on the
+    // same line keep the order they were found in.
+    let mut rank: Vec<&str> = Vec::new();
+    for l in &loader.lines {
+        if rank.last() != Some(&&*l.file) && !rank.contains(&&*l.file) {
+            rank.push(&l.file);
+        }
+    }
+    let key = |d: &Diagnostic| {
+        (
+            rank.iter().position(|f| *f == d.path).unwrap_or(usize::MAX),
+            d.line,
+        )
+    };
+    diags.sort_by_key(key);
     if diags.iter().any(Diagnostic::is_error) {
         Err(Diagnostics { items: diags })
     } else {

@@ -48,6 +48,12 @@ fn ksflatten_prints_canonical_form_with_includes_resolved() {
             && !out.contains("%include"),
         "{out}"
     );
+    let (code, out, _) = run(
+        env!("CARGO_BIN_EXE_ksflatten"),
+        &[std::ffi::OsStr::new("--json"), top.as_os_str()],
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("\"lang\": \"en_US\""), "{out}");
     let bad = d.write("bad.ks", "%post\n");
     assert_eq!(
         run(env!("CARGO_BIN_EXE_ksflatten"), &[bad.as_os_str()]).0,

@@ -80,3 +80,18 @@ fn missing_top_file_and_non_utf8() {
     let e = parse_file(&p).unwrap_err().to_string();
     assert!(e.contains("is not UTF-8"), "{e}");
 }
+
+#[test]
+fn diagnostics_come_in_reading_order_across_includes() {
+    let d = TempDir::new("order");
+    d.write("mid.ks", "bogus\n");
+    let top = d.write("top.ks", "lang\n%include mid.ks\n%include gone.ks\nfoo\n");
+    let e = parse_file(&top).unwrap_err();
+    let got: Vec<(String, u32)> = e
+        .errors()
+        .map(|x| (x.path.rsplit('/').next().unwrap().to_string(), x.line))
+        .collect();
+    let want = [("top.ks", 1), ("top.ks", 3), ("top.ks", 4), ("mid.ks", 1)];
+    let want: Vec<(String, u32)> = want.iter().map(|(f, l)| (f.to_string(), *l)).collect();
+    assert_eq!(got, want);
+}
