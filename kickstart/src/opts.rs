@@ -153,18 +153,27 @@ pub(crate) fn comma_split(v: &str) -> Vec<String> {
         .collect()
 }
 
+/// argparse's `_parse_optional`: a word is an option if it starts with `-`,
+/// is not just `-`, does not look like a negative number (`-5`, `-.5`,
+/// `-1.5`) and contains no space (`"-a b"` is a positional value).
 fn looks_like_option(s: &str) -> bool {
-    // argparse takes `-5` as a value (a negative number) but `-x`/`--x` as
-    // an option.
-    s.starts_with('-') && s.len() > 1 && s[1..].parse::<f64>().is_err()
+    if !s.starts_with('-') || s.len() < 2 || s.contains(' ') {
+        return false;
+    }
+    let rest = &s[1..];
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let negative_number = digits(rest)
+        || rest.split_once('.').is_some_and(|(a, b)| (a.is_empty() || digits(a)) && digits(b));
+    !negative_number
 }
 
 fn find<'a>(specs: &'a [Opt], name: &str) -> Result<Option<&'a Opt>, String> {
     if let Some(o) = specs.iter().find(|o| o.names.contains(&name)) {
         return Ok(Some(o));
     }
-    // argparse accepts an unambiguous prefix of a long option.
-    if name.starts_with("--") && name.len() > 2 {
+    // argparse accepts an unambiguous prefix of a long option (even the
+    // bare prefix `--` in `--=value` when the command has one long option).
+    if name.starts_with("--") {
         let hits: Vec<(&Opt, &str)> = specs
             .iter()
             .flat_map(|o| o.names.iter().map(move |n| (o, *n)))
