@@ -127,6 +127,24 @@ pub fn check_name(name: &str) -> Result<()> {
     }
 }
 
+/// Checks a collection path: one to [`MAX_NESTING`] names joined by `/`,
+/// each a safe segment ([`check_name`]). Nested paths are plain WebDAV
+/// collections inside a plain collection (`folder/sub`).
+pub fn check_path(path: &str) -> Result<()> {
+    let mut n = 0;
+    for seg in path.split('/') {
+        check_name(seg).map_err(|_| Error::BadName(path.to_string()))?;
+        n += 1;
+    }
+    if n > MAX_NESTING {
+        return Err(Error::BadName(path.to_string()));
+    }
+    Ok(())
+}
+
+/// Deepest collection nesting accepted below a home.
+pub const MAX_NESTING: usize = 16;
+
 /// Writes `bytes` to `path` atomically: temporary file in the same folder,
 /// fsync, rename, fsync of the folder (so the rename itself is durable).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -772,7 +790,7 @@ impl Store {
     /// Opens an existing collection (cached).
     pub fn collection(&self, user: &str, name: &str) -> Result<Arc<Collection>> {
         check_name(user)?;
-        check_name(name)?;
+        check_path(name)?;
         let key = (user.to_string(), name.to_string());
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = open.get(&key) {
@@ -783,13 +801,20 @@ impl Store {
         Ok(c)
     }
 
-    /// Creates a collection with `props` (`tag` decides its type).
+    /// Creates a collection with `props` (`tag` decides its type). A nested
+    /// path (`a/b`) needs its parent collection to exist ([`Error::NotFound`]).
     pub fn create(&self, user: &str, name: &str, props: &Props) -> Result<Arc<Collection>> {
         check_name(user)?;
-        check_name(name)?;
-        let home = self.root.join(user);
+        check_path(name)?;
+        let mut home = self.root.join(user);
         fs::create_dir_all(&home).map_err(io_err(&home))?;
         let dir = home.join(name);
+        if let Some((parent, _)) = name.rsplit_once('/') {
+            home = home.join(parent);
+            if !home.is_dir() {
+                return Err(Error::NotFound);
+            }
+        }
         match fs::create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(Error::Exists),
@@ -811,52 +836,83 @@ impl Store {
         File::open(&home)
             .and_then(|d| d.sync_all())
             .map_err(io_err(&home))?;
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.remove(&(user.to_string(), name.to_string()));
-        drop(open);
+        self.forget(user, name);
         self.collection(user, name)
     }
 
-    /// Renames (moves) a collection within one home.
+    /// Drops cached collections at `path` and below (after a rename/delete).
+    fn forget(&self, user: &str, path: &str) {
+        let below = format!("{path}/");
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.retain(|(u, n), _| !(u == user && (n == path || n.starts_with(&below))));
+    }
+
+    /// Names of the collections nested directly in collection `path`, sorted.
+    pub fn children(&self, user: &str, path: &str) -> Result<Vec<String>> {
+        check_name(user)?;
+        check_path(path)?;
+        let dir = self.root.join(user).join(path);
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let e = e.map_err(io_err(&dir))?;
+            if let Some(n) = e.file_name().to_str()
+                && check_name(n).is_ok()
+                && e.file_type().map(|t| t.is_dir()).unwrap_or(false)
+            {
+                out.push(n.to_string());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Renames (moves) a collection within one home (paths may be nested;
+    /// the destination's parent must exist).
     pub fn rename(&self, user: &str, from: &str, to: &str) -> Result<()> {
         check_name(user)?;
-        check_name(from)?;
-        check_name(to)?;
+        check_path(from)?;
+        check_path(to)?;
         let home = self.root.join(user);
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if !home.join(from).is_dir() {
             return Err(Error::NotFound);
         }
         if home.join(to).exists() {
             return Err(Error::Exists);
         }
+        let parent = home
+            .join(to)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or(home.clone());
+        if !parent.is_dir() {
+            return Err(Error::NotFound);
+        }
         fs::rename(home.join(from), home.join(to)).map_err(io_err(&home))?;
-        File::open(&home)
+        File::open(&parent)
             .and_then(|d| d.sync_all())
-            .map_err(io_err(&home))?;
-        open.remove(&(user.to_string(), from.to_string()));
-        open.remove(&(user.to_string(), to.to_string()));
+            .map_err(io_err(&parent))?;
+        self.forget(user, from);
+        self.forget(user, to);
         Ok(())
     }
 
-    /// Deletes a collection and everything in it.
+    /// Deletes a collection and everything in it (nested collections too).
     pub fn delete(&self, user: &str, name: &str) -> Result<()> {
         check_name(user)?;
-        check_name(name)?;
+        check_path(name)?;
         let dir = self.root.join(user).join(name);
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if !dir.is_dir() {
             return Err(Error::NotFound);
         }
         // Rename first so a crash mid-delete never leaves a half collection
         // visible under its name.
-        let trash = self
-            .root
-            .join(user)
-            .join(format!(".deleted-{name}-{}", now_millis()));
+        let trash = self.root.join(user).join(format!(
+            ".deleted-{}-{}",
+            name.replace('/', "_"),
+            now_millis()
+        ));
         fs::rename(&dir, &trash).map_err(io_err(&dir))?;
-        open.remove(&(user.to_string(), name.to_string()));
-        drop(open);
+        self.forget(user, name);
         fs::remove_dir_all(&trash).map_err(io_err(&trash))
     }
 }

@@ -306,6 +306,20 @@ impl App {
                     Err(StoreError::BadName(_)) => return Err(Response::text(404, "not found")),
                     Err(e) => return Err(Response::text(500, &e.to_string())),
                 };
+                // Walk down nested (plain WebDAV) collections as far as they exist.
+                let (mut name, mut href, mut rest) = (name, href, rest);
+                while exists
+                    && let Some((next, more)) = rest.split_first()
+                    && ds::check_name(next).is_ok()
+                    && self
+                        .store
+                        .collection(&owner, &format!("{name}/{next}"))
+                        .is_ok()
+                {
+                    name = format!("{name}/{next}");
+                    href = format!("{href}{}/", enc(next));
+                    rest = more;
+                }
                 match rest {
                     [] => Ok(Target::Coll { owner, name, href }),
                     [item] if ds::check_name(item).is_ok() => Ok(Target::Item {
@@ -315,7 +329,7 @@ impl App {
                         item: item.to_string(),
                     }),
                     [item] if item.starts_with('.') => Err(Response::text(404, "not found")),
-                    _ => Ok(Target::Deep(exists)),
+                    _ => Ok(Target::Deep(false)),
                 }
             }
             _ => Err(Response::text(404, "not found")),
@@ -390,6 +404,20 @@ impl App {
                                 col: col.clone(),
                                 name,
                                 meta,
+                            },
+                            &query,
+                        ));
+                    }
+                    for child in self.store.children(owner, name).unwrap_or_default() {
+                        let Ok(c) = self.store.collection(owner, &format!("{name}/{child}")) else {
+                            continue;
+                        };
+                        parts.push(self.describe(
+                            user,
+                            &Res::Coll {
+                                href: format!("{href}{}/", enc(&child)),
+                                owner: owner.clone(),
+                                col: c,
                             },
                             &query,
                         ));
@@ -1068,22 +1096,40 @@ impl App {
         if !req.body.is_empty() && xml::parse(&req.body).is_err() {
             return Response::text(415, "MKCOL body must be XML (RFC 5689)");
         }
-        let (owner, name) = match target {
+        let (owner, name): (&String, String) = match target {
             Target::Coll { owner, name, href } if owner == user && !href.contains('~') => {
-                (owner, name)
+                (owner, name.clone())
             }
             Target::Coll { .. } => return Response::text(403, "forbidden"),
-            Target::Item { owner, name, .. } => {
-                // MKCOL below a collection: nested collections are not kept.
-                return if self.store.collection(owner, name).is_ok() {
-                    Response::text(403, "collections cannot be nested")
-                } else {
-                    Response::text(409, "parent collection does not exist")
+            Target::Item {
+                owner,
+                name,
+                item,
+                href,
+            } => {
+                // MKCOL inside a collection: allowed in plain WebDAV
+                // collections only; calendars and address books hold items.
+                let Ok(parent) = self.store.collection(owner, name) else {
+                    return Response::text(409, "parent collection does not exist");
                 };
+                if owner != user || href.contains('~') {
+                    return Response::text(403, "forbidden");
+                }
+                if parent.meta(item).is_some() {
+                    return Response::text(405, "a resource exists there");
+                }
+                if parent.is_calendar() || parent.is_addressbook() {
+                    return Response::text(
+                        403,
+                        "calendars and address books cannot hold collections",
+                    );
+                }
+                (owner, format!("{name}/{item}"))
             }
             Target::Deep(_) => return Response::text(409, "parent collection does not exist"),
             _ => return Response::text(405, "method not allowed"),
         };
+        let name = &name;
         if self.store.collection(owner, name).is_ok() {
             return Response::text(405, "already exists");
         }
@@ -1243,63 +1289,141 @@ impl App {
             }
             (
                 Target::Coll { owner, name, href },
-                Target::Coll {
-                    owner: downer,
-                    name: dname,
-                    href: dhref,
-                },
+                d @ (Target::Coll { .. } | Target::Item { .. }),
             ) => {
+                // A collection destination: an existing collection, or a new
+                // name inside an existing (plain) collection.
+                let (downer, dname, dhref, dest_item) = match d {
+                    Target::Coll { owner, name, href } => (owner, name.clone(), href, None),
+                    Target::Item {
+                        owner,
+                        name,
+                        href,
+                        item,
+                    } => (
+                        owner,
+                        format!("{name}/{item}"),
+                        href,
+                        Some((name.clone(), item.clone())),
+                    ),
+                    _ => return Response::text(500, "unreachable"),
+                };
                 if owner != user || downer != user || href.contains('~') || dhref.contains('~') {
                     return Response::error(403, "<D:need-privileges/>");
                 }
-                if name == dname {
-                    return Response::text(403, "source and destination are the same");
+                if *name == dname || dname.starts_with(&format!("{name}/")) {
+                    return Response::text(403, "cannot copy or move a collection into itself");
                 }
-                let existed = self.store.collection(downer, dname).is_ok();
-                if existed {
+                let mut existed = self.store.collection(downer, &dname).is_ok();
+                if let Some((parent, item)) = &dest_item {
+                    let Ok(p) = self.store.collection(downer, parent) else {
+                        return Response::text(409, "destination parent missing");
+                    };
+                    if p.is_calendar() || p.is_addressbook() {
+                        return Response::text(
+                            403,
+                            "calendars and address books cannot hold collections",
+                        );
+                    }
+                    if p.meta(item).is_some() {
+                        if !overwrite {
+                            return Response::text(412, "destination exists");
+                        }
+                        if let Err(e) = p.delete(item, &Conditions::default()) {
+                            return store_error(e);
+                        }
+                        existed = true;
+                    }
+                }
+                if self.store.collection(downer, &dname).is_ok() {
                     if !overwrite {
                         return Response::text(412, "destination exists");
                     }
-                    if let Err(e) = self.store.delete(downer, dname) {
+                    if let Err(e) = self.store.delete(downer, &dname) {
                         return store_error(e);
                     }
                 }
                 let status = if existed { 204 } else { 201 };
                 if is_move {
-                    return match self.store.rename(owner, name, dname) {
+                    return match self.store.rename(owner, name, &dname) {
                         Ok(()) => Response::new(status),
                         Err(e) => store_error(e),
                     };
                 }
-                let src = match self.col(owner, name) {
-                    Ok(c) => c,
-                    Err(r) => return r,
-                };
-                let mut props = src.props();
-                props.remove(ds::GRANTS);
-                let dst = match self.store.create(downer, dname, &props) {
-                    Ok(c) => c,
-                    Err(e) => return store_error(e),
-                };
-                if req.header("depth") != Some("0") {
-                    let names: Vec<String> = src.with_items(|m| m.keys().cloned().collect());
-                    for n in names {
-                        if let Ok((bytes, _)) = src.get(&n)
-                            && let Err(e) = dst.put(&n, &bytes, &Conditions::default())
-                        {
-                            return store_error(e);
-                        }
-                    }
+                match self.copy_tree(owner, name, &dname, req.header("depth") != Some("0")) {
+                    Ok(()) => Response::new(status),
+                    Err(r) => r,
                 }
-                Response::new(status)
             }
             (_, Target::Deep(_)) => Response::text(409, "destination parent missing"),
-            (Target::Item { .. }, Target::Coll { .. })
-            | (Target::Coll { .. }, Target::Item { .. }) => {
+            (
+                Target::Item { .. },
+                Target::Coll {
+                    owner: downer,
+                    name: dname,
+                    href: dhref,
+                },
+            ) if overwrite && dname.contains('/') => {
+                // Overwriting a (nested) collection with a resource: delete
+                // it, then copy/move as to a new resource (RFC 4918 §9.8.4).
+                if downer != user || dhref.contains('~') {
+                    return Response::error(403, "<D:need-privileges/>");
+                }
+                if let Err(e) = self.store.delete(downer, dname) {
+                    return store_error(e);
+                }
+                let mut r = self.copy_move(user, req, target);
+                if r.status == 201 {
+                    r.status = 204;
+                }
+                r
+            }
+            (Target::Item { .. }, Target::Coll { .. }) if !overwrite => {
+                Response::text(412, "destination exists")
+            }
+            (Target::Item { .. }, Target::Coll { .. }) => {
                 Response::text(409, "cannot copy between an item and a collection")
             }
             _ => Response::text(403, "forbidden"),
         }
+    }
+}
+
+impl App {
+    /// Copies collection `from` to the new collection `to` (properties,
+    /// and with `deep` its items and nested collections), grants excepted.
+    fn copy_tree(&self, owner: &str, from: &str, to: &str, deep: bool) -> Result<(), Response> {
+        let src = self.col(owner, from)?;
+        let mut props = src.props();
+        props.remove(ds::GRANTS);
+        let dst = self.store.create(owner, to, &props).map_err(store_error)?;
+        if !deep {
+            return Ok(());
+        }
+        let names: Vec<String> = src.with_items(|m| m.keys().cloned().collect());
+        for n in names {
+            if let Ok((bytes, meta)) = src.get(&n) {
+                dst.put(&n, &bytes, &Conditions::default())
+                    .map_err(store_error)?;
+                if !meta.props.is_empty() {
+                    let ch: Vec<(String, Option<String>)> = meta
+                        .props
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Some(v.clone())))
+                        .collect();
+                    dst.set_item_props(&n, &ch).map_err(store_error)?;
+                }
+            }
+        }
+        for child in self.store.children(owner, from).unwrap_or_default() {
+            self.copy_tree(
+                owner,
+                &format!("{from}/{child}"),
+                &format!("{to}/{child}"),
+                true,
+            )?;
+        }
+        Ok(())
     }
 }
 

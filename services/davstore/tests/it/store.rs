@@ -170,7 +170,17 @@ fn spans_cover_recurrences_and_unbounded_rules() {
 fn bad_names_and_items_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path()).unwrap();
-    for bad in ["", ".", "..", "../x", "a/b", ".Radicale.props", "a\\b"] {
+    for bad in [
+        "",
+        ".",
+        "..",
+        "../x",
+        "a//b",
+        "a/../b",
+        "/a",
+        ".Radicale.props",
+        "a\\b",
+    ] {
         assert!(
             matches!(store.collection("u", bad), Err(Error::BadName(_))),
             "{bad:?}"

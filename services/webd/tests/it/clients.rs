@@ -47,8 +47,6 @@ fn litmus_basic_copymove_props() {
     let text = String::from_utf8_lossy(&out.stdout);
     println!("{text}");
     // Per-suite summary lines: "<- summary for `basic': of 14 tests run: 12 passed, 2 failed. 85.7%".
-    // The failures left are all nested collections (MKCOL below a
-    // collection), which the DAV store does not keep; see docs/dav.md.
     let passed = |suite: &str| -> u32 {
         let line = text
             .lines()
@@ -57,9 +55,10 @@ fn litmus_basic_copymove_props() {
         let after = line.split("tests run: ").nth(1).unwrap_or("");
         after.split(' ').next().unwrap_or("0").parse().unwrap_or(0)
     };
-    assert!(passed("basic") >= 12, "{text}");
-    assert!(passed("copymove") >= 5, "{text}");
+    assert_eq!(passed("basic"), 16, "{text}");
+    assert_eq!(passed("copymove"), 13, "{text}");
     assert_eq!(passed("props"), 30, "{text}");
+    assert_eq!(text.matches(" 0 failed").count(), 3, "{text}");
 }
 
 /// Makes sure the Python `caldav` library is importable, installing it with
