@@ -105,6 +105,16 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// alternative names (the first is its common name).
 pub fn load_or_create(tls_dir: &Path, hostnames: &[String]) -> Result<TlsMaterial, Error> {
     fs::create_dir_all(tls_dir).map_err(|e| Error::Io(tls_dir.to_owned(), e))?;
+    // Every daemon calls this at start, often at the same moment on first
+    // boot: an exclusive lock makes exactly one of them create the CA.
+    let lock_path = tls_dir.join(".lock");
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::Io(lock_path.clone(), e))?;
+    lock.lock().map_err(|e| Error::Io(lock_path.clone(), e))?;
     let ca_key_path = tls_dir.join(CA_KEY);
     let ca_cert_path = tls_dir.join(CA_CERT);
     let ca_key = if ca_key_path.exists() {
@@ -255,7 +265,7 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
 /// Writes `data` to `path` via a temporary file, fsync and rename, so a crash
 /// never leaves a half-written key behind.
 fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
-    let tmp = path.with_extension("tmp");
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let io = |e| Error::Io(path.to_owned(), e);
     let mut f = fs::OpenOptions::new()
         .write(true)
