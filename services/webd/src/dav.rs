@@ -200,6 +200,15 @@ impl App {
                 "Basic realm=\"Outpost\", charset=\"UTF-8\"",
             );
         };
+        // A user who never had a home (created by `outpostctl` rather than
+        // the installer) gets the default calendar, task list and address
+        // book on first login, as the installer would have made them.
+        if let Ok(home) = self.store.home(&user)
+            && !home.is_dir()
+            && let Err(e) = ds::create_default_collections(self.store.root(), &user)
+        {
+            return Response::text(500, &format!("creating default collections: {e}"));
+        }
         let Some(segs) = segments(path) else {
             return Response::text(400, "bad path");
         };
