@@ -549,7 +549,7 @@ impl Installer<'_> {
     fn install(&mut self, payload_sha: &str) -> StepResult {
         step("partition", || self.partition())?;
         step("mkfs", || self.mkfs())?;
-        step("mount", || self.mount())?;
+        step("mount", || self.mount(false))?;
         let root = PathBuf::from(SYSIMAGE);
         step("%pre-install", || {
             scripts::run_all(self.ks, ScriptKind::PreInstall, None)
@@ -557,6 +557,7 @@ impl Installer<'_> {
         step("payload", || {
             unpack_payload(&self.media.join(PAYLOAD), &root, payload_sha)
         })?;
+        step("mount ESP", || self.mount(true))?;
         step("configure", || self.configure(&root))?;
         step("outpost layout", || layout::lay_out(&root, self.ks))?;
         step("bootloader", || self.bootloader(&root))?;
@@ -741,8 +742,15 @@ impl Installer<'_> {
         Ok(())
     }
 
-    fn mount(&mut self) -> Result<()> {
+    /// Mounts the new filesystems under [`SYSIMAGE`]: everything but FAT
+    /// before the payload (so e.g. a separate `/var/mail` receives its files),
+    /// FAT (the ESP) after it (`esp = true`), because FAT cannot hold the
+    /// owners and modes the payload's directories carry.
+    fn mount(&mut self, esp: bool) -> Result<()> {
         for (d, p) in self.plan.mounts() {
+            if (p.fstype == crate::spec::FsType::Vfat) != esp {
+                continue;
+            }
             let dev = self.part_dev(&d.name, p.number)?;
             let at = Path::new(SYSIMAGE).join(p.mountpoint.trim_start_matches('/'));
             std::fs::create_dir_all(&at).with_context(|| format!("creating {}", at.display()))?;
@@ -1017,6 +1025,40 @@ impl<R> Progress<R> {
     }
 }
 
+/// Creates a character/block device or FIFO entry of the payload.
+fn make_node<R: Read>(root: &Path, entry: &tar::Entry<R>) -> Result<()> {
+    use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+    let h = entry.header();
+    let rel = entry.path()?.into_owned();
+    let rel = rel.strip_prefix("./").unwrap_or(&rel).to_path_buf();
+    if rel
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        bail!("{} escapes the target", rel.display());
+    }
+    let dst = root.join(&rel);
+    if let Some(d) = dst.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let _ = std::fs::remove_file(&dst);
+    let kind = if h.entry_type().is_fifo() {
+        SFlag::S_IFIFO
+    } else if h.entry_type().is_block_special() {
+        SFlag::S_IFBLK
+    } else {
+        SFlag::S_IFCHR
+    };
+    let dev = makedev(
+        h.device_major()?.unwrap_or(0) as u64,
+        h.device_minor()?.unwrap_or(0) as u64,
+    );
+    let mode = Mode::from_bits_truncate(h.mode()? & 0o7777);
+    mknod(&dst, kind, mode, dev).with_context(|| format!("mknod {}", dst.display()))?;
+    std::os::unix::fs::lchown(&dst, Some(h.uid()? as u32), Some(h.gid()? as u32))?;
+    Ok(())
+}
+
 /// Unpacks the payload tarball into `root`, hashing the compressed bytes on
 /// the way (one pass over the media) and failing if the sha256 differs from
 /// `SHA256SUMS`. Ownership, modes, mtimes and hard links are kept.
@@ -1041,8 +1083,25 @@ pub fn unpack_payload(payload: &Path, root: &Path, expected_sha256: &str) -> Res
         ar.set_preserve_mtime(true);
         ar.set_unpack_xattrs(false);
         ar.set_overwrite(true);
-        ar.unpack(root)
-            .with_context(|| format!("unpacking {} into {}", payload.display(), root.display()))?;
+        for entry in ar.entries().context("reading the payload")? {
+            let mut entry = entry.context("reading the payload")?;
+            let kind = entry.header().entry_type();
+            if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
+                // The tar crate would write these as empty regular files.
+                make_node(root, &entry).context("creating a device node from the payload")?;
+                continue;
+            }
+            entry.unpack_in(root).with_context(|| {
+                format!(
+                    "unpacking {} from {}",
+                    entry
+                        .path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                    payload.display()
+                )
+            })?;
+        }
     }
     // Drain what the tar reader left (end-of-archive padding) so the hash covers the file.
     std::io::copy(&mut progress, &mut std::io::sink())?;

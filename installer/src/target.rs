@@ -846,13 +846,13 @@ mod tests {
         .unwrap();
         let k = ks(
             "rootpw --iscrypted $6$salt$abc\ngroup --name=ops --gid=2000\n\
-                    user --name=alice --groups=wheel,ops --password=pw --plaintext --gecos=\"Alice A\"\n\
+                    user --name=alice --groups=wheel,ops --password=pw --plaintext --gecos=Alice\n\
                     sshkey --username=alice \"ssh-ed25519 AAAA alice@x\"\n",
         );
         write_users(&root, &k).unwrap();
         let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
         assert!(
-            passwd.contains("alice:x:1000:1000:Alice A:/home/alice:/bin/bash\n"),
+            passwd.contains("alice:x:1000:1000:Alice:/home/alice:/bin/bash\n"),
             "{passwd}"
         );
         let shadow = std::fs::read_to_string(root.join("etc/shadow")).unwrap();

@@ -8,6 +8,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The installs share `/tmp/outpost-install.log` and `losetup -f` races
+/// between processes (nextest runs each test in its own): one at a time,
+/// under an exclusive lock on a file.
+fn one_at_a_time() -> nix::fcntl::Flock<std::fs::File> {
+    let f = std::fs::File::create(std::env::temp_dir().join("outpost-it-install.lock")).unwrap();
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .unwrap()
+}
+
 fn run(cmd: &mut Command) -> String {
     let out = cmd
         .output()
@@ -65,6 +75,10 @@ fn fake_media(dir: &Path) -> PathBuf {
     std::fs::copy("/bin/busybox", root.join("bin/busybox"))
         .expect("busybox-static must be installed");
     std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+    std::fs::create_dir_all(root.join("dev")).unwrap();
+    run(Command::new("mknod")
+        .arg(root.join("dev/null"))
+        .args(["c", "1", "3"]));
     let media = dir.join("media");
     std::fs::create_dir_all(media.join("payload")).unwrap();
     run(Command::new("sh").arg("-c").arg(format!(
@@ -111,6 +125,7 @@ fn debugfs(img: &Path, offset: u64, cmd: &str) -> String {
 
 #[test]
 fn install_onto_an_image_file() {
+    let _one = one_at_a_time();
     let dir = std::env::temp_dir().join(format!("outpost-it-install-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -197,6 +212,8 @@ fn install_onto_an_image_file() {
         .contains("calendar")
     );
     assert!(debugfs(&img, off, "ls /var/lib/outpost/directory").len() > 10);
+    let null = debugfs(&img, off, "stat /dev/null");
+    assert!(null.contains("Type: character special"), "{null}");
     let wants = debugfs(&img, off, "ls /etc/systemd/system/multi-user.target.wants");
     assert!(
         wants.contains("outpost-smtpd.service") && wants.contains("systemd-networkd.service"),
@@ -209,6 +226,7 @@ fn install_onto_an_image_file() {
 
 #[test]
 fn a_failed_install_wipes_the_new_table() {
+    let _one = one_at_a_time();
     let dir = std::env::temp_dir().join(format!("outpost-it-fail-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
