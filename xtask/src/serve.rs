@@ -233,6 +233,7 @@ fn config_text(state: &Path, domains: &[String], off: u16) -> Result<String> {
     };
     let s = |rel: &str| format!("{:?}", state.join(rel).display().to_string());
     let domains: Vec<String> = domains.iter().map(|d| format!("{d:?}")).collect();
+    let st = format!("{:?}", state.display().to_string());
     Ok(format!(
         "# Written by cargo xtask serve: throw-away development configuration.\n\
          [general]\nhostname = \"localhost\"\ndomains = [{domains}]\nmail_root = {mail}\nstate_dir = {st}\n\n\
@@ -244,7 +245,6 @@ fn config_text(state: &Path, domains: &[String], off: u16) -> Result<String> {
          [web]\nlisten = {https}\n",
         domains = domains.join(", "),
         mail = s("mail"),
-        st = format!("{:?}", state.display().to_string()),
         tls = s("tls"),
         dir = s("directory"),
         queue = s("queue"),
