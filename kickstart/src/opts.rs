@@ -153,18 +153,28 @@ pub(crate) fn comma_split(v: &str) -> Vec<String> {
         .collect()
 }
 
-/// argparse's `_parse_optional`: a word is an option if it starts with `-`,
-/// is not just `-`, does not look like a negative number (`-5`, `-.5`,
-/// `-1.5`) and contains no space (`"-a b"` is a positional value).
-fn looks_like_option(s: &str) -> bool {
-    if !s.starts_with('-') || s.len() < 2 || s.contains(' ') {
+/// argparse's `_parse_optional`: whether a word is an option. It is if it
+/// starts with `-`, is not just `-`, and either names an option (exactly,
+/// before `=`, or as an unambiguous prefix), or does not look like a
+/// negative number (`-5`, `-.5`) and contains no space (`"-a b"` is a value).
+fn is_optional(specs: &[Opt], s: &str) -> bool {
+    if !s.starts_with('-') || s.len() < 2 {
         return false;
+    }
+    let name = match s.split_once('=') {
+        Some((n, _)) if n.starts_with("--") => n,
+        _ => s,
+    };
+    if !matches!(find(specs, name), Ok(None)) {
+        return true;
     }
     let rest = &s[1..];
     let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
     let negative_number = digits(rest)
-        || rest.split_once('.').is_some_and(|(a, b)| (a.is_empty() || digits(a)) && digits(b));
-    !negative_number
+        || rest
+            .split_once('.')
+            .is_some_and(|(a, b)| (a.is_empty() || digits(a)) && digits(b));
+    !negative_number && !s.contains(' ')
 }
 
 fn find<'a>(specs: &'a [Opt], name: &str) -> Result<Option<&'a Opt>, String> {
@@ -202,7 +212,7 @@ pub(crate) fn parse(cmd: &str, specs: &[Opt], words: &[Word]) -> Result<Args, Fa
     while i < words.len() {
         let w = &words[i];
         i += 1;
-        if only_positional || !looks_like_option(&w.text) {
+        if only_positional || !is_optional(specs, &w.text) {
             args.pos.push(w.clone());
             continue;
         }
@@ -241,7 +251,7 @@ pub(crate) fn parse(cmd: &str, specs: &[Opt], words: &[Word]) -> Result<Args, Fa
             match inline {
                 Some(v) => Some(v),
                 None => match words.get(i) {
-                    Some(next) if !looks_like_option(&next.text) => {
+                    Some(next) if !is_optional(specs, &next.text) => {
                         i += 1;
                         Some(next.text.clone())
                     }

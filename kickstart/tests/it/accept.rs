@@ -133,6 +133,16 @@ fn commands_table() {
             "part pv.01 --size=1 --grow\nvolgroup vg0 pv.01 --pesize=4096\nlogvol /home --vgname=vg0 --name=home --size=100 --fstype=xfs\n",
             "# Disk partitioning information\npart pv.01 --grow --size=1\nvolgroup vg0 --pesize=4096 pv.01\nlogvol /home --fstype=\"xfs\" --size=100 --name=home --vgname=vg0\n",
         ),
+        // argparse: a word with a space or a negative number is a value, and
+        // the bare prefix `--` abbreviates a command's only long option.
+        (
+            "sshkey --username=ops \"-ed25519 A b\"\nnetwork --mtu -5\n",
+            "# Network information\nnetwork  --bootproto=dhcp --mtu=-5\nsshkey --username=ops \"-ed25519 A b\"\n",
+        ),
+        (
+            "lang en_US --=addsupport=de\n",
+            "# System language\nlang en_US --addsupport=addsupport=de\n",
+        ),
         // Last one wins for single commands (with a warning).
         (
             "timezone A/B\ntimezone Etc/UTC\n",
