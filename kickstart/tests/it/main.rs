@@ -12,3 +12,4 @@ mod lex;
 mod reject;
 mod render;
 mod support;
+mod tidy;
