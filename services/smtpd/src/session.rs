@@ -602,17 +602,39 @@ impl Session {
                 "552 5.3.4 Message size exceeds fixed maximum message size",
             );
         }
-        if let Some(user) = self.user.clone()
-            && let Some(bad) = self.foreign_header_from(&user, &body).await
-        {
-            return reply(
-                out,
-                &format!("550 5.7.1 <{bad}>: From header rejected: not owned by user {user}"),
-            );
-        }
         let id = crate::queue::new_id();
         let now = crate::time::now();
+        let mut fixups = String::new();
+        if let Some(user) = self.user.clone() {
+            let headers = mail_parser::MessageParser::new().parse_headers(&body[..]);
+            let from: Vec<String> = headers
+                .as_ref()
+                .and_then(|m| m.from())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.address().map(str::to_lowercase))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for f in from {
+                if !self.may_send_as(&user, &f).await {
+                    return reply(
+                        out,
+                        &format!("550 5.7.1 <{f}>: From header rejected: not owned by user {user}"),
+                    );
+                }
+            }
+            // RFC 6409 §8.2/§8.3: a submission server may add a missing
+            // Date and Message-ID (many small clients omit them).
+            if headers.as_ref().and_then(|m| m.date()).is_none() {
+                fixups.push_str(&format!("Date: {}\r\n", crate::time::rfc5322(now)));
+            }
+            if headers.as_ref().and_then(|m| m.message_id()).is_none() {
+                fixups.push_str(&format!("Message-ID: <{id}@{}>\r\n", self.hostname()));
+            }
+        }
         let mut message = self.received_header(&id, &tx, now).into_bytes();
+        message.extend_from_slice(fixups.as_bytes());
         message.extend_from_slice(&body);
 
         let mut local: Vec<String> = Vec::new();
@@ -680,26 +702,6 @@ impl Session {
                 );
             }
         }
-    }
-
-    /// On submission, the first `From:` header address the user does not
-    /// own, if any.
-    async fn foreign_header_from(&self, user: &str, body: &[u8]) -> Option<String> {
-        let parsed = mail_parser::MessageParser::new().parse_headers(body)?;
-        let from: Vec<String> = parsed
-            .from()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.address().map(str::to_lowercase))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for f in from {
-            if !self.may_send_as(user, &f).await {
-                return Some(f);
-            }
-        }
-        None
     }
 
     fn received_header(&self, id: &str, tx: &Transaction, now: u64) -> String {

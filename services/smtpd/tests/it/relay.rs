@@ -184,7 +184,14 @@ async fn relays_with_starttls_and_auth_and_bounces_refused_recipients() {
         .general
         .mail_root
         .join("remote.example/partner");
-    assert_eq!(crate::common::maildir_messages(&inbox).len(), 1);
+    let got = crate::common::maildir_messages(&inbox);
+    assert_eq!(got.len(), 1);
+    // Submission added the Date and Message-ID the client left out.
+    assert!(
+        got[0].contains("\r\nDate: ") && got[0].contains("\r\nMessage-ID: <"),
+        "{}",
+        got[0]
+    );
     // nobody@ was refused with 550 5.1.1: alice gets a DSN.
     assert!(wait_for(10, || s.inbox("alice").len() == 1).await);
     let dsn = &s.inbox("alice")[0];
