@@ -146,6 +146,35 @@ fn mount_ro(dev: &Path, fstype: &str, at: &Path) -> Result<()> {
     .with_context(|| format!("mounting {} ({fstype}) on {}", dev.display(), at.display()))
 }
 
+/// The block devices once their list has stopped changing for 2 s (at most
+/// 12 s): USB sticks enumerate asynchronously, and an OEMDRV stick found
+/// too late would silently lose its override to the media's answer file.
+fn settled_block_devices() -> Vec<BlockDev> {
+    let names = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir("/sys/class/block")
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let deadline = Instant::now() + Duration::from_secs(12);
+    let mut last = names();
+    let mut stable_since = Instant::now();
+    while Instant::now() < deadline && stable_since.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = names();
+        if now != last {
+            last = now;
+            stable_since = Instant::now();
+        }
+    }
+    block_devices()
+}
+
 /// Finds and mounts the install media: an iso9660 labelled OUTPOST (a CD or
 /// a USB stick holding the hybrid image). Retries for a few seconds because
 /// USB disks appear late.
@@ -179,7 +208,7 @@ fn find_answer_file(opts: &Options, media: &Path) -> Result<PathBuf> {
     if let Some(k) = &opts.ks {
         return Ok(k.clone());
     }
-    let devs = block_devices();
+    let devs = settled_block_devices();
     for d in &devs {
         if let Some((fs, "OEMDRV")) = label_of(&d.contents) {
             let at = PathBuf::from("/run/outpost/oemdrv");

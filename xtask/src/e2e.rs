@@ -219,7 +219,7 @@ fn install(name: &str, iso: &Path, disks: &[&Path], oem: Option<&Path>) -> Resul
         vm = vm.disk(d, Bus::Virtio, None);
     }
     if let Some(o) = oem {
-        vm = vm.disk(o, Bus::Sata, None);
+        vm = vm.disk(o, Bus::Usb, None);
     }
     let mut run = vm.spawn()?;
     let t0 = run.wait_for(
@@ -251,7 +251,7 @@ fn expect_refusal(
         .cpus(1)
         .cdrom(iso, Some(0))
         .disk(disk, Bus::Virtio, None)
-        .disk(oem, Bus::Sata, None)
+        .disk(oem, Bus::Usb, None)
         .spawn()?;
     run.wait_for(
         "outpost-installer ",
@@ -484,7 +484,8 @@ pub fn run(args: E2eArgs) -> Result<()> {
     // long scenarios (1, 2) go to different workers.
     let t0 = Instant::now();
     let results: Vec<(u32, &str, Result<String>, f64)> = std::thread::scope(|s| {
-        let (odd, even): (Vec<_>, Vec<_>) = chosen.iter().copied().partition(|(n, _, _)| n % 2 == 1);
+        let (odd, even): (Vec<_>, Vec<_>) =
+            chosen.iter().copied().partition(|(n, _, _)| n % 2 == 1);
         let iso = &iso;
         let h1 = s.spawn(move || {
             odd.into_iter()
