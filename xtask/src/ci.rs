@@ -85,24 +85,57 @@ pub fn run(args: CiArgs) -> Result<()> {
         deps(DepsArgs {})?;
     }
     let root = root();
-    run_cmd(
-        Command::new("cargo")
-            .current_dir(&root)
-            .args(["fmt", "--all", "--check"]),
-    )?;
-    run_cmd(Command::new("cargo").current_dir(&root).args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    run_cmd(Command::new("cargo").current_dir(&root).args([
-        "nextest",
-        "run",
-        "--workspace",
-        "--no-fail-fast",
-    ]))?;
+    let cargo = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO"));
+        c.current_dir(&root).args(args);
+        c
+    };
+    // The order a reviewer wants failures in: cheap static checks, the test
+    // suite, then the product itself built and booted in QEMU. Every step
+    // runs even when an earlier one failed, so one CI run shows everything.
+    let steps: Vec<(&str, Command)> = vec![
+        ("fmt", cargo(&["fmt", "--all", "--check"])),
+        (
+            "clippy",
+            cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        ),
+        (
+            "tests",
+            cargo(&["nextest", "run", "--workspace", "--no-fail-fast"]),
+        ),
+        ("iso", cargo(&["xtask", "iso"])),
+        ("smoke", cargo(&["xtask", "e2e", "--smoke"])),
+        ("e2e", cargo(&["xtask", "e2e"])),
+    ];
+    let (mut passed, mut failed) = (0, Vec::new());
+    for (name, mut cmd) in steps {
+        let started = std::time::Instant::now();
+        println!("ci: ── {name} ──");
+        let ok = run_cmd(&mut cmd)
+            .map_err(|e| eprintln!("ci: {name}: {e:#}"))
+            .is_ok();
+        println!(
+            "ci: {name} {} in {:.0?}",
+            if ok { "ok" } else { "FAILED" },
+            started.elapsed()
+        );
+        if ok {
+            passed += 1;
+        } else {
+            failed.push(name);
+        }
+    }
+    // The closing line CI reads: the steps, each counted once.
+    println!("ci: {passed} passed, {} failed", failed.len());
+    if !failed.is_empty() {
+        bail!("ci steps failed: {}", failed.join(", "));
+    }
     Ok(())
 }
