@@ -365,6 +365,11 @@ fn positional(
     what: &str,
     first_col: u32,
 ) -> Result<(), Fail> {
+    if max == 0
+        && let Some(col) = args.dashdash
+    {
+        return Err((col, format!("{cmd}: unexpected argument `--`")));
+    }
     if args.pos.len() < min {
         return Err((
             first_col,

@@ -87,6 +87,10 @@ pub(crate) struct Args {
     pub pos: Vec<Word>,
     /// Warnings (column, message).
     pub warnings: Vec<(u32, String)>,
+    /// Column of a `--` end-of-options marker, if any. argparse drops it
+    /// only when the command takes positional arguments; otherwise it is an
+    /// unrecognized argument.
+    pub dashdash: Option<u32>,
 }
 
 /// A parse failure: column and message.
@@ -218,6 +222,7 @@ pub(crate) fn parse(cmd: &str, specs: &[Opt], words: &[Word]) -> Result<Args, Fa
         }
         if w.text == "--" {
             only_positional = true;
+            args.dashdash = Some(w.col);
             continue;
         }
         let (name, inline) = match w.text.split_once('=') {

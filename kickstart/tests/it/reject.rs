@@ -110,6 +110,12 @@ fn rejected_table() {
             "clearpart --disklabel=sun\n",
             "t.ks:1:11: error: clearpart: --disklabel=sun is not supported; use gpt or msdos",
         ),
+        // argparse keeps `--` as an unrecognized argument when the command
+        // takes no positional arguments.
+        (
+            "bootloader -- # x\n",
+            "t.ks:1:12: error: bootloader: unexpected argument `--`",
+        ),
         // pykickstart's cross-option checks.
         (
             "timezone UTC --nontp --ntpservers=a\n",
