@@ -105,10 +105,9 @@ struct Binds(Vec<PathBuf>);
 
 impl Drop for Binds {
     fn drop(&mut self) {
+        // Recursive binds carry submounts (devpts, efivarfs): detach whole trees.
         for m in self.0.drain(..).rev() {
-            if nix::mount::umount(&m).is_err() {
-                let _ = nix::mount::umount2(&m, MntFlags::MNT_DETACH);
-            }
+            let _ = nix::mount::umount2(&m, MntFlags::MNT_DETACH);
         }
     }
 }
@@ -132,7 +131,12 @@ pub fn run_post(ks: &Kickstart, root: &Path) -> Result<()> {
                 Some(Path::new("/").join(d).as_path()),
                 &at,
                 None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
+                // /run is bound alone: below it are the media and OEMDRV mounts.
+                if d == "run" {
+                    MsFlags::MS_BIND
+                } else {
+                    MsFlags::MS_BIND | MsFlags::MS_REC
+                },
                 None::<&str>,
             )
             .with_context(|| format!("bind-mounting /{d} into the target"))?;
