@@ -157,15 +157,35 @@ pub fn normalize(s: &str) -> String {
     out
 }
 
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 /// A raw client: send bytes, read until as many reply lines as expected.
 pub struct Raw {
-    pub stream: TcpStream,
+    pub stream: Box<dyn Io>,
 }
 
 impl Raw {
     pub async fn connect(addr: SocketAddr) -> Raw {
         let stream = TcpStream::connect(addr).await.unwrap();
-        Raw { stream }
+        stream.set_nodelay(true).unwrap();
+        Raw {
+            stream: Box::new(stream),
+        }
+    }
+
+    /// Implicit TLS (port 465), trusting the server's local CA.
+    pub async fn connect_tls(s: &TestServer) -> Raw {
+        let config = outpost_tls::client_config(&s.dir.path().join("tls"), None).unwrap();
+        let tcp = TcpStream::connect(s.submissions).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        Raw {
+            stream: Box::new(tls),
+        }
     }
 
     /// Reads until `lines` CRLF-terminated lines arrived (5 s at most).

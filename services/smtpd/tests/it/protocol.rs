@@ -1,5 +1,7 @@
 //! Raw protocol tests: exact replies, table driven, one fresh server each.
 
+use tokio::io::AsyncWriteExt;
+
 use crate::common::{script, start, start_with};
 
 const EHLO_MX: &str = "250-mx.outpost.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250 STARTTLS\r\n";
@@ -193,4 +195,106 @@ async fn starttls_discards_pipelined_plaintext() {
         ],
     )
     .await;
+}
+
+#[tokio::test]
+async fn byte_at_a_time_gives_the_same_replies() {
+    // Chunked replay: the parser state must survive any split of the input.
+    let s = start().await;
+    let input = "EHLO c\r\nMAIL FROM:<x@remote.example> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<bob@outpost.test> NOTIFY=NEVER\r\nDATA\r\nSubject: slow\r\n\r\n.hidden\r\n..\r\n.\r\nQUIT\r\n";
+    let want = format!(
+        "220 mx.outpost.test ESMTP Outpost\r\n{EHLO_MX}250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as ID\r\n221 2.0.0 Bye\r\n"
+    );
+    let mut c = crate::common::Raw::connect(s.mx).await;
+    for b in input.as_bytes() {
+        c.stream.write_all(std::slice::from_ref(b)).await.unwrap();
+        c.stream.flush().await.unwrap();
+    }
+    let got = crate::common::normalize(&c.read_lines(want.matches("\r\n").count()).await);
+    assert_eq!(got, want);
+    let inbox = s.inbox("bob");
+    assert_eq!(inbox.len(), 1);
+    assert!(
+        inbox[0].ends_with("Subject: slow\r\n\r\nhidden\r\n.\r\n"),
+        "{}",
+        inbox[0]
+    );
+}
+
+#[tokio::test]
+async fn auth_failures_close_the_session_and_lock_the_account() {
+    let s = start_with(|c| {
+        c.directory.lockout_threshold = 2;
+        c.smtp.max_auth_failures_per_session = 3;
+    })
+    .await;
+    // alice / wrong, as AUTH PLAIN initial responses; then AUTH LOGIN.
+    let wrong = "AUTH PLAIN AGFsaWNlQG91dHBvc3QudGVzdAB3cm9uZw==\r\n";
+    let right = "AUTH PLAIN AGFsaWNlQG91dHBvc3QudGVzdABhbGljZS1zZWNyZXQtMQ==\r\n";
+    let mut c = crate::common::Raw::connect_tls(&s).await;
+    c.check("", "220 mx.outpost.test ESMTP Outpost\r\n").await;
+    c.check("EHLO c\r\n", "250-mx.outpost.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250 AUTH PLAIN LOGIN\r\n").await;
+    c.check(wrong, "535 5.7.8 Authentication credentials invalid\r\n")
+        .await;
+    c.check(wrong, "535 5.7.8 Authentication credentials invalid\r\n")
+        .await;
+    // Locked now (threshold 2): even the right password is refused, and
+    // the third failure in this session ends it.
+    c.check(right, "454 4.7.0 Temporary authentication failure\r\n421 4.7.0 Too many failed authentication attempts\r\n").await;
+    // The lock is in the shared directory: a new session is refused too.
+    let mut c = crate::common::Raw::connect_tls(&s).await;
+    c.check("", "220 mx.outpost.test ESMTP Outpost\r\n").await;
+    c.check("EHLO c\r\nAUTH LOGIN\r\n", &format!("{}334 VXNlcm5hbWU6\r\n", "250-mx.outpost.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250 AUTH PLAIN LOGIN\r\n")).await;
+    c.check("YWxpY2VAb3V0cG9zdC50ZXN0\r\n", "334 UGFzc3dvcmQ6\r\n")
+        .await;
+    c.check(
+        "YWxpY2Utc2VjcmV0LTE=\r\n",
+        "454 4.7.0 Temporary authentication failure\r\n",
+    )
+    .await;
+    // bob (another account, same client address) is locked as well: the
+    // client address collected two failures.
+    c.check(
+        "AUTH PLAIN AGJvYkBvdXRwb3N0LnRlc3QAYm9iLXNlY3JldC0xMg==\r\n",
+        "454 4.7.0 Temporary authentication failure\r\n",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn authenticated_submission_over_implicit_tls() {
+    let s = start().await;
+    let mut c = crate::common::Raw::connect_tls(&s).await;
+    c.check("", "220 mx.outpost.test ESMTP Outpost\r\n").await;
+    let steps: &[(&str, &str)] = &[
+        (
+            "EHLO c\r\n",
+            "250-mx.outpost.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250 AUTH PLAIN LOGIN\r\n",
+        ),
+        ("STARTTLS\r\n", "554 5.5.1 Error: TLS already active\r\n"),
+        (
+            "MAIL FROM:<alice@outpost.test>\r\n",
+            "530 5.7.0 Authentication required\r\n",
+        ),
+        ("AUTH PLAIN\r\n", "334 \r\n"),
+        (
+            "AGFsaWNlQG91dHBvc3QudGVzdABhbGljZS1zZWNyZXQtMQ==\r\n",
+            "235 2.7.0 Authentication successful\r\n",
+        ),
+        (
+            "AUTH PLAIN AGFsaWNlQG91dHBvc3QudGVzdABhbGljZS1zZWNyZXQtMQ==\r\n",
+            "503 5.5.1 Error: already authenticated\r\n",
+        ),
+        (
+            "MAIL FROM:<>\r\n",
+            "553 5.7.1 <>: Sender address rejected: not owned by user alice@outpost.test\r\n",
+        ),
+        // An alias of alice is hers to use.
+        ("MAIL FROM:<a@outpost.test>\r\n", "250 2.1.0 Ok\r\n"),
+        ("RCPT TO:<someone@remote.example>\r\n", "250 2.1.5 Ok\r\n"),
+        ("QUIT\r\n", "221 2.0.0 Bye\r\n"),
+    ];
+    for (input, want) in steps {
+        c.check(input, want).await;
+    }
 }
