@@ -7,8 +7,16 @@
 //! are recorded as links to the first path seen, and zstd runs with a fixed
 //! worker count (its multi-threaded output depends on the worker count, not
 //! on scheduling). Extended attributes are not carried.
+//!
+//! Layers: [`pack_layer`] writes one directory as a complete zstd frame
+//! holding tar entries but *no* end-of-archive marker (unless it is the
+//! last layer). zstd frames concatenate into one stream, so
+//! `base.zst ‖ top.zst` decompresses to a single valid tar: the big Debian
+//! layer is packed once and cached, and a rebuild after a change to one
+//! daemon repacks only the small top layer. A later layer's entries win
+//! on extraction; files it replaces are excluded from earlier layers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
@@ -48,6 +56,7 @@ pub fn pack_dir<W: Write>(root: &Path, out: W, opts: PackOptions) -> io::Result<
             links: HashMap::new(),
             stats: PackStats::default(),
             clamp: opts.clamp_mtime,
+            exclude: &NO_EXCLUDES,
         };
         walk(&mut builder, root, "", &mut state)?;
         builder.finish()?;
@@ -57,6 +66,73 @@ pub fn pack_dir<W: Write>(root: &Path, out: W, opts: PackOptions) -> io::Result<
     Ok(stats)
 }
 
+/// Packs `root` as one layer (see the module docs): a zstd frame of tar
+/// entries; `exclude` lists relative paths of files and symlinks to leave
+/// out (a later layer provides them); only the `last` layer ends the
+/// archive.
+pub fn pack_layer<W: Write>(
+    root: &Path,
+    out: W,
+    opts: PackOptions,
+    exclude: &BTreeSet<String>,
+    last: bool,
+) -> io::Result<PackStats> {
+    let mut enc = zstd::Encoder::new(out, opts.level)?;
+    if opts.workers > 0 {
+        enc.multithread(opts.workers)?;
+    }
+    let mut hold = HoldBack {
+        inner: &mut enc,
+        tail: Vec::new(),
+    };
+    let stats = {
+        let mut builder = tar::Builder::new(&mut hold);
+        builder.follow_symlinks(false);
+        let mut state = State {
+            links: HashMap::new(),
+            stats: PackStats::default(),
+            clamp: opts.clamp_mtime,
+            exclude,
+        };
+        walk(&mut builder, root, "", &mut state)?;
+        builder.finish()?;
+        state.stats
+    };
+    // `finish` wrote the two zero blocks that end a tar archive; they are
+    // still held back, and only the last layer lets them through.
+    if last {
+        hold.inner.write_all(&hold.tail)?;
+    } else if hold.tail.iter().any(|b| *b != 0) {
+        return Err(io::Error::other("tar end marker was not zeros"));
+    }
+    enc.finish()?;
+    Ok(stats)
+}
+
+/// Passes everything but the last 1024 bytes through.
+struct HoldBack<W: Write> {
+    inner: W,
+    tail: Vec<u8>,
+}
+
+impl<W: Write> Write for HoldBack<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tail.extend_from_slice(buf);
+        if self.tail.len() > END_MARKER {
+            let n = self.tail.len() - END_MARKER;
+            self.inner.write_all(&self.tail[..n])?;
+            self.tail.drain(..n);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Two 512-byte zero blocks end a tar archive.
+const END_MARKER: usize = 1024;
+
 /// Packs `root` into an uncompressed tar stream (used by tests and callers
 /// that compress elsewhere).
 pub fn tar_dir<W: Write>(root: &Path, out: W, clamp_mtime: u64) -> io::Result<PackStats> {
@@ -65,23 +141,27 @@ pub fn tar_dir<W: Write>(root: &Path, out: W, clamp_mtime: u64) -> io::Result<Pa
         links: HashMap::new(),
         stats: PackStats::default(),
         clamp: clamp_mtime,
+        exclude: &NO_EXCLUDES,
     };
     walk(&mut builder, root, "", &mut state)?;
     builder.finish()?;
     Ok(state.stats)
 }
 
-struct State {
+struct State<'a> {
     links: HashMap<(u64, u64), String>,
     stats: PackStats,
     clamp: u64,
+    exclude: &'a BTreeSet<String>,
 }
+
+static NO_EXCLUDES: BTreeSet<String> = BTreeSet::new();
 
 fn walk<W: Write>(
     b: &mut tar::Builder<W>,
     dir: &Path,
     prefix: &str,
-    st: &mut State,
+    st: &mut State<'_>,
 ) -> io::Result<()> {
     let mut names: Vec<_> = std::fs::read_dir(dir)?
         .map(|e| e.map(|e| e.file_name()))
@@ -93,6 +173,9 @@ fn walk<W: Write>(
         let rel = format!("{prefix}{}", name.to_string_lossy());
         let meta = std::fs::symlink_metadata(&path)?;
         let ft = meta.file_type();
+        if !ft.is_dir() && st.exclude.contains(&rel) {
+            continue;
+        }
         let mut h = Header::new_gnu();
         h.set_mode(meta.mode() & 0o7777);
         h.set_uid(u64::from(meta.uid()));

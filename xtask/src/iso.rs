@@ -40,6 +40,11 @@ pub struct IsoArgs {
     /// Leave out `%packages` names Debian does not have instead of failing.
     #[arg(long)]
     pub ignoremissing: bool,
+    /// Build twice (the second time into `OUT/repro` with fresh payload,
+    /// initramfs and ESP stages; downloads and the Debian base shared) and
+    /// fail unless both ISOs have the same SHA-256.
+    #[arg(long)]
+    pub check_reproducible: bool,
     /// Debian mirror the root file system is built from.
     #[arg(long, default_value = "http://deb.debian.org/debian")]
     pub mirror: String,
@@ -62,8 +67,11 @@ pub struct Config {
     pub root: PathBuf,
     /// Where `outpost.iso`, `SHA256SUMS`, `manifest.json` go.
     pub out: PathBuf,
-    /// Stage cache.
+    /// Cache of downloads and of the Debian base (`rootfs-base`, `debs`).
     pub cache: PathBuf,
+    /// Cache of the stages made from local inputs (payload, initramfs,
+    /// esp); the same as `cache` except in the reproducibility check.
+    pub local_cache: PathBuf,
     /// Scratch space.
     pub work: PathBuf,
     /// `SOURCE_DATE_EPOCH`.
@@ -127,10 +135,54 @@ impl Binaries {
     }
 }
 
-/// Builds the ISO: the stage list.
+/// `cargo xtask iso`: one build, or two and a comparison.
 pub fn run(args: IsoArgs) -> Result<()> {
+    let first = config(&args)?;
+    // One build at a time per cache: stages prune older cache entries,
+    // which a concurrent build might be reading.
+    std::fs::create_dir_all(&first.cache)?;
+    let lock = std::fs::File::create(first.cache.join(".lock"))?;
+    if lock.try_lock().is_err() {
+        println!(
+            "waiting for another `cargo xtask iso` using {}",
+            first.cache.display()
+        );
+        lock.lock().context("locking the cache")?;
+    }
+    let a = build_iso(first.clone())?;
+    if !args.check_reproducible {
+        return Ok(());
+    }
+    let mut second = first.clone();
+    second.out = first.out.join("repro");
+    second.work = second.out.join("work");
+    second.local_cache = second.out.join("stage-cache");
+    if second.local_cache.exists() {
+        std::fs::remove_dir_all(&second.local_cache)?;
+    }
+    let b = build_iso(second.clone())?;
+    let (ha, hb) = (
+        outpost_image::sums::sha256_file(&a)?,
+        outpost_image::sums::sha256_file(&b)?,
+    );
+    println!("reproducibility: {ha}  {}", a.display());
+    println!("reproducibility: {hb}  {}", b.display());
+    std::fs::remove_dir_all(&second.local_cache)?;
+    if ha != hb {
+        bail!(
+            "the two builds differ: compare {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+    println!("reproducibility: identical");
+    Ok(())
+}
+
+/// Builds the ISO: the stage list.
+fn build_iso(plan: Config) -> Result<PathBuf> {
     let mut steps = steps::Steps::new();
-    let cfg = steps.run("config", |_| Ok((config(&args)?, false)))?;
+    let cfg = steps.run("config", |_| Ok((plan, false)))?;
     let answer = steps.run("render", |p| Ok((render(&cfg, p)?, false)))?;
     let bins = steps.run("build", |p| Ok((build(&cfg, p)?, false)))?;
     let base = steps.run("rootfs", |p| rootfs::base(&cfg, &answer.packages, p))?;
@@ -158,7 +210,7 @@ pub fn run(args: IsoArgs) -> Result<()> {
         iso.display(),
         std::fs::metadata(&iso)?.len() >> 20
     );
-    Ok(())
+    Ok(iso)
 }
 
 fn config(args: &IsoArgs) -> Result<Config> {
@@ -192,6 +244,7 @@ fn config(args: &IsoArgs) -> Result<Config> {
     };
     Ok(Config {
         work: out.join("work"),
+        local_cache: cache.clone(),
         root,
         out,
         cache,
@@ -221,21 +274,28 @@ fn git(root: &Path, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// The embedded default answer file (until the kickstart crate's
-/// `render::render_default` lands, then it renders the default site).
-const DEFAULT_KS: &str = include_str!("iso/default.ks");
-
 fn render(cfg: &Config, p: &steps::Progress) -> Result<AnswerFile> {
+    // A site is rendered through the kickstart crate's templates; the
+    // rendered text is then parsed again below like any answer file, so a
+    // template bug cannot slip an invalid file onto the ISO.
     let (name, text) = match &cfg.answer {
-        Answer::Default => ("default.ks".to_owned(), DEFAULT_KS.to_owned()),
+        Answer::Default => (
+            "default-site.yaml".to_owned(),
+            outpost_kickstart::render::render_default()
+                .map_err(|e| anyhow::anyhow!("rendering the default site: {e}"))?,
+        ),
         Answer::Ks(path) => (
             path.display().to_string(),
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
         ),
-        Answer::Site(path) => bail!(
-            "--site {}: rendering a site needs kickstart::render (not landed yet); pass --ks",
-            path.display()
-        ),
+        Answer::Site(path) => {
+            let yaml = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let name = path.display().to_string();
+            let text = outpost_kickstart::render::render_site(&yaml, &name)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            (name, text)
+        }
     };
     let parsed = match outpost_kickstart::parse_str(&name, &text) {
         Ok(parsed) => parsed,
@@ -254,8 +314,14 @@ fn render(cfg: &Config, p: &steps::Progress) -> Result<AnswerFile> {
 }
 
 /// Builds the installer and every daemon release binary that exists
-/// (`outpost-*d`, `outpostctl`), with paths remapped so no host path
-/// lands in a binary.
+/// (`outpost-*d`, `outpostctl`).
+///
+/// Known gap: release binaries embed source paths (panic locations) of
+/// the build machine. `--remap-path-prefix` in RUSTFLAGS would fix that,
+/// but changing RUSTFLAGS in the shared target directory makes every
+/// other release build of the workspace recompile all dependencies, on
+/// two cores; until trim-paths is stable the paths stay (they are the same
+/// for every build in one checkout, so reproducibility holds).
 fn build(cfg: &Config, p: &steps::Progress) -> Result<Binaries> {
     let meta = Command::new("cargo")
         .current_dir(&cfg.root)
@@ -303,18 +369,8 @@ fn build(cfg: &Config, p: &steps::Progress) -> Result<Binaries> {
     packages.dedup();
     daemon_names.sort();
     p.say(format!("cargo build --release ({})", packages.join(", ")));
-    let home = std::env::var("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|_| std::env::var("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .unwrap_or_else(|_| PathBuf::from("/root/.cargo"));
-    let flags = [
-        format!("--remap-path-prefix={}=/outpost", cfg.root.display()),
-        format!("--remap-path-prefix={}=/cargo", home.display()),
-    ]
-    .join("\x1f");
     let mut cmd = Command::new("cargo");
     cmd.current_dir(&cfg.root)
-        .env("CARGO_ENCODED_RUSTFLAGS", flags)
         .env("SOURCE_DATE_EPOCH", cfg.epoch.to_string())
         .args(["build", "--release", "--quiet"]);
     for pkg in &packages {

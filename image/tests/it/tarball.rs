@@ -75,3 +75,65 @@ fn repacking_after_touching_files_gives_identical_bytes() {
     pack_dir(&root, &mut b, OPTS).unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn two_layers_concatenate_into_one_tar_where_the_top_wins() {
+    use outpost_image::tarball::pack_layer;
+    use std::collections::BTreeSet;
+    let dir = tmp();
+    let base = dir.path().join("base");
+    tree(&base);
+    let top = dir.path().join("top");
+    std::fs::create_dir_all(top.join("etc")).unwrap();
+    std::fs::write(top.join("etc/hostname"), "replaced\n").unwrap();
+    std::fs::write(top.join("etc/new"), "new\n").unwrap();
+    let out = dir.path().join("rootfs.tar.zst");
+    let exclude: BTreeSet<String> = ["etc/hostname".to_owned()].into();
+    pack_layer(
+        &base,
+        std::fs::File::create(&out).unwrap(),
+        OPTS,
+        &exclude,
+        false,
+    )
+    .unwrap();
+    let f = std::fs::OpenOptions::new().append(true).open(&out).unwrap();
+    pack_layer(&top, f, OPTS, &BTreeSet::new(), true).unwrap();
+    tool(Command::new("zstd").arg("-tq").arg(&out));
+    // GNU tar without --ignore-zeros: the stream must be one archive.
+    let list = text(Command::new("tar").args(["--zstd", "-tf"]).arg(&out));
+    let names: Vec<&str> = list.lines().collect();
+    assert_eq!(
+        names,
+        [
+            "bin",
+            "etc/",
+            "etc/sub/",
+            "usr/",
+            "usr/bin/",
+            "usr/bin/a",
+            "usr/bin/b",
+            "etc/",
+            "etc/hostname",
+            "etc/new"
+        ],
+        "{list}"
+    );
+    let x = dir.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    tool(
+        Command::new("tar")
+            .args(["--zstd", "-xf"])
+            .arg(&out)
+            .arg("-C")
+            .arg(&x),
+    );
+    assert_eq!(
+        std::fs::read_to_string(x.join("etc/hostname")).unwrap(),
+        "replaced\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(x.join("usr/bin/b")).unwrap(),
+        "binary"
+    );
+}

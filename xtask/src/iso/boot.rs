@@ -64,7 +64,7 @@ pub fn esp(cfg: &Config, base: &Base, initrd: &Initramfs, p: &Progress) -> Resul
     ];
     lines.extend(loader_files().into_iter().map(|(a, b)| format!("{a}\n{b}")));
     let key = steps::key(&lines);
-    let (dir, cached) = steps::cached(&cfg.cache, "esp", &key, |tmp| {
+    let (dir, cached) = steps::cached(&cfg.local_cache, "esp", &key, |tmp| {
         let mut files = BTreeMap::new();
         let efi = initramfs::resolve(&base.root, "usr/lib/systemd/boot/efi/systemd-bootx64.efi")?;
         files.insert("EFI/BOOT/BOOTX64.EFI".to_owned(), std::fs::read(efi)?);

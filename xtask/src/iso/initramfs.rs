@@ -180,7 +180,7 @@ pub fn build(
     lines.extend(MODULES.iter().map(|m| format!("module {m}")));
     lines.extend(TOOLS.iter().map(|(n, t)| format!("tool {n} {t}")));
     let key = steps::key(&lines);
-    let (dir, cached) = steps::cached(&cfg.cache, "initramfs", &key, |tmp| {
+    let (dir, cached) = steps::cached(&cfg.local_cache, "initramfs", &key, |tmp| {
         let stage = cfg.work.join("initramfs-root");
         if stage.exists() {
             std::fs::remove_dir_all(&stage)?;

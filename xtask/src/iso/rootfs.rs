@@ -10,6 +10,7 @@
 //! kept under `cache/debs` and fed back to apt, so a new base after a
 //! package-list change downloads only what is new.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -209,7 +210,10 @@ fn mmdebstrap(
     Ok(())
 }
 
-/// Packs base + overlays + binaries + units into `rootfs.tar.zst`.
+/// Packs base + overlays + binaries + units into `rootfs.tar.zst`, as two
+/// zstd frames (see `outpost_image::tarball::pack_layer`): the Debian base
+/// layer, cached on its own, and the small top layer of our files, so a
+/// rebuild after a change to one daemon repacks only the top.
 pub fn payload(
     cfg: &Config,
     base: &Base,
@@ -217,78 +221,120 @@ pub fn payload(
     p: &Progress,
 ) -> Result<(Payload, bool)> {
     let overlays = cfg.root.join("overlays");
-    let mut lines = vec![
-        "payload-v1".to_owned(),
+    let top = cfg.work.join("payload-top");
+    if top.exists() {
+        std::fs::remove_dir_all(&top)?;
+    }
+    std::fs::create_dir_all(&top)?;
+    if overlays.is_dir() {
+        // Every top-level entry except the folder's own README.
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&overlays)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
+            .collect();
+        entries.sort();
+        if !entries.is_empty() {
+            crate::ci::run_cmd(
+                Command::new("cp")
+                    .args(["-a", "--no-preserve=ownership"])
+                    .args(&entries)
+                    .arg(format!("{}/", top.display())),
+            )?;
+        }
+    }
+    for (name, path) in &bins.daemons {
+        install_file(path, &top.join("usr/bin").join(name), 0o755)?;
+    }
+    for unit in &bins.units {
+        let name = unit.file_name().context("unit without a name")?;
+        install_file(unit, &top.join("usr/lib/systemd/system").join(name), 0o644)?;
+    }
+    // Files of the top layer that replace files of the base.
+    let mut exclude = BTreeSet::new();
+    let mut top_files = Vec::new();
+    list_files(&top, "", &mut top_files)?;
+    for rel in &top_files {
+        let in_base = base.root.join(rel);
+        if in_base.is_symlink() || in_base.is_file() {
+            exclude.insert(rel.clone());
+        }
+    }
+    let opts = outpost_image::tarball::PackOptions {
+        clamp_mtime: cfg.epoch,
+        level: 6,
+        workers: 2,
+    };
+    let base_key = steps::key(&[
+        "payload-base-v1".to_owned(),
         base.key.clone(),
         format!("epoch {}", cfg.epoch),
-        format!("overlays {}", tree_hash(&overlays)?),
+        format!(
+            "exclude {}",
+            exclude.iter().cloned().collect::<Vec<_>>().join(",")
+        ),
+    ]);
+    let (base_dir, base_cached) =
+        steps::cached(&cfg.local_cache, "payload-base", &base_key, |tmp| {
+            p.say("packing the Debian layer");
+            let out = std::fs::File::create(tmp.join("base.tar.zst"))?;
+            let stats = outpost_image::tarball::pack_layer(
+                &base.root,
+                std::io::BufWriter::new(out),
+                opts,
+                &exclude,
+                false,
+            )
+            .context("packing the Debian layer")?;
+            p.say(format!(
+                "{} entries, {} MiB",
+                stats.entries,
+                stats.bytes >> 20
+            ));
+            Ok(())
+        })?;
+    let mut lines = vec![
+        "payload-v2".to_owned(),
+        base_key,
+        format!("top {}", tree_hash(&top)?),
     ];
     lines.extend(bins.describe());
     let key = steps::key(&lines);
-    let (dir, cached) = steps::cached(&cfg.cache, "payload", &key, |tmp| {
-        let stage = cfg.work.join("payload-root");
-        if stage.exists() {
-            std::fs::remove_dir_all(&stage)?;
-        }
-        std::fs::create_dir_all(&cfg.work)?;
-        p.say("linking base tree");
-        // Hard links make the copy cheap; everything written on top is
-        // unlinked first (--remove-destination) so the cache stays intact.
-        crate::ci::run_cmd(Command::new("cp").arg("-al").arg(&base.root).arg(&stage))?;
-        if overlays.is_dir() {
-            p.say("applying overlays/");
-            // Every top-level entry except the folder's own README.
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(&overlays)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
-                .collect();
-            entries.sort();
-            if !entries.is_empty() {
-                crate::ci::run_cmd(
-                    Command::new("cp")
-                        .args(["-a", "--no-preserve=ownership", "--remove-destination"])
-                        .args(&entries)
-                        .arg(format!("{}/", stage.display())),
-                )?;
-            }
-        }
-        for (name, path) in &bins.daemons {
-            install_file(path, &stage.join("usr/bin").join(name), 0o755)?;
-        }
-        for unit in &bins.units {
-            let name = unit.file_name().context("unit without a name")?;
-            install_file(
-                unit,
-                &stage.join("usr/lib/systemd/system").join(name),
-                0o644,
-            )?;
-        }
-        p.say("packing rootfs.tar.zst");
-        let out = std::fs::File::create(tmp.join("rootfs.tar.zst"))?;
-        let stats = outpost_image::tarball::pack_dir(
-            &stage,
+    let (dir, cached) = steps::cached(&cfg.local_cache, "payload", &key, |tmp| {
+        p.say("packing the Outpost layer");
+        let path = tmp.join("rootfs.tar.zst");
+        std::fs::copy(base_dir.join("base.tar.zst"), &path)?;
+        let out = std::fs::OpenOptions::new().append(true).open(&path)?;
+        outpost_image::tarball::pack_layer(
+            &top,
             std::io::BufWriter::new(out),
-            outpost_image::tarball::PackOptions {
-                clamp_mtime: cfg.epoch,
-                level: 6,
-                workers: 2,
-            },
+            opts,
+            &BTreeSet::new(),
+            true,
         )
-        .context("packing the payload")?;
-        p.say(format!(
-            "{} entries, {} MiB",
-            stats.entries,
-            stats.bytes >> 20
-        ));
-        std::fs::remove_dir_all(&stage)?;
+        .context("packing the Outpost layer")?;
         Ok(())
     })?;
+    std::fs::remove_dir_all(&top)?;
     Ok((
         Payload {
             tarball: dir.join("rootfs.tar.zst"),
         },
-        cached,
+        cached && base_cached,
     ))
+}
+
+/// Relative paths of every non-directory below `dir`.
+fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let rel = format!("{prefix}{}", e.file_name().to_string_lossy());
+        if e.file_type()?.is_dir() {
+            list_files(&e.path(), &format!("{rel}/"), out)?;
+        } else {
+            out.push(rel);
+        }
+    }
+    Ok(())
 }
 
 fn install_file(from: &Path, to: &Path, mode: u32) -> Result<()> {
