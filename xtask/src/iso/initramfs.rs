@@ -446,3 +446,49 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_is_valid_busybox_shell() {
+        let path = std::env::temp_dir().join(format!("outpost-init-{}", std::process::id()));
+        std::fs::write(&path, INIT).unwrap();
+        let out = Command::new("busybox")
+            .args(["sh", "-n"])
+            .arg(&path)
+            .output()
+            .expect("busybox (Debian package busybox-static) must be installed");
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn resolve_stays_inside_the_root() {
+        let root = std::env::temp_dir().join(format!("outpost-resolve-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("usr/lib/x86_64-linux-gnu")).unwrap();
+        std::fs::write(root.join("usr/lib/x86_64-linux-gnu/libz.so.1.2"), "z").unwrap();
+        std::os::unix::fs::symlink("usr/lib", root.join("lib")).unwrap();
+        std::os::unix::fs::symlink(
+            "libz.so.1.2",
+            root.join("usr/lib/x86_64-linux-gnu/libz.so.1"),
+        )
+        .unwrap();
+        // An absolute target means the root's /, never the host's.
+        std::os::unix::fs::symlink("/lib/x86_64-linux-gnu/libz.so.1", root.join("abs")).unwrap();
+        let want = root.join("usr/lib/x86_64-linux-gnu/libz.so.1.2");
+        assert_eq!(
+            resolve(&root, "lib/x86_64-linux-gnu/libz.so.1").unwrap(),
+            want
+        );
+        assert_eq!(resolve(&root, "abs").unwrap(), want);
+        assert!(resolve(&root, "etc/passwd").is_err());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
