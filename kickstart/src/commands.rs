@@ -114,7 +114,9 @@ const FIREWALL: &[Opt] = &[
     opt(&["--disabled", "--disable"], "enabled", Kind::False),
     opt(&["--enabled", "--enable"], "enabled", Kind::True),
     opt(&["--port"], "ports", Kind::Extend),
-    opt(&["--trust"], "trusts", Kind::Append),
+    // pykickstart appends each --trust but prints them comma-joined; split
+    // on commas so the printed form parses back to the same devices.
+    opt(&["--trust"], "trusts", Kind::Extend),
     opt(&["--service"], "services", Kind::Extend),
     opt(&["--ftp"], "services", Kind::AppendConst("ftp")),
     opt(&["--http"], "services", Kind::AppendConst("http")),
@@ -410,6 +412,7 @@ fn required(cmd: &str, args: &Args, dest: &str, opt: &str, col: u32) -> Result<S
 /// pykickstart's checks shared by `part`, `raid` and `logvol`.
 fn fs_checks(cmd: &str, args: &Args, col0: u32) -> Result<(), Fail> {
     let col = |d: &str| args.col(d).unwrap_or(col0);
+    luks_checks(cmd, args, col0)?;
     if args.str("mkfsoptions").is_some() && args.str("fsprofile").is_some() {
         return Err((
             col("mkfsoptions"),
@@ -420,6 +423,17 @@ fn fs_checks(cmd: &str, args: &Args, col0: u32) -> Result<(), Fail> {
         return Err((
             col("mkfsoptions"),
             format!("{cmd}: --mkfsoptions with --noformat has no effect; remove one of them"),
+        ));
+    }
+    Ok(())
+}
+
+/// pykickstart's LUKS check shared by the storage commands.
+fn luks_checks(cmd: &str, args: &Args, col0: u32) -> Result<(), Fail> {
+    if args.int("pbkdf_time").is_some() && args.int("pbkdf_iterations").is_some() {
+        return Err((
+            args.col("pbkdf_iterations").unwrap_or(col0),
+            format!("{cmd}: only one of --pbkdf-time and --pbkdf-iterations can be given"),
         ));
     }
     Ok(())
@@ -711,7 +725,10 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
         "clearpart" => {
             args = p(CLEARPART)?;
             positional(cmd, &args, 0, 0, "", col0)?;
+            // pykickstart: `--list` makes the kind CLEARPART_TYPE_LIST, which
+            // prints no kind flag; the devices are the whole story.
             let kind = match args.str("type").as_deref() {
+                _ if !args.list("list").is_empty() => None,
                 Some("all") => Some(ClearKind::All),
                 Some("linux") => Some(ClearKind::Linux),
                 Some("none") => Some(ClearKind::None),
@@ -768,6 +785,7 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                     "passphrase",
                 ]),
             });
+            luks_checks(cmd, &args, col0)?;
             if args.str("fstype").is_some() && args.str("type").as_deref() == Some("btrfs") {
                 return Err((
                     args.col("fstype").unwrap_or(col0),
@@ -963,6 +981,12 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
             positional(cmd, &args, 0, 0, "", col0)?;
             if args.str("md5pass").is_some() {
                 warnings.push((args.col("md5pass").unwrap_or(col0), "bootloader: --md5pass is the same as --password=HASH --iscrypted; printed that way".into()));
+            }
+            if args.flag("sdboot") && args.flag("extlinux") {
+                return Err((
+                    args.col("extlinux").unwrap_or(col0),
+                    "bootloader: only one of --sdboot and --extlinux may be given".into(),
+                ));
             }
             if let Some(d) = args.str("boot_drive")
                 && d.contains(',')

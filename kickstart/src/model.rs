@@ -268,7 +268,7 @@ pub struct Firewall {
     pub enabled: bool,
     /// `--port=PORT:PROTO,…` (normalised to `port:proto`).
     pub ports: Vec<String>,
-    /// `--trust=DEV` (repeatable).
+    /// `--trust=DEV` (repeatable; comma-separated lists are split).
     pub trusts: Vec<String>,
     /// `--service=…` plus `--ssh`/`--smtp`/`--http`/`--ftp`.
     pub services: Vec<String>,
@@ -311,7 +311,8 @@ pub struct IgnoreDisk {
 /// `clearpart …`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClearPart {
-    /// `--all`, `--linux` or `--none` (last one wins).
+    /// `--all`, `--linux` or `--none` (last one wins); `None` when `--list`
+    /// names the partitions (pykickstart's CLEARPART_TYPE_LIST).
     pub kind: Option<ClearKind>,
     /// `--initlabel`.
     pub initlabel: bool,

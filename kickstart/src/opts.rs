@@ -30,8 +30,6 @@ pub(crate) enum Kind {
     List,
     /// One value from a fixed set.
     Choice(&'static [&'static str]),
-    /// Repeatable value, collected.
-    Append,
     /// Repeatable comma list, concatenated.
     Extend,
     /// Flag appending a constant to a list destination.
@@ -320,14 +318,6 @@ pub(crate) fn parse(cmd: &str, specs: &[Opt], words: &[Word]) -> Result<Args, Fa
                     ));
                 }
                 Val::Str(value)
-            }
-            Kind::Append => {
-                let mut l = match args.vals.remove(spec.dest) {
-                    Some((Val::List(l), _, _)) => l,
-                    _ => Vec::new(),
-                };
-                l.push(value);
-                Val::List(l)
             }
             Kind::Extend | Kind::AppendConst(_) => {
                 let mut l = match args.vals.remove(spec.dest) {

@@ -9,12 +9,12 @@
 //! `%packages` last.
 //!
 //! Where pykickstart's printer loses information, this one does not, on
-//! purpose, so that `parse(flatten(x))` is the same model: a value that
-//! needs quoting is always quoted (pykickstart prints `user --password=a b`
-//! unquoted), `poweroff` prints as `poweroff` (pykickstart: `shutdown`),
-//! `--bootproto` is always printed, and `firewall --use-system-defaults`
-//! keeps the other firewall options. Values are double-quoted where
-//! pykickstart quotes them (`--fstype="ext4"`, `services --enabled="a,b"`).
+//! purpose: a value that needs quoting is always quoted (pykickstart prints
+//! `user --password=a b` unquoted), `poweroff` prints as `poweroff`
+//! (pykickstart: `shutdown`), `keyboard us --vckeymap=de` keeps the old
+//! positional layout (pykickstart moves it into a comment), and no default
+//! `bootloader` line is invented. Values are double-quoted where pykickstart
+//! quotes them (`--fstype="ext4"`, `services --enabled="a,b"`).
 
 use crate::addon::format_size;
 use crate::model::*;
@@ -93,16 +93,6 @@ impl Cmd {
         }
         self
     }
-    fn extra(&mut self, extra: &Extra) -> &mut Self {
-        for (k, v) in extra {
-            if v.is_empty() {
-                self.arg(format!("--{k}"));
-            } else {
-                self.arg(format!("--{k}={}", val(v)));
-            }
-        }
-        self
-    }
     fn done(&self) -> &str {
         &self.s
     }
@@ -134,16 +124,22 @@ pub fn flatten(ks: &Kickstart) -> String {
     }
     if let Some(f) = &ks.firewall {
         o.line("# Firewall configuration");
-        let mut c = Cmd::new("firewall");
-        c.arg(if f.enabled { "--enabled" } else { "--disabled" });
-        c.list("--port", &f.ports);
-        for t in &f.trusts {
-            c.arg(format!("--trust={}", val(t)));
+        // As F28_Firewall/FC3_Firewall: `--use-system-defaults` and
+        // `--disabled` make every other option meaningless, so only they
+        // are printed.
+        if f.use_system_defaults {
+            o.line("firewall --use-system-defaults");
+        } else if !f.enabled {
+            o.line("firewall --disabled");
+        } else {
+            let mut c = Cmd::new("firewall");
+            c.arg("--enabled");
+            c.list("--port", &f.ports);
+            c.list("--trust", &f.trusts);
+            c.list("--service", &f.services);
+            c.list("--remove-service", &f.remove_services);
+            o.line(c.done());
         }
-        c.list("--service", &f.services);
-        c.list("--remove-service", &f.remove_services);
-        c.flag(f.use_system_defaults, "--use-system-defaults");
-        o.line(c.done());
     }
     if let Some(fb) = ks.firstboot {
         match fb {
@@ -234,7 +230,12 @@ pub fn flatten(ks: &Kickstart) -> String {
         );
     }
     if let Some(r) = &ks.rootpw {
-        o.line("# Root password");
+        // Sic: pykickstart's F18_RootPw prints no space in the locked case.
+        o.line(if r.password.is_some() {
+            "# Root password"
+        } else {
+            "#Root password"
+        });
         let mut c = Cmd::new("rootpw");
         if r.password.is_some() {
             c.arg(if r.is_crypted {
@@ -305,10 +306,10 @@ pub fn flatten(ks: &Kickstart) -> String {
     for s in &ks.scripts {
         o.line("");
         let mut c = Cmd::new(s.kind.header());
-        c.flag(s.nochroot, "--nochroot");
         if s.interpreter != "/bin/sh" {
             c.arg(format!("--interpreter={}", val(&s.interpreter)));
         }
+        c.flag(s.nochroot, "--nochroot");
         c.opt("--logfile", &s.logfile)
             .flag(s.erroronfail, "--erroronfail");
         o.line(c.done());
@@ -357,7 +358,10 @@ pub fn flatten(ks: &Kickstart) -> String {
         if let Some(e) = &p.environment {
             o.line(&format!("@^{e}"));
         }
-        for g in &p.groups {
+        let mut groups = p.groups.clone();
+        groups.sort();
+        groups.dedup();
+        for g in &groups {
             o.line(&format!("@{g}"));
         }
         let mut pk = p.packages.clone();
@@ -366,7 +370,10 @@ pub fn flatten(ks: &Kickstart) -> String {
         for n in &pk {
             o.line(n);
         }
-        for g in &p.excluded_groups {
+        let mut xg = p.excluded_groups.clone();
+        xg.sort();
+        xg.dedup();
+        for g in &xg {
             o.line(&format!("-@{g}"));
         }
         let mut ex = p.excluded_packages.clone();
@@ -390,6 +397,87 @@ fn sq(v: &str) -> String {
     }
 }
 
+/// An option to print: `None` = absent, `Some("")` = a flag, else a value.
+type Field = (&'static str, Option<String>);
+
+/// Prints options in pykickstart's order for a command: `order` lists
+/// option names (without `--`) with whether pykickstart double-quotes the
+/// value; `fields` are the modelled values and `extra` the rest. Options
+/// not in `order` follow alphabetically.
+fn ordered(c: &mut Cmd, order: &[(&str, bool)], fields: Vec<Field>, extra: &Extra) {
+    let mut all: std::collections::BTreeMap<String, String> = extra.clone();
+    for (k, v) in fields {
+        if let Some(v) = v {
+            all.insert(k.to_string(), v);
+        }
+    }
+    let emit = |c: &mut Cmd, k: &str, v: &str, quoted: bool| {
+        if v.is_empty() {
+            c.arg(format!("--{k}"));
+        } else if quoted {
+            c.arg(format!("--{k}={}", q(v)));
+        } else {
+            c.arg(format!("--{k}={}", val(v)));
+        }
+    };
+    for (k, quoted) in order {
+        if let Some(v) = all.remove(*k) {
+            emit(c, k, &v, *quoted);
+        }
+    }
+    for (k, v) in &all {
+        emit(c, k, v, false);
+    }
+}
+
+fn flag(on: bool) -> Option<String> {
+    on.then(String::new)
+}
+
+fn num<T: ToString>(v: Option<T>) -> Option<String> {
+    v.map(|v| v.to_string())
+}
+
+/// `F39_NetworkData._getArgsAsStr` order.
+const NETWORK_ORDER: &[(&str, bool)] = &[
+    ("bootproto", false),
+    ("dhcpclass", false),
+    ("device", false),
+    ("essid", true),
+    ("ethtool", true),
+    ("gateway", false),
+    ("hostname", false),
+    ("ip", false),
+    ("mtu", false),
+    ("nameserver", false),
+    ("netmask", false),
+    ("nodns", false),
+    ("onboot", false),
+    ("wepkey", false),
+    ("notksdevice", false),
+    ("noipv4", false),
+    ("noipv6", false),
+    ("ipv6", false),
+    ("activate", false),
+    ("nodefroute", false),
+    ("wpakey", false),
+    ("bondslaves", false),
+    ("bondopts", false),
+    ("vlanid", false),
+    ("ipv6gateway", false),
+    ("teamslaves", true),
+    ("teamconfig", true),
+    ("interfacename", false),
+    ("bridgeslaves", false),
+    ("bridgeopts", false),
+    ("no-activate", false),
+    ("bindto", false),
+    ("ipv4-dns-search", false),
+    ("ipv6-dns-search", false),
+    ("ipv4-ignore-auto-dns", false),
+    ("ipv6-ignore-auto-dns", false),
+];
+
 fn network(n: &Network) -> String {
     // pykickstart prints two spaces after `network`; kept for familiarity.
     let mut c = Cmd::new("network ");
@@ -400,75 +488,117 @@ fn network(n: &Network) -> String {
         BootProto::Query => "query",
         BootProto::Ibft => "ibft",
     };
-    c.arg(format!("--bootproto={bp}"))
-        .opt("--device", &n.device)
-        .opt("--gateway", &n.gateway)
-        .opt("--hostname", &n.hostname)
-        .opt("--ip", &n.ip)
-        .opt("--mtu", &n.mtu)
-        .list("--nameserver", &n.nameservers)
-        .opt("--netmask", &n.netmask)
-        .flag(n.nodns, "--nodns");
-    // pykickstart prints --onboot only when it is off (on is the default).
-    if n.onboot == Some(false) {
-        c.arg("--onboot=off");
-    }
-    c.flag(n.noipv4, "--noipv4")
-        .flag(n.noipv6, "--noipv6")
-        .opt("--ipv6", &n.ipv6)
-        .opt("--ipv6gateway", &n.ipv6gateway)
-        .flag(n.nodefroute, "--nodefroute")
-        .extra(&n.extra);
-    match n.activate {
-        Some(true) => {
-            c.arg("--activate");
-        }
-        Some(false) => {
-            c.arg("--no-activate");
-        }
-        None => {}
-    }
+    let fields = vec![
+        // F24_Network blanks the boot protocol when IPv4 is off.
+        ("bootproto", (!n.noipv4).then(|| bp.to_string())),
+        ("device", n.device.clone()),
+        ("gateway", n.gateway.clone()),
+        ("hostname", n.hostname.clone()),
+        ("ip", n.ip.clone()),
+        ("mtu", n.mtu.clone()),
+        (
+            "nameserver",
+            (!n.nameservers.is_empty()).then(|| n.nameservers.join(",")),
+        ),
+        ("netmask", n.netmask.clone()),
+        ("nodns", flag(n.nodns)),
+        // pykickstart prints --onboot only when it is off (on is the default).
+        (
+            "onboot",
+            (n.onboot == Some(false)).then(|| "off".to_string()),
+        ),
+        ("noipv4", flag(n.noipv4)),
+        ("noipv6", flag(n.noipv6)),
+        ("ipv6", n.ipv6.clone()),
+        ("activate", flag(n.activate == Some(true))),
+        ("nodefroute", flag(n.nodefroute)),
+        ("ipv6gateway", n.ipv6gateway.clone()),
+        ("no-activate", flag(n.activate == Some(false))),
+    ];
+    ordered(&mut c, NETWORK_ORDER, fields, &n.extra);
     c.s
+}
+
+/// LUKS options in the order pykickstart's storage commands print them.
+const LUKS_TAIL: &[(&str, bool)] = &[
+    ("luks-version", false),
+    ("pbkdf", false),
+    ("pbkdf-memory", false),
+    ("pbkdf-time", false),
+    ("pbkdf-iterations", false),
+];
+
+fn order(parts: &[&[(&'static str, bool)]]) -> Vec<(&'static str, bool)> {
+    parts.iter().flat_map(|p| p.iter().copied()).collect()
 }
 
 fn storage(o: &mut Out, ks: &Kickstart) {
     if let Some(b) = &ks.bootloader {
         o.line("# System bootloader configuration");
         let mut c = Cmd::new("bootloader");
-        let mut extra = b.extra.clone();
-        let default = extra.remove("default");
-        c.optq("--append", &b.append)
-            .opt("--location", &b.location)
-            .optq("--password", &b.password);
-        if !b.driveorder.is_empty() {
-            c.arg(format!("--driveorder={}", q(&b.driveorder.join(","))));
+        if b.disabled {
+            // F21_Bootloader: a disabled boot loader prints nothing else.
+            c.arg("--disabled");
+        } else {
+            let fields = vec![
+                ("append", b.append.clone()),
+                ("location", b.location.clone()),
+                ("password", b.password.clone()),
+                (
+                    "driveorder",
+                    (!b.driveorder.is_empty()).then(|| b.driveorder.join(",")),
+                ),
+                ("timeout", num(b.timeout)),
+                ("iscrypted", flag(b.is_crypted)),
+                ("boot-drive", b.boot_drive.clone()),
+                ("sdboot", flag(b.sdboot)),
+            ];
+            let order: &[(&str, bool)] = &[
+                ("append", true),
+                ("location", false),
+                ("password", true),
+                ("driveorder", true),
+                ("timeout", false),
+                ("default", false),
+                ("iscrypted", false),
+                ("boot-drive", false),
+                ("leavebootorder", false),
+                ("extlinux", false),
+                ("nombr", false),
+                ("sdboot", false),
+            ];
+            ordered(&mut c, order, fields, &b.extra);
         }
-        c.num("--timeout", b.timeout)
-            .opt("--default", &default)
-            .flag(b.is_crypted, "--iscrypted")
-            .opt("--boot-drive", &b.boot_drive)
-            .extra(&extra)
-            .flag(b.disabled, "--disabled")
-            .flag(b.sdboot, "--sdboot");
         o.line(c.done());
     }
     if let Some(a) = &ks.autopart {
-        let mut extra = a.extra.clone();
         let mut c = Cmd::new("autopart");
-        c.flag(a.encrypted, "--encrypted")
-            .optq("--passphrase", &a.passphrase);
-        for k in ["escrowcert", "backuppassphrase"] {
-            take(&mut c, &mut extra, k);
-        }
-        c.opt("--type", &a.kind);
-        if let Some(ci) = extra.remove("cipher") {
-            c.arg(format!("--cipher={}", q(&ci)));
-        }
-        c.opt("--fstype", &a.fstype)
-            .flag(a.nohome, "--nohome")
-            .flag(a.noboot, "--noboot")
-            .flag(a.noswap, "--noswap");
-        c.extra(&extra);
+        let fields = vec![
+            ("encrypted", flag(a.encrypted)),
+            ("passphrase", a.passphrase.clone()),
+            ("type", a.kind.clone()),
+            ("fstype", a.fstype.clone()),
+            ("nohome", flag(a.nohome)),
+            ("noboot", flag(a.noboot)),
+            ("noswap", flag(a.noswap)),
+        ];
+        let ord = order(&[
+            &[
+                ("encrypted", false),
+                ("passphrase", true),
+                ("escrowcert", true),
+                ("backuppassphrase", false),
+                ("type", false),
+                ("cipher", true),
+                ("fstype", false),
+                ("nohome", false),
+                ("noboot", false),
+                ("noswap", false),
+            ],
+            LUKS_TAIL,
+            &[("hibernation", false), ("hw-passphrase", true)],
+        ]);
+        ordered(&mut c, &ord, fields, &a.extra);
         o.line(c.done());
     }
     if let Some(r) = &ks.reqpart {
@@ -503,33 +633,86 @@ fn storage(o: &mut Out, ks: &Kickstart) {
     if !ks.partitions.is_empty() {
         o.line("# Disk partitioning information");
     }
+    let fs_common: &[(&str, bool)] = &[
+        ("fsprofile", true),
+        ("encrypted", false),
+        ("passphrase", true),
+        ("escrowcert", true),
+        ("backuppassphrase", false),
+    ];
     for p in &ks.partitions {
-        let mut extra = p.extra.clone();
         let mut c = Cmd::new("part");
-        c.arg(val(&p.mountpoint))
-            .flag(p.asprimary, "--asprimary")
-            .optq("--fstype", &p.fstype)
-            .flag(p.grow, "--grow")
-            .num("--maxsize", p.maxsize)
-            .flag(p.noformat, "--noformat");
-        take(&mut c, &mut extra, "onbiosdisk");
-        c.opt("--ondisk", &p.disk)
-            .opt("--onpart", &p.onpart)
-            .flag(p.recommended, "--recommended")
-            .num("--size", p.size)
-            .optq("--fsoptions", &p.fsoptions)
-            .optq("--label", &p.label)
-            .flag(p.encrypted, "--encrypted")
-            .extra(&extra);
+        c.arg(val(&p.mountpoint));
+        let fields = vec![
+            ("asprimary", flag(p.asprimary)),
+            ("fstype", p.fstype.clone()),
+            ("grow", flag(p.grow)),
+            ("maxsize", num(p.maxsize)),
+            ("noformat", flag(p.noformat)),
+            ("ondisk", p.disk.clone()),
+            ("onpart", p.onpart.clone()),
+            ("recommended", flag(p.recommended)),
+            ("size", num(p.size)),
+            ("fsoptions", p.fsoptions.clone()),
+            ("label", p.label.clone()),
+            ("encrypted", flag(p.encrypted)),
+        ];
+        let ord = order(&[
+            &[
+                ("asprimary", false),
+                ("fstype", true),
+                ("grow", false),
+                ("maxsize", false),
+                ("noformat", false),
+                ("onbiosdisk", false),
+                ("ondisk", false),
+                ("onpart", false),
+                ("recommended", false),
+                ("size", false),
+                ("fsoptions", true),
+                ("label", true),
+            ],
+            fs_common,
+            &[
+                ("resize", false),
+                ("hibernation", false),
+                ("cipher", true),
+                ("mkfsoptions", true),
+            ],
+            LUKS_TAIL,
+            &[("hw-passphrase", true)],
+        ]);
+        ordered(&mut c, &ord, fields, &p.extra);
         o.line(c.done());
     }
     for r in &ks.raids {
         let mut c = Cmd::new("raid");
-        c.arg(val(&r.mountpoint))
-            .opt("--device", &r.device)
-            .optq("--fstype", &r.fstype)
-            .opt("--level", &r.level)
-            .extra(&r.extra);
+        c.arg(val(&r.mountpoint));
+        let fields = vec![
+            ("device", r.device.clone()),
+            ("fstype", r.fstype.clone()),
+            ("level", r.level.clone()),
+        ];
+        let ord = order(&[
+            &[
+                ("device", false),
+                ("fstype", true),
+                ("level", false),
+                ("noformat", false),
+                ("spares", false),
+                ("useexisting", false),
+                ("fsoptions", true),
+            ],
+            fs_common,
+            &[
+                ("label", true),
+                ("cipher", true),
+                ("mkfsoptions", true),
+                ("chunksize", false),
+            ],
+            LUKS_TAIL,
+        ]);
+        ordered(&mut c, &ord, fields, &r.extra);
         for m in &r.members {
             c.arg(val(m));
         }
@@ -537,7 +720,15 @@ fn storage(o: &mut Out, ks: &Kickstart) {
     }
     for v in &ks.volgroups {
         let mut c = Cmd::new("volgroup");
-        c.arg(val(&v.name)).extra(&v.extra);
+        c.arg(val(&v.name));
+        let ord: &[(&str, bool)] = &[
+            ("noformat", false),
+            ("useexisting", false),
+            ("pesize", false),
+            ("reserved-space", false),
+            ("reserved-percent", false),
+        ];
+        ordered(&mut c, ord, Vec::new(), &v.extra);
         for pv in &v.pvs {
             c.arg(val(pv));
         }
@@ -545,24 +736,46 @@ fn storage(o: &mut Out, ks: &Kickstart) {
     }
     for l in &ks.logvols {
         let mut c = Cmd::new("logvol");
-        c.arg(val(&l.mountpoint))
-            .optq("--fstype", &l.fstype)
-            .flag(l.grow, "--grow")
-            .num("--size", l.size)
-            .extra(&l.extra)
-            .opt("--name", &l.name)
-            .opt("--vgname", &l.vgname);
+        c.arg(val(&l.mountpoint));
+        let fields = vec![
+            ("fstype", l.fstype.clone()),
+            ("grow", flag(l.grow)),
+            ("size", num(l.size)),
+        ];
+        let ord = order(&[
+            &[
+                ("fstype", true),
+                ("grow", false),
+                ("maxsize", false),
+                ("noformat", false),
+                ("percent", false),
+                ("recommended", false),
+                ("size", false),
+                ("useexisting", false),
+                ("fsoptions", true),
+            ],
+            fs_common,
+            &[
+                ("label", true),
+                ("resize", false),
+                ("hibernation", false),
+                ("cipher", true),
+                ("thinpool", false),
+                ("metadatasize", false),
+                ("chunksize", false),
+                ("thin", false),
+                ("poolname", false),
+                ("profile", false),
+                ("cachesize", false),
+                ("cachepvs", false),
+                ("cachemode", false),
+                ("mkfsoptions", true),
+            ],
+            LUKS_TAIL,
+        ]);
+        ordered(&mut c, &ord, fields, &l.extra);
+        c.opt("--name", &l.name).opt("--vgname", &l.vgname);
         o.line(c.done());
-    }
-}
-
-fn take(c: &mut Cmd, extra: &mut Extra, key: &str) {
-    if let Some(v) = extra.remove(key) {
-        if v.is_empty() {
-            c.arg(format!("--{key}"));
-        } else {
-            c.arg(format!("--{key}={}", val(&v)));
-        }
     }
 }
 

@@ -166,7 +166,7 @@ fn sections_table() {
         // lines starting with `%` that are not section keywords.
         (
             "%post --nochroot --interpreter=/bin/bash\n# keep me\n\n%hello\necho post # c\n  %end # done\n",
-            "\n%post --nochroot --interpreter=/bin/bash\n# keep me\n\n%hello\necho post # c\n%end\n",
+            "\n%post --interpreter=/bin/bash --nochroot\n# keep me\n\n%hello\necho post # c\n%end\n",
         ),
         (
             "%pre --erroronfail --log=/tmp/pre.log\necho hi\n%end\n",
