@@ -1075,7 +1075,7 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
             let hint = suggest(other)
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();
-            return Err((col0, format!("unknown command: {other}{hint}")));
+            return Err((col0, format!("unknown command: {}{hint}", short(other))));
         }
     }
     warnings.extend(args.warnings);
@@ -1092,7 +1092,20 @@ fn suggest(word: &str) -> Option<&'static str> {
         .map(|(_, c)| c)
 }
 
+/// A word as shown in a message: at most 60 characters, then `…`.
+pub(crate) fn short(word: &str) -> String {
+    match word.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &word[..i]),
+        None => word.to_string(),
+    }
+}
+
+/// Edit distance for "did you mean" hints. Words longer than 40 characters
+/// get no hint (the distance is quadratic; a 16 MiB word must stay cheap).
 pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
+    if a.len() > 40 || b.len() > 40 {
+        return usize::MAX;
+    }
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -233,7 +233,8 @@ pub(crate) fn parse(cmd: &str, specs: &[Opt], words: &[Word]) -> Result<Args, Fa
                 return Err((
                     w.col,
                     format!(
-                        "{cmd}: unknown option {name}; see `{cmd}` in the kickstart reference for its options"
+                        "{cmd}: unknown option {}; see `{cmd}` in the kickstart reference for its options",
+                        crate::commands::short(name)
                     ),
                 ));
             }

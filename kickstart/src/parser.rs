@@ -265,7 +265,7 @@ impl<'a> Parser<'a> {
             self.error(
                 line,
                 header[0].col,
-                format!("unknown kickstart section: {name}{hint}"),
+                format!("unknown kickstart section: {}{hint}", commands::short(name)),
             );
             // Skip to its %end (if any) so its body is not read as commands.
         }

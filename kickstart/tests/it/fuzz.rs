@@ -126,3 +126,19 @@ fn oversized_input_is_refused() {
     let e = parse_str("big.ks", &big).unwrap_err().to_string();
     assert!(e.contains("input too large"), "{e}");
 }
+
+/// Regression: "did you mean" used a quadratic edit distance on the whole
+/// word and echoed it, so one huge word took seconds and printed megabytes.
+#[test]
+fn a_huge_word_is_reported_quickly_and_briefly() {
+    let word = "x".repeat(1 << 20);
+    let start = std::time::Instant::now();
+    let e = parse_str("w.ks", &format!("{word}\nlang --{word}\n")).unwrap_err();
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    let text = e.to_string();
+    assert!(text.len() < 400, "{} bytes of diagnostics", text.len());
+    assert!(
+        text.contains("unknown command: xxxx") && text.contains('…'),
+        "{text}"
+    );
+}
