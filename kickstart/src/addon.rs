@@ -83,6 +83,18 @@ pub(crate) fn parse_addon(body: &[&Line]) -> (OutpostAddon, Vec<Diagnostic>) {
     let mut a = OutpostAddon::default();
     let mut domain_line: Option<&Line> = None;
     for line in body {
+        if cx.diags.iter().filter(|d| d.is_error()).count() >= crate::parser::MAX_ERRORS {
+            cx.at(
+                line,
+                0,
+                Severity::Error,
+                format!(
+                    "org_outpost: too many errors ({}); stopped checking here",
+                    crate::parser::MAX_ERRORS
+                ),
+            );
+            break;
+        }
         let words = match lex::split_words(&line.text, true) {
             Ok(w) => w,
             Err(e) => {

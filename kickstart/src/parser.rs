@@ -135,6 +135,17 @@ impl<'a> Parser<'a> {
     pub fn run(mut self) -> Self {
         let mut i = 0;
         while i < self.lines.len() {
+            if self.errors >= MAX_ERRORS {
+                let line = &self.lines[i];
+                self.diags.push(Diagnostic {
+                    path: line.file.to_string(),
+                    line: line.lineno,
+                    col: 0,
+                    severity: Severity::Error,
+                    message: format!("too many errors ({MAX_ERRORS}); stopped checking here"),
+                });
+                break;
+            }
             let line = &self.lines[i];
             self.cur = i;
             i += 1;
@@ -487,6 +498,11 @@ impl<'a> Parser<'a> {
             for d in diags {
                 if d.is_error() {
                     self.errors += 1;
+                    // The addon stops itself after MAX_ERRORS and says so in
+                    // one more diagnostic, which is kept.
+                    if self.errors > MAX_ERRORS + 1 {
+                        continue;
+                    }
                 }
                 self.diags.push(d);
             }

@@ -142,3 +142,26 @@ fn a_huge_word_is_reported_quickly_and_briefly() {
         "{text}"
     );
 }
+
+/// Regression: a file of 200,000 bad lines took seconds (a hint computed for
+/// every line); checking now stops after 100 errors and says so.
+#[test]
+fn checking_stops_after_too_many_errors() {
+    let text = "bogus\n".repeat(200_000);
+    let start = std::time::Instant::now();
+    let e = parse_str("m.ks", &text).unwrap_err();
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(e.errors().count(), 101);
+    assert_eq!(
+        e.items.last().unwrap().to_string(),
+        "m.ks:101:0: error: too many errors (100); stopped checking here"
+    );
+    let addon = format!("%addon org_outpost\n{}%end\n", "bogus\n".repeat(200_000));
+    let e = parse_str("a.ks", &addon).unwrap_err();
+    assert_eq!(e.errors().count(), 101);
+    assert!(
+        e.items.last().unwrap().message.contains("too many errors"),
+        "{}",
+        e.items.last().unwrap()
+    );
+}
