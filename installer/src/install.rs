@@ -134,6 +134,13 @@ fn label_of(c: &Contents) -> Option<(&str, &str)> {
     }
 }
 
+/// Mount options: Debian's kernel defaults FAT to `iocharset=ascii`, whose
+/// module (`nls_ascii`) the initramfs may lack; ISO 8859-1 and code page 437
+/// are the ones it loads, so FAT mounts name them explicitly.
+fn mount_data(fstype: &str) -> Option<&'static str> {
+    (fstype == "vfat").then_some("codepage=437,iocharset=iso8859-1")
+}
+
 fn mount_ro(dev: &Path, fstype: &str, at: &Path) -> Result<()> {
     std::fs::create_dir_all(at)?;
     nix::mount::mount(
@@ -141,7 +148,7 @@ fn mount_ro(dev: &Path, fstype: &str, at: &Path) -> Result<()> {
         at,
         Some(fstype),
         MsFlags::MS_RDONLY,
-        None::<&str>,
+        mount_data(fstype),
     )
     .with_context(|| format!("mounting {} ({fstype}) on {}", dev.display(), at.display()))
 }
@@ -788,7 +795,7 @@ impl Installer<'_> {
                 &at,
                 Some(p.fstype.as_str()),
                 MsFlags::empty(),
-                None::<&str>,
+                mount_data(p.fstype.as_str()),
             )
             .with_context(|| format!("mounting {} on {}", dev.display(), at.display()))?;
             self.mounts.push(at);
