@@ -5,7 +5,8 @@
 //! network devices, partitions, a long `%packages` list, scripts and the
 //! `org_outpost` addon: every line unique, because pykickstart's
 //! `ksvalidator` turns duplicate warnings into errors), installs pykickstart
-//! from PyPI if it is missing (`python3 -m pip install pykickstart`), builds
+//! from PyPI into a virtual environment under `target/outpost/` if python3
+//! cannot import it, builds
 //! our `ksvalidator` in release mode, checks that both accept the file, then
 //! times each tool as a process (median of several runs) and prints both
 //! times and the ratio. Both tools are also timed on a one-line file so the
@@ -37,7 +38,7 @@ pub fn run() -> anyhow::Result<()> {
         text.len() / 1024
     );
 
-    let py_validator = pykickstart_validator()?;
+    let (python, py_validator) = pykickstart_validator(&dir)?;
     println!("building outpost ksvalidator (release)…");
     let status = Command::new(env!("CARGO"))
         .args([
@@ -63,7 +64,7 @@ pub fn run() -> anyhow::Result<()> {
         c
     };
     let py_cmd = |f: &Path| {
-        let mut c = Command::new("python3");
+        let mut c = Command::new(&python);
         c.arg(&py_validator).arg(f);
         c
     };
@@ -118,18 +119,37 @@ fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// Finds pykickstart's `ksvalidator` script, installing pykickstart from
-/// PyPI first if it is not importable.
-fn pykickstart_validator() -> anyhow::Result<PathBuf> {
+/// Finds pykickstart's `ksvalidator`: the one importable by `python3` if
+/// pykickstart is installed, else one installed from PyPI into a virtual
+/// environment under `dir` (so Debian's externally-managed Python is left
+/// alone). Returns the Python interpreter and the script to run with it.
+fn pykickstart_validator(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     let importable = Command::new("python3")
         .args(["-c", "import pykickstart"])
         .stderr(Stdio::null())
         .status()
         .context("running python3 (install python3 to run this benchmark)")?
         .success();
-    if !importable {
-        println!("installing pykickstart from PyPI…");
-        let ok = Command::new("python3")
+    let python = if importable {
+        PathBuf::from("python3")
+    } else {
+        let venv = dir.join("venv");
+        let python = venv.join("bin/python3");
+        if !python.exists() {
+            println!("creating {} …", venv.display());
+            let ok = Command::new("python3")
+                .arg("-m")
+                .arg("venv")
+                .arg(&venv)
+                .status()
+                .context("running python3 -m venv")?
+                .success();
+            if !ok {
+                bail!("python3 -m venv failed (on Debian: apt-get install python3-venv)");
+            }
+        }
+        println!("installing pykickstart from PyPI into {} …", venv.display());
+        let ok = Command::new(&python)
             .args([
                 "-m",
                 "pip",
@@ -139,15 +159,14 @@ fn pykickstart_validator() -> anyhow::Result<PathBuf> {
                 "pykickstart",
             ])
             .status()
-            .context("running python3 -m pip install pykickstart")?
+            .context("running pip install pykickstart")?
             .success();
         if !ok {
-            bail!(
-                "python3 -m pip install pykickstart failed (on Debian: apt-get install python3-pip)"
-            );
+            bail!("pip install pykickstart failed");
         }
-    }
-    let out = Command::new("python3")
+        python
+    };
+    let out = Command::new(&python)
         .args([
             "-c",
             "import sysconfig; print(sysconfig.get_path('scripts'))",
@@ -160,10 +179,11 @@ fn pykickstart_validator() -> anyhow::Result<PathBuf> {
         PathBuf::from("/usr/local/bin/ksvalidator"),
         PathBuf::from("/usr/bin/ksvalidator"),
     ];
-    candidates
+    let script = candidates
         .into_iter()
         .find(|p| p.is_file())
-        .context("pykickstart is installed but its ksvalidator script was not found")
+        .context("pykickstart is installed but its ksvalidator script was not found")?;
+    Ok((python, script))
 }
 
 fn check_ok(what: &str, mut cmd: Command) -> anyhow::Result<()> {
