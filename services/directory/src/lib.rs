@@ -12,9 +12,12 @@
 //! The schema (see [`SCHEMA`]) is the documented on-disk format; its version
 //! is kept in `PRAGMA user_version`.
 //!
-//! Addresses are stored lower-case. Passwords are stored only as argon2id
-//! PHC strings (`$argon2id$v=19$m=19456,t=2,p=1$…`, the OWASP-recommended
-//! parameters that are the `argon2` crate's default).
+//! Addresses are stored lower-case. Passwords are stored as argon2id PHC
+//! strings (`$argon2id$v=19$m=19456,t=2,p=1$…`, the OWASP-recommended
+//! parameters that are the `argon2` crate's default). A SHA-crypt hash
+//! (`$6$`, `$5$`) handed over by the installer from a Kickstart
+//! `--iscrypted` password is accepted and upgraded to argon2id at the
+//! user's first successful login.
 
 #![deny(missing_docs)]
 
@@ -335,6 +338,49 @@ pub fn check_password(address: &str, password: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks that `hash` is a stored form we can verify: an argon2 PHC string,
+/// or a SHA-512/SHA-256 crypt(3) string (`$6$…`, `$5$…`), which Kickstart's
+/// `--iscrypted` passwords usually are. Crypt hashes are replaced by
+/// argon2id at the first successful login.
+pub fn check_hash(hash: &str) -> Result<()> {
+    if is_sha_crypt(hash) {
+        // `$6$[rounds=N$]salt$hash`: at least salt and hash fields.
+        if hash.split('$').filter(|p| !p.is_empty()).count() >= 3 {
+            return Ok(());
+        }
+        return Err(Error::BadHash("malformed crypt(3) string".into()));
+    }
+    let parsed = PasswordHash::new(hash).map_err(|e| Error::BadHash(e.to_string()))?;
+    if !parsed.algorithm.as_str().starts_with("argon2") {
+        return Err(Error::BadHash(format!(
+            "algorithm {} is not argon2 or SHA-crypt ($6$, $5$)",
+            parsed.algorithm
+        )));
+    }
+    Ok(())
+}
+
+fn is_sha_crypt(hash: &str) -> bool {
+    hash.starts_with("$6$") || hash.starts_with("$5$")
+}
+
+/// Verifies `password` against a stored hash of any accepted kind.
+fn verify_hash(hash: &str, password: &str) -> bool {
+    if hash.starts_with("$6$") {
+        return sha_crypt::sha512_check(password, hash).is_ok();
+    }
+    if hash.starts_with("$5$") {
+        return sha_crypt::sha256_check(password, hash).is_ok();
+    }
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
 /// Hashes a password with argon2id and a random salt (PHC string).
 pub fn hash_password(password: &str) -> Result<String> {
     let salt = SaltString::generate(&mut rand_core::OsRng);
@@ -395,13 +441,7 @@ impl Directory {
                 hash_password(p)?
             }
             Password::Hash(h) => {
-                let parsed = PasswordHash::new(h).map_err(|e| Error::BadHash(e.to_string()))?;
-                if !parsed.algorithm.as_str().starts_with("argon2") {
-                    return Err(Error::BadHash(format!(
-                        "algorithm {} is not argon2",
-                        parsed.algorithm
-                    )));
-                }
+                check_hash(h)?;
                 h.clone()
             }
         };
@@ -886,13 +926,7 @@ impl Directory {
             .optional()
             .map_err(unavailable)?;
         let ok = match &row {
-            Some((hash, _)) => PasswordHash::new(hash)
-                .map(|h| {
-                    Argon2::default()
-                        .verify_password(password.as_bytes(), &h)
-                        .is_ok()
-                })
-                .unwrap_or(false),
+            Some((hash, _)) => verify_hash(hash, password),
             None => {
                 // Spend the same time as for a real user so the reply time
                 // does not tell which addresses exist.
@@ -915,6 +949,18 @@ impl Directory {
                 params![user_key],
             )
             .map_err(unavailable)?;
+        if let Some((hash, _)) = &row
+            && is_sha_crypt(hash)
+            && let Ok(upgraded) = hash_password(password)
+        {
+            // Upgrade an installer-provided crypt(3) hash to argon2id.
+            self.conn
+                .execute(
+                    "UPDATE users SET password = ?2 WHERE address = ?1",
+                    params![address, upgraded],
+                )
+                .map_err(unavailable)?;
+        }
         match self.user(&address) {
             Ok(Some(u)) => Ok(u),
             Ok(None) => Err(AuthError::Invalid),

@@ -58,7 +58,7 @@ fn bad_input_changes_nothing() {
         (NewUser::new("carol@outpost.test", "aaaaaaaaaa"), "repeat"),
         (
             NewUser {
-                password: Password::Hash("$6$salt$abc".into()),
+                password: Password::Hash("$1$salt$abc".into()),
                 ..NewUser::new("carol@outpost.test", "")
             },
             "password hash refused",
@@ -94,6 +94,35 @@ fn existing_argon2_hash_is_accepted() {
     .unwrap();
     d.authenticate("admin@outpost.test", "from the installer", None)
         .unwrap();
+}
+
+#[test]
+fn kickstart_sha512_crypt_hash_is_accepted_and_upgraded() {
+    let (t, mut d) = dir();
+    // `openssl passwd -6 -salt saltsalt 'from kickstart'`
+    let crypt = "$6$saltsalt$4lbJDU7TCrb2lq5xjGGSY6FAEpuomXa9eFY5j5FTlCK95lJcl9IYugYTR5FpHj6Z5q5f3axtDe4K5JMR57zo/0";
+    d.add_user(&NewUser {
+        password: Password::Hash(crypt.into()),
+        ..NewUser::new("admin@outpost.test", "")
+    })
+    .unwrap();
+    assert!(
+        d.authenticate("admin@outpost.test", "wrong one", None)
+            .is_err()
+    );
+    d.authenticate("admin@outpost.test", "from kickstart", None)
+        .unwrap();
+    // Now stored as argon2id; the same password still works.
+    let conn = rusqlite_hash(t.path());
+    assert!(conn.starts_with("$argon2id$"), "{conn}");
+    d.authenticate("admin@outpost.test", "from kickstart", None)
+        .unwrap();
+}
+
+fn rusqlite_hash(dir: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(dir.join(outpost_directory::DB_FILE)).unwrap();
+    conn.query_row("SELECT password FROM users", [], |r| r.get(0))
+        .unwrap()
 }
 
 #[test]
