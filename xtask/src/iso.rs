@@ -149,7 +149,7 @@ pub fn run(args: IsoArgs) -> Result<()> {
         );
         lock.lock().context("locking the cache")?;
     }
-    let a = build_iso(first.clone())?;
+    let (a, bins) = build_iso(first.clone(), None)?;
     if !args.check_reproducible {
         return Ok(());
     }
@@ -160,7 +160,9 @@ pub fn run(args: IsoArgs) -> Result<()> {
     if second.local_cache.exists() {
         std::fs::remove_dir_all(&second.local_cache)?;
     }
-    let b = build_iso(second.clone())?;
+    // Same binaries: the workspace may change while the first build runs
+    // (and cargo is deterministic anyway); everything after is rebuilt.
+    let (b, _) = build_iso(second.clone(), Some(bins))?;
     let (ha, hb) = (
         outpost_image::sums::sha256_file(&a)?,
         outpost_image::sums::sha256_file(&b)?,
@@ -180,11 +182,14 @@ pub fn run(args: IsoArgs) -> Result<()> {
 }
 
 /// Builds the ISO: the stage list.
-fn build_iso(plan: Config) -> Result<PathBuf> {
+fn build_iso(plan: Config, prebuilt: Option<Binaries>) -> Result<(PathBuf, Binaries)> {
     let mut steps = steps::Steps::new();
     let cfg = steps.run("config", |_| Ok((plan, false)))?;
     let answer = steps.run("render", |p| Ok((render(&cfg, p)?, false)))?;
-    let bins = steps.run("build", |p| Ok((build(&cfg, p)?, false)))?;
+    let bins = steps.run("build", |p| match prebuilt {
+        Some(b) => Ok((b, true)),
+        None => Ok((build(&cfg, p)?, false)),
+    })?;
     let base = steps.run("rootfs", |p| rootfs::base(&cfg, &answer.packages, p))?;
     let payload = steps.run("payload", |p| rootfs::payload(&cfg, &base, &bins, p))?;
     let initrd = steps.run("initramfs", |p| initramfs::build(&cfg, &base, &bins, p))?;
@@ -210,7 +215,7 @@ fn build_iso(plan: Config) -> Result<PathBuf> {
         iso.display(),
         std::fs::metadata(&iso)?.len() >> 20
     );
-    Ok(iso)
+    Ok((iso, bins))
 }
 
 fn config(args: &IsoArgs) -> Result<Config> {
@@ -381,7 +386,19 @@ fn build(cfg: &Config, p: &steps::Progress) -> Result<Binaries> {
         cmd.args(["--bin", name]);
     }
     crate::ci::run_cmd(&mut cmd)?;
-    let release = cfg.root.join("target/release");
+    // Snapshot the binaries: target/release is shared with everyone's
+    // builds and may change while this pipeline still reads them.
+    let release = cfg.work.join("bin");
+    if release.exists() {
+        std::fs::remove_dir_all(&release)?;
+    }
+    std::fs::create_dir_all(&release)?;
+    for name in std::iter::once("outpost-installer").chain(daemon_names.iter().map(String::as_str))
+    {
+        let from = cfg.root.join("target/release").join(name);
+        std::fs::copy(&from, release.join(name))
+            .with_context(|| format!("copying {}", from.display()))?;
+    }
     let installer = release.join("outpost-installer");
     let installer_sha = outpost_image::sums::sha256_file(&installer)
         .with_context(|| format!("reading {}", installer.display()))?;
