@@ -495,7 +495,7 @@ impl Session {
                 self.io = Box::new(crate::compress::Deflate::new(io));
                 self.compressed = true;
             }
-            "SELECT" | "EXAMINE" => self.select(&tag, &name, &args)?,
+            "SELECT" | "EXAMINE" => blocking(|| self.select(&tag, &name, &args))?,
             "CREATE" => {
                 let n = args
                     .first()
@@ -538,7 +538,7 @@ impl Session {
                     .map_err(|e| CmdErr::No(no(&e)))?;
                 self.line(&format!("{tag} OK {name} completed"));
             }
-            "LIST" | "LSUB" => self.list(&tag, &name, &args)?,
+            "LIST" | "LSUB" => blocking(|| self.list(&tag, &name, &args))?,
             "STATUS" => {
                 let n = args
                     .first()
@@ -554,7 +554,7 @@ impl Session {
                 self.refresh(true);
                 self.line(&format!("{tag} OK STATUS completed"));
             }
-            "APPEND" => self.append(&tag, &args)?,
+            "APPEND" => blocking(|| self.append(&tag, &args))?,
             "GETQUOTAROOT" => {
                 let n = args
                     .first()
@@ -613,13 +613,13 @@ impl Session {
                 }
                 self.line(&format!("{tag} OK {name} completed"));
             }
-            "EXPUNGE" => self.expunge(&tag, None)?,
-            "FETCH" => self.fetch(&tag, &args, false)?,
-            "STORE" => self.store(&tag, &args, false)?,
-            "SEARCH" => self.search(&tag, &args, false)?,
-            "SORT" => self.sort(&tag, &args, false)?,
-            "THREAD" => self.thread(&tag, &args, false)?,
-            "COPY" | "MOVE" => self.copy(&tag, &args, false, name == "MOVE")?,
+            "EXPUNGE" => blocking(|| self.expunge(&tag, None))?,
+            "FETCH" => blocking(|| self.fetch(&tag, &args, false))?,
+            "STORE" => blocking(|| self.store(&tag, &args, false))?,
+            "SEARCH" => blocking(|| self.search(&tag, &args, false))?,
+            "SORT" => blocking(|| self.sort(&tag, &args, false))?,
+            "THREAD" => blocking(|| self.thread(&tag, &args, false))?,
+            "COPY" | "MOVE" => blocking(|| self.copy(&tag, &args, false, name == "MOVE"))?,
             "UID" => {
                 let sub = args
                     .first()
@@ -628,13 +628,13 @@ impl Session {
                     .to_ascii_uppercase();
                 let rest = &args[1.min(args.len())..];
                 match sub.as_str() {
-                    "FETCH" => self.fetch(&tag, rest, true)?,
-                    "STORE" => self.store(&tag, rest, true)?,
-                    "SEARCH" => self.search(&tag, rest, true)?,
-                    "SORT" => self.sort(&tag, rest, true)?,
-                    "THREAD" => self.thread(&tag, rest, true)?,
-                    "COPY" => self.copy(&tag, rest, true, false)?,
-                    "MOVE" => self.copy(&tag, rest, true, true)?,
+                    "FETCH" => blocking(|| self.fetch(&tag, rest, true))?,
+                    "STORE" => blocking(|| self.store(&tag, rest, true))?,
+                    "SEARCH" => blocking(|| self.search(&tag, rest, true))?,
+                    "SORT" => blocking(|| self.sort(&tag, rest, true))?,
+                    "THREAD" => blocking(|| self.thread(&tag, rest, true))?,
+                    "COPY" => blocking(|| self.copy(&tag, rest, true, false))?,
+                    "MOVE" => blocking(|| self.copy(&tag, rest, true, true))?,
                     "EXPUNGE" => {
                         let max = self.selected()?.max_uid();
                         let set = rest
@@ -642,7 +642,7 @@ impl Session {
                             .and_then(Tok::text)
                             .and_then(|s| SeqSet::parse(&s, max))
                             .ok_or_else(|| CmdErr::Bad("UID EXPUNGE set".into()))?;
-                        self.expunge(&tag, Some(set))?;
+                        blocking(|| self.expunge(&tag, Some(set)))?;
                     }
                     _ => return Err(CmdErr::Bad("unknown UID command".into())),
                 }
@@ -1558,6 +1558,15 @@ impl Session {
                 }
             }
         }
+    }
+}
+
+/// Runs store-bound work (file I/O, searches over thousands of files)
+/// without stalling the other sessions on this worker thread.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

@@ -219,33 +219,22 @@ impl<'a> Candidate<'a> {
     }
 }
 
-fn contains_ci(hay: &[u8], needle_lc: &str) -> bool {
-    if needle_lc.is_empty() {
-        return true;
-    }
-    let n = needle_lc.as_bytes();
-    // memmem on a lower-cased copy: a single pass with SIMD search is faster
-    // than a byte-by-byte case-folding comparison.
-    let mut lc = hay.to_vec();
-    lc.make_ascii_lowercase();
-    memchr::memmem::find(&lc, n).is_some()
-}
-
-fn needs_decoding(raw: &[u8]) -> bool {
-    let mut lc = raw.to_vec();
-    lc.make_ascii_lowercase();
-    memchr::memmem::find(&lc, b"content-transfer-encoding: base64").is_some()
-        || memchr::memmem::find(&lc, b"content-transfer-encoding: quoted-printable").is_some()
-        || memchr::memmem::find(&lc, b"=?").is_some()
-}
-
 fn body_contains(raw: &[u8], needle: &str, with_header: bool) -> bool {
     let hdr_len = crate::mime::header_block(raw).len();
-    let searched = if with_header { raw } else { &raw[hdr_len..] };
-    if contains_ci(searched, needle) {
+    // One lower-cased copy serves the raw search and the decoding check:
+    // memmem (SIMD) over it beats a case-folding byte loop.
+    let mut lc = raw.to_vec();
+    lc.make_ascii_lowercase();
+    let searched = if with_header { &lc[..] } else { &lc[hdr_len..] };
+    if needle.is_empty() || memchr::memmem::find(searched, needle.as_bytes()).is_some() {
         return true;
     }
-    if !needs_decoding(raw) {
+    // Only encoded text can hide a match from the raw search.
+    let encoded = memchr::memmem::find(&lc, b"content-transfer-encoding: base64").is_some()
+        || memchr::memmem::find(&lc, b"content-transfer-encoding: quoted-printable").is_some()
+        || (with_header && memchr::memmem::find(&lc[..hdr_len], b"=?").is_some())
+        || !raw.is_ascii();
+    if !encoded {
         return false;
     }
     let Some(m) = crate::mime::parse(raw) else {
@@ -259,8 +248,11 @@ fn body_contains(raw: &[u8], needle: &str, with_header: bool) -> bool {
     }
     m.parts.iter().any(|p| match &p.body {
         mail_parser::PartType::Text(t) | mail_parser::PartType::Html(t) => {
-            t.to_lowercase().contains(needle)
+            p.encoding != mail_parser::Encoding::None || !t.is_ascii()
         }
+        _ => false,
+    } && match &p.body {
+        mail_parser::PartType::Text(t) | mail_parser::PartType::Html(t) => t.to_lowercase().contains(needle),
         _ => false,
     })
 }
