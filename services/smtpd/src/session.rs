@@ -552,9 +552,32 @@ impl Session {
             } else {
                 None
             };
-            Ok::<_, outpost_directory::Error>(resolution)
+            // Quota: only a recipient that is exactly one local mailbox is
+            // refused when full; lists and aliases deliver to who has room.
+            let mut full = false;
+            if let Some(r) = &resolution
+                && let [only] = r.local.as_slice()
+                && r.remote.is_empty()
+                && let Some(user) = dir.user(only)?
+                && user.quota > 0
+                && let Ok(root) = outpost_store::user_root(
+                    &shared.config.general.mail_root,
+                    user.domain(),
+                    user.local_part(),
+                )
+            {
+                full = maildir_usage(&root) >= user.quota;
+            }
+            Ok::<_, outpost_directory::Error>((resolution, full))
         })
         .await;
+        if let Ok(Ok((_, true))) = &looked_up {
+            return reply(
+                out,
+                &format!("552 5.2.2 <{address}>: Recipient address rejected: mailbox full"),
+            );
+        }
+        let looked_up = looked_up.map(|r| r.map(|(resolution, _)| resolution));
         let (local, remote) = match looked_up {
             Ok(Ok(Some(r))) if r.is_empty() => {
                 return reply(
@@ -726,6 +749,32 @@ impl Session {
             crate::time::rfc5322(now)
         )
     }
+}
+
+/// Bytes used by a Maildir (all folders, `cur/` and `new/`), from file
+/// sizes: read-only, so smtpd never touches imapd's indexes.
+fn maildir_usage(root: &std::path::Path) -> u64 {
+    let mut dirs = vec![root.to_path_buf()];
+    if let Ok(rd) = std::fs::read_dir(root) {
+        dirs.extend(
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+                .map(|e| e.path()),
+        );
+    }
+    let mut total = 0;
+    for d in dirs {
+        for sub in ["cur", "new"] {
+            if let Ok(rd) = std::fs::read_dir(d.join(sub)) {
+                total += rd
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum::<u64>();
+            }
+        }
+    }
+    total
 }
 
 /// Stores a message for every local mailbox (durably, via the store) and

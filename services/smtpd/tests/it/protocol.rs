@@ -298,3 +298,31 @@ async fn authenticated_submission_over_implicit_tls() {
         c.check(input, want).await;
     }
 }
+
+#[tokio::test]
+async fn a_full_mailbox_refuses_mail_with_552() {
+    let s = start().await;
+    {
+        let mut d = outpost_directory::Directory::open(&s.shared.config.directory.path).unwrap();
+        let mut carol = outpost_directory::NewUser::new("carol@outpost.test", "carol-secret-1");
+        carol.quota = 300;
+        d.add_user(&carol).unwrap();
+    }
+    let msg = format!("Subject: fill\r\n\r\n{}\r\n.\r\n", "z".repeat(400));
+    script(
+        s.mx,
+        &[
+            ("HELO c\r\n", "250 mx.outpost.test\r\n"),
+            ("MAIL FROM:<x@remote.example>\r\n", "250 2.1.0 Ok\r\n"),
+            ("RCPT TO:<carol@outpost.test>\r\n", "250 2.1.5 Ok\r\n"),
+            ("DATA\r\n", "354 End data with <CR><LF>.<CR><LF>\r\n"),
+            (&msg, "250 2.0.0 Ok: queued as ID\r\n"),
+            ("MAIL FROM:<x@remote.example>\r\n", "250 2.1.0 Ok\r\n"),
+            (
+                "RCPT TO:<carol@outpost.test>\r\n",
+                "552 5.2.2 <carol@outpost.test>: Recipient address rejected: mailbox full\r\n",
+            ),
+        ],
+    )
+    .await;
+}
