@@ -44,6 +44,15 @@ enum Command {
     /// The outbound mail queue.
     #[command(subcommand)]
     Queue(QueueCmd),
+    /// The local certificate authority.
+    #[command(subcommand)]
+    Tls(TlsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum TlsCmd {
+    /// Print the local CA certificate (PEM) for clients to import.
+    Ca,
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,6 +227,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Group(cmd) => group(&config, cmd),
         Command::DomainAlias(cmd) => domain_alias(&config, cmd),
         Command::Queue(cmd) => queue(&config, cmd),
+        Command::Tls(TlsCmd::Ca) => {
+            let path = config.tls.dir.join("ca.crt");
+            let pem = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "reading {} (it is created when a daemon first starts)",
+                    path.display()
+                )
+            })?;
+            print!("{pem}");
+            Ok(())
+        }
     }
 }
 

@@ -16,6 +16,7 @@ impl Env {
         c.general.mail_root = dir.path().join("mail");
         c.directory.path = dir.path().join("directory");
         c.smtp.queue_dir = dir.path().join("queue");
+        c.tls.dir = dir.path().join("tls");
         std::fs::write(dir.path().join("outpost.toml"), c.to_toml()).unwrap();
         Env { dir }
     }
@@ -258,4 +259,19 @@ fn groups_aliases_and_queue() {
     let (code, out, _) = e.run(&["queue", "delete", "ABC123"], "");
     assert_eq!((code, out.as_str()), (0, "deleted 1 message(s)\n"));
     assert!(q.list().unwrap().is_empty());
+}
+
+#[test]
+fn tls_ca_prints_the_exportable_certificate() {
+    let e = Env::new();
+    let (code, _, err) = e.run(&["tls", "ca"], "");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("it is created when a daemon first starts"),
+        "{err}"
+    );
+    outpost_tls::load_or_create(&e.dir.path().join("tls"), &["localhost".to_string()]).unwrap();
+    let (code, out, _) = e.run(&["tls", "ca"], "");
+    assert_eq!(code, 0);
+    assert!(out.starts_with("-----BEGIN CERTIFICATE-----"), "{out}");
 }
