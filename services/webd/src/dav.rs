@@ -495,8 +495,12 @@ impl App {
     }
 
     fn describe(&self, user: &str, res: &Res, q: &PropQuery) -> String {
+        let mut expand = None;
         let names: Vec<PropName> = match q {
-            PropQuery::Props(p) => p.clone(),
+            PropQuery::Props(p, e) => {
+                expand = *e;
+                p.clone()
+            }
             PropQuery::All(include) => {
                 let mut all = res.all_props();
                 all.extend(include.iter().cloned());
@@ -511,7 +515,7 @@ impl App {
         let mut found = Vec::new();
         let mut missing = Vec::new();
         for n in &names {
-            match self.prop(user, res, n) {
+            match self.prop(user, res, n, expand) {
                 Some(v) => found.push(v),
                 None => missing.push(n.empty()),
             }
@@ -523,7 +527,7 @@ impl App {
     }
 
     /// The XML of one property of `res`, or `None` if it has none.
-    fn prop(&self, user: &str, res: &Res, n: &PropName) -> Option<String> {
+    fn prop(&self, user: &str, res: &Res, n: &PropName, expand: Option<Range>) -> Option<String> {
         let principal = format!("/dav/{}/", enc(user));
         let href = |h: &str| format!("<D:href>{}</D:href>", xml::escape(h));
         // Properties every resource has.
@@ -648,6 +652,13 @@ impl App {
                 }
                 (CALDAV, "calendar-data") if col.is_calendar() => {
                     let (bytes, _) = col.get(name).ok()?;
+                    // RFC 4791 §9.6.5: with <C:expand>, instances in the range
+                    // as separate components in UTC, without recurrence rules.
+                    if let Some(r) = expand
+                        && let Some(text) = filter::expand(&bytes, r)
+                    {
+                        return Some(n.with(&xml::escape(&text)));
+                    }
                     Some(n.with(&xml::escape(&String::from_utf8_lossy(&bytes))))
                 }
                 (CARDDAV, "address-data") if col.is_addressbook() => {
@@ -1531,7 +1542,8 @@ impl Res {
 /// What a PROPFIND (or REPORT) asks for.
 #[derive(Debug, Clone)]
 enum PropQuery {
-    Props(Vec<PropName>),
+    /// Named properties, and the `C:expand` range of `calendar-data`, if any.
+    Props(Vec<PropName>, Option<Range>),
     /// allprop, plus `include`d properties.
     All(Vec<PropName>),
     Names,
@@ -1550,8 +1562,22 @@ fn parse_propfind(body: &[u8]) -> Result<PropQuery, Response> {
 
 fn prop_query(root: &Element) -> Option<PropQuery> {
     if let Some(p) = root.child(DAV, "prop") {
+        let expand = p
+            .child(CALDAV, "calendar-data")
+            .and_then(|d| d.child(CALDAV, "expand"))
+            .map(|e| Range {
+                start: e
+                    .attr("start")
+                    .and_then(filter::parse_utc)
+                    .unwrap_or(i64::MIN),
+                end: e
+                    .attr("end")
+                    .and_then(filter::parse_utc)
+                    .unwrap_or(i64::MAX),
+            });
         return Some(PropQuery::Props(
             p.elems().map(|e| PropName::new(&e.ns, &e.name)).collect(),
+            expand,
         ));
     }
     if root.child(DAV, "propname").is_some() {
@@ -1568,7 +1594,7 @@ fn prop_query(root: &Element) -> Option<PropQuery> {
 }
 
 fn report_props(root: &Element) -> PropQuery {
-    prop_query(root).unwrap_or(PropQuery::Props(vec![PropName::new(DAV, "getetag")]))
+    prop_query(root).unwrap_or(PropQuery::Props(vec![PropName::new(DAV, "getetag")], None))
 }
 
 fn options() -> Response {

@@ -414,3 +414,162 @@ impl CardFilter {
         }
     }
 }
+
+/// Properties dropped from expanded instances (RFC 4791 §9.6.5): the rule
+/// set and the original times are replaced by the instance's own UTC times.
+const EXPAND_DROP: &[&str] = &[
+    "DTSTART",
+    "DTEND",
+    "DURATION",
+    "RRULE",
+    "RDATE",
+    "EXDATE",
+    "EXRULE",
+    "RECURRENCE-ID",
+];
+
+/// A component's raw (unfolded) lines and nested components, in BEGIN order
+/// — the same numbering `calcard` uses for `comp_id`.
+#[derive(Debug, Default)]
+struct RawComponent {
+    name: String,
+    lines: Vec<String>,
+    children: Vec<usize>,
+}
+
+fn raw_components(text: &str) -> Vec<RawComponent> {
+    let mut out: Vec<RawComponent> = Vec::new();
+    let mut stack: Vec<usize> = Vec::new();
+    for line in unfold(text) {
+        let head = line
+            .split([':', ';'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let value = line
+            .split_once(':')
+            .map(|(_, v)| v.trim().to_ascii_uppercase())
+            .unwrap_or_default();
+        match head.as_str() {
+            "BEGIN" => {
+                out.push(RawComponent {
+                    name: value,
+                    ..RawComponent::default()
+                });
+                let i = out.len() - 1;
+                if let Some(&p) = stack.last() {
+                    out[p].children.push(i);
+                }
+                stack.push(i);
+            }
+            "END" => {
+                stack.pop();
+            }
+            "" => {}
+            _ => {
+                if let Some(&i) = stack.last() {
+                    out[i].lines.push(line);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn write_raw(out: &mut String, comps: &[RawComponent], i: usize) {
+    let c = &comps[i];
+    out.push_str(&format!("BEGIN:{}\r\n", c.name));
+    for l in &c.lines {
+        out.push_str(l);
+        out.push_str("\r\n");
+    }
+    for &ch in &c.children {
+        write_raw(out, comps, ch);
+    }
+    out.push_str(&format!("END:{}\r\n", c.name));
+}
+
+/// The calendar object with every instance overlapping `r` written as its
+/// own component in UTC (RFC 4791 §9.6.5); `None` if it cannot be parsed.
+pub fn expand(bytes: &[u8], r: Range) -> Option<String> {
+    let cal = item::parse_ical(bytes).ok()?;
+    let text = String::from_utf8_lossy(bytes);
+    let comps = raw_components(&text);
+    let top = comps.first()?;
+    let mut out = String::from("BEGIN:VCALENDAR\r\n");
+    for l in &top.lines {
+        out.push_str(l);
+        out.push_str("\r\n");
+    }
+    let mut instances = cal.expand_dates(Tz::UTC, EXPAND_LIMIT).events;
+    instances.sort_by_key(|ev| ev.start.timestamp());
+    for ev in &instances {
+        let (s, e) = instance_span(ev);
+        let hit = if s == e {
+            s >= r.start && s < r.end
+        } else {
+            s < r.end && e > r.start
+        };
+        if !hit {
+            continue;
+        }
+        let Some(c) = comps.get(ev.comp_id as usize) else {
+            continue;
+        };
+        if !matches!(c.name.as_str(), "VEVENT" | "VTODO" | "VJOURNAL") {
+            continue;
+        }
+        let name_of = |l: &String| {
+            l.split([':', ';'])
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase()
+        };
+        let recurring = c
+            .lines
+            .iter()
+            .any(|l| matches!(name_of(l).as_str(), "RRULE" | "RDATE" | "RECURRENCE-ID"));
+        out.push_str(&format!("BEGIN:{}\r\n", c.name));
+        for l in &c.lines {
+            if !EXPAND_DROP.contains(&name_of(l).as_str()) {
+                out.push_str(l);
+                out.push_str("\r\n");
+            }
+        }
+        out.push_str(&format!("DTSTART:{}\r\n", format_utc(s)));
+        if e != s {
+            out.push_str(&format!("DTEND:{}\r\n", format_utc(e)));
+        }
+        if recurring {
+            // Overridden instances keep their own RECURRENCE-ID (the
+            // original slot); instances of the rule are named by their start.
+            let rid = c.lines.iter().find(|l| name_of(l) == "RECURRENCE-ID");
+            match rid.and_then(|l| override_rid_utc(&cal, ev.comp_id, l)) {
+                Some(t) => out.push_str(&format!("RECURRENCE-ID:{}\r\n", format_utc(t))),
+                None => out.push_str(&format!("RECURRENCE-ID:{}\r\n", format_utc(s))),
+            }
+        }
+        for &ch in &c.children {
+            write_raw(&mut out, &comps, ch);
+        }
+        out.push_str(&format!("END:{}\r\n", c.name));
+    }
+    out.push_str("END:VCALENDAR\r\n");
+    Some(out)
+}
+
+/// The UTC time of an override's RECURRENCE-ID, resolved with the calendar's
+/// time zones by `calcard`.
+fn override_rid_utc(cal: &calcard::icalendar::ICalendar, comp_id: u32, _line: &str) -> Option<i64> {
+    use calcard::icalendar::ICalendarProperty;
+    let comp = cal.components.get(comp_id as usize)?;
+    let entry = comp
+        .entries
+        .iter()
+        .find(|e| e.name == ICalendarProperty::RecurrenceId)?;
+    let dt = entry.values.first()?.as_partial_date_time()?;
+    let tzid = entry.tz_id();
+    let resolver = cal.build_tz_resolver().with_default(Tz::UTC);
+    let tz = resolver.resolve_or_default(tzid);
+    dt.to_date_time_with_tz(tz).map(|d| d.timestamp())
+}

@@ -387,6 +387,18 @@ fn calendar_items_queries_and_sync() {
                 ]),
             ),
             step(
+                "query with expand",
+                "REPORT",
+                "/dav/alice@outpost.lan/calendar/",
+                A,
+                D1,
+                r#"<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data><C:expand start="20260301T000000Z" end="20260317T000000Z"/></C:calendar-data></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:time-range start="20260301T000000Z" end="20260317T000000Z"/></C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"#,
+                207,
+                Expect::Contains(&[
+                    "<C:calendar-data>BEGIN:VCALENDAR&#13;\nVERSION:2.0&#13;\nPRODID:-//t//t//EN&#13;\nBEGIN:VEVENT&#13;\nUID:weekly&#13;\nDTSTAMP:20260101T000000Z&#13;\nSUMMARY:Standup&#13;\nDTSTART:20260302T090000Z&#13;\nDTEND:20260302T100000Z&#13;\nRECURRENCE-ID:20260302T090000Z&#13;\nEND:VEVENT&#13;\nBEGIN:VEVENT&#13;\nUID:weekly&#13;\nDTSTAMP:20260101T000000Z&#13;\nSUMMARY:Standup&#13;\nDTSTART:20260316T090000Z&#13;\nDTEND:20260316T100000Z&#13;\nRECURRENCE-ID:20260316T090000Z&#13;\nEND:VEVENT&#13;\nEND:VCALENDAR&#13;\n</C:calendar-data>",
+                ]),
+            ),
+            step(
                 "sync initial",
                 "REPORT",
                 "/dav/alice@outpost.lan/calendar/",
