@@ -30,6 +30,8 @@ use crate::time::now;
 /// Longest pause between queue scans (to notice `.flush` and new entries
 /// written by other processes).
 const SCAN_INTERVAL: Duration = Duration::from_secs(2);
+/// Parallel deliveries to the smarthost.
+const RELAY_CONCURRENCY: usize = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const REPLY_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -44,11 +46,19 @@ pub async fn run(shared: Arc<Shared>) {
             .and_then(|r| r.ok())
             .unwrap_or_default();
         let t = now();
+        // Up to RELAY_CONCURRENCY deliveries at once: a backlog built up
+        // while offline drains quickly once the link is back.
+        let mut running = tokio::task::JoinSet::new();
         for env in entries {
             if flush || env.next_attempt <= t {
-                process(&shared, env).await;
+                while running.len() >= RELAY_CONCURRENCY {
+                    let _ = running.join_next().await;
+                }
+                let s = shared.clone();
+                running.spawn(async move { process(&s, env).await });
             }
         }
+        while running.join_next().await.is_some() {}
         tokio::select! {
             _ = shared.relay_wakeup.notified() => {}
             _ = tokio::time::sleep(SCAN_INTERVAL) => {}

@@ -8,3 +8,11 @@ mod postfix;
 mod protocol;
 mod relay;
 mod swaks;
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}

@@ -104,6 +104,31 @@ async fn queue_waits_survives_restart_and_drains_to_postfix_over_starttls() {
     let s = s.restart().await;
     assert_eq!(s.shared.queue.list().unwrap().len(), 1);
 
+    // A backlog built up while offline, written as smtpd writes it.
+    const BACKLOG: usize = 200;
+    for i in 0..BACKLOG {
+        let env = outpost_smtpd::queue::Envelope {
+            id: outpost_smtpd::queue::new_id(),
+            from: "alice@outpost.test".into(),
+            rcpts: vec![outpost_smtpd::queue::QueuedRcpt {
+                address: format!("user{i}@remote.example"),
+                state: outpost_smtpd::queue::RcptState::Pending,
+                last_error: String::new(),
+                notify_never: false,
+                orcpt: None,
+            }],
+            created: crate::now(),
+            attempts: 0,
+            next_attempt: u64::MAX,
+            size: 0,
+            envid: None,
+            ret_headers_only: false,
+            submitter: None,
+        };
+        let body = format!("Subject: backlog {i}\r\n\r\nx\r\n");
+        s.shared.queue.enqueue(&env, body.as_bytes()).unwrap();
+    }
+
     let pf = Postfix::start(
         port,
         Some((
@@ -111,20 +136,30 @@ async fn queue_waits_survives_restart_and_drains_to_postfix_over_starttls() {
             &pki.path().join("server.key"),
         )),
     );
+    let drain_started = std::time::Instant::now();
     s.shared.queue.request_flush().unwrap();
     let q = &s.shared.queue;
     assert!(
-        wait_for(20, || q.list().unwrap().is_empty()).await,
+        wait_for(60, || q.list().unwrap().is_empty()).await,
         "queue did not drain: {:?}\n{}",
-        q.list().unwrap(),
+        q.list().unwrap().len(),
         pf.log()
     );
+    eprintln!(
+        "relay: drained {} messages to Postfix over STARTTLS in {:.2} s",
+        BACKLOG + 1,
+        drain_started.elapsed().as_secs_f64()
+    );
     assert!(
-        wait_for(10, || pf.delivered().len() == 1).await,
+        wait_for(30, || pf.delivered().len() == BACKLOG + 1).await,
         "{}",
         pf.log()
     );
-    let msg = &pf.delivered()[0];
+    let delivered = pf.delivered();
+    let msg = delivered
+        .iter()
+        .find(|m| m.contains("Subject: offline"))
+        .unwrap();
     assert!(
         msg.contains("Subject: offline")
             && msg.contains("by mx.outpost.test (Outpost) with ESMTPSA"),
