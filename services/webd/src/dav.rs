@@ -850,10 +850,14 @@ impl App {
                 let mut parts = Vec::new();
                 for h in root.elems().filter(|e| e.is(DAV, "href")) {
                     let h = h.text();
-                    let item = h.trim().rsplit('/').next().unwrap_or("").to_string();
-                    let item = percent_decode_str(&item).decode_utf8_lossy().into_owned();
+                    // Compare decoded paths: clients may send `%40` for `@`,
+                    // or an absolute URL (RFC 4918 §8.3).
+                    let decoded = |p: &str| segments(strip_authority(p)).unwrap_or_default();
+                    let (hs, cs) = (decoded(h.trim()), decoded(href));
+                    let item = hs.last().cloned().unwrap_or_default();
+                    let inside = hs.len() == cs.len() + 1 && hs.starts_with(&cs);
                     match col.meta(&item) {
-                        Some(meta) if h.trim().starts_with(href.as_str()) || !h.contains('/') => {
+                        Some(meta) if inside || !h.contains('/') => {
                             let mut res = item_res(&item, meta);
                             if let Res::Item { href: rh, .. } = &mut res {
                                 *rh = h.trim().to_string();
@@ -1220,13 +1224,7 @@ impl App {
             return Response::text(400, "Destination header required");
         };
         // Absolute URI or absolute path (RFC 4918 §10.3); only the path counts.
-        let dest_path = match dest.find("://") {
-            Some(i) => dest[i + 3..]
-                .find('/')
-                .map(|j| &dest[i + 3 + j..])
-                .unwrap_or("/"),
-            None => dest,
-        };
+        let dest_path = strip_authority(dest);
         let overwrite = req
             .header("overwrite")
             .map(|v| !v.eq_ignore_ascii_case("F"))
@@ -1595,6 +1593,18 @@ fn prop_query(root: &Element) -> Option<PropQuery> {
 
 fn report_props(root: &Element) -> PropQuery {
     prop_query(root).unwrap_or(PropQuery::Props(vec![PropName::new(DAV, "getetag")], None))
+}
+
+/// The path of an absolute URI (`https://host/dav/…` → `/dav/…`), or the
+/// input if it is already a path.
+fn strip_authority(uri: &str) -> &str {
+    match uri.find("://") {
+        Some(i) => uri[i + 3..]
+            .find('/')
+            .map(|j| &uri[i + 3 + j..])
+            .unwrap_or("/"),
+        None => uri,
+    }
 }
 
 fn options() -> Response {

@@ -368,10 +368,10 @@ fn calendar_items_queries_and_sync() {
                 "/dav/alice@outpost.lan/calendar/",
                 A,
                 D1,
-                r#"<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop><D:href>/dav/alice@outpost.lan/calendar/weekly.ics</D:href><D:href>/dav/alice@outpost.lan/calendar/missing.ics</D:href></C:calendar-multiget>"#,
+                r#"<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop><D:href>/dav/alice@outpost.lan/calendar/weekly.ics</D:href><D:href>/dav/alice@outpost.lan/calendar/missing.ics</D:href><D:href>http://localhost/dav/alice%40outpost.lan/calendar/weekly.ics</D:href></C:calendar-multiget>"#,
                 207,
                 Expect::Exact(
-                    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\" xmlns:CR=\"urn:ietf:params:xml:ns:carddav\" xmlns:CS=\"http://calendarserver.org/ns/\" xmlns:ICAL=\"http://apple.com/ns/ical/\" xmlns:O=\"https://outpost.invalid/ns/\"><D:response><D:href>/dav/alice@outpost.lan/calendar/weekly.ics</D:href><D:propstat><D:prop><D:getetag>&quot;N&quot;</D:getetag></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response><D:response><D:href>/dav/alice@outpost.lan/calendar/missing.ics</D:href><D:status>HTTP/1.1 404 Not Found</D:status></D:response></D:multistatus>\n",
+                    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\" xmlns:CR=\"urn:ietf:params:xml:ns:carddav\" xmlns:CS=\"http://calendarserver.org/ns/\" xmlns:ICAL=\"http://apple.com/ns/ical/\" xmlns:O=\"https://outpost.invalid/ns/\"><D:response><D:href>/dav/alice@outpost.lan/calendar/weekly.ics</D:href><D:propstat><D:prop><D:getetag>&quot;N&quot;</D:getetag></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response><D:response><D:href>/dav/alice@outpost.lan/calendar/missing.ics</D:href><D:status>HTTP/1.1 404 Not Found</D:status></D:response><D:response><D:href>http://localhost/dav/alice%40outpost.lan/calendar/weekly.ics</D:href><D:propstat><D:prop><D:getetag>&quot;N&quot;</D:getetag></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>\n",
                 ),
             ),
             step(
