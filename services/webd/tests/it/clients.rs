@@ -61,18 +61,30 @@ fn litmus_basic_copymove_props() {
     assert_eq!(text.matches(" 0 failed").count(), 3, "{text}");
 }
 
-/// Makes sure the Python `caldav` library is importable, installing it with
-/// pip when it is not (PyPI is one of the reachable registries).
-fn ensure_caldav() {
-    let ok = Command::new("python3")
+/// A Python with the `caldav` library: a venv under the target folder,
+/// made once with pip (PyPI is one of the reachable registries; a venv
+/// because Debian's own Python refuses system-wide pip installs, PEP 668).
+fn caldav_python() -> std::path::PathBuf {
+    let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dav-pyenv");
+    let py = venv.join("bin/python3");
+    let ok = Command::new(&py)
         .args(["-c", "import caldav"])
         .status()
         .map(|s| s.success());
     if ok.unwrap_or(false) {
-        return;
+        return py;
     }
     let out = run_bounded(
-        Command::new("python3").args(["-m", "pip", "install", "--quiet", "caldav"]),
+        Command::new("python3").arg("-m").arg("venv").arg(&venv),
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "python3 -m venv (apt-get install python3-venv): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_bounded(
+        Command::new(&py).args(["-m", "pip", "install", "--quiet", "caldav"]),
         Duration::from_secs(300),
     );
     assert!(
@@ -80,16 +92,17 @@ fn ensure_caldav() {
         "pip install caldav: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    py
 }
 
 #[test]
 fn python_caldav_discovery_recurrence_tasks_freebusy() {
-    ensure_caldav();
+    let python = caldav_python();
     let s = Server::start();
     let url = format!("http://{}/dav/", s.addr);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/caldav_client.py");
     let out = run_bounded(
-        Command::new("python3").args([script, &url, ALICE, PASSWORD]),
+        Command::new(&python).args([script, &url, ALICE, PASSWORD]),
         Duration::from_secs(120),
     );
     let text = format!(
