@@ -276,6 +276,9 @@ impl App {
         match segs.as_slice() {
             [] | ["dav"] => Ok(Target::Root),
             ["dav", home, rest @ ..] => {
+                // Addresses are case-insensitive and stored lower-case.
+                let home_lc = home.to_ascii_lowercase();
+                let home = &home_lc.as_str();
                 if ds::check_name(home).is_err() {
                     return Err(Response::text(404, "not found"));
                 }
@@ -294,7 +297,7 @@ impl App {
                 }
                 // A binding `<owner>~<collection>` in the user's own home.
                 let (owner, name) = match first.rsplit_once('~') {
-                    Some((o, n)) if *home == user => (o.to_string(), n.to_string()),
+                    Some((o, n)) if *home == user => (o.to_ascii_lowercase(), n.to_string()),
                     Some(_) => return Err(forbidden()),
                     None => (home.to_string(), first.to_string()),
                 };

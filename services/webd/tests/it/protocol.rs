@@ -168,6 +168,16 @@ fn discovery_and_principal() {
                 )),
             ),
             step(
+                "home in other case",
+                "PROPFIND",
+                "/dav/Alice@Outpost.LAN/calendar/",
+                A,
+                D0,
+                "",
+                207,
+                Expect::Contains(&["<D:href>/dav/alice@outpost.lan/calendar/</D:href>"]),
+            ),
+            step(
                 "other home forbidden",
                 "PROPFIND",
                 "/dav/bob@outpost.lan/",
