@@ -5,9 +5,12 @@
 
 use anyhow::Context as _;
 use outpost_config::Config;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -28,7 +31,17 @@ pub struct Shared {
     pub tls: Option<TlsAcceptor>,
     /// Caps concurrent connections.
     pub connections: Arc<Semaphore>,
+    /// Recent successful logins, so a client that reconnects often (phones
+    /// on a flaky link, mbsync, the webmail) does not pay an argon2id
+    /// verification every time. Keyed by address; holds a process-keyed
+    /// hash of the password, never the password. Like Dovecot's auth_cache,
+    /// a password change takes effect for cached clients after the TTL.
+    auth_cache: std::sync::Mutex<HashMap<String, (u64, Instant, User)>>,
+    hasher: RandomState,
 }
+
+/// How long a successful login is remembered.
+const AUTH_CACHE_TTL: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,6 +81,8 @@ impl Shared {
             config,
             tls: Some(tls),
             connections: Arc::new(Semaphore::new(max)),
+            auth_cache: std::sync::Mutex::new(HashMap::new()),
+            hasher: RandomState::new(),
         }))
     }
 
@@ -94,6 +109,14 @@ impl Shared {
         if !address.contains('@') {
             address = format!("{address}@{}", self.config.primary_domain());
         }
+        let key = self.hasher.hash_one((&address, password));
+        if let Ok(c) = self.auth_cache.lock()
+            && let Some((k, t, u)) = c.get(&address)
+            && *k == key
+            && t.elapsed() < AUTH_CACHE_TTL
+        {
+            return Ok(u.clone());
+        }
         let dir = self.config.directory.path.clone();
         let policy = outpost_directory::LockoutPolicy {
             threshold: self.config.directory.lockout_threshold,
@@ -102,6 +125,7 @@ impl Shared {
         };
         let password = password.to_string();
         let client = peer.ip().to_string();
+        let cache_addr = address.clone();
         let r = tokio::task::spawn_blocking(move || {
             let d =
                 outpost_directory::Directory::open_with(&dir, policy).map_err(|e| e.to_string())?;
@@ -110,11 +134,16 @@ impl Shared {
         })
         .await
         .map_err(|e| e.to_string())??;
-        Ok(User {
+        let user = User {
             address: r.address.clone(),
             domain: r.domain().to_string(),
             local: r.local_part().to_string(),
-        })
+        };
+        if let Ok(mut c) = self.auth_cache.lock() {
+            c.retain(|_, (_, t, _)| t.elapsed() < AUTH_CACHE_TTL);
+            c.insert(cache_addr, (key, Instant::now(), user.clone()));
+        }
+        Ok(user)
     }
 }
 

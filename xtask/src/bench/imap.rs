@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const MESSAGES: usize = 10_000;
+const TUNABLES: &str = "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072";
 const USER: &str = "alice@bench.lan";
 const PASS: &str = "bench-pass-1";
 const OUTPOST: (u16, u16) = (31143, 31110);
@@ -362,6 +363,8 @@ pub fn run() -> anyhow::Result<()> {
     let log = std::fs::File::create(dir.join("outpost-imapd.log"))?;
     let outpost = Guard(
         Command::new(rel.join("outpost-imapd"))
+            // The allocator settings of outpost-imapd.service.
+            .env("GLIBC_TUNABLES", TUNABLES)
             .arg("--config")
             .arg(&config)
             .stderr(log)
