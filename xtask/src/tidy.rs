@@ -141,7 +141,9 @@ fn dependency_licences_are_permissive() {
             .any(|alt| {
                 alt.split(" AND ")
                     .map(|t| t.trim_matches(|c| c == '(' || c == ')').trim())
-                    .all(|t| allowed.contains(&t) || t.split('/').all(|x| allowed.contains(&x)))
+                    .all(|t| {
+                        allowed.contains(&t) || t.split('/').all(|x| allowed.contains(&x.trim()))
+                    })
             });
         if !ok {
             bad.push(format!("{name}: {lic}"));
