@@ -4,7 +4,9 @@
 //! The measuring code is the `dav_bench` example of `outpost-webd` (it needs
 //! the directory and store crates, which xtask does not link); this builds it
 //! and the daemon in release mode and runs it. Radicale must be installed
-//! (`cargo xtask deps`, ci/packages.txt `# dav`).
+//! (`cargo xtask deps`, ci/packages.txt `# dav`). `OUTPOST_BENCH_EVENTS`
+//! and `OUTPOST_BENCH_RUNS` shrink the run (Radicale needs ~20 minutes to
+//! import the full 5,000 events on 2 cores).
 
 use anyhow::{Context, bail};
 use std::process::Command;
@@ -32,7 +34,16 @@ pub fn run() -> anyhow::Result<()> {
         .map(Into::into)
         .unwrap_or_else(|_| root.join("target"));
     let bench = target.join("release/examples/dav_bench");
-    let status = Command::new(&bench)
+    let mut cmd = Command::new(&bench);
+    for (var, flag) in [
+        ("OUTPOST_BENCH_EVENTS", "--events"),
+        ("OUTPOST_BENCH_RUNS", "--runs"),
+    ] {
+        if let Ok(v) = std::env::var(var) {
+            cmd.args([flag, &v]);
+        }
+    }
+    let status = cmd
         .status()
         .with_context(|| format!("running {}", bench.display()))?;
     if !status.success() {
