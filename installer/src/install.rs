@@ -864,6 +864,22 @@ impl Installer<'_> {
             }
         }
         target::write_users(root, self.ks)?;
+        // A reproducible payload ships no SSH host keys (they must be unique
+        // per machine); without them ssh.service fails at boot.
+        if root.join("usr/bin/ssh-keygen").exists() {
+            match Command::new("chroot")
+                .arg(root)
+                .args(["/usr/bin/ssh-keygen", "-A"])
+                .output()
+            {
+                Ok(o) if o.status.success() => log("ssh: host keys generated"),
+                Ok(o) => log(&format!(
+                    "warning: ssh-keygen -A failed: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                )),
+                Err(e) => log(&format!("warning: could not run ssh-keygen: {e}")),
+            }
+        }
         for w in target::check_packages(root, self.ks)? {
             log(&format!("warning: {w}"));
         }

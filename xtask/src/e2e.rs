@@ -154,11 +154,18 @@ fn boot_installed(name: &str, disks: &[&Path], hostname: &str, smtp: bool) -> Re
     }
     let port = free_port()?;
     if smtp {
-        vm = vm.hostfwd(port, 25);
+        // A user-mode NIC forwarding one loopback port to the guest's SMTP port;
+        // `romfile=` keeps iPXE out of the boot order (no network boot).
+        vm = vm
+            .arg("-netdev")
+            .arg(&format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:25"))
+            .arg("-device")
+            .arg("virtio-net-pci,netdev=n0,romfile=");
     }
     let mut run = vm.spawn()?;
     let t = run.wait_for(
-        "Reached target multi-user.target",
+        // systemd colours the unit name; the description is plain text.
+        "- Multi-User System",
         timeout("OUTPOST_E2E_BOOT_TIMEOUT", 420),
     )?;
     let short = hostname.split('.').next().unwrap_or(hostname);
@@ -219,7 +226,7 @@ fn install(name: &str, iso: &Path, disks: &[&Path], oem: Option<&Path>) -> Resul
         vm = vm.disk(d, Bus::Virtio, None);
     }
     if let Some(o) = oem {
-        vm = vm.disk(o, Bus::Usb, None);
+        vm = vm.disk(o, Bus::Virtio, None);
     }
     let mut run = vm.spawn()?;
     let t0 = run.wait_for(
@@ -251,7 +258,7 @@ fn expect_refusal(
         .cpus(1)
         .cdrom(iso, Some(0))
         .disk(disk, Bus::Virtio, None)
-        .disk(oem, Bus::Usb, None)
+        .disk(oem, Bus::Virtio, None)
         .spawn()?;
     run.wait_for(
         "outpost-installer ",
