@@ -451,7 +451,42 @@ pub fn make_plan(spec: &StorageSpec, disks: &[Disk], ram_mib: u64) -> Result<Pla
             .unwrap_or(0);
         placed[i].push(r);
     }
+    let cleared = |d: &Disk| -> bool {
+        let Some(cp) = &spec.clearpart else {
+            return false;
+        };
+        let on_drive = cp.drives.as_ref().is_none_or(|l| list_matches(l, d));
+        on_drive
+            && match &cp.which {
+                ClearWhich::All => true,
+                // A whole new table would drop foreign partitions too; only
+                // disks with nothing but Linux data (or nothing) qualify.
+                ClearWhich::Linux => !matches!(d.contents, Contents::PartitionTable(_)),
+                ClearWhich::None | ClearWhich::List(_) => false,
+            }
+    };
+    // A disk that receives partitions must be blank or released by the answer file.
+    let may_write = |d: &Disk| -> Result<(), PlanError> {
+        if d.contents.is_blank()
+            || cleared(d)
+            || (spec.zerombr && matches!(d.contents, Contents::Unknown))
+        {
+            return Ok(());
+        }
+        err(format!(
+            "disk {} ({}) holds a {}; refusing to overwrite it. Add `clearpart --all --drives={}` \
+             (and `zerombr` for an unrecognised label) to the answer file to allow erasing it",
+            d.name,
+            d.path.display(),
+            d.contents,
+            d.name
+        ))
+    };
+    // Refusing to touch data comes before any complaint about sizes.
     for (i, d) in order.iter().enumerate() {
+        if !placed[i].is_empty() {
+            may_write(d)?;
+        }
         check_fits(d, &placed[i])?;
     }
     for r in reqs.iter().filter(|r| r.disk.is_none()) {
@@ -468,20 +503,6 @@ pub fn make_plan(spec: &StorageSpec, disks: &[Disk], ram_mib: u64) -> Result<Pla
     }
 
     // 6. clearpart / zerombr: may each disk that gets partitions be written?
-    let cleared = |d: &Disk| -> bool {
-        let Some(cp) = &spec.clearpart else {
-            return false;
-        };
-        let on_drive = cp.drives.as_ref().is_none_or(|l| list_matches(l, d));
-        on_drive
-            && match &cp.which {
-                ClearWhich::All => true,
-                // A whole new table would drop foreign partitions too; only
-                // disks with nothing but Linux data (or nothing) qualify.
-                ClearWhich::Linux => !matches!(d.contents, Contents::PartitionTable(_)),
-                ClearWhich::None | ClearWhich::List(_) => false,
-            }
-    };
     if let Some(cp) = &spec.clearpart {
         if let ClearWhich::List(l) = &cp.which {
             return err(format!(
@@ -510,18 +531,8 @@ pub fn make_plan(spec: &StorageSpec, disks: &[Disk], ram_mib: u64) -> Result<Pla
     for (i, d) in order.iter().enumerate() {
         let wanted = !placed[i].is_empty();
         let clear = cleared(d);
-        if wanted && !d.contents.is_blank() && !clear {
-            let zerombr_ok = spec.zerombr && matches!(d.contents, Contents::Unknown);
-            if !zerombr_ok {
-                return err(format!(
-                    "disk {} ({}) holds a {}; refusing to overwrite it. Add `clearpart --all --drives={}` \
-                     (and `zerombr` for an unrecognised label) to the answer file to allow erasing it",
-                    d.name,
-                    d.path.display(),
-                    d.contents,
-                    d.name
-                ));
-            }
+        if wanted {
+            may_write(d)?;
         }
         if !wanted {
             let action = if clear && !d.contents.is_blank() {

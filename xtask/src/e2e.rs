@@ -402,7 +402,7 @@ fn scenario_two_disks(iso: &Path) -> Result<String> {
 const NO_CLEARPART_KS: &str = "cmdline\nrootpw --lock\nautopart --type=plain\npoweroff\n";
 
 fn scenario_refuse(iso: &Path) -> Result<String> {
-    let disk = blank_disk("s3-disk.img", 1024)?;
+    let disk = blank_disk("s3-disk.img", 3072)?;
     tool(
         Command::new("mkfs.ext4")
             .args(["-q", "-F", "-L", "precious"])

@@ -535,6 +535,22 @@ fn refusals_name_the_option() {
     }
 }
 
+/// Regression: a small disk holding data was refused for its size, hiding the
+/// more important refusal to overwrite data.
+#[test]
+fn data_refusal_comes_before_size() {
+    let small = disk("vda", 1, Contents::Filesystem("ext4".into()));
+    let spec = StorageSpec {
+        autopart: Some(AutoPart::default()),
+        ..Default::default()
+    };
+    let got = summary(&spec, &[small], 1024);
+    assert!(
+        got.contains("refusing to overwrite it. Add `clearpart --all --drives=vda`"),
+        "{got}"
+    );
+}
+
 #[test]
 fn permissions_allow_overwriting() {
     let used = disk("vda", 8, Contents::Filesystem("ext4".into()));
