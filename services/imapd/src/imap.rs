@@ -303,6 +303,14 @@ impl Session {
         }
     }
 
+    /// The user's quota (directory), else the configured default; 0: none.
+    fn quota_limit(&self) -> u64 {
+        match self.user.as_ref().map_or(0, |u| u.quota) {
+            0 => self.sh.config.imap.quota_bytes,
+            q => q,
+        }
+    }
+
     fn user(&self) -> Result<&Mailbox, CmdErr> {
         self.mailbox
             .as_ref()
@@ -560,7 +568,7 @@ impl Session {
                     .first()
                     .and_then(mailbox_name)
                     .unwrap_or_else(|| "INBOX".into());
-                let limit = self.sh.config.imap.quota_bytes;
+                let limit = self.quota_limit();
                 if limit == 0 {
                     self.line(&format!("* QUOTAROOT {}", quoted(&n)));
                 } else {
@@ -575,7 +583,7 @@ impl Session {
                 self.line(&format!("{tag} OK GETQUOTAROOT completed"));
             }
             "GETQUOTA" => {
-                let limit = self.sh.config.imap.quota_bytes;
+                let limit = self.quota_limit();
                 if limit == 0
                     || !args
                         .first()
@@ -936,7 +944,7 @@ impl Session {
         if items.is_empty() {
             return Err(CmdErr::Bad("APPEND needs a message literal".into()));
         }
-        let quota = self.sh.config.imap.quota_bytes;
+        let quota = self.quota_limit();
         if quota > 0 {
             let used = mb.usage().map_err(|e| CmdErr::No(no(&e)))?;
             let add: u64 = items.iter().map(|(_, _, m)| m.len() as u64).sum();

@@ -61,6 +61,8 @@ pub struct User {
     pub domain: String,
     /// Local part.
     pub local: String,
+    /// Mailbox quota in bytes from the directory (0: the `[imap]` default).
+    pub quota: u64,
 }
 
 impl Shared {
@@ -138,6 +140,7 @@ impl Shared {
             address: r.address.clone(),
             domain: r.domain().to_string(),
             local: r.local_part().to_string(),
+            quota: r.quota,
         };
         if let Ok(mut c) = self.auth_cache.lock() {
             c.retain(|_, (_, t, _)| t.elapsed() < AUTH_CACHE_TTL);

@@ -378,3 +378,18 @@ fn compress_deflate_round_trip() {
         "{t}"
     );
 }
+
+#[test]
+fn quota_is_reported_and_enforced_on_append() {
+    let s = Server::start_with(|c| c.imap.quota_bytes = 2048);
+    s.deliver("INBOX", &msg(1));
+    let mut c = Client::connect(s.imap);
+    c.login();
+    assert_eq!(
+        c.cmd("q", "GETQUOTAROOT INBOX"),
+        "* QUOTAROOT \"INBOX\" \"\"\r\n* QUOTA \"\" (STORAGE 0 2)\r\nq OK GETQUOTAROOT completed\r\n"
+    );
+    let big = "x".repeat(3000);
+    c.send(&format!("a APPEND INBOX {{{}+}}\r\n{big}\r\n", big.len()));
+    assert_eq!(c.until("a"), "a NO [OVERQUOTA] quota exceeded\r\n");
+}
