@@ -351,6 +351,8 @@ bootloader --timeout=1
 poweroff
 %post --log=/root/e2e-post.log
 echo "e2e post ran" > /root/e2e-post-marker
+# The firewall rules must load in the installed kernel (the same kernel as the installer's).
+nft -c -f /etc/nftables.conf && echo "nftables rules ok"
 %end
 %addon org_outpost
 domain outpost.lan
