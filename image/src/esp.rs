@@ -156,7 +156,11 @@ fn fix_dot_entries(img: &mut [u8]) -> io::Result<()> {
         let n = match fat_bits {
             12 => {
                 let v = u16_at(img, fat_off + c + c / 2);
-                if c.is_multiple_of(2) { v & 0xfff } else { v >> 4 }
+                if c.is_multiple_of(2) {
+                    v & 0xfff
+                } else {
+                    v >> 4
+                }
             }
             16 => u16_at(img, fat_off + c * 2),
             _ => u32_at(img, fat_off + c * 4) & 0x0fff_ffff,
