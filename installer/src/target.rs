@@ -532,6 +532,9 @@ fn service_ports(name: &str) -> Option<&'static [&'static str]> {
 
 /// `/etc/nftables.conf` for `firewall` (`None` when `--disabled`).
 ///
+/// Protocols are numeric (1 = ICMP, 58 = ICMPv6): a minbase payload has no
+/// `/etc/protocols` (netbase), and nft then cannot resolve `ipv6-icmp`.
+///
 /// Anaconda's default (firewalld) opens ssh; `--port=25:tcp` and
 /// `--service=imaps` open more; `--remove-service` closes a default.
 /// `extra` are ports the Outpost services need (from `%addon org_outpost`).
@@ -596,7 +599,7 @@ pub fn nftables(ks: &Kickstart, extra: &[&str]) -> Result<Option<String>> {
         "#!/usr/sbin/nft -f\n# Written by outpost-installer from the answer file's `firewall` line.\nflush ruleset\n\n\
          table inet filter {{\n\tchain input {{\n\t\ttype filter hook input priority filter; policy drop;\n\
          \t\tiif \"lo\" accept\n\t\tct state established,related accept\n\t\tct state invalid drop\n\
-         \t\tmeta l4proto {{ icmp, ipv6-icmp }} accept\n\t\tudp dport 68 accept\n{rules}\t}}\n\
+         \t\tmeta l4proto {{ 1, 58 }} accept\n\t\tudp dport 68 accept\n{rules}\t}}\n\
          \tchain forward {{\n\t\ttype filter hook forward priority filter; policy drop;\n\t}}\n\
          \tchain output {{\n\t\ttype filter hook output priority filter; policy accept;\n\t}}\n}}\n"
     )))

@@ -170,6 +170,16 @@ fn boot_installed(name: &str, disks: &[&Path], hostname: &str, smtp: bool) -> Re
     )?;
     let short = hostname.split('.').next().unwrap_or(hostname);
     run.wait_for(&format!("{short} login:"), Duration::from_secs(120))?;
+    // Every unit must have started: a failed nftables, ssh or Outpost daemon fails the check.
+    let failed: Vec<String> = run
+        .serial()
+        .lines()
+        .filter(|l| l.contains("Failed to start"))
+        .map(|l| l.replace("\u{1b}[0;1;39m", "").replace("\u{1b}[0m", ""))
+        .collect();
+    if !failed.is_empty() {
+        bail!("units failed at boot: {}", failed.join(" | "));
+    }
     let mut notes = format!(
         "multi-user after {:.1} s, login prompt `{short} login:`",
         t.as_secs_f64()
@@ -351,8 +361,19 @@ bootloader --timeout=1
 poweroff
 %post --log=/root/e2e-post.log
 echo "e2e post ran" > /root/e2e-post-marker
-# The firewall rules must load in the installed kernel (the same kernel as the installer's).
-nft -c -f /etc/nftables.conf && echo "nftables rules ok"
+# On the installed system, print the firewall's state to the serial console
+# (a failed nftables.service is otherwise invisible from outside).
+cat > /etc/systemd/system/e2e-report.service <<'UNIT'
+[Unit]
+Description=e2e report
+After=multi-user.target nftables.service
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'systemctl status nftables --no-pager -l > /dev/ttyS0 2>&1; nft list ruleset > /dev/ttyS0 2>&1; echo e2e-report-done > /dev/ttyS0'
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl enable e2e-report.service
 %end
 %addon org_outpost
 domain outpost.lan
