@@ -110,7 +110,7 @@ pub fn run(args: CiArgs) -> Result<()> {
             "tests",
             cargo(&["nextest", "run", "--workspace", "--no-fail-fast"]),
         ),
-        ("iso", cargo(&["xtask", "iso"])),
+        ("iso", cargo(&["xtask", "iso", "--check-reproducible"])),
         ("smoke", cargo(&["xtask", "e2e", "--smoke"])),
         ("e2e", cargo(&["xtask", "e2e"])),
     ];
