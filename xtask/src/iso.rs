@@ -138,6 +138,16 @@ impl Binaries {
 /// `cargo xtask iso`: one build, or two and a comparison.
 pub fn run(args: IsoArgs) -> Result<()> {
     let first = config(&args)?;
+    // The host tools the stages drive; on a fresh Debian 12 machine the
+    // pipeline installs them itself (README: two commands, nothing else).
+    for (tool, package) in [
+        ("mmdebstrap", "mmdebstrap"),
+        ("xorriso", "xorriso"),
+        ("depmod", "kmod"),
+        ("readelf", "binutils"),
+    ] {
+        ensure_tool(tool, package)?;
+    }
     // One build at a time per cache: stages prune older cache entries,
     // which a concurrent build might be reading.
     std::fs::create_dir_all(&first.cache)?;
@@ -448,6 +458,10 @@ pub fn ensure_tool(tool: &str, package: &str) -> Result<()> {
     if found {
         return Ok(());
     }
+    // A fresh machine may have no package lists yet (apt-get install would
+    // then find nothing): refresh them first.
+    crate::ci::run_cmd(Command::new("apt-get").args(["update", "-qq"]))
+        .with_context(|| format!("{tool} is missing; refreshing apt's package lists"))?;
     crate::ci::run_cmd(
         Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
