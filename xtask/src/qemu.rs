@@ -178,10 +178,13 @@ impl Vm {
                 .map(|(h, g)| format!("hostfwd=tcp:127.0.0.1:{h}-:{g}"))
                 .collect();
             // No `boot` ROM on the NIC: a failed disk boot must not fall back
-            // to PXE/HTTP boot and waste minutes.
+            // to PXE/HTTP boot and waste minutes. `-nic` takes no `romfile=`
+            // (QEMU rejects it), so the netdev and the device are separate.
             c.args([
-                "-nic",
-                &format!("user,model=virtio-net-pci,romfile=,{}", fwd.join(",")),
+                "-netdev",
+                &format!("user,id=n0,{}", fwd.join(",")),
+                "-device",
+                "virtio-net-pci,netdev=n0,romfile=",
             ]);
         }
         let mut usb = false;
