@@ -268,7 +268,9 @@ fn expect_refusal(
         .cpus(1)
         .cdrom(iso, Some(0))
         .disk(disk, Bus::Virtio, None)
-        .disk(oem, Bus::Virtio, None)
+        // The OEMDRV stick on USB, as a field tech plugs it in (usb-storage
+        // enumerates late: the installer waits for the device list to settle).
+        .disk(oem, Bus::Usb, None)
         .spawn()?;
     run.wait_for(
         "outpost-installer ",
