@@ -29,6 +29,15 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set (relative to the
+/// workspace root if relative, as cargo reads it), else `<root>/target`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root().join(dir),
+        None => root().join("target"),
+    }
+}
+
 /// Reads `ci/packages.txt`: one package per line, `#` comments.
 fn wanted_packages() -> Result<Vec<String>> {
     let path = root().join("ci/packages.txt");

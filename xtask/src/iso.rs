@@ -405,7 +405,7 @@ fn build(cfg: &Config, p: &steps::Progress) -> Result<Binaries> {
     std::fs::create_dir_all(&release)?;
     for name in std::iter::once("outpost-installer").chain(daemon_names.iter().map(String::as_str))
     {
-        let from = cfg.root.join("target/release").join(name);
+        let from = crate::ci::target_dir().join("release").join(name);
         std::fs::copy(&from, release.join(name))
             .with_context(|| format!("copying {}", from.display()))?;
     }

@@ -129,10 +129,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             bail!("cargo build of the daemons failed");
         }
     }
-    let bin_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("debug");
+    let bin_dir = crate::ci::target_dir().join("debug");
 
     for (addr, pass) in &users {
         add_user(&bin_dir, &config_path, addr, pass)?;

@@ -27,12 +27,7 @@ pub fn run() -> anyhow::Result<()> {
     if !status.success() {
         bail!("building outpost-webd failed");
     }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("workspace root")?;
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|_| root.join("target"));
+    let target = crate::ci::target_dir();
     let bench = target.join("release/examples/dav_bench");
     let mut cmd = Command::new(&bench);
     for (var, flag) in [

@@ -312,7 +312,7 @@ pub fn run() -> anyhow::Result<()> {
         "-p",
         "outpostctl",
     ]))?;
-    let rel = ws.join("target/release");
+    let rel = crate::ci::target_dir().join("release");
     let dir = ws.join("target/bench-imap");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;

@@ -56,7 +56,7 @@ pub fn run() -> anyhow::Result<()> {
     if !status.success() {
         bail!("building ksvalidator failed");
     }
-    let ours = root.join("target/release/ksvalidator");
+    let ours = crate::ci::target_dir().join("release/ksvalidator");
 
     let ours_cmd = |f: &Path| {
         let mut c = Command::new(&ours);

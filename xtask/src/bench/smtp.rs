@@ -105,7 +105,7 @@ pub fn run() -> Result<()> {
     if !build.status().context("running cargo build")?.success() {
         bail!("building outpost-smtpd failed");
     }
-    let bin_dir = root.join("target").join(&profile);
+    let bin_dir = crate::ci::target_dir().join(&profile);
 
     let scratch = std::env::temp_dir().join(format!("outpost-bench-smtp-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
