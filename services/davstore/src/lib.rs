@@ -108,6 +108,23 @@ impl std::error::Error for Error {}
 /// Result type of the store.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Names of the folders in `dir` that are valid collection or user names,
+/// sorted (anything else there, e.g. `.Radicale.props`, is not listed).
+fn subdir_names(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).map_err(io_err(dir))? {
+        let e = e.map_err(io_err(dir))?;
+        if let Some(n) = e.file_name().to_str()
+            && check_name(n).is_ok()
+            && e.file_type().map(|t| t.is_dir()).unwrap_or(false)
+        {
+            out.push(n.to_string());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     move |e| Error::Io(path.to_path_buf(), e)
 }
@@ -752,39 +769,15 @@ impl Store {
     /// Names of `user`'s collections, sorted (empty if the home does not exist).
     pub fn list(&self, user: &str) -> Result<Vec<String>> {
         let home = self.home(user)?;
-        let mut out = Vec::new();
-        let rd = match fs::read_dir(&home) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(Error::Io(home, e)),
-        };
-        for e in rd {
-            let e = e.map_err(io_err(&home))?;
-            if let Some(n) = e.file_name().to_str()
-                && check_name(n).is_ok()
-                && e.file_type().map(|t| t.is_dir()).unwrap_or(false)
-            {
-                out.push(n.to_string());
-            }
+        if !home.exists() {
+            return Ok(Vec::new());
         }
-        out.sort();
-        Ok(out)
+        subdir_names(&home)
     }
 
     /// Users that have a home, sorted.
     pub fn users(&self) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        for e in fs::read_dir(&self.root).map_err(io_err(&self.root))? {
-            let e = e.map_err(io_err(&self.root))?;
-            if let Some(n) = e.file_name().to_str()
-                && check_name(n).is_ok()
-                && e.file_type().map(|t| t.is_dir()).unwrap_or(false)
-            {
-                out.push(n.to_string());
-            }
-        }
-        out.sort();
-        Ok(out)
+        subdir_names(&self.root)
     }
 
     /// Opens an existing collection (cached).
@@ -851,19 +844,7 @@ impl Store {
     pub fn children(&self, user: &str, path: &str) -> Result<Vec<String>> {
         check_name(user)?;
         check_path(path)?;
-        let dir = self.root.join(user).join(path);
-        let mut out = Vec::new();
-        for e in fs::read_dir(&dir).map_err(io_err(&dir))? {
-            let e = e.map_err(io_err(&dir))?;
-            if let Some(n) = e.file_name().to_str()
-                && check_name(n).is_ok()
-                && e.file_type().map(|t| t.is_dir()).unwrap_or(false)
-            {
-                out.push(n.to_string());
-            }
-        }
-        out.sort();
-        Ok(out)
+        subdir_names(&self.root.join(user).join(path))
     }
 
     /// Renames (moves) a collection within one home (paths may be nested;
