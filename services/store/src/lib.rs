@@ -220,13 +220,19 @@ pub fn deliver(
     bytes: &[u8],
 ) -> Result<PathBuf> {
     let root = user_root(mail_root, domain, user)?;
-    if !root.join("cur").is_dir() {
-        create_mailbox_tree(mail_root, domain, user)?;
-    }
-    let mb = Mailbox::open_path(root);
+    let mb = Mailbox::open_path(root.clone());
     let dir = mb.folder_dir(folder)?;
-    if !dir.join("new").is_dir() {
-        return Err(StoreError::NotFound(format!("folder {folder:?}")));
+    let root_dir = root;
+    // `tmp` is the last of cur/new/tmp that `make_maildir` creates.
+    if !dir.join("tmp").is_dir() {
+        // A concurrent first delivery may still be creating the tree;
+        // creating it is idempotent.
+        if dir == root_dir || Mailbox::special_use(folder).is_some() {
+            create_mailbox_tree(mail_root, domain, user)?;
+        }
+        if !dir.join("tmp").is_dir() {
+            return Err(StoreError::NotFound(format!("folder {folder:?}")));
+        }
     }
     let base = write_durable(&dir, "new", bytes, "")?;
     Ok(dir.join("new").join(base))

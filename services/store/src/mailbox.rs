@@ -9,6 +9,7 @@
 use crate::folder::Folder;
 use crate::{Result, StoreError, io, make_maildir};
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The special-use folders every mailbox gets, with their RFC 6154 attribute.
@@ -199,9 +200,23 @@ impl Mailbox {
         }
     }
 
-    /// Adds (`on`) or removes a subscription.
+    /// Adds (`on`) or removes a subscription. The read-modify-write runs
+    /// under an exclusive lock on `subscriptions.lock`, so concurrent
+    /// sessions and processes (two first deliveries creating the tree, two
+    /// IMAP clients subscribing) neither lose an update nor trip over each
+    /// other's temporary file.
     pub fn subscribe(&self, name: &str, on: bool) -> Result<()> {
         let name = Self::canonical(name);
+        let lock_path = self.root.join("subscriptions.lock");
+        let lock = io(
+            fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path),
+            || format!("opening {}", lock_path.display()),
+        )?;
+        io(lock.lock(), || format!("locking {}", lock_path.display()))?;
         let mut subs = self.subscriptions()?;
         subs.retain(|s| *s != name);
         if on {
@@ -212,10 +227,13 @@ impl Mailbox {
         text.push('\n');
         let p = self.root.join("subscriptions");
         let tmp = self.root.join("subscriptions.tmp");
-        io(fs::write(&tmp, text), || {
-            format!("writing {}", tmp.display())
-        })?;
+        io(
+            fs::File::create(&tmp)
+                .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all())),
+            || format!("writing {}", tmp.display()),
+        )?;
         io(fs::rename(&tmp, &p), || format!("writing {}", p.display()))
+        // `lock` is released when it is dropped here.
     }
 
     /// The RFC 6154 special-use attribute of a folder, if it has one.

@@ -6,11 +6,11 @@
 //! (Debian package `postfix`).
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use crate::postfix::free_port;
 
 /// Kills (SIGKILL) and reaps a child process when dropped.
 struct Guard(Child);
@@ -22,8 +22,13 @@ impl Drop for Guard {
     }
 }
 
-fn start_daemon(config: &Path, log: &Path, port: u16) -> Guard {
-    let log = std::fs::OpenOptions::new()
+/// Starts the daemon with every listener on 127.0.0.1:0 and returns it
+/// with the MX address it printed. Letting the daemon pick its own ports
+/// avoids the race of a "free" port being taken by a concurrent test,
+/// which would send the load to somebody else's server.
+fn start_daemon(config: &Path, log: &Path) -> (Guard, SocketAddr) {
+    let start = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0) as usize;
+    let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
@@ -32,18 +37,51 @@ fn start_daemon(config: &Path, log: &Path, port: u16) -> Guard {
         .arg("--config")
         .arg(config)
         .stdout(Stdio::null())
-        .stderr(log)
+        .stderr(file)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "smtpd did not listen on {port}");
+    let mut guard = Guard(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let mine = text.get(start..).unwrap_or("");
+        let mx = mine
+            .lines()
+            .filter_map(|l| l.strip_prefix("smtpd: listening kind=Mx addr="))
+            .find_map(|a| a.trim().parse::<SocketAddr>().ok());
+        if let (Some(mx), true) = (mx, mine.contains(" ready")) {
+            // The banner must be ours.
+            let mut s = std::net::TcpStream::connect(mx).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut banner = [0u8; 128];
+            let n = s.read(&mut banner).unwrap();
+            let banner = String::from_utf8_lossy(&banner[..n]).to_string();
+            assert!(
+                banner.starts_with("220 mx.outpost.test ESMTP Outpost"),
+                "{mx} answered {banner:?}"
+            );
+            let _ = s.write_all(b"QUIT\r\n");
+            return (guard, mx);
+        }
+        if let Some(status) = guard.0.try_wait().unwrap() {
+            panic!("smtpd exited ({status}) before listening:\n{mine}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "smtpd did not report its listeners in 30 s:\n{mine}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    Guard(child)
 }
 
-fn smtp_source(port: u16, count: usize, out: &Path) -> Guard {
+/// The last `n` lines of a file, for failure messages.
+fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn smtp_source(mx: SocketAddr, count: usize, out: &Path) -> Guard {
     let out = std::fs::File::create(out).unwrap();
     let err = out.try_clone().unwrap();
     let child = Command::new("smtp-source")
@@ -58,7 +96,7 @@ fn smtp_source(port: u16, count: usize, out: &Path) -> Guard {
             "-t",
             "alice@outpost.test",
         ])
-        .arg(format!("127.0.0.1:{port}"))
+        .arg(mx.to_string())
         .stdout(out)
         .stderr(err)
         .spawn()
@@ -85,6 +123,15 @@ fn acked_ids(transcript: &Path) -> Vec<String> {
         .collect()
 }
 
+/// How many messages are in the Maildir (names only: cheap to poll).
+fn delivered_count(maildir: &Path) -> usize {
+    ["new", "cur"]
+        .iter()
+        .filter_map(|sub| std::fs::read_dir(maildir.join(sub)).ok())
+        .map(|rd| rd.count())
+        .sum()
+}
+
 fn delivered_ids(maildir: &Path) -> HashMap<String, usize> {
     let mut ids = HashMap::new();
     for sub in ["new", "cur"] {
@@ -109,12 +156,7 @@ fn delivered_ids(maildir: &Path) -> HashMap<String, usize> {
 fn every_acknowledged_message_survives_kill_9_exactly_once() {
     const TOTAL: usize = 2000;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let mut config = crate::common::test_config(dir.path());
-    let any = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
-    config.smtp.mx_listen = vec![any(port)];
-    config.smtp.submission_listen = vec![any(free_port())];
-    config.smtp.submissions_listen = vec![any(free_port())];
     config.smtp.max_message_size = 1_000_000;
     crate::common::seed_users(&config.directory.path);
     let config_path = dir.path().join("outpost.toml");
@@ -122,13 +164,24 @@ fn every_acknowledged_message_survives_kill_9_exactly_once() {
     let log = dir.path().join("smtpd.log");
     let maildir = config.general.mail_root.join("outpost.test/alice");
 
-    let daemon = start_daemon(&config_path, &log, port);
+    let (daemon, mx) = start_daemon(&config_path, &log);
     let first_out = dir.path().join("source1.txt");
-    let mut source = smtp_source(port, TOTAL, &first_out);
+    let mut source = smtp_source(mx, TOTAL, &first_out);
     // Kill -9 once a good part is in, while sessions are in flight.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while delivered_ids(&maildir).values().sum::<usize>() < TOTAL / 3 {
-        assert!(Instant::now() < deadline, "load did not progress");
+    let started = Instant::now();
+    while delivered_count(&maildir) < TOTAL / 3 {
+        let exited = source.0.try_wait().unwrap();
+        if exited.is_some() || started.elapsed() > Duration::from_secs(120) {
+            panic!(
+                "load did not progress: {} delivered after {:?}, smtp-source {}\n\
+                 smtp-source said:\n{}\nsmtpd said:\n{}",
+                delivered_count(&maildir),
+                started.elapsed(),
+                exited.map_or("still running".to_string(), |s| format!("exited ({s})")),
+                tail(&first_out, 20),
+                tail(&log, 20)
+            );
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(daemon); // SIGKILL
@@ -142,13 +195,15 @@ fn every_acknowledged_message_survives_kill_9_exactly_once() {
     );
 
     // Restart and send the rest.
-    let daemon = start_daemon(&config_path, &log, port);
+    let (daemon, mx) = start_daemon(&config_path, &log);
     let second_out = dir.path().join("source2.txt");
-    let mut source = smtp_source(port, TOTAL - first.len(), &second_out);
-    wait_exit(&mut source, 300);
+    let mut source = smtp_source(mx, TOTAL - first.len(), &second_out);
+    wait_exit(&mut source, 150);
     assert!(
         source.0.try_wait().unwrap().is_some(),
-        "smtp-source did not finish"
+        "smtp-source did not finish in 150 s:\n{}\nsmtpd said:\n{}",
+        tail(&second_out, 20),
+        tail(&log, 20)
     );
     drop(daemon);
     let second = acked_ids(&second_out);

@@ -255,3 +255,58 @@ fn concurrent_deliveries_and_syncs_lose_nothing() {
     let uids: Vec<u32> = s.snapshot.messages.iter().map(|m| m.uid).collect();
     assert_eq!(uids, (1..=200).collect::<Vec<_>>());
 }
+
+/// Regression: the first deliveries to a new user arriving at once (four
+/// SMTP sessions) all create the tree; none may fail, none may be lost.
+#[test]
+fn concurrent_first_deliveries_all_land() {
+    for round in 0..20 {
+        let t = tempfile::tempdir().unwrap();
+        let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|n| {
+                let root = t.path().to_path_buf();
+                let start = start.clone();
+                let folder = if n % 2 == 0 { "INBOX" } else { "Junk" };
+                std::thread::spawn(move || {
+                    start.wait();
+                    deliver(&root, "outpost.lan", "alice", folder, &msg(n))
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+        let mb = Mailbox::open_path(t.path().join("outpost.lan/alice"));
+        assert_eq!(mb.subscriptions().unwrap().len(), 5, "round {round}");
+        let count = |d: &str| {
+            std::fs::read_dir(t.path().join("outpost.lan/alice").join(d))
+                .unwrap()
+                .count()
+        };
+        assert_eq!(count("new") + count(".Junk/new"), 8, "round {round}");
+    }
+}
+
+/// Concurrent SUBSCRIBEs of different names from different sessions: the
+/// read-modify-write is serialised, so none is lost.
+#[test]
+fn concurrent_subscribes_lose_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let root = create_mailbox_tree(t.path(), "outpost.lan", "bob").unwrap();
+    let threads: Vec<_> = (0..16)
+        .map(|n| {
+            let root = root.clone();
+            std::thread::spawn(move || Mailbox::open_path(root).subscribe(&format!("F{n}"), true))
+        })
+        .collect();
+    for th in threads {
+        th.join().unwrap().unwrap();
+    }
+    assert_eq!(
+        Mailbox::open_path(root).subscriptions().unwrap().len(),
+        5 + 16
+    );
+}
