@@ -21,7 +21,7 @@
 mod folder;
 mod mailbox;
 
-pub use folder::{Flags, Folder, MessageMeta, Snapshot, StoreFlags, SyncChanges};
+pub use folder::{Flags, Folder, MAX_TOMBSTONES, MessageMeta, Snapshot, StoreFlags, SyncChanges};
 pub use mailbox::{Mailbox, SPECIAL_FOLDERS};
 
 use std::fs;

@@ -149,11 +149,17 @@ impl Mailbox {
     }
 
     /// Renames a folder and its inferiors (RFC 3501 §6.3.5).
+    ///
+    /// Renaming INBOX is special (RFC 3501 §6.3.5, RFC 9051 §6.3.6): its
+    /// messages move to a new folder `to` and INBOX stays, empty; its
+    /// inferiors are not touched. Each message file is renamed (no copy),
+    /// so a crash part-way leaves every message in exactly one of the two.
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
-        if is_inbox(from) || is_inbox(to) {
-            return Err(StoreError::Invalid(
-                "renaming INBOX is not supported".into(),
-            ));
+        if is_inbox(to) {
+            return Err(StoreError::Exists("INBOX".into()));
+        }
+        if is_inbox(from) {
+            return self.rename_inbox(to);
         }
         let src = self.folder_dir(from)?;
         let dst = self.folder_dir(to)?;
@@ -181,6 +187,28 @@ impl Mailbox {
             if s == from || s.starts_with(&format!("{from}.")) {
                 self.subscribe(&s, false)?;
                 self.subscribe(&format!("{to}{}", &s[from.len()..]), true)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn rename_inbox(&self, to: &str) -> Result<()> {
+        self.create(to)?;
+        let dst = self.folder_dir(to)?;
+        for sub in ["new", "cur"] {
+            let src = self.root.join(sub);
+            let rd = io(fs::read_dir(&src), || format!("listing {}", src.display()))?;
+            for e in rd {
+                let e = io(e, || format!("listing {}", src.display()))?;
+                let target = dst.join(sub).join(e.file_name());
+                io(fs::rename(e.path(), &target), || {
+                    format!("moving {}", e.path().display())
+                })?;
+            }
+            for d in [&src, &dst.join(sub)] {
+                io(fs::File::open(d).and_then(|f| f.sync_all()), || {
+                    format!("syncing {}", d.display())
+                })?;
             }
         }
         Ok(())
