@@ -1,5 +1,7 @@
 //! SEARCH keys (RFC 9051 §6.4.4, RFC 7162 MODSEQ), their evaluation against
 //! the index and message contents, and SORT criteria (RFC 5256).
+//! [`extract_base_subject`] is the RFC 5256 §2.1 base subject that SORT
+//! SUBJECT and both THREAD algorithms compare.
 //!
 //! Body and text search works on the raw bytes (ASCII case-insensitive
 //! substring, which is what RFC 9051 asks for); messages with base64 or
@@ -331,28 +333,211 @@ pub fn matches(key: &Key, c: &mut Candidate<'_>) -> bool {
     }
 }
 
-/// Base subject for SORT SUBJECT (RFC 5256 §2.1, simplified: strips
-/// leading `re:`/`fwd:`/`fw:` and `[tags]`, trailing `(fwd)`).
+/// The base subject of RFC 5256 §2.1 and whether the original subject
+/// marked a reply or forward (THREAD=REFERENCES step 5 needs both).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BaseSubject {
+    /// The base subject, lower-cased (the comparison key).
+    pub text: String,
+    /// A `subj-refwd` leader (`re:`, `fw:`, `fwd:`), a `(fwd)` trailer or a
+    /// `[fwd: …]` wrapper was removed.
+    pub reply_or_forward: bool,
+}
+
+/// Base subject for SORT SUBJECT and THREAD (RFC 5256 §2.1), lower-cased so
+/// that comparing two keys is the case-insensitive comparison SORT uses.
 pub fn base_subject(s: &str) -> String {
-    let mut s = s.trim().to_string();
+    extract_base_subject(s).text
+}
+
+/// RFC 5256 §2.1 steps 1–7. Subjects from the header cache are already
+/// decoded by mail-parser; encoded-words still present (a caller passing a
+/// raw header value) are decoded with mail-parser's unstructured-field
+/// parser, so there is one RFC 2047 decoder in the daemon.
+pub fn extract_base_subject(s: &str) -> BaseSubject {
+    // (1) Decode, then tabs and continuations to one space, runs collapsed.
+    let decoded;
+    let s = if s.contains("=?") {
+        let line = format!("{s}\n");
+        decoded = mail_parser::parsers::MessageStream::new(line.as_bytes())
+            .parse_unstructured()
+            .as_text()
+            .unwrap_or("")
+            .to_string();
+        decoded.as_str()
+    } else {
+        s
+    };
+    let mut t = String::with_capacity(s.len());
+    for c in s.chars() {
+        let c = if matches!(c, '\t' | '\r' | '\n') {
+            ' '
+        } else {
+            c
+        };
+        if !(c == ' ' && t.ends_with(' ')) {
+            t.extend(c.to_lowercase());
+        }
+    }
+    let mut reply = false;
     loop {
-        let before = s.clone();
-        for p in ["re:", "fwd:", "fw:"] {
-            if let Some(r) = s.strip_prefix(p) {
-                s = r.trim_start().to_string();
+        // (2) subj-trailer: "(fwd)" / WSP, repeatedly.
+        loop {
+            if t.ends_with(' ') {
+                t.pop();
+            } else if t.ends_with("(fwd)") {
+                t.truncate(t.len() - 5);
+                reply = true;
+            } else {
+                break;
             }
         }
-        if s.starts_with('[')
-            && let Some(end) = s.find(']')
-            && end + 1 < s.len()
-        {
-            s = s[end + 1..].trim_start().to_string();
+        // (3)–(5): subj-leader, then one subj-blob if something is left.
+        loop {
+            let mut changed = false;
+            while let Some((n, refwd)) = leader_len(t.as_bytes()) {
+                t.drain(..n);
+                reply |= refwd;
+                changed = true;
+            }
+            if let Some(n) = blob_len(t.as_bytes())
+                && n < t.len()
+            {
+                t.drain(..n);
+                changed = true;
+            }
+            if !changed {
+                break;
+            }
         }
-        if let Some(r) = s.strip_suffix("(fwd)") {
-            s = r.trim_end().to_string();
+        // (6) "[fwd:" subject "]": unwrap and repeat from (2).
+        if t.len() >= 6 && t.starts_with("[fwd:") && t.ends_with(']') {
+            t = t[5..t.len() - 1].to_string();
+            reply = true;
+            continue;
         }
-        if s == before {
-            return s;
+        // (7)
+        return BaseSubject {
+            text: t,
+            reply_or_forward: reply,
+        };
+    }
+}
+
+/// `subj-blob = "[" *BLOBCHAR "]" *WSP` (after step 1 WSP is only SP).
+fn blob_len(s: &[u8]) -> Option<usize> {
+    if s.first() != Some(&b'[') {
+        return None;
+    }
+    let end = 1 + s[1..].iter().position(|&b| b == b'[' || b == b']')?;
+    if s[end] != b']' {
+        return None;
+    }
+    let mut i = end + 1;
+    while s.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    Some(i)
+}
+
+/// `subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":"`.
+fn refwd_len(s: &[u8]) -> Option<usize> {
+    let mut i = if s.starts_with(b"re") || (s.starts_with(b"fw") && !s.starts_with(b"fwd")) {
+        2
+    } else if s.starts_with(b"fwd") {
+        3
+    } else {
+        return None;
+    };
+    while s.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    if let Some(n) = blob_len(&s[i..]) {
+        i += n;
+    }
+    (s.get(i) == Some(&b':')).then_some(i + 1)
+}
+
+/// `subj-leader = (*subj-blob subj-refwd) / WSP`: its length, and whether it
+/// was a `subj-refwd` (a reply or forward) rather than white space.
+fn leader_len(s: &[u8]) -> Option<(usize, bool)> {
+    if s.first() == Some(&b' ') {
+        return Some((1, false));
+    }
+    let mut i = 0;
+    while let Some(n) = blob_len(&s[i..]) {
+        i += n;
+    }
+    refwd_len(&s[i..]).map(|n| (i + n, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_subject_follows_rfc5256_2_1() {
+        // (subject, base subject, reply or forward)
+        let cases: &[(&str, &str, bool)] = &[
+            ("Hello", "hello", false),
+            ("", "", false),
+            ("   ", "", false),
+            ("Re: Hello", "hello", true),
+            ("RE:Hello", "hello", true),
+            ("re : hello", "hello", true),
+            ("Fwd: hello", "hello", true),
+            ("FW: hello", "hello", true),
+            ("fwd:fw:re: re: hello", "hello", true),
+            ("Re[2]: hello", "hello", true),
+            ("Re [2] : hello", "hello", true),
+            ("[list] Re: hello", "hello", true),
+            ("[list][x] re: hello", "hello", true),
+            ("[list] hello", "hello", false),
+            ("[list] [tag] hello", "hello", false),
+            ("Re: [list] Re: hello", "hello", true),
+            // A blob is removed only if something is left (step 4).
+            ("[list]", "[list]", false),
+            ("Re: [list]", "[list]", true),
+            ("[a] [b]", "[b]", false),
+            ("[unclosed hello", "[unclosed hello", false),
+            ("hello (fwd)", "hello", true),
+            ("hello (FWD) (fwd)  ", "hello", true),
+            ("hello(fwd)", "hello", true),
+            ("(fwd)", "", true),
+            ("[Fwd: hello]", "hello", true),
+            ("Re: [fwd: Re: hello (fwd)]", "hello", true),
+            ("[fwd: [fwd: hello]]", "hello", true),
+            ("[fwd: hello] more", "more", false),
+            ("re", "re", false),
+            ("Re:", "", true),
+            ("reply: hello", "reply: hello", false),
+            ("Rehearsal", "rehearsal", false),
+            ("fwd hello", "fwd hello", false),
+            ("hello\tworld", "hello world", false),
+            ("hello \r\n\t  world  ", "hello world", false),
+            ("Re: =?UTF-8?Q?caf=C3=A9?=", "café", true),
+            (
+                "=?ISO-8859-1?Q?Re=3A_caf=E9?= =?UTF-8?B?IGF1IGxhaXQ=?=",
+                "café au lait",
+                true,
+            ),
+            ("RE: ÉTÉ", "été", true),
+        ];
+        for (subject, want, reply) in cases {
+            let got = extract_base_subject(subject);
+            assert_eq!(
+                (got.text.as_str(), got.reply_or_forward),
+                (*want, *reply),
+                "subject {subject:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn base_subject_is_stable(s in "[rRefwdFWD:\\[\\]() \t\u{e9}x]{0,24}") {
+            let once = base_subject(&s);
+            proptest::prop_assert_eq!(base_subject(&once), once.clone());
         }
     }
 }
