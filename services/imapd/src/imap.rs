@@ -16,7 +16,7 @@ use crate::server::{BoxStream, Shared, User};
 use crate::wire::{self, string};
 use base64::Engine;
 use outpost_store::{Flags, Folder, Mailbox, MessageMeta, Snapshot, StoreError, StoreFlags};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Capabilities after TLS/login (STARTTLS, AUTH and LOGINDISABLED vary).
 pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE \
-UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC ESEARCH SORT THREAD=REFERENCES \
+UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC ESEARCH SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES \
 QUOTA QUOTA=RES-STORAGE STATUS=SIZE BINARY COMPRESS=DEFLATE";
 
 type R<T> = Result<T, std::io::Error>;
@@ -667,6 +667,8 @@ impl Session {
             .ok_or_else(|| CmdErr::Bad("SELECT mailbox".into()))?;
         // Parameters: (CONDSTORE) or (QRESYNC (uidvalidity modseq [known-uids [seq-map]]))
         let mut qr: Option<(u32, u64, Option<String>)> = None;
+        // RFC 7162 §3.2.5.2 sequence match data: (known-seqs known-uids).
+        let mut seq_match: Option<(SeqSet, SeqSet)> = None;
         if let Some(Tok::List(p)) = args.get(1) {
             let mut i = 0;
             while i < p.len() {
@@ -682,7 +684,32 @@ impl Session {
                         let (Some(v), Some(m)) = (v, m) else {
                             return Err(CmdErr::Bad("bad QRESYNC parameters".into()));
                         };
-                        qr = Some((v, m, q.get(2).and_then(Tok::text)));
+                        let mut known = None;
+                        for t in q.iter().skip(2) {
+                            match t {
+                                Tok::List(l) => {
+                                    let set = |t: Option<&Tok>| {
+                                        t.and_then(Tok::text)
+                                            .and_then(|x| SeqSet::parse(&x, u32::MAX))
+                                    };
+                                    let (Some(seqs), Some(uids), None) =
+                                        (set(l.first()), set(l.get(1)), l.get(2))
+                                    else {
+                                        return Err(CmdErr::Bad(
+                                            "bad QRESYNC sequence match data".into(),
+                                        ));
+                                    };
+                                    if seqs.size() != uids.size() {
+                                        return Err(CmdErr::Bad(
+                                            "QRESYNC sequence match sets differ in size".into(),
+                                        ));
+                                    }
+                                    seq_match = Some((seqs, uids));
+                                }
+                                t => known = t.text(),
+                            }
+                        }
+                        qr = Some((v, m, known));
                         i += 1;
                     }
                 }
@@ -725,10 +752,29 @@ impl Session {
         {
             // RFC 7162 §3.2.5.1: what changed since the client's MODSEQ.
             let known = known.and_then(|k| SeqSet::parse(&k, snap.uidnext.max(1)));
+            // When the expunge history no longer reaches back to the
+            // client's MODSEQ, every missing UID would be reported; the
+            // sequence match data trims that (RFC 7162 §3.2.5.2): if the
+            // client's and our message number `s` both have UID `u`, no
+            // UID up to `u` has vanished.
+            let mut settled = 0;
+            if m < snap.vanished_floor
+                && let Some((seqs, uids)) = &seq_match
+            {
+                for (s, u) in seqs
+                    .iter()
+                    .zip(uids.iter())
+                    .take_while(|(s, _)| *s as usize <= snap.messages.len())
+                {
+                    if snap.messages[s as usize - 1].uid == u {
+                        settled = settled.max(u);
+                    }
+                }
+            }
             let vanished: Vec<u32> = snap
                 .vanished_since(m)
                 .into_iter()
-                .filter(|u| known.as_ref().is_none_or(|k| k.contains(*u)))
+                .filter(|u| *u > settled && known.as_ref().is_none_or(|k| k.contains(*u)))
                 .collect();
             if !vanished.is_empty() {
                 self.line(&format!(
@@ -800,34 +846,54 @@ impl Session {
     }
 
     fn list(&mut self, tag: &str, name: &str, args: &[Tok]) -> Result<(), CmdErr> {
-        // LIST [(selection)] reference pattern(s) [RETURN (options)] (RFC 5258).
+        // LIST [(selection)] reference pattern(s) [RETURN (options)]
+        // (RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154
+        // SPECIAL-USE; the RFC 9051 §6.3.9 table decides what is returned).
+        let lsub = name == "LSUB";
         let mut i = 0;
-        let mut subscribed_only = name == "LSUB";
+        let mut subscribed_only = false;
         let mut special_only = false;
-        if let Some(Tok::List(sel)) = args.first() {
+        let mut recursive = false;
+        if !lsub && let Some(Tok::List(sel)) = args.first() {
             for s in sel {
                 if s.is("SUBSCRIBED") {
                     subscribed_only = true;
                 } else if s.is("SPECIAL-USE") {
                     special_only = true;
+                } else if s.is("RECURSIVEMATCH") {
+                    recursive = true;
+                } else if !s.is("REMOTE") {
+                    return Err(CmdErr::Bad(format!(
+                        "unknown LIST selection option {}",
+                        s.text().unwrap_or_default()
+                    )));
                 }
+            }
+            if recursive && !subscribed_only && !special_only {
+                // RFC 5258 §3: RECURSIVEMATCH alone (or with REMOTE) is an error.
+                return Err(CmdErr::Bad(
+                    "RECURSIVEMATCH needs another selection option".into(),
+                ));
             }
             i = 1;
         }
         let reference = args
             .get(i)
             .and_then(Tok::text)
-            .ok_or_else(|| CmdErr::Bad("LIST reference pattern".into()))?;
+            .ok_or_else(|| CmdErr::Bad(format!("{name} reference pattern")))?;
         let patterns: Vec<String> = match args.get(i + 1) {
-            Some(Tok::List(l)) => l.iter().filter_map(Tok::text).collect(),
-            Some(t) => vec![t.text().unwrap_or_default()],
-            None => return Err(CmdErr::Bad("LIST reference pattern".into())),
+            Some(Tok::List(l)) if !lsub => l.iter().filter_map(Tok::text).collect(),
+            Some(t @ (Tok::Atom(_) | Tok::Str(_))) => vec![t.text().unwrap_or_default()],
+            _ => return Err(CmdErr::Bad(format!("{name} reference pattern"))),
         };
         let mut ret_status: Option<Vec<Tok>> = None;
         let mut ret_subscribed = subscribed_only;
-        if args.get(i + 2).is_some_and(|t| t.is("RETURN"))
-            && let Some(Tok::List(opts)) = args.get(i + 3)
-        {
+        if let Some(t) = args.get(i + 2) {
+            let (true, Some(Tok::List(opts)), None) =
+                (t.is("RETURN") && !lsub, args.get(i + 3), args.get(i + 4))
+            else {
+                return Err(CmdErr::Bad(format!("unexpected {name} arguments")));
+            };
             let mut j = 0;
             while j < opts.len() {
                 if opts[j].is("SUBSCRIBED") {
@@ -837,61 +903,144 @@ impl Session {
                 {
                     ret_status = Some(items.clone());
                     j += 1;
+                } else if !opts[j].is("CHILDREN") && !opts[j].is("SPECIAL-USE") {
+                    // CHILDREN and SPECIAL-USE attributes are always sent.
+                    return Err(CmdErr::Bad(format!(
+                        "unknown LIST return option {}",
+                        opts[j].text().unwrap_or_default()
+                    )));
                 }
                 j += 1;
             }
         }
         if patterns.len() == 1 && patterns[0].is_empty() {
-            // RFC 9051 §6.3.9: empty pattern asks for the delimiter.
+            // RFC 9051 §6.3.9: an empty pattern asks for the delimiter.
             self.line(&format!("* {name} (\\Noselect) \".\" \"\""));
             self.line(&format!("{tag} OK {name} completed"));
             return Ok(());
         }
         let mb = self.user()?.clone();
-        let all = mb.list().map_err(|e| CmdErr::No(no(&e)))?;
-        let subs: HashSet<String> = mb
-            .subscriptions()
+        let existing: BTreeSet<String> = mb
+            .list()
             .map_err(|e| CmdErr::No(no(&e)))?
             .into_iter()
             .collect();
-        for f in &all {
-            let matched = patterns.iter().any(|p| {
+        let subs: BTreeSet<String> = mb
+            .subscriptions()
+            .map_err(|e| CmdErr::No(no(&e)))?
+            .into_iter()
+            .map(|s| Mailbox::canonical(&s))
+            .collect();
+        let by_subscription = lsub || subscribed_only;
+        // Every name that could be returned: what exists, what is
+        // subscribed (for a subscription listing) and the hierarchy levels
+        // above either.
+        let mut names: BTreeSet<String> = existing.clone();
+        if by_subscription {
+            names.extend(subs.iter().cloned());
+        }
+        for n in names.clone() {
+            let mut at = n.as_str();
+            while let Some((sup, _)) = at.rsplit_once('.') {
+                names.insert(sup.to_string());
+                at = sup;
+            }
+        }
+        let meets = |n: &str| {
+            let mut ok = true;
+            if by_subscription {
+                ok &= subs.contains(n);
+            }
+            if special_only {
+                ok &= existing.contains(n) && Mailbox::special_use(n).is_some();
+            }
+            if !by_subscription && !special_only {
+                ok &= existing.contains(n);
+            }
+            ok
+        };
+        let matches = |n: &str| {
+            patterns.iter().any(|p| {
                 let full = format!("{reference}{p}");
-                let fb = if f == "INBOX" && full.eq_ignore_ascii_case("inbox") {
-                    "INBOX"
-                } else {
-                    full.as_str()
-                };
-                wildcard_match(fb.as_bytes(), f.as_bytes())
-            });
-            if !matched {
+                wildcard_match(full.as_bytes(), n.as_bytes())
+                    || (n == "INBOX"
+                        && wildcard_match(full.to_ascii_uppercase().as_bytes(), b"INBOX"))
+            })
+        };
+        // INBOX first, then the rest in order.
+        let mut order: Vec<&String> = names.iter().filter(|n| *n == "INBOX").collect();
+        order.extend(names.iter().filter(|n| *n != "INBOX"));
+        for f in order {
+            if !matches(f) {
                 continue;
             }
-            let special = Mailbox::special_use(f);
-            if (subscribed_only && !subs.contains(f)) || (special_only && special.is_none()) {
-                continue;
-            }
-            let mut attrs = Vec::new();
             let prefix = format!("{f}.");
-            attrs.push(if all.iter().any(|o| o.starts_with(&prefix)) {
-                "\\HasChildren"
+            let exists = existing.contains(f);
+            let hit = meets(f);
+            let child_hit = names
+                .range(prefix.clone()..)
+                .take_while(|d| d.starts_with(&prefix))
+                .any(|d| meets(d));
+            let has_children = existing
+                .range(prefix.clone()..)
+                .take_while(|d| d.starts_with(&prefix))
+                .next()
+                .is_some();
+            let mut attrs: Vec<&str> = Vec::new();
+            // RFC 5258 §3.5: CHILDINFO tells that children meet the
+            // selection criteria (a parent may be returned only for them).
+            let childinfo = recursive && child_hit;
+            if hit {
+                if !exists {
+                    attrs.push(if lsub { "\\Noselect" } else { "\\NonExistent" });
+                }
+            } else if childinfo {
+                if !exists {
+                    attrs.push("\\NonExistent");
+                }
+            } else if if by_subscription {
+                // RFC 3501 §6.3.9: LSUB "%" returns an unsubscribed level
+                // above subscribed names, flagged \Noselect.
+                lsub && child_hit && patterns.iter().any(|p| p.ends_with('%'))
             } else {
-                "\\HasNoChildren"
-            });
-            if ret_subscribed && subs.contains(f) && name == "LIST" {
+                !exists && !special_only && has_children
+            } {
+                // A hierarchy level with nothing of its own (its children
+                // exist or are subscribed).
+                attrs.push("\\Noselect");
+            } else {
+                continue;
+            }
+            if !lsub && (exists || has_children) {
+                attrs.push(if has_children {
+                    "\\HasChildren"
+                } else {
+                    "\\HasNoChildren"
+                });
+            }
+            if !lsub && ret_subscribed && subs.contains(f) {
                 attrs.push("\\Subscribed");
             }
-            if let Some(s) = special
-                && name == "LIST"
+            if !lsub
+                && exists
+                && let Some(s) = Mailbox::special_use(f)
             {
                 attrs.push(s);
             }
-            self.line(&format!(
-                "* {name} ({}) \".\" {}",
-                attrs.join(" "),
-                quoted(f)
-            ));
-            if let Some(items) = &ret_status
+            let mut line = format!("* {name} ({}) \".\" {}", attrs.join(" "), quoted(f));
+            if childinfo {
+                let mut crit = Vec::new();
+                if subscribed_only {
+                    crit.push("\"SUBSCRIBED\"");
+                }
+                if special_only {
+                    crit.push("\"SPECIAL-USE\"");
+                }
+                line.push_str(&format!(" (\"CHILDINFO\" ({}))", crit.join(" ")));
+            }
+            self.line(&line);
+            if exists
+                && let Some(items) = &ret_status
                 && let Ok(l) = self.status_line(f, items)
             {
                 self.line(&l);
@@ -1412,9 +1561,15 @@ impl Session {
             .and_then(Tok::text)
             .unwrap_or_default()
             .to_ascii_uppercase();
-        if alg != "REFERENCES" {
-            return Err(CmdErr::No("NO [CANNOT] only THREAD=REFERENCES".into()));
-        }
+        let threads = match alg.as_str() {
+            "REFERENCES" => crate::thread::references,
+            "ORDEREDSUBJECT" => crate::thread::ordered_subject,
+            _ => {
+                return Err(CmdErr::No(
+                    "NO [CANNOT] unsupported THREAD algorithm".into(),
+                ));
+            }
+        };
         let (hits, _) = self.run_search(&args[2.min(args.len())..])?;
         let sel = self.selected()?;
         let items: Vec<(u32, Arc<crate::cache::Summary>, i64)> = hits
@@ -1427,7 +1582,7 @@ impl Session {
                 (if uid { m.uid } else { i as u32 + 1 }, s, d)
             })
             .collect();
-        let l = format!("* THREAD {}", crate::thread::references(&items));
+        let l = format!("* THREAD {}", threads(&items));
         self.line(l.trim_end());
         self.line(&format!("{tag} OK THREAD completed"));
         Ok(())

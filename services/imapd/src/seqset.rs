@@ -28,6 +28,16 @@ impl SeqSet {
         if v.is_empty() { None } else { Some(SeqSet(v)) }
     }
 
+    /// How many numbers the set holds (ranges may overlap; each counts).
+    pub fn size(&self) -> u64 {
+        self.0.iter().map(|(a, b)| u64::from(b - a) + 1).sum()
+    }
+
+    /// The numbers in the order written, lazily (a set may be huge).
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().flat_map(|&(a, b)| a..=b)
+    }
+
     /// Whether `n` is in the set.
     pub fn contains(&self, n: u32) -> bool {
         self.0.iter().any(|(a, b)| (*a..=*b).contains(&n))

@@ -1,8 +1,11 @@
-//! Real clients against the server: curl (imap://, imaps://, pop3:// with
-//! STARTTLS/STLS), and Python's imaplib for a CONDSTORE/QRESYNC resync.
-//! The tools are required: a missing tool fails the test.
+//! Real clients against the daemons started by `cargo xtask serve`, as a
+//! user would run them: curl (imap://, imaps://, pop3:// with
+//! STARTTLS/STLS), Python's imaplib for a CONDSTORE/QRESYNC resync, mbsync
+//! for a two-way sync and fetchmail over POP3 with STLS, fed by swaks
+//! through the served smtpd. The tools are required: a missing tool fails
+//! the test.
 
-use crate::harness::{PASS, Server, USER, msg};
+use crate::harness::{PASS, Served, USER, msg};
 use std::process::Command;
 
 fn run(cmd: &mut Command) -> String {
@@ -20,7 +23,7 @@ fn run(cmd: &mut Command) -> String {
 
 #[test]
 fn curl_reads_over_imap_starttls_imaps_and_pop3_stls() {
-    let s = Server::start_with(|c| c.imap.allow_plaintext_loopback = false);
+    let s = Served::start();
     s.deliver("INBOX", &msg(7));
     let ca = s.ca();
     let user = format!("{USER}:{PASS}");
@@ -66,7 +69,7 @@ fn curl_reads_over_imap_starttls_imaps_and_pop3_stls() {
 
 #[test]
 fn python_imaplib_qresync_resync_after_a_drop() {
-    let s = Server::start();
+    let s = Served::start();
     for i in 0..20 {
         s.deliver("INBOX", &msg(i));
     }
@@ -125,7 +128,7 @@ fn maildir_files(dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn mbsync_two_way_sync_of_1000_messages_with_flags_and_deletions() {
-    let s = Server::start();
+    let s = Served::start();
     for i in 0..1000 {
         s.deliver("INBOX", &msg(i));
     }
@@ -218,11 +221,18 @@ Channel sync\nFar :remote:\nNear :local:\nPatterns INBOX Sent\nCreate Both\nExpu
 
 #[test]
 fn fetchmail_over_pop3_with_stls() {
-    let s = Server::start_with(|c| c.imap.allow_plaintext_loopback = false);
-    for i in 0..3 {
-        s.deliver("INBOX", &msg(i));
-    }
+    let s = Served::start();
     let work = tempfile::tempdir().unwrap();
+    // Mail arrives the real way: swaks → the served smtpd → the store.
+    for i in 0..3 {
+        let file = work.path().join(format!("msg{i}.eml"));
+        std::fs::write(&file, msg(i)).unwrap();
+        run(Command::new("swaks")
+            .args(["--server", "127.0.0.1", "--port"])
+            .arg(s.smtp.port().to_string())
+            .args(["--from", "bob@example.lan", "--to", USER, "--data"])
+            .arg(&file));
+    }
     let rc = work.path().join("fetchmailrc");
     let out = work.path().join("mbox");
     std::fs::write(

@@ -1,4 +1,4 @@
-//! One helper per area: [`Server`] starts a daemon on loopback with one
+//! One helper per area: [`Server`] starts the server in-process on loopback with one
 //! user (`alice@outpost.lan` / `secret`), [`Client`] speaks raw lines.
 
 use outpost_config::Config;
@@ -13,9 +13,7 @@ pub const PASS: &str = "secret-pass-1";
 /// A running server; stops when dropped (runtime shut down).
 pub struct Server {
     pub imap: SocketAddr,
-    pub imaps: SocketAddr,
     pub pop3: SocketAddr,
-    pub pop3s: SocketAddr,
     pub _dir: tempfile::TempDir,
     pub config: Config,
     _rt: tokio::runtime::Runtime,
@@ -60,9 +58,7 @@ impl Server {
         });
         Server {
             imap: addrs[0].0,
-            imaps: addrs[1].0,
             pop3: addrs[2].0,
-            pop3s: addrs[3].0,
             _dir: dir,
             config,
             _rt: rt,
@@ -83,10 +79,6 @@ impl Server {
             msg.as_bytes(),
         )
         .unwrap();
-    }
-
-    pub fn ca(&self) -> PathBuf {
-        self.config.tls.dir.join("ca.crt")
     }
 }
 
@@ -166,5 +158,140 @@ impl Client {
     /// The underlying socket (for compressed or TLS tests).
     pub fn into_stream(self) -> TcpStream {
         self.w
+    }
+}
+
+/// The daemons as a user runs them: `cargo xtask serve` (real binaries,
+/// the configuration it writes, its local CA), on a port offset where all
+/// eight ports were free, with [`USER`] created through `outpostctl`.
+/// Dropping it kills the whole process group (serve and its daemons).
+pub struct Served {
+    pub smtp: SocketAddr,
+    pub imap: SocketAddr,
+    pub imaps: SocketAddr,
+    pub pop3: SocketAddr,
+    pub pop3s: SocketAddr,
+    state: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    pub fn start() -> Served {
+        use std::os::unix::process::CommandExt;
+        let state = tempfile::tempdir().unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let log = std::fs::File::create(state.path().join("serve.log")).unwrap();
+        // Ports 25..995 plus the offset must all be free; try a few.
+        let std_ports = [25u16, 587, 465, 143, 993, 110, 995, 443];
+        let seed = std::process::id() as u16;
+        let offset = (0..200u16)
+            .map(|i| 20000 + (seed.wrapping_add(i * 7919) % 40) * 1000)
+            .find(|off| {
+                std_ports.iter().all(|p| {
+                    std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], p + off))).is_ok()
+                })
+            })
+            .expect("no free port offset");
+        let mut cmd =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        // What the test runner exports for the test itself (CARGO_PKG_*,
+        // CARGO_MANIFEST_DIR, OUT_DIR, LD_LIBRARY_PATH, NEXTEST_*) must not
+        // leak into cargo: build scripts watching them would rebuild.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            let keep = ["CARGO_HOME", "CARGO_TARGET_DIR"].contains(&k.as_str())
+                || k.starts_with("CARGO_BUILD_");
+            if !keep
+                && (k.starts_with("CARGO_")
+                    || k.starts_with("NEXTEST")
+                    || k.starts_with("__CARGO")
+                    || ["OUT_DIR", "LD_LIBRARY_PATH", "RUSTC", "RUSTDOC"].contains(&k.as_str()))
+            {
+                cmd.env_remove(&k);
+            }
+        }
+        let mut child = cmd
+            .current_dir(&root)
+            .args(["xtask", "serve", "--state"])
+            .arg(state.path())
+            .args(["--user", &format!("{USER}:{PASS}")])
+            .args(["--port-offset", &offset.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("running cargo xtask serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut addrs = std::collections::HashMap::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(240);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) if l == "ready" => break,
+                Ok(l) => {
+                    if let Some((name, addr)) = l.split_once(' ')
+                        && let Ok(a) = addr.parse::<SocketAddr>()
+                    {
+                        addrs.insert(name.to_string(), a);
+                    }
+                }
+                Err(_) => panic!(
+                    "cargo xtask serve did not get ready:\n{}",
+                    std::fs::read_to_string(state.path().join("serve.log")).unwrap_or_default()
+                ),
+            }
+        }
+        let a = |n: &str| {
+            *addrs
+                .get(n)
+                .unwrap_or_else(|| panic!("serve printed no {n}"))
+        };
+        Served {
+            smtp: a("smtp"),
+            imap: a("imap"),
+            imaps: a("imaps"),
+            pop3: a("pop3"),
+            pop3s: a("pop3s"),
+            child,
+            state,
+        }
+    }
+
+    pub fn mail_root(&self) -> PathBuf {
+        self.state.path().join("mail")
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.state.path().join("tls/ca.crt")
+    }
+
+    /// Delivers a message straight into the store (fast set-up).
+    pub fn deliver(&self, folder: &str, msg: &str) {
+        outpost_store::deliver(
+            &self.mail_root(),
+            "outpost.lan",
+            "alice",
+            folder,
+            msg.as_bytes(),
+        )
+        .unwrap();
     }
 }

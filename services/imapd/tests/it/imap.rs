@@ -3,7 +3,7 @@
 
 use crate::harness::{Client, Server, msg};
 
-fn normalize(s: &str) -> String {
+pub(crate) fn normalize(s: &str) -> String {
     let mut out = String::new();
     for line in s.split_inclusive('\n') {
         let mut l = line.to_string();
@@ -23,7 +23,7 @@ fn normalize(s: &str) -> String {
 
 /// Runs `script` (command, expected reply) against a server holding `n`
 /// messages in INBOX; the client is logged in.
-fn check(n: usize, script: &[(&str, &str)]) {
+pub(crate) fn check(n: usize, script: &[(&str, &str)]) {
     let s = Server::start();
     for i in 0..n {
         s.deliver("INBOX", &msg(i + 1));

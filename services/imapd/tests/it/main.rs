@@ -5,5 +5,7 @@
 mod clients;
 mod harness;
 mod imap;
+mod mailboxes;
 mod parser;
 mod pop3;
+mod thread;
