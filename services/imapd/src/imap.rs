@@ -104,9 +104,26 @@ fn no(store: &StoreError) -> String {
     }
 }
 
-fn mailbox_name(t: &Tok) -> Option<String> {
+/// A mailbox name from the client, in the stored (modified UTF-7) form:
+/// IMAP4rev2 sessions send UTF-8 (RFC 9051 §5.1), IMAP4rev1 clients
+/// modified UTF-7; 8-bit names from a rev1 client are taken as UTF-8 too.
+fn mailbox_name(t: &Tok, utf8: bool) -> Option<String> {
     let n = t.text()?;
+    let n = if utf8 || !n.is_ascii() {
+        crate::utf7::encode(&n)
+    } else {
+        n
+    };
     Some(Mailbox::canonical(&n))
+}
+
+/// A stored name as this session must see it.
+fn wire_name(n: &str, utf8: bool) -> String {
+    if utf8 {
+        crate::utf7::decode(n).unwrap_or_else(|| n.to_string())
+    } else {
+        n.to_string()
+    }
 }
 
 fn wildcard_match(pat: &[u8], name: &[u8]) -> bool {
@@ -507,7 +524,7 @@ impl Session {
             "CREATE" => {
                 let n = args
                     .first()
-                    .and_then(mailbox_name)
+                    .and_then(|t| mailbox_name(t, self.rev2))
                     .ok_or_else(|| CmdErr::Bad("CREATE name".into()))?;
                 let n = n.trim_end_matches('.').to_string();
                 self.user()?.create(&n).map_err(|e| CmdErr::No(no(&e)))?;
@@ -516,7 +533,7 @@ impl Session {
             "DELETE" => {
                 let n = args
                     .first()
-                    .and_then(mailbox_name)
+                    .and_then(|t| mailbox_name(t, self.rev2))
                     .ok_or_else(|| CmdErr::Bad("DELETE name".into()))?;
                 if self.sel.as_ref().is_some_and(|s| s.name == n) {
                     self.sel = None;
@@ -526,8 +543,8 @@ impl Session {
             }
             "RENAME" => {
                 let (Some(a), Some(b)) = (
-                    args.first().and_then(mailbox_name),
-                    args.get(1).and_then(mailbox_name),
+                    args.first().and_then(|t| mailbox_name(t, self.rev2)),
+                    args.get(1).and_then(|t| mailbox_name(t, self.rev2)),
                 ) else {
                     return Err(CmdErr::Bad("RENAME from to".into()));
                 };
@@ -539,7 +556,7 @@ impl Session {
             "SUBSCRIBE" | "UNSUBSCRIBE" => {
                 let n = args
                     .first()
-                    .and_then(mailbox_name)
+                    .and_then(|t| mailbox_name(t, self.rev2))
                     .ok_or_else(|| CmdErr::Bad("mailbox name".into()))?;
                 self.user()?
                     .subscribe(&n, name == "SUBSCRIBE")
@@ -550,7 +567,7 @@ impl Session {
             "STATUS" => {
                 let n = args
                     .first()
-                    .and_then(mailbox_name)
+                    .and_then(|t| mailbox_name(t, self.rev2))
                     .ok_or_else(|| CmdErr::Bad("STATUS name".into()))?;
                 let Some(Tok::List(items)) = args.get(1) else {
                     return Err(CmdErr::Bad("STATUS name (items)".into()));
@@ -566,13 +583,19 @@ impl Session {
             "GETQUOTAROOT" => {
                 let n = args
                     .first()
-                    .and_then(mailbox_name)
+                    .and_then(|t| mailbox_name(t, self.rev2))
                     .unwrap_or_else(|| "INBOX".into());
                 let limit = self.quota_limit();
                 if limit == 0 {
-                    self.line(&format!("* QUOTAROOT {}", quoted(&n)));
+                    self.line(&format!(
+                        "* QUOTAROOT {}",
+                        quoted(&wire_name(&n, self.rev2))
+                    ));
                 } else {
-                    self.line(&format!("* QUOTAROOT {} \"\"", quoted(&n)));
+                    self.line(&format!(
+                        "* QUOTAROOT {} \"\"",
+                        quoted(&wire_name(&n, self.rev2))
+                    ));
                     let used = self.user()?.usage().map_err(|e| CmdErr::No(no(&e)))?;
                     self.line(&format!(
                         "* QUOTA \"\" (STORAGE {} {})",
@@ -663,7 +686,7 @@ impl Session {
     fn select(&mut self, tag: &str, name: &str, args: &[Tok]) -> Result<(), CmdErr> {
         let n = args
             .first()
-            .and_then(mailbox_name)
+            .and_then(|t| mailbox_name(t, self.rev2))
             .ok_or_else(|| CmdErr::Bad("SELECT mailbox".into()))?;
         // Parameters: (CONDSTORE) or (QRESYNC (uidvalidity modseq [known-uids [seq-map]]))
         let mut qr: Option<(u32, u64, Option<String>)> = None;
@@ -842,7 +865,11 @@ impl Session {
             };
             parts.push(format!("{it} {v}"));
         }
-        Ok(format!("* STATUS {} ({})", quoted(n), parts.join(" ")))
+        Ok(format!(
+            "* STATUS {} ({})",
+            quoted(&wire_name(n, self.rev2)),
+            parts.join(" ")
+        ))
     }
 
     fn list(&mut self, tag: &str, name: &str, args: &[Tok]) -> Result<(), CmdErr> {
@@ -877,13 +904,24 @@ impl Session {
             }
             i = 1;
         }
+        // Patterns are matched against the stored (modified UTF-7) names;
+        // the wildcards are printable ASCII and survive the encoding.
+        let stored = |t: &Tok| {
+            t.text().map(|p| {
+                if self.rev2 || !p.is_ascii() {
+                    crate::utf7::encode(&p)
+                } else {
+                    p
+                }
+            })
+        };
         let reference = args
             .get(i)
-            .and_then(Tok::text)
+            .and_then(stored)
             .ok_or_else(|| CmdErr::Bad(format!("{name} reference pattern")))?;
         let patterns: Vec<String> = match args.get(i + 1) {
-            Some(Tok::List(l)) if !lsub => l.iter().filter_map(Tok::text).collect(),
-            Some(t @ (Tok::Atom(_) | Tok::Str(_))) => vec![t.text().unwrap_or_default()],
+            Some(Tok::List(l)) if !lsub => l.iter().filter_map(stored).collect(),
+            Some(t @ (Tok::Atom(_) | Tok::Str(_))) => vec![stored(t).unwrap_or_default()],
             _ => return Err(CmdErr::Bad(format!("{name} reference pattern"))),
         };
         let mut ret_status: Option<Vec<Tok>> = None;
@@ -1027,7 +1065,11 @@ impl Session {
             {
                 attrs.push(s);
             }
-            let mut line = format!("* {name} ({}) \".\" {}", attrs.join(" "), quoted(f));
+            let mut line = format!(
+                "* {name} ({}) \".\" {}",
+                attrs.join(" "),
+                quoted(&wire_name(f, self.rev2))
+            );
             if childinfo {
                 let mut crit = Vec::new();
                 if subscribed_only {
@@ -1053,7 +1095,7 @@ impl Session {
     fn append(&mut self, tag: &str, args: &[Tok]) -> Result<(), CmdErr> {
         let n = args
             .first()
-            .and_then(mailbox_name)
+            .and_then(|t| mailbox_name(t, self.rev2))
             .ok_or_else(|| CmdErr::Bad("APPEND mailbox".into()))?;
         let mb = self.user()?.clone();
         let folder = match mb.folder(&n) {
@@ -1595,7 +1637,7 @@ impl Session {
             .ok_or_else(|| CmdErr::Bad("COPY set mailbox".into()))?;
         let dest = args
             .get(1)
-            .and_then(mailbox_name)
+            .and_then(|t| mailbox_name(t, self.rev2))
             .ok_or_else(|| CmdErr::Bad("COPY set mailbox".into()))?;
         let idx = self.resolve(&set, uid)?;
         let mb = self.user()?.clone();
@@ -1733,10 +1775,17 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// A quoted string; UTF-8 stays quoted (RFC 9051 allows it, and only
+/// IMAP4rev2 sessions get non-ASCII names); control characters or great
+/// length make it a literal.
 fn quoted(s: &str) -> String {
-    let mut o = Vec::new();
-    string(&mut o, s.as_bytes());
-    String::from_utf8_lossy(&o).into_owned()
+    if s.len() < 1024 && !s.chars().any(char::is_control) {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        let mut o = Vec::new();
+        string(&mut o, s.as_bytes());
+        String::from_utf8_lossy(&o).into_owned()
+    }
 }
 
 fn apply_changes(sel: &mut Selected, snap: &Snapshot, changed: &[u32]) {

@@ -21,4 +21,5 @@ pub mod search;
 pub mod seqset;
 pub mod server;
 pub mod thread;
+pub mod utf7;
 pub mod wire;

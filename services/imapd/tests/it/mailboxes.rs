@@ -228,3 +228,43 @@ fn qresync_sequence_match_data_trims_vanished_after_history_loss() {
         "b4 BAD QRESYNC sequence match sets differ in size"
     );
 }
+
+/// Names are stored in modified UTF-7 (as Dovecot's Maildir++ does);
+/// IMAP4rev1 clients see that form, IMAP4rev2 sessions UTF-8.
+#[test]
+fn mailbox_names_are_utf8_for_imap4rev2_and_modified_utf7_for_rev1() {
+    let s = Server::start();
+    let mut old = Client::connect(s.imap);
+    old.login();
+    assert!(old.cmd("a1", "CREATE Entw&APw-rfe").contains("a1 OK"));
+    let mut new = Client::connect(s.imap);
+    new.login();
+    assert!(
+        new.cmd("b0", "ENABLE IMAP4rev2")
+            .contains("* ENABLED IMAP4rev2")
+    );
+    assert_eq!(
+        new.cmd("b1", "LIST \"\" Entw*"),
+        "* LIST (\\HasNoChildren) \".\" \"Entwürfe\"\r\nb1 OK LIST completed\r\n"
+    );
+    assert!(
+        new.cmd("b2", "CREATE \"Отправленные.2026\"")
+            .contains("b2 OK")
+    );
+    assert!(new.cmd("b3", "SELECT Entwürfe").contains("b3 OK"));
+    assert_eq!(
+        new.cmd("b4", "STATUS \"Отправленные.2026\" (MESSAGES)"),
+        "* STATUS \"Отправленные.2026\" (MESSAGES 0)\r\nb4 OK STATUS completed\r\n"
+    );
+    assert_eq!(
+        old.cmd("a2", "LIST \"\" &BB4*"),
+        "* LIST (\\HasChildren) \".\" \"&BB4EQgQ,BEAEMAQyBDsENQQ9BD0ESwQ1-\"\r\n\
+* LIST (\\HasNoChildren) \".\" \"&BB4EQgQ,BEAEMAQyBDsENQQ9BD0ESwQ1-.2026\"\r\na2 OK LIST completed\r\n"
+    );
+    let root = s.mail_root().join("outpost.lan/alice");
+    assert!(root.join(".Entw&APw-rfe/cur").is_dir());
+    assert!(
+        root.join(".&BB4EQgQ,BEAEMAQyBDsENQQ9BD0ESwQ1-.2026/cur")
+            .is_dir()
+    );
+}
