@@ -24,7 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Capabilities after TLS/login (STARTTLS, AUTH and LOGINDISABLED vary).
 pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE \
-UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC ESEARCH SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES \
+UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC ESEARCH SEARCHRES SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES \
 QUOTA QUOTA=RES-STORAGE STATUS=SIZE BINARY COMPRESS=DEFLATE";
 
 type R<T> = Result<T, std::io::Error>;
@@ -39,6 +39,8 @@ struct Selected {
     recent: HashSet<u32>,
     highest_modseq: u64,
     uidnext: u32,
+    /// The saved search result (`$`, RFC 5182), as UIDs.
+    saved: Vec<u32>,
 }
 
 impl Selected {
@@ -668,11 +670,11 @@ impl Session {
                     "MOVE" => blocking(|| self.copy(&tag, rest, true, true))?,
                     "EXPUNGE" => {
                         let max = self.selected()?.max_uid();
-                        let set = rest
+                        let arg = rest
                             .first()
                             .and_then(Tok::text)
-                            .and_then(|s| SeqSet::parse(&s, max))
                             .ok_or_else(|| CmdErr::Bad("UID EXPUNGE set".into()))?;
+                        let set = self.uid_set(&arg, max)?;
                         blocking(|| self.expunge(&tag, Some(set)))?;
                     }
                     _ => return Err(CmdErr::Bad("unknown UID command".into())),
@@ -828,6 +830,7 @@ impl Session {
             recent: changes.recent.into_iter().collect(),
             highest_modseq: snap.highest_modseq,
             uidnext: snap.uidnext,
+            saved: Vec::new(),
         };
         self.sel = Some(sel);
         let mode = if readonly { "READ-ONLY" } else { "READ-WRITE" };
@@ -1163,6 +1166,10 @@ impl Session {
     /// Resolves a set to view indexes (sequence numbers or UIDs).
     fn resolve(&mut self, set: &str, uid: bool) -> Result<Vec<usize>, CmdErr> {
         let sel = self.selected()?;
+        if set == "$" {
+            // RFC 5182: the saved result, less what has been expunged.
+            return Ok(sel.saved.iter().filter_map(|u| sel.seq_of(*u)).collect());
+        }
         if uid {
             let max = sel.max_uid().max(sel.uidnext.saturating_sub(1));
             let s = SeqSet::parse(set, max).ok_or_else(|| CmdErr::Bad("bad UID set".into()))?;
@@ -1246,7 +1253,7 @@ impl Session {
             let sel = self.selected()?;
             let snap = sel.folder.sync().map_err(|e| CmdErr::No(no(&e)))?.snapshot;
             let max = sel.uidnext;
-            let s = SeqSet::parse(&set, max).ok_or_else(|| CmdErr::Bad("bad UID set".into()))?;
+            let s = self.uid_set(&set, max)?;
             let v: Vec<u32> = snap
                 .vanished_since(cs)
                 .into_iter()
@@ -1444,11 +1451,71 @@ impl Session {
         Ok(())
     }
 
+    /// A UID set argument, `$` (the saved result, RFC 5182) included.
+    fn uid_set(&mut self, set: &str, max: u32) -> Result<SeqSet, CmdErr> {
+        if set == "$" {
+            let mut uids = self.selected()?.saved.clone();
+            uids.sort_unstable();
+            return Ok(SeqSet(uids.into_iter().map(|u| (u, u)).collect()));
+        }
+        SeqSet::parse(set, max).ok_or_else(|| CmdErr::Bad("bad UID set".into()))
+    }
+
+    /// Replaces `$` in search keys by the saved result (RFC 5182): as
+    /// sequence numbers, or as UIDs after `UID`; an empty result becomes a
+    /// key that matches nothing.
+    fn expand_saved(sel: &Selected, keys: &[Tok]) -> Vec<Tok> {
+        let nothing = || Tok::List(vec![Tok::Atom("NOT".into()), Tok::Atom("ALL".into())]);
+        let mut out = Vec::with_capacity(keys.len());
+        let mut i = 0;
+        while i < keys.len() {
+            match &keys[i] {
+                Tok::Atom(a)
+                    if a.eq_ignore_ascii_case("UID")
+                        && keys.get(i + 1).is_some_and(|t| t.is("$")) =>
+                {
+                    let mut uids: Vec<u32> = sel
+                        .saved
+                        .iter()
+                        .copied()
+                        .filter(|u| sel.seq_of(*u).is_some())
+                        .collect();
+                    uids.sort_unstable();
+                    if uids.is_empty() {
+                        out.push(nothing());
+                    } else {
+                        out.push(keys[i].clone());
+                        out.push(Tok::Atom(seqset::format(&uids)));
+                    }
+                    i += 1;
+                }
+                t if t.is("$") => {
+                    let mut seqs: Vec<u32> = sel
+                        .saved
+                        .iter()
+                        .filter_map(|u| sel.seq_of(*u).map(|s| s as u32 + 1))
+                        .collect();
+                    seqs.sort_unstable();
+                    out.push(if seqs.is_empty() {
+                        nothing()
+                    } else {
+                        Tok::Atom(seqset::format(&seqs))
+                    });
+                }
+                Tok::List(l) => out.push(Tok::List(Self::expand_saved(sel, l))),
+                t => out.push(t.clone()),
+            }
+            i += 1;
+        }
+        out
+    }
+
     /// Evaluates search keys over the view; returns matching view indexes.
     fn run_search(&mut self, keys: &[Tok]) -> Result<(Vec<usize>, bool), CmdErr> {
         let sel = self.selected()?;
+        let keys = Self::expand_saved(sel, keys);
         let key =
-            search::parse_keys(keys, sel.view.len() as u32, sel.max_uid()).map_err(CmdErr::Bad)?;
+            search::parse_keys(&keys, sel.view.len() as u32, sel.max_uid()).map_err(CmdErr::Bad)?;
         let has_modseq = key.has_modseq();
         let hits = search_view(sel, &key);
         Ok((hits, has_modseq))
@@ -1483,15 +1550,43 @@ impl Session {
             }
             i += 2;
         }
-        let (hits, has_modseq) = self.run_search(&args[i.min(args.len())..])?;
+        // SEARCHRES (RFC 5182): RETURN (SAVE [MIN] [MAX] …) keeps the
+        // result for `$`; a failed search empties it.
+        let saving = ret.as_ref().is_some_and(|o| o.iter().any(|x| x == "SAVE"));
+        let ret = ret.map(|o| o.into_iter().filter(|x| x != "SAVE").collect::<Vec<_>>());
+        let (hits, has_modseq) = match self.run_search(&args[i.min(args.len())..]) {
+            Ok(r) => r,
+            Err(e) => {
+                if saving && let Some(sel) = self.sel.as_mut() {
+                    sel.saved.clear();
+                }
+                return Err(e);
+            }
+        };
         let sel = self.selected()?;
+        if saving {
+            let o = ret.as_deref().unwrap_or_default();
+            let (min, max) = (o.iter().any(|x| x == "MIN"), o.iter().any(|x| x == "MAX"));
+            let mut keep: Vec<usize> = if min || max {
+                let mut v = Vec::new();
+                v.extend(hits.iter().min().filter(|_| min));
+                v.extend(hits.iter().max().filter(|_| max));
+                v
+            } else {
+                hits.clone()
+            };
+            keep.dedup();
+            sel.saved = keep.iter().map(|i| sel.view[*i].uid).collect();
+        }
         let nums: Vec<u32> = hits
             .iter()
             .map(|i| if uid { sel.view[*i].uid } else { *i as u32 + 1 })
             .collect();
         let max_modseq = hits.iter().map(|i| sel.view[*i].modseq).max();
         let rev2 = self.rev2;
-        if ret.is_some() || rev2 {
+        if saving && ret.as_ref().is_some_and(Vec::is_empty) {
+            // SAVE alone: no ESEARCH response (RFC 5182 §2.1).
+        } else if ret.is_some() || rev2 {
             let opts = ret.unwrap_or_else(|| vec!["ALL".into()]);
             let opts = if opts.is_empty() {
                 vec!["ALL".into()]

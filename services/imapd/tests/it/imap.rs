@@ -393,3 +393,54 @@ fn quota_is_reported_and_enforced_on_append() {
     c.send(&format!("a APPEND INBOX {{{}+}}\r\n{big}\r\n", big.len()));
     assert_eq!(c.until("a"), "a NO [OVERQUOTA] quota exceeded\r\n");
 }
+
+#[test]
+fn searchres_saves_results_for_dollar() {
+    check(
+        5,
+        &[
+            (
+                "SELECT INBOX",
+                "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\n* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags\n* 5 EXISTS\n* 5 RECENT\n* OK [UNSEEN 1] first unseen\n* OK [UIDVALIDITY V] UIDs valid\n* OK [UIDNEXT 6] next UID\n* OK [HIGHESTMODSEQ 6] modseq\n@@ OK [READ-WRITE] SELECT completed\n",
+            ),
+            // SAVE alone: no ESEARCH (RFC 5182 §2.1).
+            (
+                "SEARCH RETURN (SAVE) SUBJECT \"hello 2\"",
+                "@@ OK SEARCH completed\n",
+            ),
+            (
+                "FETCH $ (UID)",
+                "* 2 FETCH (UID 2)\n@@ OK FETCH completed\n",
+            ),
+            (
+                "UID SEARCH RETURN (SAVE MIN MAX) OR SUBJECT \"hello 1\" OR SUBJECT \"hello 3\" SUBJECT \"hello 5\"",
+                "* ESEARCH (TAG \"@@\") UID MIN 1 MAX 5\n@@ OK SEARCH completed\n",
+            ),
+            ("SEARCH $", "* SEARCH 1 5\n@@ OK SEARCH completed\n"),
+            (
+                "SEARCH UID $ SUBJECT \"hello 5\"",
+                "* SEARCH 5\n@@ OK SEARCH completed\n",
+            ),
+            (
+                "UID STORE $ +FLAGS.SILENT (\\Deleted)",
+                "@@ OK STORE completed\n",
+            ),
+            (
+                "EXPUNGE",
+                "* 1 EXPUNGE\n* 4 EXPUNGE\n@@ OK EXPUNGE completed\n",
+            ),
+            // Expunged messages leave the saved result.
+            ("SEARCH $", "* SEARCH\n@@ OK SEARCH completed\n"),
+            ("UID FETCH $ FLAGS", "@@ OK FETCH completed\n"),
+            ("SEARCH RETURN (SAVE) ALL", "@@ OK SEARCH completed\n"),
+            ("SEARCH $", "* SEARCH 1 2 3\n@@ OK SEARCH completed\n"),
+            // A failed SEARCH ... SAVE empties it.
+            (
+                "SEARCH RETURN (SAVE) BOGUS",
+                "@@ BAD unknown search key BOGUS\n",
+            ),
+            ("SEARCH $", "* SEARCH\n@@ OK SEARCH completed\n"),
+            ("UID EXPUNGE $", "@@ OK EXPUNGE completed\n"),
+        ],
+    );
+}
