@@ -741,7 +741,7 @@ impl Session {
                 i += 1;
             }
         }
-        if self.sel.take().is_some() && self.qresync {
+        if self.sel.take().is_some() && (self.qresync || self.rev2) {
             self.line("* OK [CLOSED] previous mailbox closed");
         }
         let folder = self.user()?.folder(&n).map_err(|e| CmdErr::No(no(&e)))?;
@@ -1642,17 +1642,34 @@ impl Session {
             .filter_map(Tok::text)
             .map(|c| c.to_ascii_uppercase())
             .collect();
+        const KEYS: [&str; 8] = [
+            "REVERSE", "ARRIVAL", "DATE", "SIZE", "FROM", "TO", "CC", "SUBJECT",
+        ];
+        if crit.is_empty() || crit.last().is_some_and(|c| c == "REVERSE") {
+            return Err(CmdErr::Bad("SORT criteria incomplete".into()));
+        }
+        if let Some(c) = crit.iter().find(|c| !KEYS.contains(&c.as_str())) {
+            return Err(CmdErr::Bad(format!("unknown SORT key {c}")));
+        }
         let (hits, _) = self.run_search(&args[2.min(args.len())..])?;
         let sel = self.selected()?;
-        let mut rows: Vec<(usize, Arc<crate::cache::Summary>)> = hits
+        let by_subject = crit.iter().any(|c| c == "SUBJECT");
+        // The base subject is computed once per message, not per comparison.
+        let mut rows: Vec<(usize, Arc<crate::cache::Summary>, String)> = hits
             .into_iter()
             .map(|i| {
                 let m = &sel.view[i];
                 let f = &sel.folder;
-                (i, crate::cache::get(&m.base, || f.read(m.uid).ok()))
+                let s = crate::cache::get(&m.base, || f.read(m.uid).ok());
+                let subject = if by_subject {
+                    search::base_subject(&s.subject)
+                } else {
+                    String::new()
+                };
+                (i, s, subject)
             })
             .collect();
-        rows.sort_by(|(ia, sa), (ib, sb)| {
+        rows.sort_by(|(ia, sa, ja), (ib, sb, jb)| {
             let (ma, mb) = (&sel.view[*ia], &sel.view[*ib]);
             let mut reverse = false;
             for c in &crit {
@@ -1667,9 +1684,7 @@ impl Session {
                     "FROM" => sa.from_sort.cmp(&sb.from_sort),
                     "TO" => sa.to_sort.cmp(&sb.to_sort),
                     "CC" => sa.cc_sort.cmp(&sb.cc_sort),
-                    "SUBJECT" => {
-                        search::base_subject(&sa.subject).cmp(&search::base_subject(&sb.subject))
-                    }
+                    "SUBJECT" => ja.cmp(jb),
                     _ => std::cmp::Ordering::Equal,
                 };
                 let ord = if reverse { ord.reverse() } else { ord };
@@ -1681,7 +1696,7 @@ impl Session {
             ma.uid.cmp(&mb.uid)
         });
         let mut l = String::from("* SORT");
-        for (i, _) in &rows {
+        for (i, _, _) in &rows {
             l.push_str(&format!(
                 " {}",
                 if uid { sel.view[*i].uid } else { *i as u32 + 1 }

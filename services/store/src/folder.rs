@@ -533,7 +533,7 @@ impl Folder {
                     .filter_map(|e| e.file_name().into_string().ok())
                     .filter(|n| !n.starts_with('.'))
                     .collect();
-            names.sort();
+            names.sort_by(|a, b| arrival_key(a).cmp(&arrival_key(b)));
             for n in names {
                 let (base, _) = split_info(&n);
                 let target = cur.join(format!("{base}:2,"));
@@ -578,9 +578,9 @@ impl Folder {
                 }
             }
             let mut fresh: Vec<(String, String)> = on_disk.into_iter().collect();
-            // Maildir names start with the delivery time: name order is
-            // arrival order, which is what UIDs must follow.
-            fresh.sort();
+            // Maildir names start with the delivery time, which is the order
+            // UIDs must follow.
+            fresh.sort_by(|a, b| arrival_key(&a.0).cmp(&arrival_key(&b.0)));
             for (base, name) in fresh {
                 let path = cur.join(&name);
                 modseq += 1;
@@ -848,4 +848,29 @@ impl Folder {
         })?;
         Ok((dsnap.uidvalidity, pairs))
     }
+}
+
+/// Arrival order of a Maildir name `SECS.M<usec>P<pid>Q<n>.host…` (the
+/// parts Dovecot and Outpost write, in any order in the second field):
+/// numerically, since `M999` comes after `M1000` as text. Names of other
+/// shapes sort by their text after those.
+fn arrival_key(name: &str) -> (u64, u64, u64, &str) {
+    let mut parts = name.splitn(3, '.');
+    let secs = parts
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(u64::MAX);
+    let mid = parts.next().unwrap_or("");
+    let field = |tag: char| -> u64 {
+        mid.find(tag)
+            .map(|i| {
+                mid[i + 1..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0)
+    };
+    (secs, field('M'), field('Q'), name)
 }

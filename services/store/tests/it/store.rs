@@ -310,3 +310,37 @@ fn concurrent_subscribes_lose_nothing() {
         5 + 16
     );
 }
+
+/// UIDs follow arrival time, read numerically from the Maildir name
+/// (`M999` before `M1000`, though not as text).
+#[test]
+fn uids_follow_arrival_order_not_name_text() {
+    let t = tempfile::tempdir().unwrap();
+    let root = create_mailbox_tree(t.path(), "outpost.lan", "carol").unwrap();
+    let names = [
+        "1700000000.M999P7Q1.host,S=20",
+        "1700000000.M1000P7Q2.host,S=20",
+        "1700000000.M1000P7Q10.host,S=20",
+        "1700000001.M5P7Q11.host,S=20",
+        "999999999.M50P7Q0.host,S=20",
+    ];
+    for (i, n) in names.iter().enumerate() {
+        std::fs::write(
+            root.join("new").join(n),
+            format!("Subject: {i}\r\n\r\nx\r\n"),
+        )
+        .unwrap();
+    }
+    let snap = Mailbox::open_path(root)
+        .folder("INBOX")
+        .unwrap()
+        .sync()
+        .unwrap()
+        .snapshot;
+    let order: Vec<&str> = snap.messages.iter().map(|m| m.base.as_str()).collect();
+    assert_eq!(
+        order,
+        [names[4], names[0], names[1], names[2], names[3]],
+        "UIDs 1..5 in arrival order"
+    );
+}
