@@ -212,6 +212,23 @@ fn main() {
     });
     println!("RESULT search_body_ms {ms:.2}");
     println!("RESULT search_body_hits {hits}");
+    // SORT and THREAD: timed, and a hash of the reply so the report shows
+    // whether both servers answered the same.
+    let hash = |s: &str| {
+        s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        }) % 1_000_000_007
+    };
+    for (key, cmd, runs) in [
+        ("sort_subject", "SORT (SUBJECT) UTF-8 ALL", 5),
+        ("thread_references", "THREAD REFERENCES UTF-8 ALL", 5),
+    ] {
+        let mut reply = String::new();
+        let ms = time(runs, || reply = c.cmd(cmd).0);
+        let first = reply.lines().next().unwrap_or("").to_string();
+        println!("RESULT {key}_ms {ms:.2}");
+        println!("RESULT {key}_hash {}", hash(&first));
+    }
     let step = (exists / 1000).max(1);
     let ms = time(3, || {
         for i in 0..1000u32.min(exists) {

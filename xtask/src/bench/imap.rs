@@ -117,6 +117,9 @@ fn generate(maildir: &Path) -> anyhow::Result<()> {
     }
     let mut rng = Rng(42);
     let base_time: u64 = 1_780_000_000;
+    // (Message-ID, Subject) of each message, so a quarter of them can be
+    // replies (References, In-Reply-To, "Re:") for SORT and THREAD.
+    let mut sent: Vec<(String, String)> = Vec::with_capacity(MESSAGES);
     for i in 0..MESSAGES {
         let topic = rng.pick(TOPICS);
         let from = format!(
@@ -148,11 +151,21 @@ fn generate(maildir: &Path) -> anyhow::Result<()> {
         }
         let t = base_time + i as u64 * 60;
         let date = format!("Date: {}\r\n", rfc2822(t));
+        let id = format!("<{i}.{}@bench.lan>", rng.next());
+        let (subject, thread) = if i % 4 == 1 && i > 50 {
+            let (pid, psubj) = &sent[i - 1 - (rng.next() % 50) as usize];
+            (
+                format!("Re: {psubj}"),
+                format!("In-Reply-To: {pid}\r\nReferences: {pid}\r\n"),
+            )
+        } else {
+            (format!("{topic} update {i}"), String::new())
+        };
         let header = format!(
             "Return-Path: <{from}>\r\nFrom: Field Unit <{from}>\r\nTo: Alice <alice@bench.lan>\r\n{date}\
-Subject: {topic} update {i}\r\nMessage-ID: <{i}.{}@bench.lan>\r\nMIME-Version: 1.0\r\n",
-            rng.next()
+Subject: {subject}\r\nMessage-ID: {id}\r\n{thread}MIME-Version: 1.0\r\n"
         );
+        sent.push((id, subject));
         let msg = if i % 10 == 3 {
             let mut att = String::new();
             for _ in 0..(200 + rng.next() % 200) {
@@ -432,6 +445,8 @@ protocol imap {{\n  mail_plugins = $mail_plugins imap_zlib\n}}\n",
         ("fetch_envelopes_ms", "UID FETCH 1:* env (ms)"),
         ("search_subject_ms", "SEARCH SUBJECT (ms)"),
         ("search_body_ms", "SEARCH BODY (ms)"),
+        ("sort_subject_ms", "SORT (SUBJECT) (ms)"),
+        ("thread_references_ms", "THREAD REFERENCES (ms)"),
         ("fetch_1000_bodies_ms", "1000 BODY[] FETCHes (ms)"),
         ("pop3_uidl_retr_1000_ms", "POP3 UIDL+1000 RETR (ms)"),
     ] {
@@ -444,6 +459,8 @@ protocol imap {{\n  mail_plugins = $mail_plugins imap_zlib\n}}\n",
     for (k, label) in [
         ("search_subject_hits", "SEARCH SUBJECT hits"),
         ("search_body_hits", "SEARCH BODY hits"),
+        ("sort_subject_hash", "SORT reply hash"),
+        ("thread_references_hash", "THREAD reply hash"),
         ("fetch_envelopes_bytes", "envelope FETCH bytes"),
         ("wire_plain_bytes", "resync bytes, plain"),
         ("wire_compressed_bytes", "resync bytes, COMPRESS"),
