@@ -22,6 +22,10 @@ pub struct Imap {
     pub max_literal_size: u64,
     /// Concurrent connections in total.
     pub max_connections: usize,
+    /// Logged-in IMAP sessions of one user from one address (Dovecot's
+    /// `mail_max_userip_connections`); 0 = no limit. A client in a
+    /// reconnect loop then cannot starve the others.
+    pub max_user_ip_connections: usize,
     /// Seconds of silence before an authenticated session is closed; RFC
     /// 9051 §5.4 asks for at least 30 minutes.
     pub idle_timeout_secs: u64,
@@ -44,6 +48,7 @@ impl Default for Imap {
             max_line_length: 64 * 1024,
             max_literal_size: 64 * 1024 * 1024,
             max_connections: 1000,
+            max_user_ip_connections: 20,
             idle_timeout_secs: 31 * 60,
             preauth_timeout_secs: 60,
             quota_bytes: 0,

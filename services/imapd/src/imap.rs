@@ -67,6 +67,8 @@ struct Session {
     qresync: bool,
     rev2: bool,
     auth_failures: u32,
+    /// This session's place in the per-user, per-address count.
+    user_ip_slot: Option<crate::server::UserIpSlot>,
 }
 
 enum Flow {
@@ -93,6 +95,7 @@ pub async fn run(sh: Arc<Shared>, io: BoxStream, peer: SocketAddr, tls: bool) {
         qresync: false,
         rev2: false,
         auth_failures: 0,
+        user_ip_slot: None,
     };
     let _ = s.main().await;
 }
@@ -349,6 +352,13 @@ impl Session {
         }
         match self.sh.authenticate(user, pass, &self.peer).await {
             Ok(u) => {
+                let Some(slot) = self.sh.claim_user_ip(&u.address, self.peer.ip()) else {
+                    self.line(&format!(
+                        "{tag} NO [LIMIT] too many sessions for this user from this address"
+                    ));
+                    return Ok(());
+                };
+                self.user_ip_slot = Some(slot);
                 let root = self.sh.mail_root();
                 let (d, l) = (u.domain.clone(), u.local.clone());
                 match tokio::task::spawn_blocking(move || Mailbox::open(&root, &d, &l)).await {
@@ -358,7 +368,10 @@ impl Session {
                         let caps = self.caps();
                         self.line(&format!("{tag} OK [CAPABILITY {caps}] logged in"));
                     }
-                    _ => self.line(&format!("{tag} NO [UNAVAILABLE] mailbox unavailable")),
+                    _ => {
+                        self.user_ip_slot = None;
+                        self.line(&format!("{tag} NO [UNAVAILABLE] mailbox unavailable"));
+                    }
                 }
             }
             Err(e) => {

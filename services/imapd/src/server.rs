@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use outpost_config::Config;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +38,32 @@ pub struct Shared {
     /// a password change takes effect for cached clients after the TTL.
     auth_cache: std::sync::Mutex<HashMap<String, (u64, Instant, User)>>,
     hasher: RandomState,
+    /// Logged-in IMAP sessions per (address, client IP).
+    user_ip: std::sync::Mutex<HashMap<(String, IpAddr), usize>>,
+}
+
+/// One logged-in session counted against `max_user_ip_connections`; the
+/// count goes down when it is dropped.
+#[derive(Debug)]
+pub struct UserIpSlot {
+    shared: Arc<Shared>,
+    key: (String, IpAddr),
+}
+
+impl Drop for UserIpSlot {
+    fn drop(&mut self) {
+        let mut m = self
+            .shared
+            .user_ip
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// How long a successful login is remembered.
@@ -85,7 +111,25 @@ impl Shared {
             connections: Arc::new(Semaphore::new(max)),
             auth_cache: std::sync::Mutex::new(HashMap::new()),
             hasher: RandomState::new(),
+            user_ip: std::sync::Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// Counts a logged-in session of `address` from `ip`; `None` when the
+    /// user already has `max_user_ip_connections` from there.
+    pub fn claim_user_ip(self: &Arc<Self>, address: &str, ip: IpAddr) -> Option<UserIpSlot> {
+        let limit = self.config.imap.max_user_ip_connections;
+        let key = (address.to_ascii_lowercase(), ip);
+        let mut m = self.user_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(key.clone()).or_insert(0);
+        if limit > 0 && *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(UserIpSlot {
+            shared: self.clone(),
+            key,
+        })
     }
 
     /// The mail root.

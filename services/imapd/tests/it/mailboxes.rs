@@ -268,3 +268,43 @@ fn mailbox_names_are_utf8_for_imap4rev2_and_modified_utf7_for_rev1() {
             .is_dir()
     );
 }
+
+/// `max_user_ip_connections`: one session too many gets `NO [LIMIT]`; a
+/// logout frees its place.
+#[test]
+fn sessions_per_user_and_address_are_limited() {
+    let s = Server::start_with(|c| c.imap.max_user_ip_connections = 2);
+    let login = |c: &mut Client, tag: &str| {
+        let g = c.line();
+        assert!(g.starts_with("* OK"), "{g}");
+        c.cmd(
+            tag,
+            &format!("LOGIN {} {}", crate::harness::USER, crate::harness::PASS),
+        )
+    };
+    let mut a = Client::connect(s.imap);
+    assert!(login(&mut a, "a").contains("a OK"));
+    let mut b = Client::connect(s.imap);
+    assert!(login(&mut b, "b").contains("b OK"));
+    let mut c = Client::connect(s.imap);
+    assert_eq!(
+        login(&mut c, "c"),
+        "c NO [LIMIT] too many sessions for this user from this address\r\n"
+    );
+    assert!(a.cmd("a2", "LOGOUT").contains("a2 OK"));
+    drop(a);
+    // The server notices the closed session at once; allow it a moment.
+    let mut ok = false;
+    for i in 0..50 {
+        let r = c.cmd(
+            &format!("c{i}"),
+            &format!("LOGIN {} {}", crate::harness::USER, crate::harness::PASS),
+        );
+        if r.contains(" OK ") {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(ok, "a place came free after LOGOUT");
+}
