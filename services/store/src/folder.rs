@@ -491,11 +491,20 @@ impl Folder {
         let tmp = self.dir.join(INDEX_TMP);
         let p = self.dir.join(INDEX);
         let text = snap.encode();
+        // fsync, rename, fsync of the folder, all before the caller answers
+        // the client: an index lost in a power cut would be rebuilt with a
+        // new UIDVALIDITY (every client downloads the folder again over what
+        // may be a slow link), and an older index coming back would reuse
+        // MODSEQs clients have already seen, hiding changes from QRESYNC.
         io(
-            fs::File::create(&tmp).and_then(|mut f| f.write_all(text.as_bytes())),
+            fs::File::create(&tmp)
+                .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_data())),
             || format!("writing {}", tmp.display()),
         )?;
         io(fs::rename(&tmp, &p), || format!("writing {}", p.display()))?;
+        io(fs::File::open(&self.dir).and_then(|d| d.sync_all()), || {
+            format!("syncing {}", self.dir.display())
+        })?;
         let snap = Arc::new(snap);
         if let (Some(st), Ok(mut c)) = (stamp(&p), self.cache.lock()) {
             *c = Some((st, snap.clone()));
