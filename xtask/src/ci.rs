@@ -1,9 +1,12 @@
 //! `cargo xtask deps` and `cargo xtask ci`: what CI runs, runnable by hand.
 //!
 //! `deps` installs the Debian packages listed in `ci/packages.txt` (only the
-//! missing ones, so a warm machine pays nothing). `ci` then runs the checks in
-//! the order a reviewer wants them to fail: format, lints, the test suite
-//! (cargo-nextest over the workspace, whose summary line closes the run).
+//! missing ones, so a warm machine pays nothing). `ci` then runs the steps in
+//! the order a reviewer wants them to fail: format, lints, a build of what
+//! `cargo xtask serve` runs (the real-client tests start it), the test suite
+//! (cargo-nextest over the workspace), the reproducible ISO, the QEMU smoke
+//! boots and the end-to-end installs. Every step runs; the last line says
+//! how many passed.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -60,6 +63,32 @@ fn installed(pkg: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// A `cargo` command for a nested build. `cargo run` (hence `cargo xtask`)
+/// gives this process `CARGO_MANIFEST_DIR`, `CARGO_PKG_*` and the like;
+/// passed on, some build scripts (ring's) see a changed environment and
+/// rebuild, and the next build from a shell rebuilds again. They are
+/// removed so every build of the workspace agrees.
+pub fn cargo_command() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .contains(&k.as_ref())
+        {
+            c.env_remove(k.as_ref());
+        }
+    }
+    c
+}
+
 /// Runs a command, failing with its description when it fails.
 pub fn run_cmd(cmd: &mut Command) -> Result<()> {
     let what = format!("{cmd:?}");
@@ -95,7 +124,7 @@ pub fn run(args: CiArgs) -> Result<()> {
     }
     let root = root();
     let cargo = |args: &[&str]| {
-        let mut c = Command::new(env!("CARGO"));
+        let mut c = cargo_command();
         c.current_dir(&root).args(args);
         c
     };
@@ -115,6 +144,9 @@ pub fn run(args: CiArgs) -> Result<()> {
                 "warnings",
             ]),
         ),
+        // What `cargo xtask serve` runs, built before the tests that start
+        // it (the real-client tests), outside their time limit.
+        ("daemons", crate::serve::build_command()),
         (
             "tests",
             cargo(&["nextest", "run", "--workspace", "--no-fail-fast"]),

@@ -338,7 +338,7 @@ fn render(cfg: &Config, p: &steps::Progress) -> Result<AnswerFile> {
 /// two cores; until trim-paths is stable the paths stay (they are the same
 /// for every build in one checkout, so reproducibility holds).
 fn build(cfg: &Config, p: &steps::Progress) -> Result<Binaries> {
-    let meta = Command::new("cargo")
+    let meta = crate::ci::cargo_command()
         .current_dir(&cfg.root)
         .args([
             "metadata",
@@ -384,7 +384,7 @@ fn build(cfg: &Config, p: &steps::Progress) -> Result<Binaries> {
     packages.dedup();
     daemon_names.sort();
     p.say(format!("cargo build --release ({})", packages.join(", ")));
-    let mut cmd = Command::new("cargo");
+    let mut cmd = crate::ci::cargo_command();
     cmd.current_dir(&cfg.root)
         .env("SOURCE_DATE_EPOCH", cfg.epoch.to_string())
         .args(["build", "--release", "--quiet"]);

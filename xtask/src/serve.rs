@@ -77,8 +77,28 @@ impl Drop for Children {
     }
 }
 
-pub fn run(args: ServeArgs) -> Result<()> {
+/// The daemons in the workspace (and `outpostctl`), as serve builds them.
+fn present() -> Vec<&'static Daemon> {
     let root = crate::ci::root();
+    DAEMONS
+        .iter()
+        .filter(|d| root.join(d.dir).is_dir())
+        .collect()
+}
+
+/// `cargo build` of what serve runs (debug profile). `cargo xtask ci` runs
+/// it before the tests, so the tests that start serve find it built.
+pub fn build_command() -> Command {
+    let mut cmd = crate::ci::cargo_command();
+    cmd.current_dir(crate::ci::root())
+        .args(["build", "--quiet", "-p", "outpostctl"]);
+    for d in present() {
+        cmd.args(["-p", d.package]);
+    }
+    cmd
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
     std::fs::create_dir_all(&args.state)
         .with_context(|| format!("creating {}", args.state.display()))?;
     let state = args
@@ -103,10 +123,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     if domains.is_empty() {
         domains.push("outpost.test".into());
     }
-    let present: Vec<&Daemon> = DAEMONS
-        .iter()
-        .filter(|d| root.join(d.dir).is_dir())
-        .collect();
+    let present = present();
     let off = args.port_offset;
     let port = |p: u16| -> Result<u16> {
         p.checked_add(off)
@@ -118,13 +135,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("writing {}", config_path.display()))?;
 
     if !args.no_build {
-        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.current_dir(&root)
-            .args(["build", "--quiet", "-p", "outpostctl"]);
-        for d in &present {
-            cmd.args(["-p", d.package]);
-        }
-        let status = cmd.status().context("running cargo build")?;
+        let status = build_command().status().context("running cargo build")?;
         if !status.success() {
             bail!("cargo build of the daemons failed");
         }

@@ -12,8 +12,7 @@ use anyhow::{Context, bail};
 use std::process::Command;
 
 pub fn run() -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(&cargo)
+    let status = crate::ci::cargo_command()
         .args([
             "build",
             "--release",

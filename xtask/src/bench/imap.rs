@@ -309,7 +309,7 @@ pub fn run() -> anyhow::Result<()> {
         bail!("dovecot is missing: install dovecot-imapd and dovecot-pop3d (cargo xtask deps)");
     }
     eprintln!("bench imap: building release binaries");
-    sh(Command::new(env!("CARGO")).current_dir(&ws).args([
+    sh(crate::ci::cargo_command().current_dir(&ws).args([
         "build",
         "--release",
         "-p",
@@ -319,7 +319,7 @@ pub fn run() -> anyhow::Result<()> {
         "--example",
         "imap_bench",
     ]))?;
-    sh(Command::new(env!("CARGO")).current_dir(&ws).args([
+    sh(crate::ci::cargo_command().current_dir(&ws).args([
         "build",
         "--release",
         "-p",

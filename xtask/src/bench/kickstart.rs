@@ -40,7 +40,7 @@ pub fn run() -> anyhow::Result<()> {
 
     let (python, py_validator) = pykickstart_validator(&dir)?;
     println!("building outpost ksvalidator (release)…");
-    let status = Command::new(env!("CARGO"))
+    let status = crate::ci::cargo_command()
         .args([
             "build",
             "--quiet",

@@ -89,8 +89,7 @@ pub fn run() -> Result<()> {
             bail!("{tool} is missing: apt-get install postfix (cargo xtask deps)");
         }
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
+    let mut build = crate::ci::cargo_command();
     build.current_dir(&root).args([
         "build",
         "--quiet",
