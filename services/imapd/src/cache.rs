@@ -15,6 +15,8 @@ pub struct Summary {
     pub envelope: Vec<u8>,
     /// Decoded, lower-cased Subject.
     pub subject: String,
+    /// Its RFC 5256 base subject (SORT SUBJECT, THREAD), computed once.
+    pub base_subject: crate::search::BaseSubject,
     /// Decoded, lower-cased From / To / Cc / Bcc (names and addresses).
     pub from: String,
     /// To.
@@ -91,9 +93,11 @@ pub fn summarize(raw: &[u8]) -> Summary {
     {
         references.push(irt.to_string());
     }
+    let subject = m.subject().unwrap_or("").to_lowercase();
     Summary {
         envelope,
-        subject: m.subject().unwrap_or("").to_lowercase(),
+        base_subject: crate::search::extract_base_subject(&subject),
+        subject,
         from,
         to,
         cc,

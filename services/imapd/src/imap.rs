@@ -1666,23 +1666,17 @@ impl Session {
         }
         let (hits, _) = self.run_search(&args[2.min(args.len())..])?;
         let sel = self.selected()?;
-        let by_subject = crit.iter().any(|c| c == "SUBJECT");
-        // The base subject is computed once per message, not per comparison.
-        let mut rows: Vec<(usize, Arc<crate::cache::Summary>, String)> = hits
+        // Base subjects come from the header cache (computed once per
+        // message).
+        let mut rows: Vec<(usize, Arc<crate::cache::Summary>)> = hits
             .into_iter()
             .map(|i| {
                 let m = &sel.view[i];
                 let f = &sel.folder;
-                let s = crate::cache::get(&m.base, || f.read(m.uid).ok());
-                let subject = if by_subject {
-                    search::base_subject(&s.subject)
-                } else {
-                    String::new()
-                };
-                (i, s, subject)
+                (i, crate::cache::get(&m.base, || f.read(m.uid).ok()))
             })
             .collect();
-        rows.sort_by(|(ia, sa, ja), (ib, sb, jb)| {
+        rows.sort_by(|(ia, sa), (ib, sb)| {
             let (ma, mb) = (&sel.view[*ia], &sel.view[*ib]);
             let mut reverse = false;
             for c in &crit {
@@ -1697,7 +1691,7 @@ impl Session {
                     "FROM" => sa.from_sort.cmp(&sb.from_sort),
                     "TO" => sa.to_sort.cmp(&sb.to_sort),
                     "CC" => sa.cc_sort.cmp(&sb.cc_sort),
-                    "SUBJECT" => ja.cmp(jb),
+                    "SUBJECT" => sa.base_subject.text.cmp(&sb.base_subject.text),
                     _ => std::cmp::Ordering::Equal,
                 };
                 let ord = if reverse { ord.reverse() } else { ord };
@@ -1709,7 +1703,7 @@ impl Session {
             ma.uid.cmp(&mb.uid)
         });
         let mut l = String::from("* SORT");
-        for (i, _, _) in &rows {
+        for (i, _) in &rows {
             l.push_str(&format!(
                 " {}",
                 if uid { sel.view[*i].uid } else { *i as u32 + 1 }

@@ -15,6 +15,9 @@ struct Maildrop {
     folder: Folder,
     msgs: Vec<MessageMeta>,
     deleted: Vec<bool>,
+    /// Retrieved messages, marked `\Seen` at QUIT (one index update, and
+    /// nothing changes if the connection drops, like the deletions).
+    retrieved: Vec<bool>,
     _lock: std::fs::File,
 }
 
@@ -135,6 +138,7 @@ impl Pop {
                     Ok(Maildrop {
                         folder,
                         msgs,
+                        retrieved: deleted.clone(),
                         deleted,
                         _lock: lock,
                     })
@@ -184,18 +188,32 @@ impl Pop {
                 }
                 "QUIT" => {
                     if let Some(d) = self.drop.take() {
-                        let uids: Vec<u32> = d
-                            .msgs
-                            .iter()
-                            .zip(&d.deleted)
-                            .filter(|(_, del)| **del)
-                            .map(|(m, _)| m.uid)
-                            .collect();
-                        let r = if uids.is_empty() {
-                            Ok(())
-                        } else {
-                            d.folder.expunge(Some(&uids), false).map(|_| ())
+                        let pick = |which: &[bool]| -> Vec<u32> {
+                            d.msgs
+                                .iter()
+                                .zip(which)
+                                .filter(|(_, on)| **on)
+                                .map(|(m, _)| m.uid)
+                                .collect()
                         };
+                        let (uids, seen) = (pick(&d.deleted), pick(&d.retrieved));
+                        let seen: Vec<u32> =
+                            seen.into_iter().filter(|u| !uids.contains(u)).collect();
+                        let mut r = Ok(());
+                        if !seen.is_empty() {
+                            // RETR marks messages seen, as Dovecot does.
+                            let f = Flags {
+                                bits: Flags::SEEN,
+                                ..Default::default()
+                            };
+                            r = d
+                                .folder
+                                .store(&seen, outpost_store::StoreFlags::Add, &f, None)
+                                .map(|_| ());
+                        }
+                        if r.is_ok() && !uids.is_empty() {
+                            r = d.folder.expunge(Some(&uids), false).map(|_| ());
+                        }
                         match r {
                             Ok(()) => self.line("+OK bye"),
                             Err(_) => self.line("-ERR some deleted messages not removed"),
@@ -368,18 +386,10 @@ impl Pop {
                             data[..h + end].to_vec()
                         }
                         None => {
-                            // RETR marks the message seen, as Dovecot does.
-                            let f = Flags {
-                                bits: Flags::SEEN,
-                                ..Default::default()
-                            };
-                            if !m.flags.has(Flags::SEEN) {
-                                let _ = d.folder.store(
-                                    &[m.uid],
-                                    outpost_store::StoreFlags::Add,
-                                    &f,
-                                    None,
-                                );
+                            if !m.flags.has(Flags::SEEN)
+                                && let Some(d) = self.drop.as_mut()
+                            {
+                                d.retrieved[i] = true;
                             }
                             data
                         }

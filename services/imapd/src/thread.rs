@@ -19,7 +19,7 @@
 //! overflow the stack of the blocking thread that runs it.
 
 use crate::cache::Summary;
-use crate::search::{BaseSubject, extract_base_subject};
+use crate::search::BaseSubject;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -32,7 +32,7 @@ pub type Item = (u32, Arc<Summary>, i64);
 pub fn ordered_subject(items: &[Item]) -> String {
     let subjects: Vec<BaseSubject> = items
         .iter()
-        .map(|(_, s, _)| extract_base_subject(&s.subject))
+        .map(|(_, s, _)| s.base_subject.clone())
         .collect();
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by(|&a, &b| {
@@ -175,7 +175,7 @@ pub fn references(items: &[Item]) -> String {
         items,
         subjects: items
             .iter()
-            .map(|(_, s, _)| extract_base_subject(&s.subject))
+            .map(|(_, s, _)| s.base_subject.clone())
             .collect(),
         nodes: vec![Node::default()],
     };
@@ -375,6 +375,7 @@ fn format(t: &Tree<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::extract_base_subject;
 
     /// One test message: Message-ID, References (oldest first), Subject,
     /// sent date (any unit; only the order matters).
@@ -388,6 +389,7 @@ mod tests {
                     message_id: id.to_string(),
                     references: refs.iter().map(|r| r.to_string()).collect(),
                     subject: subject.to_lowercase(),
+                    base_subject: extract_base_subject(&subject.to_lowercase()),
                     ..Summary::default()
                 };
                 (i as u32 + 1, Arc::new(s), *date)
@@ -606,6 +608,7 @@ mod tests {
                         .into_iter()
                         .collect(),
                     subject: "s".into(),
+                    base_subject: extract_base_subject("s"),
                     ..Summary::default()
                 };
                 (i as u32 + 1, Arc::new(s), i as i64)

@@ -74,3 +74,47 @@ fn pop3_refuses_plaintext_without_tls_off_loopback() {
     c.send("USER alice\r\n");
     assert_eq!(c.line(), "-ERR use STLS first\r\n");
 }
+
+/// RETR marks a message `\Seen`, at QUIT like the deletions; a dropped
+/// connection changes nothing.
+#[test]
+fn retr_marks_seen_only_at_quit() {
+    let s = Server::start();
+    s.deliver("INBOX", &msg(1));
+    s.deliver("INBOX", &msg(2));
+    let pop = |retr: &str, quit: bool| {
+        // The server may take a moment to see the previous, dropped
+        // connection go and release the maildrop.
+        let mut c = (0..50)
+            .find_map(|_| {
+                let mut c = Client::connect(s.pop3);
+                c.line();
+                c.send("USER alice@outpost.lan\r\nPASS secret-pass-1\r\n");
+                c.line();
+                let r = c.line();
+                if r.starts_with("+OK maildrop") {
+                    return Some(c);
+                }
+                assert!(r.contains("[IN-USE]"), "{r}");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                None
+            })
+            .expect("the maildrop was released");
+        c.send(&format!("RETR {retr}\r\n"));
+        assert!(c.line().starts_with("+OK"));
+        while c.line() != ".\r\n" {}
+        if quit {
+            c.send("QUIT\r\n");
+            assert_eq!(c.line(), "+OK bye\r\n");
+        }
+    };
+    pop("2", false);
+    pop("1", true);
+    let mut i = Client::connect(s.imap);
+    i.login();
+    i.cmd("a", "EXAMINE INBOX");
+    assert_eq!(
+        i.cmd("b", "FETCH 1:2 FLAGS"),
+        "* 1 FETCH (FLAGS (\\Seen))\r\n* 2 FETCH (FLAGS ())\r\nb OK FETCH completed\r\n"
+    );
+}
