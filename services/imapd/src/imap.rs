@@ -1664,50 +1664,76 @@ impl Session {
         if let Some(c) = crit.iter().find(|c| !KEYS.contains(&c.as_str())) {
             return Err(CmdErr::Bad(format!("unknown SORT key {c}")));
         }
+        #[derive(Clone, Copy)]
+        enum By {
+            Arrival,
+            Date,
+            Size,
+            From,
+            To,
+            Cc,
+            Subject,
+        }
+        let mut keys: Vec<(By, bool)> = Vec::new();
+        let mut reverse = false;
+        for c in &crit {
+            let by = match c.as_str() {
+                "REVERSE" => {
+                    reverse = true;
+                    continue;
+                }
+                "ARRIVAL" => By::Arrival,
+                "DATE" => By::Date,
+                "SIZE" => By::Size,
+                "FROM" => By::From,
+                "TO" => By::To,
+                "CC" => By::Cc,
+                _ => By::Subject,
+            };
+            keys.push((by, std::mem::take(&mut reverse)));
+        }
         let (hits, _) = self.run_search(&args[2.min(args.len())..])?;
         let sel = self.selected()?;
         // Base subjects come from the header cache (computed once per
         // message).
-        let mut rows: Vec<(usize, Arc<crate::cache::Summary>)> = hits
+        let mut rows: Vec<(&MessageMeta, Arc<crate::cache::Summary>, u32)> = hits
             .into_iter()
             .map(|i| {
                 let m = &sel.view[i];
                 let f = &sel.folder;
-                (i, crate::cache::get(&m.base, || f.read(m.uid).ok()))
+                let n = if uid { m.uid } else { i as u32 + 1 };
+                (m, crate::cache::get(&m.base, || f.read(m.uid).ok()), n)
             })
             .collect();
-        rows.sort_by(|(ia, sa), (ib, sb)| {
-            let (ma, mb) = (&sel.view[*ia], &sel.view[*ib]);
-            let mut reverse = false;
-            for c in &crit {
-                let ord = match c.as_str() {
-                    "REVERSE" => {
-                        reverse = true;
-                        continue;
+        rows.sort_unstable_by(|(ma, sa, _), (mb, sb, _)| {
+            for &(by, reverse) in &keys {
+                let ord = match by {
+                    By::Arrival => ma.internal_date.cmp(&mb.internal_date),
+                    // RFC 5256 §2.2: the sent date, INTERNALDATE without one.
+                    By::Date => {
+                        let d = |s: &crate::cache::Summary, m: &MessageMeta| {
+                            if s.date != 0 { s.date } else { m.internal_date }
+                        };
+                        d(sa, ma).cmp(&d(sb, mb))
                     }
-                    "ARRIVAL" => ma.internal_date.cmp(&mb.internal_date),
-                    "DATE" => sa.date.cmp(&sb.date),
-                    "SIZE" => ma.size.cmp(&mb.size),
-                    "FROM" => sa.from_sort.cmp(&sb.from_sort),
-                    "TO" => sa.to_sort.cmp(&sb.to_sort),
-                    "CC" => sa.cc_sort.cmp(&sb.cc_sort),
-                    "SUBJECT" => sa.base_subject.text.cmp(&sb.base_subject.text),
-                    _ => std::cmp::Ordering::Equal,
+                    By::Size => ma.size.cmp(&mb.size),
+                    By::From => sa.from_sort.cmp(&sb.from_sort),
+                    By::To => sa.to_sort.cmp(&sb.to_sort),
+                    By::Cc => sa.cc_sort.cmp(&sb.cc_sort),
+                    By::Subject => sa.base_subject.text.cmp(&sb.base_subject.text),
                 };
                 let ord = if reverse { ord.reverse() } else { ord };
-                reverse = false;
                 if ord != std::cmp::Ordering::Equal {
                     return ord;
                 }
             }
             ma.uid.cmp(&mb.uid)
         });
-        let mut l = String::from("* SORT");
-        for (i, _) in &rows {
-            l.push_str(&format!(
-                " {}",
-                if uid { sel.view[*i].uid } else { *i as u32 + 1 }
-            ));
+        let mut l = String::with_capacity(8 + rows.len() * 6);
+        l.push_str("* SORT");
+        for (_, _, n) in &rows {
+            use std::fmt::Write;
+            let _ = write!(l, " {n}");
         }
         self.line(&l);
         self.line(&format!("{tag} OK SORT completed"));
