@@ -5,7 +5,25 @@
 //! through the served smtpd. The tools are required: a missing tool fails
 //! the test.
 
-use crate::harness::{PASS, Served, USER, msg};
+use crate::harness::{PASS, USER, msg};
+use outpost_testkit::Served;
+
+/// serve with the test user.
+fn serve() -> Served {
+    Served::start(&[(USER, PASS)])
+}
+
+/// Delivers a message straight into the served store (fast set-up).
+fn deliver(s: &Served, m: &str) {
+    outpost_store::deliver(
+        &s.mail_root(),
+        "outpost.lan",
+        "alice",
+        "INBOX",
+        m.as_bytes(),
+    )
+    .unwrap();
+}
 use std::process::Command;
 
 fn run(cmd: &mut Command) -> String {
@@ -23,8 +41,8 @@ fn run(cmd: &mut Command) -> String {
 
 #[test]
 fn curl_reads_over_imap_starttls_imaps_and_pop3_stls() {
-    let s = Served::start();
-    s.deliver("INBOX", &msg(7));
+    let s = serve();
+    deliver(&s, &msg(7));
     let ca = s.ca();
     let user = format!("{USER}:{PASS}");
     let out = run(Command::new("curl")
@@ -33,7 +51,7 @@ fn curl_reads_over_imap_starttls_imaps_and_pop3_stls() {
         .args([
             "-u",
             &user,
-            &format!("imap://localhost:{}/INBOX;UID=1", s.imap.port()),
+            &format!("imap://localhost:{}/INBOX;UID=1", s.addr("imap").port()),
         ]));
     assert!(out.contains("body number 7"), "{out}");
     let out = run(Command::new("curl")
@@ -42,7 +60,7 @@ fn curl_reads_over_imap_starttls_imaps_and_pop3_stls() {
         .args([
             "-u",
             &user,
-            &format!("imaps://localhost:{}/INBOX", s.imaps.port()),
+            &format!("imaps://localhost:{}/INBOX", s.addr("imaps").port()),
             "-X",
             "SEARCH SUBJECT hello",
         ]));
@@ -53,7 +71,7 @@ fn curl_reads_over_imap_starttls_imaps_and_pop3_stls() {
         .args([
             "-u",
             &user,
-            &format!("pop3://localhost:{}/1", s.pop3.port()),
+            &format!("pop3://localhost:{}/1", s.addr("pop3").port()),
         ]));
     assert!(out.contains("Subject: hello 7"), "{out}");
     let out = run(Command::new("curl")
@@ -62,16 +80,16 @@ fn curl_reads_over_imap_starttls_imaps_and_pop3_stls() {
         .args([
             "-u",
             &user,
-            &format!("pop3s://localhost:{}/", s.pop3s.port()),
+            &format!("pop3s://localhost:{}/", s.addr("pop3s").port()),
         ]));
     assert_eq!(out, "1 156\r\n");
 }
 
 #[test]
 fn python_imaplib_qresync_resync_after_a_drop() {
-    let s = Served::start();
+    let s = serve();
     for i in 0..20 {
-        s.deliver("INBOX", &msg(i));
+        deliver(&s, &msg(i));
     }
     let script = r#"
 import imaplib, sys, re
@@ -101,7 +119,7 @@ c.logout()
     let out = run(Command::new("python3")
         .arg("-c")
         .arg(script)
-        .arg(s.imap.port().to_string())
+        .arg(s.addr("imap").port().to_string())
         .arg(USER)
         .arg(PASS));
     assert!(out.contains("* VANISHED (EARLIER) 3"), "{out}");
@@ -128,9 +146,9 @@ fn maildir_files(dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn mbsync_two_way_sync_of_1000_messages_with_flags_and_deletions() {
-    let s = Served::start();
+    let s = serve();
     for i in 0..1000 {
-        s.deliver("INBOX", &msg(i));
+        deliver(&s, &msg(i));
     }
     let work = tempfile::tempdir().unwrap();
     let local = work.path().join("local");
@@ -143,7 +161,7 @@ fn mbsync_two_way_sync_of_1000_messages_with_flags_and_deletions() {
 CertificateFile {}\nAuthMechs PLAIN\n\nIMAPStore remote\nAccount outpost\n\n\
 MaildirStore local\nPath {}/\nInbox {}/INBOX\nSubFolders Verbatim\n\n\
 Channel sync\nFar :remote:\nNear :local:\nPatterns INBOX Sent\nCreate Both\nExpunge Both\nSyncState *\n",
-            s.imap.port(),
+            s.addr("imap").port(),
             s.ca().display(),
             local.display(),
             local.display()
@@ -187,7 +205,7 @@ Channel sync\nFar :remote:\nNear :local:\nPatterns INBOX Sent\nCreate Both\nExpu
         std::fs::remove_file(p).unwrap();
     }
     // Far side: flag UIDs 991..1000, delete and expunge UIDs 981..985.
-    let mut c = crate::harness::Client::connect(s.imap);
+    let mut c = crate::harness::Client::connect(s.addr("imap"));
     c.login();
     c.cmd("a", "SELECT INBOX");
     c.cmd("b", "UID STORE 991:1000 +FLAGS (\\Flagged)");
@@ -221,7 +239,7 @@ Channel sync\nFar :remote:\nNear :local:\nPatterns INBOX Sent\nCreate Both\nExpu
 
 #[test]
 fn fetchmail_over_pop3_with_stls() {
-    let s = Served::start();
+    let s = serve();
     let work = tempfile::tempdir().unwrap();
     // Mail arrives the real way: swaks → the served smtpd → the store.
     for i in 0..3 {
@@ -229,7 +247,7 @@ fn fetchmail_over_pop3_with_stls() {
         std::fs::write(&file, msg(i)).unwrap();
         run(Command::new("swaks")
             .args(["--server", "127.0.0.1", "--port"])
-            .arg(s.smtp.port().to_string())
+            .arg(s.addr("smtp").port().to_string())
             .args(["--from", "bob@example.lan", "--to", USER, "--data"])
             .arg(&file));
     }
@@ -240,7 +258,7 @@ fn fetchmail_over_pop3_with_stls() {
         format!(
             "set no syslog\npoll localhost protocol pop3 port {} auth password\n  user \"{USER}\" password \"{PASS}\"\n\
   sslproto tls1.2+ sslcertck sslcertfile \"{}\"\n  mda \"/bin/sh -c 'cat >> {}'\"\n",
-            s.pop3.port(),
+            s.addr("pop3").port(),
             s.ca().display(),
             out.display()
         ),

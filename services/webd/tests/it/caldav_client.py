@@ -1,7 +1,8 @@
 """The Python `caldav` library against outpost-webd: discovery, a recurring
 event found by time-range queries (with and without expansion), tasks,
-free-busy. Usage: caldav_client.py URL USER PASSWORD. Prints `ok` lines and
-exits non-zero on the first failure."""
+free-busy. Usage: caldav_client.py URL USER PASSWORD [CA]. Prints `ok` lines
+and exits non-zero on the first failure; with CA, the server's certificate is
+verified against it."""
 
 import sys
 from datetime import datetime, timezone
@@ -9,7 +10,8 @@ from datetime import datetime, timezone
 import caldav
 
 url, user, password = sys.argv[1:4]
-client = caldav.DAVClient(url=url, username=user, password=password)
+ca = sys.argv[4] if len(sys.argv) > 4 else True
+client = caldav.DAVClient(url=url, username=user, password=password, ssl_verify_cert=ca)
 principal = client.principal()
 print("ok principal", principal.url)
 

@@ -1,9 +1,22 @@
-//! Real clients against a webd on 127.0.0.1:0: Debian's `litmus` WebDAV
-//! suite, `vdirsyncer` two-way sync, and the Python `caldav` library. Each
-//! fails (does not skip) when its tool is missing: `cargo xtask deps`
-//! installs them (ci/packages.txt, `# dav`).
+//! Real clients against the webd started by `cargo xtask serve`, as a user
+//! would run them: Debian's `litmus` WebDAV suite (over serve's loopback
+//! plain-HTTP listener: litmus cannot be given a CA), `vdirsyncer` two-way
+//! sync and the Python `caldav` library (both over HTTPS, verifying serve's
+//! CA). Each fails (does not skip) when its tool is missing: `cargo xtask
+//! deps` installs them (ci/packages.txt, `# dav`).
 
-use crate::harness::{ALICE, PASSWORD, Server};
+use crate::harness::{ALICE, PASSWORD, request};
+use outpost_testkit::Served;
+
+/// serve with Alice.
+fn serve() -> Served {
+    Served::start(&[(ALICE, PASSWORD)])
+}
+
+/// `https://localhost:PORT` (the name serve's certificate carries).
+fn https(s: &Served) -> String {
+    format!("https://localhost:{}", s.addr("https").port())
+}
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -34,8 +47,8 @@ fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
 
 #[test]
 fn litmus_basic_copymove_props() {
-    let s = Server::start();
-    let url = format!("http://{}/dav/{ALICE}/", s.addr);
+    let s = serve();
+    let url = format!("http://{}/dav/{ALICE}/", s.addr("http"));
     let tmp = tempfile::tempdir().unwrap();
     let out = run_bounded(
         Command::new("litmus")
@@ -98,11 +111,12 @@ fn caldav_python() -> std::path::PathBuf {
 #[test]
 fn python_caldav_discovery_recurrence_tasks_freebusy() {
     let python = caldav_python();
-    let s = Server::start();
-    let url = format!("http://{}/dav/", s.addr);
+    let s = serve();
+    let url = format!("{}/dav/", https(&s));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/caldav_client.py");
+    let ca = s.ca().display().to_string();
     let out = run_bounded(
-        Command::new(&python).args([script, &url, ALICE, PASSWORD]),
+        Command::new(&python).args([script, &url, ALICE, PASSWORD, &ca]),
         Duration::from_secs(120),
     );
     let text = format!(
@@ -127,7 +141,7 @@ fn vcard(uid: &str, name: &str) -> String {
 
 #[test]
 fn vdirsyncer_two_way_calendar_and_contacts() {
-    let s = Server::start();
+    let s = serve();
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let mut cfg = format!("[general]\nstatus_path = \"{}/status/\"\n", t.display());
@@ -140,9 +154,11 @@ fn vdirsyncer_two_way_calendar_and_contacts() {
             "\n[pair {pair}]\na = \"{pair}_local\"\nb = \"{pair}_remote\"\ncollections = null\n\
              conflict_resolution = \"a wins\"\n\n[storage {pair}_local]\ntype = \"filesystem\"\n\
              path = \"{}/{pair}/\"\nfileext = \"{ext}\"\n\n[storage {pair}_remote]\ntype = \"{kind}\"\n\
-             url = \"http://{}/dav/{ALICE}/{coll}/\"\nusername = \"{ALICE}\"\npassword = \"{PASSWORD}\"\n",
+             url = \"{}/dav/{ALICE}/{coll}/\"\nusername = \"{ALICE}\"\npassword = \"{PASSWORD}\"\n\
+             verify = \"{}\"\n",
             t.display(),
-            s.addr
+            https(&s),
+            s.ca().display()
         ));
     }
     let cfg_path = t.join("config");
@@ -164,7 +180,8 @@ fn vdirsyncer_two_way_calendar_and_contacts() {
         assert!(out.status.success(), "vdirsyncer {args:?}: {text}");
     };
     let put = |path: &str, body: &str| {
-        let (st, _, b) = s.request(
+        let (st, _, b) = request(
+            s.addr("http"),
             "PUT",
             &format!("/dav/{ALICE}/{path}"),
             Some(ALICE),
@@ -173,7 +190,16 @@ fn vdirsyncer_two_way_calendar_and_contacts() {
         );
         assert!(st == 201 || st == 204, "PUT {path}: {st} {b}");
     };
-    let get = |path: &str| s.request("GET", &format!("/dav/{ALICE}/{path}"), Some(ALICE), &[], "");
+    let get = |path: &str| {
+        request(
+            s.addr("http"),
+            "GET",
+            &format!("/dav/{ALICE}/{path}"),
+            Some(ALICE),
+            &[],
+            "",
+        )
+    };
     let local = |pair: &str| -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(t.join(pair))
             .unwrap()
@@ -224,7 +250,8 @@ fn vdirsyncer_two_way_calendar_and_contacts() {
 
     // Deletes on both sides.
     assert_eq!(
-        s.request(
+        request(
+            s.addr("http"),
             "DELETE",
             &format!("/dav/{ALICE}/calendar/r1.ics"),
             Some(ALICE),
@@ -235,7 +262,8 @@ fn vdirsyncer_two_way_calendar_and_contacts() {
         204
     );
     assert_eq!(
-        s.request(
+        request(
+            s.addr("http"),
             "DELETE",
             &format!("/dav/{ALICE}/contacts/r1.vcf"),
             Some(ALICE),

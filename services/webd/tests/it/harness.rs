@@ -64,8 +64,23 @@ impl Server {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, Vec<(String, String)>, String) {
+        request(self.addr, method, path, user, headers, body)
+    }
+}
+
+/// One plain-HTTP request (`Connection: close`) to `addr` as `user` (with
+/// [`PASSWORD`]); returns status, headers, body.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    user: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    {
         use base64::Engine as _;
-        let mut s = TcpStream::connect(self.addr).unwrap();
+        let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let mut req =
             format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");

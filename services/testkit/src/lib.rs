@@ -1,0 +1,142 @@
+//! Test support shared by the daemons' integration tests: [`Served`]
+//! starts the Outpost daemons the way a user does, with `cargo xtask serve`
+//! (real binaries, the configuration serve writes, its local CA), so real
+//! clients (curl, mbsync, fetchmail, litmus, vdirsyncer, caldav) can be
+//! pointed at them. A development dependency only.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The daemons started by `cargo xtask serve` on a port offset where all
+/// of serve's ports were free, with the given users created through
+/// `outpostctl`. Dropping it kills the whole process group (serve and its
+/// daemons).
+#[derive(Debug)]
+pub struct Served {
+    addrs: HashMap<String, SocketAddr>,
+    state: tempfile::TempDir,
+    child: Child,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// serve's standard ports, before the offset.
+const PORTS: [u16; 9] = [25, 587, 465, 143, 993, 110, 995, 443, 80];
+
+impl Served {
+    /// Starts serve with `users` (address, password) and waits for `ready`.
+    pub fn start(users: &[(&str, &str)]) -> Served {
+        use std::os::unix::process::CommandExt;
+        let state = tempfile::tempdir().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let log = std::fs::File::create(state.path().join("serve.log")).unwrap();
+        let seed = std::process::id() as u16;
+        let offset = (0..200u16)
+            .map(|i| 20000 + (seed.wrapping_add(i * 7919) % 40) * 1000)
+            .find(|off| {
+                PORTS.iter().all(|p| {
+                    std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], p + off))).is_ok()
+                })
+            })
+            .expect("no free port offset");
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        // What the test runner exports for the test itself (CARGO_PKG_*,
+        // CARGO_MANIFEST_DIR, OUT_DIR, LD_LIBRARY_PATH, NEXTEST_*) must not
+        // leak into cargo: build scripts watching them would rebuild.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            let keep = ["CARGO_HOME", "CARGO_TARGET_DIR"].contains(&k.as_str())
+                || k.starts_with("CARGO_BUILD_");
+            if !keep
+                && (k.starts_with("CARGO_")
+                    || k.starts_with("NEXTEST")
+                    || k.starts_with("__CARGO")
+                    || ["OUT_DIR", "LD_LIBRARY_PATH", "RUSTC", "RUSTDOC"].contains(&k.as_str()))
+            {
+                cmd.env_remove(&k);
+            }
+        }
+        cmd.current_dir(&root)
+            .args(["xtask", "serve", "--state"])
+            .arg(state.path())
+            .args(["--port-offset", &offset.to_string()]);
+        for (address, password) in users {
+            cmd.args(["--user", &format!("{address}:{password}")]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("running cargo xtask serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut addrs = HashMap::new();
+        let deadline = Instant::now() + Duration::from_secs(240);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) if l == "ready" => break,
+                Ok(l) => {
+                    if let Some((name, addr)) = l.split_once(' ')
+                        && let Ok(a) = addr.parse::<SocketAddr>()
+                    {
+                        addrs.insert(name.to_string(), a);
+                    }
+                }
+                Err(_) => panic!(
+                    "cargo xtask serve did not get ready:\n{}",
+                    std::fs::read_to_string(state.path().join("serve.log")).unwrap_or_default()
+                ),
+            }
+        }
+        Served {
+            addrs,
+            state,
+            child,
+        }
+    }
+
+    /// The address serve printed for a listener (`smtp`, `imap`, `imaps`,
+    /// `pop3`, `pop3s`, `https`, `http`, …).
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        *self
+            .addrs
+            .get(name)
+            .unwrap_or_else(|| panic!("serve printed no {name} listener"))
+    }
+
+    /// The state directory (configuration, stores, CA).
+    pub fn state(&self) -> &Path {
+        self.state.path()
+    }
+
+    /// The Maildir root.
+    pub fn mail_root(&self) -> PathBuf {
+        self.state().join("mail")
+    }
+
+    /// The local CA certificate the daemons' certificates chain to.
+    pub fn ca(&self) -> PathBuf {
+        self.state().join("tls/ca.crt")
+    }
+}
