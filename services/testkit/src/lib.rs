@@ -2,7 +2,10 @@
 //! starts the Outpost daemons the way a user does, with `cargo xtask serve`
 //! (real binaries, the configuration serve writes, its local CA), so real
 //! clients (curl, mbsync, fetchmail, litmus, vdirsyncer, caldav) can be
-//! pointed at them. A development dependency only.
+//! pointed at them; [`postfix::Postfix`] is a private Postfix peer. A
+//! development dependency of the daemons, and used by `cargo xtask bench`.
+
+pub mod postfix;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

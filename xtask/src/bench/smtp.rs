@@ -36,27 +36,6 @@ impl Drop for Guard {
     }
 }
 
-/// Stops a private Postfix when dropped.
-struct PostfixGuard(PathBuf);
-
-impl Drop for PostfixGuard {
-    fn drop(&mut self) {
-        let ok = Command::new("postfix")
-            .arg("-c")
-            .arg(&self.0)
-            .arg("stop")
-            .stderr(Stdio::null())
-            .status();
-        if !matches!(ok, Ok(s) if s.success()) {
-            let _ = Command::new("postfix")
-                .arg("-c")
-                .arg(&self.0)
-                .arg("abort")
-                .status();
-        }
-    }
-}
-
 /// Removes the scratch directory when dropped.
 struct TempDir(PathBuf);
 
@@ -275,92 +254,22 @@ fn bench_outpost(bin_dir: &Path, dir: &Path, messages: usize) -> Result<Outcome>
 }
 
 fn bench_postfix(dir: &Path, messages: usize) -> Result<Outcome> {
-    for d in ["conf", "queue", "data", "vmail"] {
-        std::fs::create_dir_all(dir.join(d))?;
-    }
-    let id = |flag: &str| -> Result<String> {
-        let out = Command::new("id").args([flag, "postfix"]).output()?;
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    };
-    let (uid, gid) = (id("-u")?, id("-g")?);
-    for d in ["data", "vmail"] {
-        let ok = Command::new("chown")
-            .arg(format!("{uid}:{gid}"))
-            .arg(dir.join(d))
-            .status()?;
-        if !ok.success() {
-            bail!("chown of the Postfix {d} directory failed");
-        }
-    }
     let port = free_port()?;
-    let main = format!(
-        "compatibility_level = 3.6\nqueue_directory = {q}\ndata_directory = {d}\nmail_owner = postfix\n\
-         setgid_group = postdrop\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmyhostname = localhost\n\
-         mydestination =\nmynetworks = 127.0.0.0/8\nalias_maps =\nalias_database =\n\
-         virtual_mailbox_domains = outpost.test\nvirtual_mailbox_base = {v}\n\
-         virtual_mailbox_maps = static:alice/\nvirtual_uid_maps = static:{uid}\nvirtual_gid_maps = static:{gid}\n\
-         smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n\
-         maillog_file_prefixes = {root}\nmaillog_file = {root}/maillog\n",
-        q = dir.join("queue").display(),
-        d = dir.join("data").display(),
-        v = dir.join("vmail").display(),
-        root = dir.display(),
-    );
-    std::fs::write(dir.join("conf/main.cf"), main)?;
-    let services = [
-        "pickup unix n - n 60 1 pickup",
-        "cleanup unix n - n - 0 cleanup",
-        "qmgr unix n - n 300 1 qmgr",
-        "tlsmgr unix - - n 1000? 1 tlsmgr",
-        "rewrite unix - - n - - trivial-rewrite",
-        "bounce unix - - n - 0 bounce",
-        "defer unix - - n - 0 bounce",
-        "trace unix - - n - 0 bounce",
-        "verify unix - - n - 1 verify",
-        "flush unix n - n 1000? 0 flush",
-        "proxymap unix - - n - - proxymap",
-        "smtp unix - - n - - smtp",
-        "relay unix - - n - - smtp",
-        "showq unix n - n - - showq",
-        "error unix - - n - - error",
-        "retry unix - - n - - error",
-        "discard unix - - n - - discard",
-        "local unix - n n - - local",
-        "virtual unix - n n - - virtual",
-        "lmtp unix - - n - - lmtp",
-        "anvil unix - - n - 1 anvil",
-        "scache unix - - n - 1 scache",
-        "postlog unix-dgram n - n - 1 postlogd",
-    ];
-    std::fs::write(
-        dir.join("conf/master.cf"),
-        format!(
-            "127.0.0.1:{port} inet n - n - - smtpd\n{}\n",
-            services.join("\n")
-        ),
-    )?;
-    let conf = dir.join("conf");
-    if !Command::new("postfix")
-        .arg("-c")
-        .arg(&conf)
-        .arg("start")
-        .status()?
-        .success()
-    {
-        bail!(
-            "postfix start failed; see {}",
-            dir.join("maillog").display()
-        );
-    }
-    let _stop = PostfixGuard(conf);
-    wait_listening(port)?;
+    let pf = outpost_testkit::postfix::Postfix::start(
+        dir,
+        outpost_testkit::postfix::Options {
+            port,
+            hostname: "localhost",
+            domain: "outpost.test",
+            mailbox: "alice",
+            tls: None,
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
     // Let the connection from wait_listening's probe finish and the idle
     // set of processes settle.
     std::thread::sleep(Duration::from_secs(2));
-    let master_pid: u32 = std::fs::read_to_string(dir.join("queue/pid/master.pid"))?
-        .trim()
-        .parse()
-        .context("reading Postfix's master.pid")?;
+    let master_pid = pf.master_pid().context("reading Postfix's master.pid")?;
     let rss = rss_kib(master_pid)
         + children(master_pid)
             .iter()
@@ -368,7 +277,7 @@ fn bench_postfix(dir: &Path, messages: usize) -> Result<Outcome> {
             .sum::<u64>();
     let start = Instant::now();
     load(port, messages, "alice@outpost.test")?;
-    let maildir = dir.join("vmail/alice");
+    let maildir = pf.maildir();
     let deadline = Instant::now() + Duration::from_secs(600);
     while count_files(&maildir) < messages {
         if Instant::now() > deadline {
