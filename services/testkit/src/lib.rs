@@ -143,3 +143,16 @@ impl Served {
         self.state().join("tls/ca.crt")
     }
 }
+
+/// The resident set of process `pid` in KiB (`VmRSS` in /proc), 0 if it
+/// is gone: the benchmarks' idle-memory figure.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}

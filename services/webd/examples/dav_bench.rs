@@ -116,17 +116,6 @@ fn time<F: FnMut() -> (u16, Vec<u8>)>(runs: usize, expect: u16, mut f: F) -> (f6
     (median(times), size)
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 fn wait_port(port: u16) {
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -249,7 +238,7 @@ fn main() {
     let mut notes = Vec::new();
 
     for t in [&outpost, &radicale] {
-        let idle_start = rss_kib(t.pid);
+        let idle_start = outpost_testkit::rss_kib(t.pid);
         let mut r = Vec::new();
         // Bulk import: every event once, sequential PUTs.
         let start = Instant::now();
@@ -332,7 +321,7 @@ fn main() {
 
         std::thread::sleep(Duration::from_millis(500));
         r.push(idle_start as f64);
-        r.push(rss_kib(t.pid) as f64);
+        r.push(outpost_testkit::rss_kib(t.pid) as f64);
         results.push(r);
     }
 

@@ -965,16 +965,7 @@ impl App {
                 let Some(tr) = root.child(CALDAV, "time-range") else {
                     return Response::text(400, "free-busy-query needs a time-range");
                 };
-                let r = Range {
-                    start: tr
-                        .attr("start")
-                        .and_then(filter::parse_utc)
-                        .unwrap_or(i64::MIN),
-                    end: tr
-                        .attr("end")
-                        .and_then(filter::parse_utc)
-                        .unwrap_or(i64::MAX),
-                };
+                let r = time_range(tr);
                 if r.start == i64::MIN || r.end == i64::MAX {
                     return Response::text(400, "free-busy-query needs start and end");
                 }
@@ -1540,6 +1531,16 @@ impl Res {
     }
 }
 
+/// The `start`/`end` attributes of a `time-range` or `expand` element;
+/// a missing or unparsable bound is open.
+fn time_range(e: &xml::Element) -> Range {
+    let bound = |name: &str| e.attr(name).and_then(filter::parse_utc);
+    Range {
+        start: bound("start").unwrap_or(i64::MIN),
+        end: bound("end").unwrap_or(i64::MAX),
+    }
+}
+
 /// What a PROPFIND (or REPORT) asks for.
 #[derive(Debug, Clone)]
 enum PropQuery {
@@ -1566,16 +1567,7 @@ fn prop_query(root: &Element) -> Option<PropQuery> {
         let expand = p
             .child(CALDAV, "calendar-data")
             .and_then(|d| d.child(CALDAV, "expand"))
-            .map(|e| Range {
-                start: e
-                    .attr("start")
-                    .and_then(filter::parse_utc)
-                    .unwrap_or(i64::MIN),
-                end: e
-                    .attr("end")
-                    .and_then(filter::parse_utc)
-                    .unwrap_or(i64::MAX),
-            });
+            .map(time_range);
         return Some(PropQuery::Props(
             p.elems().map(|e| PropName::new(&e.ns, &e.name)).collect(),
             expand,

@@ -152,17 +152,6 @@ fn count_files(dir: &Path) -> usize {
         .sum()
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 /// Runs smtp-source to completion (bounded) against 127.0.0.1:`port`.
 fn load(port: u16, messages: usize, to: &str) -> Result<()> {
     let mut child = Guard(
@@ -241,7 +230,7 @@ fn bench_outpost(bin_dir: &Path, dir: &Path, messages: usize) -> Result<Outcome>
     );
     wait_listening(port)?;
     std::thread::sleep(Duration::from_millis(500));
-    let rss = rss_kib(daemon.0.id());
+    let rss = outpost_testkit::rss_kib(daemon.0.id());
     let start = Instant::now();
     load(port, messages, "alice@outpost.test")?;
     let secs = start.elapsed().as_secs_f64();
@@ -270,10 +259,10 @@ fn bench_postfix(dir: &Path, messages: usize) -> Result<Outcome> {
     // set of processes settle.
     std::thread::sleep(Duration::from_secs(2));
     let master_pid = pf.master_pid().context("reading Postfix's master.pid")?;
-    let rss = rss_kib(master_pid)
+    let rss = outpost_testkit::rss_kib(master_pid)
         + children(master_pid)
             .iter()
-            .map(|p| rss_kib(*p))
+            .map(|p| outpost_testkit::rss_kib(*p))
             .sum::<u64>();
     let start = Instant::now();
     load(port, messages, "alice@outpost.test")?;
