@@ -220,14 +220,12 @@ pub fn deliver(
     bytes: &[u8],
 ) -> Result<PathBuf> {
     let root = user_root(mail_root, domain, user)?;
-    let mb = Mailbox::open_path(root.clone());
-    let dir = mb.folder_dir(folder)?;
-    let root_dir = root;
+    let dir = Mailbox::open_path(root.clone()).folder_dir(folder)?;
     // `tmp` is the last of cur/new/tmp that `make_maildir` creates.
     if !dir.join("tmp").is_dir() {
         // A concurrent first delivery may still be creating the tree;
         // creating it is idempotent.
-        if dir == root_dir || Mailbox::special_use(folder).is_some() {
+        if dir == root || Mailbox::special_use(folder).is_some() {
             create_mailbox_tree(mail_root, domain, user)?;
         }
         if !dir.join("tmp").is_dir() {
