@@ -80,6 +80,9 @@ pub struct Tls {
     /// Extra names for the generated certificate besides `general.hostname`,
     /// `<hostname>.local` and `localhost`.
     pub extra_names: Vec<String>,
+    /// Seconds a client may take to complete a TLS handshake (implicit TLS
+    /// ports, STARTTLS, STLS) before the connection is closed.
+    pub handshake_timeout_secs: u64,
 }
 
 impl Default for Tls {
@@ -89,6 +92,7 @@ impl Default for Tls {
             cert: None,
             key: None,
             extra_names: Vec::new(),
+            handshake_timeout_secs: 10,
         }
     }
 }
@@ -107,6 +111,15 @@ pub struct Directory {
     /// First lockout period in seconds; it doubles with every further
     /// failure while locked, up to 24 hours.
     pub lockout_secs: u64,
+    /// Password checks (argon2id, ~12 MiB each) running at once in one
+    /// daemon; further logins wait for a slot.
+    pub max_password_checks: usize,
+    /// Password checks running or waiting at once for one client address;
+    /// a login beyond this is refused as busy.
+    pub max_password_checks_per_client: usize,
+    /// Seconds a login may wait for a password-check slot before it is
+    /// refused as busy (the client retries).
+    pub password_check_wait_secs: u64,
 }
 
 impl Default for Directory {
@@ -116,6 +129,9 @@ impl Default for Directory {
             lockout_threshold: 5,
             lockout_window_secs: 900,
             lockout_secs: 60,
+            max_password_checks: 4,
+            max_password_checks_per_client: 2,
+            password_check_wait_secs: 10,
         }
     }
 }
@@ -336,6 +352,17 @@ impl Config {
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err("tls.cert and tls.key must be given together".into());
+        }
+        if self.tls.handshake_timeout_secs == 0 {
+            return Err("tls.handshake_timeout_secs must be > 0".into());
+        }
+        if self.directory.max_password_checks == 0
+            || self.directory.max_password_checks_per_client == 0
+        {
+            return Err(
+                "directory.max_password_checks and max_password_checks_per_client must be > 0"
+                    .into(),
+            );
         }
         if self.smtp.retry_initial_secs == 0
             || self.smtp.retry_max_secs < self.smtp.retry_initial_secs
