@@ -22,6 +22,9 @@ pub struct Imap {
     pub max_literal_size: u64,
     /// Concurrent connections in total.
     pub max_connections: usize,
+    /// Concurrent connections from one client address, before login
+    /// included; 0 = no limit.
+    pub max_connections_per_ip: usize,
     /// Logged-in IMAP sessions of one user from one address (Dovecot's
     /// `mail_max_userip_connections`); 0 = no limit. A client in a
     /// reconnect loop then cannot starve the others.
@@ -48,6 +51,7 @@ impl Default for Imap {
             max_line_length: 64 * 1024,
             max_literal_size: 64 * 1024 * 1024,
             max_connections: 1000,
+            max_connections_per_ip: 100,
             max_user_ip_connections: 20,
             idle_timeout_secs: 31 * 60,
             preauth_timeout_secs: 60,

@@ -38,6 +38,42 @@ pub struct Config {
     pub imap: imap::Imap,
     /// The HTTPS daemon (`outpost-webd`: CalDAV, CardDAV).
     pub web: web::Web,
+    /// Logging, shared by every daemon.
+    pub log: Log,
+}
+
+/// Logging (`outpost-daemon` sets it up the same way in every daemon).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Log {
+    /// Level or `tracing` filter directives (`info`, `debug`,
+    /// `info,outpost::auth=debug`); the `RUST_LOG` environment variable,
+    /// when set, wins.
+    pub level: String,
+    /// Where log lines go.
+    pub format: LogFormat,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Auto,
+        }
+    }
+}
+
+/// The log output of a daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// journald's native protocol when stderr is the journal (systemd sets
+    /// `JOURNAL_STREAM`), plain text on stderr otherwise.
+    Auto,
+    /// Always journald's native protocol (structured fields).
+    Journald,
+    /// Always plain text lines on stderr.
+    Text,
 }
 
 /// Settings every daemon reads.
@@ -52,6 +88,9 @@ pub struct General {
     pub mail_root: PathBuf,
     /// Root of Outpost's own state (`tls/`, `directory/`, `dav/`, ...).
     pub state_dir: PathBuf,
+    /// Seconds a daemon waits on SIGTERM for open sessions to finish (they
+    /// are told to end at their next safe point) before it exits anyway.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for General {
@@ -61,6 +100,7 @@ impl Default for General {
             domains: vec!["outpost.lan".into()],
             mail_root: "/var/mail".into(),
             state_dir: "/var/lib/outpost".into(),
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -77,6 +117,10 @@ pub struct Tls {
     pub cert: Option<PathBuf>,
     /// The PEM private key of `cert`.
     pub key: Option<PathBuf>,
+    /// Days before expiry at which the generated server certificate is
+    /// reissued by the local CA (the daemons check at start and every
+    /// hour, and reload it without a restart).
+    pub renew_before_days: u32,
     /// Extra names for the generated certificate besides `general.hostname`,
     /// `<hostname>.local` and `localhost`.
     pub extra_names: Vec<String>,
@@ -91,6 +135,7 @@ impl Default for Tls {
             dir: "/var/lib/outpost/tls".into(),
             cert: None,
             key: None,
+            renew_before_days: 90,
             extra_names: Vec::new(),
             handshake_timeout_secs: 10,
         }
@@ -352,6 +397,9 @@ impl Config {
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err("tls.cert and tls.key must be given together".into());
+        }
+        if self.tls.renew_before_days == 0 || self.tls.renew_before_days > 700 {
+            return Err("tls.renew_before_days must be between 1 and 700".into());
         }
         if self.tls.handshake_timeout_secs == 0 {
             return Err("tls.handshake_timeout_secs must be > 0".into());

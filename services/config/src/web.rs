@@ -20,6 +20,8 @@ pub struct Web {
     pub max_body_bytes: usize,
     /// Concurrent connections in total.
     pub max_connections: usize,
+    /// Concurrent connections from one client address; 0 = no limit.
+    pub max_connections_per_ip: usize,
     /// Seconds a connection may stay idle before it is closed.
     pub idle_timeout_secs: u64,
 }
@@ -32,6 +34,7 @@ impl Default for Web {
             dav_root: None,
             max_body_bytes: 16 * 1024 * 1024,
             max_connections: 1000,
+            max_connections_per_ip: 100,
             idle_timeout_secs: 300,
         }
     }

@@ -1,9 +1,9 @@
 //! `outpost-imapd --config PATH`: the IMAP (143/993) and POP3 (110/995)
-//! daemon. Logs to stderr (journald under systemd). Exit codes: 0 on
-//! SIGTERM/SIGINT, 1 when the configuration, TLS material or a listener
-//! cannot be set up.
+//! daemon, on the house skeleton (`outpost-daemon`: logging to journald
+//! under systemd, `Type=notify` readiness, SIGTERM drains). Exit codes: 0
+//! after SIGTERM/SIGINT, 1 when the configuration, TLS material or a
+//! listener cannot be set up.
 
-use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;
 
@@ -18,35 +18,15 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let config = outpost_config::Config::load(&args.config)
-        .with_context(|| format!("loading {}", args.config.display()))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting tokio")?;
-    rt.block_on(async move {
-        let listeners = outpost_imapd::server::Listeners::bind(&config).await?;
-        let shared = outpost_imapd::server::Shared::new(config)?;
-        for (addr, proto, tls) in listeners.addrs() {
-            eprintln!(
-                "outpost-imapd: listening on {addr} ({proto:?}{})",
-                if tls { ", TLS" } else { "" }
-            );
-        }
-        tokio::select! {
-            _ = listeners.serve(shared) => {}
-            _ = tokio::signal::ctrl_c() => eprintln!("outpost-imapd: shutting down"),
-            _ = terminate() => eprintln!("outpost-imapd: shutting down"),
-        }
+    outpost_daemon::run("outpost-imapd", &args.config, |d| async move {
+        use outpost_imapd::server;
+        let tls = d.tls()?;
+        let shared = server::Shared::for_daemon(&d, &tls);
+        let bound = outpost_daemon::bind(server::specs(&d.config)).await?;
+        d.serve(bound, server::limits(&d.config), Some(&tls), move |c| {
+            server::session(shared.clone(), c)
+        })
+        .await;
         Ok(())
     })
-}
-
-async fn terminate() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut s) => {
-            s.recv().await;
-        }
-        Err(_) => std::future::pending().await,
-    }
 }

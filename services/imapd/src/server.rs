@@ -1,27 +1,21 @@
-//! Listeners and shared daemon state: accepts TCP connections on the
-//! configured addresses, wraps implicit-TLS ports, caps connections with a
-//! semaphore, and hands each connection to the IMAP or POP3 session.
-//! Also the glue to `outpost-directory` (authentication) and the store.
+//! The daemon's shared state and its place on the house skeleton
+//! (`outpost-daemon`): which listeners imapd opens ([`specs`]), its caps
+//! ([`limits`]), and which session runs on an accepted connection
+//! ([`session`]). Also the glue to `outpost-directory` (authentication,
+//! bounded by the skeleton's `AuthGate`) and the store.
 
 use anyhow::Context as _;
 use outpost_config::Config;
+use outpost_daemon::{AuthGate, Conn, Limits, Protocol, Shutdown, Spec};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-/// Any byte stream a session can run on (TCP, TLS, compressed).
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
-
-/// A boxed stream.
-pub type BoxStream = Box<dyn Stream>;
+pub use outpost_daemon::{BoxStream, Stream};
 
 /// State shared by every session.
 pub struct Shared {
@@ -29,8 +23,10 @@ pub struct Shared {
     pub config: Config,
     /// TLS for STARTTLS/STLS and the implicit-TLS ports (None: no TLS).
     pub tls: Option<TlsAcceptor>,
-    /// Caps concurrent connections.
-    pub connections: Arc<Semaphore>,
+    /// The daemon's shutdown signal: sessions end at their next safe point.
+    pub shutdown: Shutdown,
+    /// Bounds concurrent password checks (globally and per client).
+    pub gate: AuthGate,
     /// Recent successful logins, so a client that reconnects often (phones
     /// on a flaky link, mbsync, the webmail) does not pay an argon2id
     /// verification every time. Keyed by address; holds a process-keyed
@@ -92,27 +88,34 @@ pub struct User {
 }
 
 impl Shared {
-    /// Builds the shared state: loads (or creates) the TLS material.
+    /// Shared state with its own TLS, password-check gate and shutdown
+    /// signal (in-process tests); the daemon uses [`Shared::for_daemon`].
     pub fn new(config: Config) -> anyhow::Result<Arc<Shared>> {
-        let material = match (&config.tls.cert, &config.tls.key) {
-            (Some(c), Some(k)) => outpost_tls::load_files(c, k),
-            _ => outpost_tls::load_or_create(&config.tls.dir, &config.certificate_names()),
-        }
-        .with_context(|| format!("loading TLS material from {}", config.tls.dir.display()))?;
-        let tls = TlsAcceptor::from(
-            material
-                .server_config()
-                .context("building the TLS configuration")?,
-        );
-        let max = config.imap.max_connections.max(1);
-        Ok(Arc::new(Shared {
+        let tls = outpost_daemon::ServerTls::load(Arc::new(config.clone()))?;
+        let gate = AuthGate::from_config(&config.directory);
+        Ok(Self::build(config, tls.acceptor(), gate, Shutdown::new()))
+    }
+
+    /// The daemon's shared state: its TLS, gate and shutdown signal.
+    pub fn for_daemon(d: &outpost_daemon::Daemon, tls: &outpost_daemon::ServerTls) -> Arc<Shared> {
+        Self::build(
+            (*d.config).clone(),
+            tls.acceptor(),
+            d.auth_gate(),
+            d.shutdown.clone(),
+        )
+    }
+
+    fn build(config: Config, tls: TlsAcceptor, gate: AuthGate, shutdown: Shutdown) -> Arc<Shared> {
+        Arc::new(Shared {
             config,
             tls: Some(tls),
-            connections: Arc::new(Semaphore::new(max)),
+            shutdown,
+            gate,
             auth_cache: std::sync::Mutex::new(HashMap::new()),
             hasher: RandomState::new(),
             user_ip: std::sync::Mutex::new(HashMap::new()),
-        }))
+        })
     }
 
     /// Counts a logged-in session of `address` from `ip`; `None` when the
@@ -172,14 +175,18 @@ impl Shared {
         let password = password.to_string();
         let client = peer.ip().to_string();
         let cache_addr = address.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            let d =
-                outpost_directory::Directory::open_with(&dir, policy).map_err(|e| e.to_string())?;
-            d.authenticate(&address, &password, Some(&client))
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| e.to_string())??;
+        // Bounded: at most `max_password_checks` argon2 verifications at
+        // once, `max_password_checks_per_client` per address (#9).
+        let r = self
+            .gate
+            .check(peer.ip().to_canonical(), move || {
+                let d = outpost_directory::Directory::open_with(&dir, policy)
+                    .map_err(|e| e.to_string())?;
+                d.authenticate(&address, &password, Some(&client))
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| format!("busy: {e}"))??;
         let user = User {
             address: r.address.clone(),
             domain: r.domain().to_string(),
@@ -203,84 +210,93 @@ pub enum Proto {
     Pop3,
 }
 
-/// Bound listeners, ready to serve.
+/// The listeners `[imap]` configures, in the order IMAP, IMAPS, POP3,
+/// POP3S (names as `cargo xtask serve` prints them).
+pub fn specs(config: &Config) -> Vec<Spec> {
+    let c = &config.imap;
+    let mut specs = Vec::new();
+    for (addrs, name, protocol, implicit_tls) in [
+        (&c.imap_listen, "imap", Protocol::Imap, false),
+        (&c.imaps_listen, "imaps", Protocol::Imap, true),
+        (&c.pop3_listen, "pop3", Protocol::Pop3, false),
+        (&c.pop3s_listen, "pop3s", Protocol::Pop3, true),
+    ] {
+        for addr in addrs {
+            specs.push(Spec {
+                name,
+                addr: *addr,
+                protocol,
+                implicit_tls,
+            });
+        }
+    }
+    specs
+}
+
+/// The connection caps `[imap]` configures.
+pub fn limits(config: &Config) -> Limits {
+    Limits {
+        max_connections: config.imap.max_connections.max(1),
+        max_per_ip: config.imap.max_connections_per_ip,
+        handshake_timeout: Duration::from_secs(config.tls.handshake_timeout_secs.max(1)),
+    }
+}
+
+/// Runs the IMAP or POP3 session on an accepted connection.
+pub async fn session(shared: Arc<Shared>, conn: Conn) {
+    match conn.protocol {
+        Protocol::Pop3 => crate::pop3::run(shared, conn.stream, conn.peer, conn.tls).await,
+        _ => crate::imap::run(shared, conn.stream, conn.peer, conn.tls).await,
+    }
+}
+
+/// Bound listeners (in-process tests; the daemon binds through
+/// `outpost_daemon` directly and serves with `Daemon::serve`).
 #[derive(Debug)]
 pub struct Listeners {
-    list: Vec<(TcpListener, Proto, bool)>,
+    bound: outpost_daemon::listen::Bound,
+    specs: Vec<Spec>,
 }
 
 impl Listeners {
     /// Binds every configured address (port 0 allowed, for tests).
     pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
-        let mut list = Vec::new();
-        let c = &config.imap;
-        for (addrs, proto, tls) in [
-            (&c.imap_listen, Proto::Imap, false),
-            (&c.imaps_listen, Proto::Imap, true),
-            (&c.pop3_listen, Proto::Pop3, false),
-            (&c.pop3s_listen, Proto::Pop3, true),
-        ] {
-            for a in addrs {
-                let l = TcpListener::bind(a)
-                    .await
-                    .with_context(|| format!("listening on {a}"))?;
-                list.push((l, proto, tls));
-            }
-        }
-        Ok(Listeners { list })
+        let specs = specs(config);
+        let bound = outpost_daemon::bind(specs.clone())
+            .await
+            .context("binding the IMAP and POP3 listeners")?;
+        Ok(Listeners { bound, specs })
     }
 
     /// Local addresses with protocol and implicit-TLS flag.
     pub fn addrs(&self) -> Vec<(SocketAddr, Proto, bool)> {
-        self.list
-            .iter()
-            .filter_map(|(l, p, t)| l.local_addr().ok().map(|a| (a, *p, *t)))
+        self.bound
+            .addrs()
+            .into_iter()
+            .zip(&self.specs)
+            .map(|((_, a), s)| {
+                let p = if s.protocol == Protocol::Pop3 {
+                    Proto::Pop3
+                } else {
+                    Proto::Imap
+                };
+                (a, p, s.implicit_tls)
+            })
             .collect()
     }
 
-    /// Serves forever.
+    /// Serves until `shared.shutdown` fires (the same accept path as the
+    /// daemon: caps, refusals, TLS handshake timeout).
     pub async fn serve(self, shared: Arc<Shared>) {
-        let mut tasks = Vec::new();
-        for (l, proto, tls) in self.list {
-            let shared = shared.clone();
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let Ok((sock, peer)) = l.accept().await else {
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    };
-                    let _ = sock.set_nodelay(true);
-                    let shared = shared.clone();
-                    tokio::spawn(async move {
-                        let Ok(_permit) = shared.connections.clone().try_acquire_owned() else {
-                            return; // over the cap: close at once
-                        };
-                        let stream: BoxStream = if tls {
-                            let Some(acc) = shared.tls.clone() else {
-                                return;
-                            };
-                            match tokio::time::timeout(
-                                std::time::Duration::from_secs(30),
-                                acc.accept(sock),
-                            )
-                            .await
-                            {
-                                Ok(Ok(s)) => Box::new(s),
-                                _ => return,
-                            }
-                        } else {
-                            Box::new(sock)
-                        };
-                        match proto {
-                            Proto::Imap => crate::imap::run(shared, stream, peer, tls).await,
-                            Proto::Pop3 => crate::pop3::run(shared, stream, peer, tls).await,
-                        }
-                    });
-                }
-            }));
-        }
-        for t in tasks {
-            let _ = t.await;
-        }
+        let opts = outpost_daemon::listen::ServeOptions {
+            limits: limits(&shared.config),
+            tls: shared.tls.clone(),
+            shutdown: shared.shutdown.clone(),
+            grace: Duration::from_secs(shared.config.general.shutdown_grace_secs),
+        };
+        let sh = shared.clone();
+        self.bound
+            .serve(opts, move |c| session(sh.clone(), c))
+            .await;
     }
 }

@@ -4,8 +4,9 @@
 //! AUTH, local domains only), submission (587, STARTTLS required before
 //! AUTH, AUTH required before MAIL, RFC 6409) and submissions (465, implicit
 //! TLS, RFC 8314). Sessions are generic over the stream so TCP and TLS share
-//! one code path; a semaphore caps connections and a per-IP counter caps
-//! connections per client.
+//! one code path. Listening, the connection caps (`421` when over), the TLS
+//! handshake of port 465, readiness and the SIGTERM drain are the house
+//! skeleton's (`outpost-daemon`); password checks go through its gate.
 //!
 //! **Invariant:** a `250` after DATA is sent only once the message is on
 //! stable storage: delivered into every local recipient's Maildir
@@ -25,15 +26,15 @@ pub mod relay;
 pub mod session;
 mod time;
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context;
 use outpost_config::Config;
-use outpost_directory::{Directory, LockoutPolicy};
-use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore};
+use outpost_daemon::{AuthGate, Conn, GateError, Limits, Protocol, Shutdown, Spec};
+use outpost_directory::{AuthError, Directory, LockoutPolicy, User};
+use tokio::sync::Notify;
 
 /// The kind of listener a connection arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +55,24 @@ impl Listener {
             Listener::Submissions => "submissions",
         }
     }
+
+    /// The name of this kind's listeners in logs, readiness and `cargo
+    /// xtask serve` (`smtp`, `submission`, `smtps`).
+    pub fn listener_name(self) -> &'static str {
+        match self {
+            Listener::Mx => "smtp",
+            Listener::Submission => "submission",
+            Listener::Submissions => "smtps",
+        }
+    }
+
+    fn from_listener_name(name: &str) -> Listener {
+        match name {
+            "submission" => Listener::Submission,
+            "smtps" => Listener::Submissions,
+            _ => Listener::Mx,
+        }
+    }
 }
 
 /// State shared by every session and the relay.
@@ -69,38 +88,83 @@ pub struct Shared {
     pub queue: queue::Queue,
     /// Wakes the relay after an enqueue.
     pub relay_wakeup: Notify,
-    connections: Arc<Semaphore>,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// The daemon's shutdown signal: sessions end at their next safe point.
+    pub shutdown: Shutdown,
+    /// Bounds concurrent password checks (globally and per client).
+    pub gate: AuthGate,
 }
 
 impl Shared {
-    /// Builds the shared state: opens the directory and the queue and loads
-    /// (or creates) the TLS certificate.
+    /// Shared state with its own TLS, password-check gate and shutdown
+    /// signal (in-process tests); the daemon uses [`Shared::for_daemon`].
     pub fn new(config: Config) -> anyhow::Result<Arc<Shared>> {
+        let tls = outpost_daemon::ServerTls::load(Arc::new(config.clone()))?;
+        let gate = AuthGate::from_config(&config.directory);
+        Self::build(config, tls.acceptor(), gate, Shutdown::new())
+    }
+
+    /// The daemon's shared state: its TLS, gate and shutdown signal; opens
+    /// the directory and the queue.
+    pub fn for_daemon(
+        d: &outpost_daemon::Daemon,
+        tls: &outpost_daemon::ServerTls,
+    ) -> anyhow::Result<Arc<Shared>> {
+        Self::build(
+            (*d.config).clone(),
+            tls.acceptor(),
+            d.auth_gate(),
+            d.shutdown.clone(),
+        )
+    }
+
+    fn build(
+        config: Config,
+        tls: tokio_rustls::TlsAcceptor,
+        gate: AuthGate,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Arc<Shared>> {
         let policy = lockout_policy(&config);
         let directory =
             Directory::open_with(&config.directory.path, policy).with_context(|| {
                 format!("opening the directory {}", config.directory.path.display())
             })?;
-        let material = match (&config.tls.cert, &config.tls.key) {
-            (Some(cert), Some(key)) => outpost_tls::load_files(cert, key)?,
-            _ => outpost_tls::load_or_create(&config.tls.dir, &config.certificate_names())
-                .with_context(|| {
-                    format!("preparing certificates in {}", config.tls.dir.display())
-                })?,
-        };
-        let tls = tokio_rustls::TlsAcceptor::from(material.server_config()?);
         let queue = queue::Queue::open(&config.smtp.queue_dir)
             .with_context(|| format!("opening the queue {}", config.smtp.queue_dir.display()))?;
         Ok(Arc::new(Shared {
-            connections: Arc::new(Semaphore::new(config.smtp.max_connections)),
             config,
             directory: Mutex::new(directory),
             tls,
             queue,
             relay_wakeup: Notify::new(),
-            per_ip: Mutex::new(HashMap::new()),
+            shutdown,
+            gate,
         }))
+    }
+
+    /// Checks a password against the directory (which keeps the lockout
+    /// shared with the other daemons), on the blocking pool and bounded by
+    /// the gate (#9): a login that finds no slot is `Unavailable` (SMTP
+    /// `454`, try again later).
+    pub async fn authenticate(
+        &self,
+        user: String,
+        password: String,
+        peer: SocketAddr,
+    ) -> Result<User, AuthError> {
+        let dir = self.config.directory.path.clone();
+        let policy = lockout_policy(&self.config);
+        let ip = peer.ip().to_canonical();
+        self.gate
+            .check(ip, move || {
+                let d = Directory::open_with(&dir, policy)
+                    .map_err(|e| AuthError::Unavailable(e.to_string()))?;
+                d.authenticate(&user, &password, Some(&ip.to_string()))
+            })
+            .await
+            .unwrap_or_else(|e| match e {
+                GateError::Busy => Err(AuthError::Unavailable("busy".into())),
+                GateError::Failed => Err(AuthError::Unavailable(e.to_string())),
+            })
     }
 
     /// Opens a fresh directory handle (for work that should not hold the
@@ -127,56 +191,64 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-/// Releases a per-IP connection slot when the connection ends.
-struct IpSlot {
-    shared: Arc<Shared>,
-    ip: IpAddr,
+/// The listeners `[smtp]` configures: MX as `smtp`, then `submission`
+/// and `smtps` (implicit TLS).
+pub fn specs(config: &Config) -> Vec<Spec> {
+    let smtp = &config.smtp;
+    let mut specs = Vec::new();
+    for (kind, addrs) in [
+        (Listener::Mx, &smtp.mx_listen),
+        (Listener::Submission, &smtp.submission_listen),
+        (Listener::Submissions, &smtp.submissions_listen),
+    ] {
+        for addr in addrs {
+            specs.push(Spec {
+                name: kind.listener_name(),
+                addr: *addr,
+                protocol: Protocol::Smtp,
+                implicit_tls: kind == Listener::Submissions,
+            });
+        }
+    }
+    specs
 }
 
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut map = self.shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
+/// The connection caps `[smtp]` configures.
+pub fn limits(config: &Config) -> Limits {
+    Limits {
+        max_connections: config.smtp.max_connections.max(1),
+        max_per_ip: config.smtp.max_connections_per_ip,
+        handshake_timeout: Duration::from_secs(config.tls.handshake_timeout_secs.max(1)),
     }
 }
 
-/// Bound listeners, ready to serve.
+/// Runs the SMTP session on an accepted connection.
+pub async fn session(shared: Arc<Shared>, conn: Conn) {
+    let kind = Listener::from_listener_name(conn.listener);
+    session::serve(shared, kind, conn.stream, conn.peer, conn.tls).await;
+}
+
+/// Bound listeners, ready to serve (in-process tests; the daemon composes
+/// the same parts with `Daemon::serve` for readiness).
 #[derive(Debug)]
 pub struct Server {
     shared: Arc<Shared>,
-    listeners: Vec<(Listener, TcpListener)>,
+    bound: outpost_daemon::listen::Bound,
 }
 
 impl Server {
     /// Binds every listener of the configuration.
     pub async fn bind(shared: Arc<Shared>) -> anyhow::Result<Server> {
-        let smtp = &shared.config.smtp;
-        let mut listeners = Vec::new();
-        for (kind, addrs) in [
-            (Listener::Mx, &smtp.mx_listen),
-            (Listener::Submission, &smtp.submission_listen),
-            (Listener::Submissions, &smtp.submissions_listen),
-        ] {
-            for addr in addrs {
-                let l = TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding {} listener {addr}", kind.name()))?;
-                listeners.push((kind, l));
-            }
-        }
-        Ok(Server { shared, listeners })
+        let bound = outpost_daemon::bind(specs(&shared.config)).await?;
+        Ok(Server { shared, bound })
     }
 
     /// The bound addresses (useful with port 0).
     pub fn local_addrs(&self) -> Vec<(Listener, SocketAddr)> {
-        self.listeners
-            .iter()
-            .filter_map(|(k, l)| l.local_addr().ok().map(|a| (*k, a)))
+        self.bound
+            .addrs()
+            .into_iter()
+            .map(|(name, a)| (Listener::from_listener_name(name), a))
             .collect()
     }
 
@@ -185,60 +257,20 @@ impl Server {
         &self.shared
     }
 
-    /// Accepts connections forever and runs the relay.
+    /// Runs the relay and accepts connections until the shutdown signal.
     pub async fn run(self) -> anyhow::Result<()> {
-        let mut tasks = tokio::task::JoinSet::new();
-        tasks.spawn(relay::run(self.shared.clone()));
-        for (kind, listener) in self.listeners {
-            let shared = self.shared.clone();
-            tasks.spawn(accept_loop(shared, kind, listener));
-        }
-        while let Some(r) = tasks.join_next().await {
-            r.context("listener task")?;
-        }
-        Ok(())
-    }
-}
-
-async fn accept_loop(shared: Arc<Shared>, kind: Listener, listener: TcpListener) {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                // EMFILE and friends: back off briefly instead of spinning.
-                eprintln!("smtpd: accept on {}: {e}", kind.name());
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
+        let relay = tokio::spawn(relay::run(self.shared.clone()));
+        let opts = outpost_daemon::listen::ServeOptions {
+            limits: limits(&self.shared.config),
+            tls: Some(self.shared.tls.clone()),
+            shutdown: self.shared.shutdown.clone(),
+            grace: Duration::from_secs(self.shared.config.general.shutdown_grace_secs),
         };
-        let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let permit = shared.connections.clone().try_acquire_owned();
-            let over_ip = {
-                let mut map = shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-                let n = map.entry(peer.ip()).or_insert(0);
-                *n += 1;
-                *n > shared.config.smtp.max_connections_per_ip
-            };
-            let _slot = IpSlot {
-                shared: shared.clone(),
-                ip: peer.ip(),
-            };
-            let refusal = match (&permit, over_ip) {
-                (Err(_), _) => Some("421 4.3.2 Too many connections, try again later\r\n"),
-                (_, true) => Some("421 4.7.0 Too many connections from your address\r\n"),
-                _ => None,
-            };
-            if let Some(msg) = refusal {
-                if kind != Listener::Submissions {
-                    use tokio::io::AsyncWriteExt;
-                    let mut stream = stream;
-                    let _ = stream.write_all(msg.as_bytes()).await;
-                }
-                return;
-            }
-            session::serve(shared, kind, stream, peer).await;
-        });
+        let sh = self.shared.clone();
+        self.bound
+            .serve(opts, move |c| session(sh.clone(), c))
+            .await;
+        relay.abort();
+        Ok(())
     }
 }

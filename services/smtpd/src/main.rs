@@ -1,13 +1,13 @@
 //! `outpost-smtpd`: loads `/etc/outpost/outpost.toml` (or `--config`),
 //! binds the MX, submission and submissions listeners and serves until
-//! killed. Logs go to stderr, one line per event (journald adds the time).
+//! SIGTERM, on the house skeleton (`outpost-daemon`: journald logging under
+//! systemd, `Type=notify` readiness, a drain on SIGTERM).
 //!
-//! Exit codes: 0 never (it runs until killed), 1 configuration or startup
-//! error (the message names the file, key or address).
+//! Exit codes: 0 after SIGTERM/SIGINT, 1 configuration or startup error
+//! (the message names the file, key or address).
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Parser;
 
 /// Outpost SMTP daemon (MX 25, submission 587, submissions 465).
@@ -21,18 +21,19 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let config = outpost_config::Config::load(&args.config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    runtime.block_on(async move {
-        let shared = outpost_smtpd::Shared::new(config)?;
-        let server = outpost_smtpd::Server::bind(shared).await?;
-        for (kind, addr) in server.local_addrs() {
-            eprintln!("smtpd: listening kind={kind:?} addr={addr}");
-        }
-        eprintln!("outpost-smtpd {} ready", env!("CARGO_PKG_VERSION"));
-        server.run().await
+    outpost_daemon::run("outpost-smtpd", &args.config, |d| async move {
+        let tls = d.tls()?;
+        let shared = outpost_smtpd::Shared::for_daemon(&d, &tls)?;
+        let relay = tokio::spawn(outpost_smtpd::relay::run(shared.clone()));
+        let bound = outpost_daemon::bind(outpost_smtpd::specs(&d.config)).await?;
+        d.serve(
+            bound,
+            outpost_smtpd::limits(&d.config),
+            Some(&tls),
+            move |c| outpost_smtpd::session(shared.clone(), c),
+        )
+        .await;
+        relay.abort();
+        Ok(())
     })
 }

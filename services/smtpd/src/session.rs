@@ -13,35 +13,35 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use outpost_daemon::BoxStream;
 use outpost_directory::AuthError;
 use smtp_proto::request::receiver::{DataReceiver, LineReceiver, RequestReceiver};
 use smtp_proto::{Error as ProtoError, MailFrom, RcptTo, Request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::queue::{Envelope, QueuedRcpt, RcptState};
 use crate::{Listener, Shared};
 
 /// Bad commands tolerated before the connection is closed.
 const MAX_ERRORS: u32 = 20;
-/// Time allowed for a TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Runs a connection to its end (errors only end the connection).
-pub async fn serve(shared: Arc<Shared>, kind: Listener, tcp: TcpStream, peer: SocketAddr) {
+/// Runs a connection to its end (errors only end the connection). `tls`:
+/// the stream is already TLS (port 465, handshake done by the listener).
+pub async fn serve(
+    shared: Arc<Shared>,
+    kind: Listener,
+    stream: BoxStream,
+    peer: SocketAddr,
+    tls: bool,
+) {
     let mut s = Session::new(shared.clone(), kind, peer);
-    if kind == Listener::Submissions {
-        let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, shared.tls.accept(tcp)).await
-        else {
-            return;
-        };
+    if tls {
         s.tls = true;
-        let _ = s.run(tls, true).await;
+        let _ = s.run(stream, true).await;
         return;
     }
-    if let Ok(Outcome::StartTls(tcp)) = s.run(tcp, true).await {
-        let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, shared.tls.accept(tcp)).await
-        else {
+    if let Ok(Outcome::StartTls(tcp)) = s.run(stream, true).await {
+        let handshake = Duration::from_secs(shared.config.tls.handshake_timeout_secs.max(1));
+        let Ok(Ok(tls)) = tokio::time::timeout(handshake, shared.tls.accept(tcp)).await else {
             return;
         };
         // RFC 3207 §4.2: forget everything learned before TLS.
@@ -430,16 +430,7 @@ impl Session {
     }
 
     async fn verify(&mut self, user: String, pass: String, out: &mut Out) {
-        let shared = self.shared.clone();
-        let ip = self.peer.ip().to_string();
-        let result = tokio::task::spawn_blocking(move || {
-            let dir = shared
-                .open_directory()
-                .map_err(|e| AuthError::Unavailable(e.to_string()))?;
-            dir.authenticate(&user, &pass, Some(&ip))
-        })
-        .await
-        .unwrap_or_else(|e| Err(AuthError::Unavailable(e.to_string())));
+        let result = self.shared.authenticate(user, pass, self.peer).await;
         match result {
             Ok(u) => {
                 eprintln!(

@@ -7,7 +7,11 @@
 //! TLS directory (`/var/lib/outpost/tls/`); later starts load them. Clients
 //! import `ca.crt` once and then trust every Outpost service. If the host
 //! names change, the server certificate is reissued by the same CA key, so
-//! the exported `ca.crt` stays valid. rustls only, with the ring provider.
+//! the exported `ca.crt` stays valid; it is also reissued when it comes
+//! within `tls.renew_before_days` of its expiry, so an appliance that runs
+//! for years never serves an expired certificate (the daemons check hourly
+//! and reload without a restart). rustls only, with the ring provider;
+//! PEM through `rustls-pki-types`.
 
 #![deny(missing_docs)]
 
@@ -22,6 +26,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
+use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// File name of the exported CA certificate.
@@ -81,6 +86,10 @@ pub struct TlsMaterial {
     pub ca_pem: String,
     /// Path of `ca.crt` (exists only for the generated CA).
     pub ca_path: PathBuf,
+    /// When the server certificate expires (`None` if it cannot be read).
+    pub not_after: Option<time::OffsetDateTime>,
+    /// The server certificate's DNS names.
+    pub names: Vec<String>,
 }
 
 impl TlsMaterial {
@@ -100,10 +109,39 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// How long before expiry a generated server certificate is reissued unless
+/// the configuration says otherwise.
+pub const DEFAULT_RENEW_BEFORE: time::Duration = time::Duration::days(90);
+
+/// The server certificate the configuration asks for: the admin's
+/// `tls.cert`/`tls.key` when set, else the local CA's (created, reissued
+/// for new names and renewed before expiry as needed). The one place that
+/// makes this choice, for every daemon and `outpostctl`.
+pub fn for_config(config: &outpost_config::Config) -> Result<TlsMaterial, Error> {
+    match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => load_files(cert, key),
+        _ => load_or_create_with(
+            &config.tls.dir,
+            &config.certificate_names(),
+            time::Duration::days(i64::from(config.tls.renew_before_days)),
+        ),
+    }
+}
+
 /// Loads the local CA and server certificate from `tls_dir`, creating
 /// whatever is missing. `hostnames` become the server certificate's subject
 /// alternative names (the first is its common name).
 pub fn load_or_create(tls_dir: &Path, hostnames: &[String]) -> Result<TlsMaterial, Error> {
+    load_or_create_with(tls_dir, hostnames, DEFAULT_RENEW_BEFORE)
+}
+
+/// [`load_or_create`], reissuing the server certificate when less than
+/// `renew_before` of its validity is left.
+pub fn load_or_create_with(
+    tls_dir: &Path,
+    hostnames: &[String],
+    renew_before: time::Duration,
+) -> Result<TlsMaterial, Error> {
     fs::create_dir_all(tls_dir).map_err(|e| Error::Io(tls_dir.to_owned(), e))?;
     // Every daemon calls this at start, often at the same moment on first
     // boot: an exclusive lock makes exactly one of them create the CA.
@@ -139,7 +177,12 @@ pub fn load_or_create(tls_dir: &Path, hostnames: &[String]) -> Result<TlsMateria
     let key_path = tls_dir.join(SERVER_KEY);
     let wanted_names = hostnames.join("\n");
     let current_names = fs::read_to_string(&names_path).unwrap_or_default();
-    if !cert_path.exists() || !key_path.exists() || current_names != wanted_names {
+    let now = time::OffsetDateTime::now_utc();
+    let expiring = match fs::read(&cert_path) {
+        Ok(pem) => leaf_not_after(&pem).is_none_or(|end| end - now < renew_before),
+        Err(_) => true,
+    };
+    if !cert_path.exists() || !key_path.exists() || current_names != wanted_names || expiring {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(hostnames.to_vec())?;
         let mut dn = DistinguishedName::new();
@@ -156,7 +199,6 @@ pub fn load_or_create(tls_dir: &Path, hostnames: &[String]) -> Result<TlsMateria
             KeyUsagePurpose::KeyEncipherment,
         ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let now = time::OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::days(1);
         // 825 days: the longest lifetime Apple clients accept for a server cert.
         params.not_after = now + time::Duration::days(825);
@@ -168,21 +210,51 @@ pub fn load_or_create(tls_dir: &Path, hostnames: &[String]) -> Result<TlsMateria
     let mut chain = load_certs(&cert_path)?;
     chain.extend(load_certs(&ca_cert_path)?);
     let key = load_key(&key_path)?;
+    let (not_after, names) = describe(&chain[0]);
     Ok(TlsMaterial {
         chain,
         key,
         ca_pem,
         ca_path: ca_cert_path,
+        not_after,
+        names,
     })
+}
+
+/// The expiry of the first certificate in a PEM file.
+fn leaf_not_after(pem: &[u8]) -> Option<time::OffsetDateTime> {
+    let der = CertificateDer::pem_slice_iter(pem).next()?.ok()?;
+    describe(&der).0
+}
+
+/// Expiry and DNS names of a certificate (rcgen's X.509 reader).
+fn describe(der: &CertificateDer<'_>) -> (Option<time::OffsetDateTime>, Vec<String>) {
+    match CertificateParams::from_ca_cert_der(der) {
+        Ok(p) => (
+            Some(p.not_after),
+            p.subject_alt_names
+                .iter()
+                .filter_map(|n| match n {
+                    rcgen::SanType::DnsName(d) => Some(d.to_string()),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        Err(_) => (None, Vec::new()),
+    }
 }
 
 /// Loads an admin-provided certificate chain and key (`tls.cert`/`tls.key`).
 pub fn load_files(cert: &Path, key: &Path) -> Result<TlsMaterial, Error> {
+    let chain = load_certs(cert)?;
+    let (not_after, names) = describe(&chain[0]);
     Ok(TlsMaterial {
-        chain: load_certs(cert)?,
+        chain,
         key: load_key(key)?,
         ca_pem: String::new(),
         ca_path: PathBuf::new(),
+        not_after,
+        names,
     })
 }
 
@@ -247,7 +319,7 @@ fn read(path: &Path) -> Result<String, Error> {
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     let data = fs::read(path).map_err(|e| Error::Io(path.to_owned(), e))?;
-    let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut data.as_slice()).collect();
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&data).collect();
     let certs = certs.map_err(|e| Error::Pem(path.to_owned(), e.to_string()))?;
     if certs.is_empty() {
         return Err(Error::Pem(path.to_owned(), "no certificate found".into()));
@@ -257,9 +329,12 @@ fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
 
 fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
     let data = fs::read(path).map_err(|e| Error::Io(path.to_owned(), e))?;
-    rustls_pemfile::private_key(&mut data.as_slice())
-        .map_err(|e| Error::Pem(path.to_owned(), e.to_string()))?
-        .ok_or_else(|| Error::Pem(path.to_owned(), "no private key found".into()))
+    PrivateKeyDer::from_pem_slice(&data).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => {
+            Error::Pem(path.to_owned(), "no private key found".into())
+        }
+        e => Error::Pem(path.to_owned(), e.to_string()),
+    })
 }
 
 /// Writes `data` to `path` via a temporary file, fsync and rename, so a crash
@@ -310,5 +385,46 @@ mod tests {
         assert_ne!(renamed.chain[0], first.chain[0]);
         assert_eq!(renamed.ca_pem, first.ca_pem);
         client_config(dir.path(), None).unwrap();
+        let left = renamed.not_after.unwrap() - time::OffsetDateTime::now_utc();
+        assert!(left > time::Duration::days(800), "{left}");
+        assert_eq!(renamed.names, ["other.test"]);
+    }
+
+    #[test]
+    fn a_certificate_near_expiry_is_renewed_by_the_same_ca() {
+        // Regression (#25): the server certificate was only reissued when
+        // the names changed, so it expired after 825 days.
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec!["outpost.test".to_string()];
+        let first = load_or_create(dir.path(), &names).unwrap();
+        // Not yet due: kept.
+        let again = load_or_create_with(dir.path(), &names, time::Duration::days(90)).unwrap();
+        assert_eq!(again.chain[0], first.chain[0]);
+        // Due (renew when fewer than 900 days are left, i.e. now).
+        let renewed = load_or_create_with(dir.path(), &names, time::Duration::days(900)).unwrap();
+        assert_ne!(renewed.chain[0], first.chain[0]);
+        assert_eq!(
+            renewed.ca_pem, first.ca_pem,
+            "same CA, clients keep trusting it"
+        );
+        assert!(renewed.not_after.unwrap() >= first.not_after.unwrap());
+    }
+
+    #[test]
+    fn pem_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        fs::write(&empty, "no pem here\n").unwrap();
+        let e = load_files(&empty, &empty).unwrap_err().to_string();
+        assert!(
+            e.contains("empty.pem") && e.contains("no certificate"),
+            "{e}"
+        );
+        let names = vec!["outpost.test".to_string()];
+        load_or_create(dir.path(), &names).unwrap();
+        let e = load_files(&dir.path().join(SERVER_CERT), &empty)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no private key"), "{e}");
     }
 }

@@ -1,10 +1,11 @@
 //! `outpost-webd`: the HTTPS daemon (CalDAV, CardDAV, WebDAV).
 //!
 //! Reads `[general]`, `[tls]`, `[directory]` and `[web]` from
-//! `/etc/outpost/outpost.toml` (or `--config`), logs to stderr, listens on
-//! `web.listen` (HTTPS, certificate from the local CA via `outpost-tls`)
-//! and `web.plain_listen` (HTTP, loopback clients only).
-//! Exit codes: 0 never (runs until killed), 1 on a start-up error.
+//! `/etc/outpost/outpost.toml` (or `--config`), listens on `web.listen`
+//! (HTTPS, certificate from the local CA via `outpost-tls`) and
+//! `web.plain_listen` (HTTP, loopback clients only), on the house skeleton
+//! (`outpost-daemon`: logging, readiness, caps, SIGTERM drain).
+//! Exit codes: 0 after SIGTERM/SIGINT, 1 on a start-up error.
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -13,7 +14,6 @@ use outpost_webd::dav::App;
 use outpost_webd::server::{self, Options};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Outpost's HTTPS daemon: CalDAV, CardDAV, WebDAV.
 #[derive(Debug, Parser)]
@@ -26,76 +26,32 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let config = outpost_config::Config::load(&args.config)
-        .with_context(|| format!("loading {}", args.config.display()))?;
-    let web = config.web.clone();
-    let dav_root = web
-        .dav_root
-        .clone()
-        .unwrap_or_else(|| config.general.state_dir.join("dav/collections"));
-    let store = outpost_davstore::Store::open(&dav_root)
-        .with_context(|| format!("opening DAV store {}", dav_root.display()))?;
-    let app = Arc::new(App {
-        store,
-        auth: Arc::new(DirectoryAuth::new(&config.directory.path)),
-        max_body: web.max_body_bytes,
-    });
-    let opts = Options {
-        max_connections: web.max_connections,
-        idle_timeout: Duration::from_secs(web.idle_timeout_secs.max(1)),
-    };
-    let acceptor = if web.listen.is_empty() {
-        None
-    } else {
-        let material = match (&config.tls.cert, &config.tls.key) {
-            (Some(c), Some(k)) => outpost_tls::load_files(c, k),
-            _ => outpost_tls::load_or_create(&config.tls.dir, &config.certificate_names()),
-        }
-        .context("loading TLS certificate")?;
-        let server_config = material
-            .server_config()
-            .context("building TLS configuration")?;
-        Some(tokio_rustls::TlsAcceptor::from(server_config))
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting tokio")?;
-    rt.block_on(async move {
-        let mut tasks = Vec::new();
-        for addr in &web.listen {
-            let l = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?;
-            eprintln!("outpost-webd: https on {}", l.local_addr()?);
-            tasks.push(tokio::spawn(server::serve(
-                l,
-                acceptor.clone(),
-                app.clone(),
-                opts.clone(),
-            )));
-        }
-        for addr in &web.plain_listen {
-            let l = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?;
-            eprintln!(
-                "outpost-webd: http (loopback clients only) on {}",
-                l.local_addr()?
-            );
-            tasks.push(tokio::spawn(server::serve(
-                l,
-                None,
-                app.clone(),
-                opts.clone(),
-            )));
-        }
-        eprintln!("outpost-webd: DAV collections in {}", dav_root.display());
-        for t in tasks {
-            t.await
-                .context("listener task")?
-                .context("accepting connections")?;
-        }
-        anyhow::Ok(())
+    outpost_daemon::run("outpost-webd", &args.config, |d| async move {
+        let config = &d.config;
+        let dav_root = config
+            .web
+            .dav_root
+            .clone()
+            .unwrap_or_else(|| config.general.state_dir.join("dav/collections"));
+        let store = outpost_davstore::Store::open(&dav_root)
+            .with_context(|| format!("opening DAV store {}", dav_root.display()))?;
+        let app = Arc::new(App {
+            store,
+            auth: Arc::new(DirectoryAuth::new(&config.directory.path)),
+            max_body: config.web.max_body_bytes,
+        });
+        let opts = Options::from_config(config);
+        let tls = if config.web.listen.is_empty() {
+            None
+        } else {
+            Some(d.tls()?)
+        };
+        let bound = outpost_daemon::bind(server::specs(config)).await?;
+        tracing::info!(path = %dav_root.display(), "DAV collections");
+        d.serve(bound, opts.limits(), tls.as_ref(), move |c| {
+            server::session(app.clone(), opts.clone(), c)
+        })
+        .await;
+        Ok(())
     })
 }

@@ -13,62 +13,111 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use outpost_config::Config;
+use outpost_daemon::{Conn, Limits, Protocol, Shutdown, Spec};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 /// Listener options.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Concurrent connections.
     pub max_connections: usize,
+    /// Concurrent connections from one client address (0: no limit).
+    pub max_connections_per_ip: usize,
     /// Idle (header read) timeout.
     pub idle_timeout: Duration,
+    /// TLS handshake timeout.
+    pub handshake_timeout: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             max_connections: 1000,
+            max_connections_per_ip: 0,
             idle_timeout: Duration::from_secs(300),
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }
 
-/// Accepts connections on `listener` forever; with `tls`, each connection
-/// is a TLS handshake first.
+impl Options {
+    /// The options `[web]` and `[tls]` configure.
+    pub fn from_config(config: &Config) -> Options {
+        Options {
+            max_connections: config.web.max_connections.max(1),
+            max_connections_per_ip: config.web.max_connections_per_ip,
+            idle_timeout: Duration::from_secs(config.web.idle_timeout_secs.max(1)),
+            handshake_timeout: Duration::from_secs(config.tls.handshake_timeout_secs.max(1)),
+        }
+    }
+
+    /// The connection caps for the house skeleton.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections.max(1),
+            max_per_ip: self.max_connections_per_ip,
+            handshake_timeout: self.handshake_timeout,
+        }
+    }
+}
+
+/// The listeners `[web]` configures: `https` (TLS) and `http` (plain,
+/// loopback clients only).
+pub fn specs(config: &Config) -> Vec<Spec> {
+    let mut specs = Vec::new();
+    for (addrs, name, implicit_tls) in [
+        (&config.web.listen, "https", true),
+        (&config.web.plain_listen, "http", false),
+    ] {
+        for addr in addrs {
+            specs.push(Spec {
+                name,
+                addr: *addr,
+                protocol: Protocol::Http,
+                implicit_tls,
+            });
+        }
+    }
+    specs
+}
+
+/// Runs HTTP/1.1 on an accepted connection (TLS already established on
+/// `https` listeners).
+pub async fn session(app: Arc<App>, opts: Options, conn: Conn) {
+    connection(conn.stream, conn.peer, conn.tls, app, opts.idle_timeout).await;
+}
+
+/// Accepts connections on `listener` until the process ends (in-process
+/// tests; the same accept path as the daemon); with `tls`, each
+/// connection is a TLS handshake first.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     app: Arc<App>,
     opts: Options,
 ) -> std::io::Result<()> {
-    let limit = Arc::new(Semaphore::new(opts.max_connections.max(1)));
-    loop {
-        let (tcp, peer) = listener.accept().await?;
-        let Ok(permit) = limit.clone().acquire_owned().await else {
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
-        let app = app.clone();
-        let tls = tls.clone();
-        let idle = opts.idle_timeout;
-        tokio::spawn(async move {
-            let _permit = permit;
-            match tls {
-                Some(acceptor) => {
-                    // Bound the handshake too: a silent client must not hold a slot.
-                    if let Ok(Ok(stream)) = tokio::time::timeout(idle, acceptor.accept(tcp)).await {
-                        connection(stream, peer, true, app, idle).await;
-                    }
-                }
-                None => connection(tcp, peer, false, app, idle).await,
-            }
-        });
-    }
+    let spec = Spec {
+        name: if tls.is_some() { "https" } else { "http" },
+        addr: listener.local_addr()?,
+        protocol: Protocol::Http,
+        implicit_tls: tls.is_some(),
+    };
+    let bound = outpost_daemon::listen::Bound::from_listeners(vec![(spec, listener)]);
+    let serve_opts = outpost_daemon::listen::ServeOptions {
+        limits: opts.limits(),
+        tls,
+        shutdown: Shutdown::new(),
+        grace: Duration::from_secs(1),
+    };
+    bound
+        .serve(serve_opts, move |c| session(app.clone(), opts.clone(), c))
+        .await;
+    Ok(())
 }
 
 async fn connection<S>(stream: S, peer: SocketAddr, secure: bool, app: Arc<App>, idle: Duration)

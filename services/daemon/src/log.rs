@@ -1,0 +1,101 @@
+//! The tracing subscriber, set up once per daemon: journald's native
+//! protocol (structured fields: `TARGET`, `F_USER`, `F_PEER`, …) when
+//! stderr is the journal, plain text lines on stderr otherwise; the level
+//! from `[log] level`, overridden by `RUST_LOG`.
+//!
+//! Event targets are part of the admin interface (docs/configuration.md,
+//! `[log]`): `outpost::auth` (one event per login attempt), `outpost::mail`
+//! (one per message), `outpost::http` (one per request). Fields never hold a
+//! password or a message body.
+
+use outpost_config::{Log, LogFormat};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+/// Where the log of this process went (what [`init`] chose).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// journald's native socket.
+    Journald,
+    /// Text on stderr.
+    Text,
+    /// A subscriber was already installed (tests); nothing changed.
+    Existing,
+}
+
+/// Installs the global subscriber for daemon `name` (journald's
+/// `SYSLOG_IDENTIFIER`). Safe to call twice: the second call changes
+/// nothing.
+pub fn init(name: &'static str, log: &Log) -> Output {
+    let (filter, bad_level) = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => match EnvFilter::try_new(&v) {
+            Ok(f) => (f, None),
+            Err(e) => (EnvFilter::new("info"), Some(format!("RUST_LOG={v:?}: {e}"))),
+        },
+        _ => match EnvFilter::try_new(&log.level) {
+            Ok(f) => (f, None),
+            Err(e) => (
+                EnvFilter::new("info"),
+                Some(format!("log.level = {:?}: {e}", log.level)),
+            ),
+        },
+    };
+    let journald = match log.format {
+        LogFormat::Auto => stderr_is_journal(),
+        LogFormat::Journald => true,
+        LogFormat::Text => false,
+    };
+    let mut output = Output::Text;
+    let installed = if journald {
+        match tracing_journald::layer() {
+            Ok(layer) => {
+                output = Output::Journald;
+                tracing_subscriber::registry()
+                    .with(filter)
+                    .with(layer.with_syslog_identifier(name.to_string()))
+                    .try_init()
+                    .is_ok()
+            }
+            // No journald socket (a container, a rescue shell): text.
+            Err(_) => text(filter),
+        }
+    } else {
+        text(filter)
+    };
+    if !installed {
+        return Output::Existing;
+    }
+    if let Some(why) = bad_level {
+        tracing::warn!("ignoring an invalid log filter ({why}); logging at info");
+    }
+    output
+}
+
+fn text(filter: EnvFilter) -> bool {
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(true)
+        .try_init()
+        .is_ok()
+}
+
+/// Whether stderr is connected to the journal: systemd sets `JOURNAL_STREAM`
+/// to the device and inode of that stream (systemd.exec(5)); a redirected
+/// stderr no longer matches.
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(v) = std::env::var("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = v.split_once(':') else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    // stat() through the magic link gives the open file's own inode.
+    std::fs::metadata("/proc/self/fd/2").is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+}
