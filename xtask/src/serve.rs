@@ -7,13 +7,21 @@
 //! 10465, IMAP 10143, IMAPS 10993, POP3 10110, POP3S 10995, HTTPS 10443,
 //! and plain HTTP 10080 for loopback tools such as litmus),
 //! builds the daemons that exist in the workspace, creates the `--user
-//! ADDRESS:PASSWORD` accounts with `outpostctl`, starts each daemon, waits
-//! until every listener accepts, prints the addresses and then a line
-//! `ready`. It runs until interrupted (or `--duration` seconds), and stops
-//! with an error if a daemon exits. Generic on purpose: a daemon whose
-//! crate does not exist yet is simply not started.
+//! ADDRESS:PASSWORD` accounts with `outpostctl`, starts each daemon and
+//! waits until each one reports, over the systemd notify protocol
+//! (`NOTIFY_SOCKET`, a private abstract socket per daemon), `READY=1` with
+//! the addresses it bound (`STATUS=listening NAME=ADDR …`). Only when every
+//! daemon has bound every listener serve expects does it print the
+//! addresses and then a line `ready`: a port taken by another process makes
+//! that daemon exit with `Address already in use`, and serve with it. It
+//! runs until interrupted (or `--duration` seconds), and stops with an
+//! error if a daemon exits. Generic on purpose: a daemon whose crate does
+//! not exist yet is simply not started.
 
-use std::net::{SocketAddr, TcpStream};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::os::linux::net::SocketAddrExt as _;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -148,45 +156,57 @@ pub fn run(args: ServeArgs) -> Result<()> {
     }
 
     let mut children = Children(Vec::new());
-    let mut waits: Vec<(&str, SocketAddr)> = Vec::new();
+    // (daemon, its notify socket, the listeners it must report).
+    let mut pending: Vec<(&str, UnixDatagram, Vec<(&str, SocketAddr)>)> = Vec::new();
     for d in &present {
         let bin = bin_dir.join(d.package);
         if !bin.exists() {
             eprintln!("serve: {} not built, skipped", d.package);
             continue;
         }
+        // An abstract socket: no path to clean up or to outgrow sun_path.
+        let name = format!("outpost-serve-{}-{}", std::process::id(), d.package);
+        let sock_addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+            .context("naming the notify socket")?;
+        let sock = UnixDatagram::bind_addr(&sock_addr).context("binding the notify socket")?;
+        sock.set_read_timeout(Some(Duration::from_millis(100)))?;
         let child = Command::new(&bin)
             .arg("--config")
             .arg(&config_path)
+            .env("NOTIFY_SOCKET", format!("@{name}"))
             .stdin(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         children.0.push((d.package, child));
-        for (name, p) in d.listeners {
-            waits.push((name, SocketAddr::from(([127, 0, 0, 1], port(*p)?))));
+        let mut want = Vec::new();
+        for (lname, p) in d.listeners {
+            want.push((*lname, SocketAddr::from(([127, 0, 0, 1], port(*p)?))));
         }
+        pending.push((d.package, sock, want));
     }
     if children.0.is_empty() {
         bail!("no daemon binary found in {}", bin_dir.display());
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for (name, addr) in &waits {
-        loop {
-            check_alive(&mut children)?;
-            if TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_ok() {
-                break;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut reported: BTreeMap<&str, SocketAddr> = BTreeMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for (package, sock, want) in &pending {
+        let bound = wait_ready(package, sock, &mut children, deadline)?;
+        for (lname, addr) in want {
+            match bound.get(*lname) {
+                Some(a) if a == addr => {}
+                Some(a) => bail!("{package} bound {lname} on {a}, expected {addr}"),
+                None => bail!("{package} is ready but did not bind {lname} ({addr})"),
             }
-            if Instant::now() > deadline {
-                bail!("{name} did not listen on {addr} within 30 s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
+            reported.insert(lname, *addr);
+            order.push(lname);
         }
     }
     println!("state {}", state.display());
     println!("config {}", config_path.display());
     println!("ca {}", state.join("tls/ca.crt").display());
-    for (name, addr) in &waits {
-        println!("{name} {addr}");
+    for name in &order {
+        println!("{name} {}", reported[name]);
     }
     println!("ready");
     let end = (args.duration > 0).then(|| Instant::now() + Duration::from_secs(args.duration));
@@ -197,6 +217,62 @@ pub fn run(args: ServeArgs) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Waits for `READY=1` from one daemon and returns the listeners its
+/// `STATUS=listening NAME=ADDR …` line names; fails if any daemon exits
+/// first or the deadline passes.
+fn wait_ready(
+    package: &str,
+    sock: &UnixDatagram,
+    children: &mut Children,
+    deadline: Instant,
+) -> Result<BTreeMap<String, SocketAddr>> {
+    let mut buf = vec![0u8; 4096];
+    let mut status = String::new();
+    loop {
+        check_alive(children)?;
+        if Instant::now() > deadline {
+            bail!("{package} did not report ready within 60 s");
+        }
+        let n = match sock.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e).context("reading the notify socket"),
+        };
+        let msg = String::from_utf8_lossy(&buf[..n]);
+        let mut ready = false;
+        for line in msg.lines() {
+            if line == "READY=1" {
+                ready = true;
+            } else if let Some(s) = line.strip_prefix("STATUS=") {
+                status = s.to_string();
+            }
+        }
+        if ready {
+            return parse_status(&status)
+                .with_context(|| format!("{package} reported ready with STATUS={status:?}"));
+        }
+    }
+}
+
+/// `listening NAME=ADDR …` (outpost-daemon's `notify::status_line`).
+fn parse_status(status: &str) -> Option<BTreeMap<String, SocketAddr>> {
+    status
+        .strip_prefix("listening")?
+        .split_whitespace()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
 }
 
 fn check_alive(children: &mut Children) -> Result<()> {

@@ -47,8 +47,11 @@ fn start_daemon(config: &Path, log: &Path) -> (Guard, SocketAddr) {
         let mine = text.get(start..).unwrap_or("");
         let mx = mine
             .lines()
-            .filter_map(|l| l.strip_prefix("smtpd: listening kind=Mx addr="))
-            .find_map(|a| a.trim().parse::<SocketAddr>().ok());
+            .filter_map(|l| {
+                l.split_once("listening listener=\"smtp\" addr=")
+                    .map(|(_, a)| a)
+            })
+            .find_map(|a| a.split_whitespace().next()?.parse::<SocketAddr>().ok());
         if let (Some(mx), true) = (mx, mine.contains(" ready")) {
             // The banner must be ours.
             let mut s = std::net::TcpStream::connect(mx).unwrap();
