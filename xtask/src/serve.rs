@@ -156,8 +156,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     }
 
     let mut children = Children(Vec::new());
-    // (daemon, its notify socket, the listeners it must report).
-    let mut pending: Vec<(&str, UnixDatagram, Vec<(&str, SocketAddr)>)> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
     for d in &present {
         let bin = bin_dir.join(d.package);
         if !bin.exists() {
@@ -182,7 +181,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
         for (lname, p) in d.listeners {
             want.push((*lname, SocketAddr::from(([127, 0, 0, 1], port(*p)?))));
         }
-        pending.push((d.package, sock, want));
+        pending.push(Pending {
+            package: d.package,
+            sock,
+            want,
+        });
     }
     if children.0.is_empty() {
         bail!("no daemon binary found in {}", bin_dir.display());
@@ -190,7 +193,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut reported: BTreeMap<&str, SocketAddr> = BTreeMap::new();
     let mut order: Vec<&str> = Vec::new();
-    for (package, sock, want) in &pending {
+    for Pending {
+        package,
+        sock,
+        want,
+    } in &pending
+    {
         let bound = wait_ready(package, sock, &mut children, deadline)?;
         for (lname, addr) in want {
             match bound.get(*lname) {
@@ -343,4 +351,13 @@ fn config_text(state: &Path, domains: &[String], off: u16) -> Result<String> {
         https = a(443)?,
         http = a(80)?,
     ))
+}
+
+/// A started daemon whose readiness `serve` still waits for.
+struct Pending {
+    package: &'static str,
+    /// Its `NOTIFY_SOCKET`.
+    sock: UnixDatagram,
+    /// The listeners it must report, and where.
+    want: Vec<(&'static str, SocketAddr)>,
 }

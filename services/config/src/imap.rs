@@ -20,6 +20,17 @@ pub struct Imap {
     pub max_line_length: usize,
     /// Largest literal (APPEND message) in bytes.
     pub max_literal_size: u64,
+    /// Largest command after login, all its lines and literals together;
+    /// never less than `max_literal_size` + `max_line_length`, so the
+    /// largest APPEND always fits.
+    pub max_command_size: u64,
+    /// Largest literal before login (a LOGIN user name or password).
+    pub preauth_max_literal_size: u64,
+    /// Largest command before login, lines and literals together.
+    pub preauth_max_command_size: u64,
+    /// Deepest nesting of SEARCH keys (NOT, OR, parentheses); deeper gets
+    /// `BAD`.
+    pub max_search_depth: usize,
     /// Concurrent connections in total.
     pub max_connections: usize,
     /// Concurrent connections from one client address, before login
@@ -50,6 +61,10 @@ impl Default for Imap {
             pop3s_listen: vec![SocketAddr::from(([0, 0, 0, 0], 995))],
             max_line_length: 64 * 1024,
             max_literal_size: 64 * 1024 * 1024,
+            max_command_size: 72 * 1024 * 1024,
+            preauth_max_literal_size: 8 * 1024,
+            preauth_max_command_size: 16 * 1024,
+            max_search_depth: 64,
             max_connections: 1000,
             max_connections_per_ip: 100,
             max_user_ip_connections: 20,

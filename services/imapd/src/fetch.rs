@@ -258,8 +258,12 @@ pub fn render(
                 };
                 let slice = match partial {
                     Some((start, len)) => {
-                        let s = (*start as usize).min(data.len());
-                        let e = len.map_or(data.len(), |l| (s + l as usize).min(data.len()));
+                        // Client-supplied numbers up to 2^64-1 (#11):
+                        // saturate instead of overflowing.
+                        let clamp = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+                        let s = clamp(*start).min(data.len());
+                        let e =
+                            len.map_or(data.len(), |l| s.saturating_add(clamp(l)).min(data.len()));
                         &data[s..e]
                     }
                     None => &data[..],

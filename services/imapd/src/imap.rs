@@ -78,8 +78,7 @@ enum Flow {
 
 /// Runs one IMAP connection to completion.
 pub async fn run(sh: Arc<Shared>, io: BoxStream, peer: SocketAddr, tls: bool) {
-    let c = &sh.config.imap;
-    let rd = Reader::new(c.max_line_length, c.max_literal_size);
+    let rd = preauth_reader(&sh.config.imap);
     let mut s = Session {
         sh: sh.clone(),
         io,
@@ -100,6 +99,38 @@ pub async fn run(sh: Arc<Shared>, io: BoxStream, peer: SocketAddr, tls: bool) {
     let _ = s.main().await;
 }
 
+/// The framer before login: small literals and a small command (#4), so
+/// a client that never logs in cannot make imapd hold more than
+/// `preauth_max_command_size` for it.
+fn preauth_reader(c: &outpost_config::imap::Imap) -> Reader {
+    Reader::new(
+        c.max_line_length,
+        c.preauth_max_literal_size.min(c.max_literal_size),
+        c.preauth_max_command_size,
+    )
+}
+
+/// The command bound after login: the configured size, but never less
+/// than the largest APPEND.
+fn max_command(c: &outpost_config::imap::Imap) -> u64 {
+    c.max_command_size
+        .max(c.max_literal_size.saturating_add(c.max_line_length as u64))
+}
+
+/// One flag of STORE or APPEND: a system flag or a valid keyword (an
+/// atom, no `,`/`+`), else `BAD` (#21: a literal must not put a newline or
+/// a separator into the index).
+fn insert_flag(flags: &mut Flags, t: &Tok) -> Result<(), CmdErr> {
+    let Tok::Atom(f) = t else {
+        return Err(CmdErr::Bad("a flag is an atom".into()));
+    };
+    if !f.starts_with('\\') && !Flags::valid_keyword(f) {
+        return Err(CmdErr::Bad(format!("invalid keyword {f:?}")));
+    }
+    flags.insert_imap(f);
+    Ok(())
+}
+
 fn no(store: &StoreError) -> String {
     match store {
         StoreError::NotFound(_) => "NO [NONEXISTENT] no such mailbox".into(),
@@ -112,8 +143,14 @@ fn no(store: &StoreError) -> String {
 /// A mailbox name from the client, in the stored (modified UTF-7) form:
 /// IMAP4rev2 sessions send UTF-8 (RFC 9051 §5.1), IMAP4rev1 clients
 /// modified UTF-7; 8-bit names from a rev1 client are taken as UTF-8 too.
+///
+/// Names with control characters are refused here, at the protocol edge
+/// (#21), before they can reach the store or the subscriptions file.
 fn mailbox_name(t: &Tok, utf8: bool) -> Option<String> {
     let n = t.text()?;
+    if n.chars().any(char::is_control) {
+        return None;
+    }
     let n = if utf8 || !n.is_ascii() {
         crate::utf7::encode(&n)
     } else {
@@ -131,17 +168,71 @@ fn wire_name(n: &str, utf8: bool) -> String {
     }
 }
 
-fn wildcard_match(pat: &[u8], name: &[u8]) -> bool {
-    // RFC 9051 §6.3.9: '*' matches anything, '%' anything but the
-    // hierarchy delimiter.
-    match pat.first() {
-        None => name.is_empty(),
-        Some(b'*') => (0..=name.len()).any(|i| wildcard_match(&pat[1..], &name[i..])),
-        Some(b'%') => (0..=name.len())
-            .take_while(|i| *i == 0 || name[i - 1] != b'.')
-            .any(|i| wildcard_match(&pat[1..], &name[i..])),
-        Some(c) => name.first() == Some(c) && wildcard_match(&pat[1..], &name[1..]),
+/// LIST/LSUB pattern matching (RFC 9051 §6.3.9): `*` matches anything,
+/// `%` anything but the hierarchy delimiter `.`.
+///
+/// A set-of-states simulation (one pass over the name, a state per pattern
+/// position), so the cost is O(|pattern| × |name|) whatever the wildcards;
+/// the backtracking matcher this replaces was exponential in the number of
+/// `*` (#3). Runs of wildcards collapse first, and a pattern with more
+/// literal bytes than the name cannot match, which bounds |pattern| by the
+/// name's length.
+pub(crate) fn wildcard_match(pat: &[u8], name: &[u8]) -> bool {
+    let mut p: Vec<u8> = Vec::with_capacity(pat.len().min(2 * name.len() + 2));
+    let mut literals = 0usize;
+    for &c in pat {
+        match (c, p.last()) {
+            (b'*', Some(b'*' | b'%')) => {
+                // `%*` and `**` are `*`.
+                p.pop();
+                p.push(b'*');
+            }
+            (b'%', Some(b'*' | b'%')) => {}
+            (b'*' | b'%', _) => p.push(c),
+            _ => {
+                literals += 1;
+                if literals > name.len() {
+                    return false;
+                }
+                p.push(c);
+            }
+        }
     }
+    let m = p.len();
+    let mut cur = vec![false; m + 1];
+    let mut next = vec![false; m + 1];
+    let close = |set: &mut [bool]| {
+        for i in 0..m {
+            if set[i] && matches!(p[i], b'*' | b'%') {
+                set[i + 1] = true;
+            }
+        }
+    };
+    cur[0] = true;
+    close(&mut cur);
+    for &c in name {
+        next.iter_mut().for_each(|b| *b = false);
+        let mut any = false;
+        for i in 0..m {
+            if !cur[i] {
+                continue;
+            }
+            match p[i] {
+                b'*' => next[i] = true,
+                b'%' if c != b'.' => next[i] = true,
+                b'%' => {}
+                l if l == c => next[i + 1] = true,
+                _ => continue,
+            }
+            any = true;
+        }
+        if !any {
+            return false;
+        }
+        close(&mut next);
+        std::mem::swap(&mut cur, &mut next);
+    }
+    cur[m]
 }
 
 impl Session {
@@ -365,6 +456,8 @@ impl Session {
                     Ok(Ok(mb)) => {
                         self.mailbox = Some(mb);
                         self.user = Some(u);
+                        let c = &self.sh.config.imap;
+                        self.rd.set_limits(c.max_literal_size, max_command(c));
                         let caps = self.caps();
                         self.line(&format!("{tag} OK [CAPABILITY {caps}] logged in"));
                     }
@@ -418,20 +511,16 @@ impl Session {
                 self.line(&format!("{tag} OK ID completed"));
             }
             "STARTTLS" if !authed => {
-                let Some(acc) = self.sh.tls.clone().filter(|_| !self.tls) else {
+                if self.tls || self.sh.tls.is_none() {
                     return Err(CmdErr::Bad("TLS already active".into()));
-                };
+                }
                 self.line(&format!("{tag} OK begin TLS negotiation"));
                 self.flush().await?;
                 // Anything pipelined after STARTTLS is discarded (RFC 9051
                 // §6.2.1: command injection protection).
-                self.rd = Reader::new(
-                    self.sh.config.imap.max_line_length,
-                    self.sh.config.imap.max_literal_size,
-                );
+                self.rd = preauth_reader(&self.sh.config.imap);
                 let io = std::mem::replace(&mut self.io, Box::new(tokio::io::duplex(1).0));
-                let s = acc.accept(io).await?;
-                self.io = Box::new(s);
+                self.io = self.sh.start_tls(io).await?;
                 self.tls = true;
             }
             "LOGIN" if !authed => {
@@ -1129,7 +1218,7 @@ impl Session {
             let mut date = None;
             if let Some(Tok::List(fl)) = args.get(i) {
                 for f in fl {
-                    flags.insert_imap(&f.text().unwrap_or_default());
+                    insert_flag(&mut flags, f)?;
                 }
                 i += 1;
             }
@@ -1388,14 +1477,15 @@ impl Session {
         };
         let mut flags = Flags::default();
         match args.get(i + 1) {
-            Some(Tok::List(l)) => l
-                .iter()
-                .for_each(|f| flags.insert_imap(&f.text().unwrap_or_default())),
-            Some(t) => {
-                for a in args[i + 1..].iter() {
-                    flags.insert_imap(&a.text().unwrap_or_default());
+            Some(Tok::List(l)) => {
+                for f in l {
+                    insert_flag(&mut flags, f)?;
                 }
-                let _ = t;
+            }
+            Some(_) => {
+                for a in args[i + 1..].iter() {
+                    insert_flag(&mut flags, a)?;
+                }
             }
             None => return Err(CmdErr::Bad("STORE flags".into())),
         }
@@ -1525,10 +1615,11 @@ impl Session {
 
     /// Evaluates search keys over the view; returns matching view indexes.
     fn run_search(&mut self, keys: &[Tok]) -> Result<(Vec<usize>, bool), CmdErr> {
+        let depth = self.sh.config.imap.max_search_depth;
         let sel = self.selected()?;
         let keys = Self::expand_saved(sel, keys);
-        let key =
-            search::parse_keys(&keys, sel.view.len() as u32, sel.max_uid()).map_err(CmdErr::Bad)?;
+        let key = search::parse_keys(&keys, sel.view.len() as u32, sel.max_uid(), depth)
+            .map_err(CmdErr::Bad)?;
         let has_modseq = key.has_modseq();
         let hits = search_view(sel, &key);
         Ok((hits, has_modseq))

@@ -72,6 +72,10 @@ pub struct Reader {
     buf: Vec<u8>,
     max_line: usize,
     max_literal: u64,
+    /// Largest whole command: every line and literal of one frame (#4: a
+    /// literal may announce another, so without this a never-finished
+    /// command grows without end).
+    max_command: u64,
     /// Offset up to which the current frame is known complete.
     scanned: usize,
     /// Frame offset for which `+ OK` was already requested.
@@ -98,15 +102,24 @@ fn literal_at_end(line: &[u8]) -> Option<(u64, bool)> {
 }
 
 impl Reader {
-    /// A reader with the given limits.
-    pub fn new(max_line: usize, max_literal: u64) -> Reader {
+    /// A reader with the given limits: longest line, largest literal and
+    /// largest command (lines and literals together).
+    pub fn new(max_line: usize, max_literal: u64, max_command: u64) -> Reader {
         Reader {
             buf: Vec::new(),
             max_line,
             max_literal,
+            max_command,
             scanned: 0,
             continued: None,
         }
+    }
+
+    /// New literal and command limits, from the next literal on (the
+    /// session raises them once the client has logged in).
+    pub fn set_limits(&mut self, max_literal: u64, max_command: u64) {
+        self.max_literal = max_literal;
+        self.max_command = max_command;
     }
 
     /// Adds received bytes.
@@ -163,6 +176,9 @@ impl Reader {
                 line = &line[..line.len() - 1];
             }
             let line_end = self.scanned + nl + 1;
+            if line_end as u64 > self.max_command {
+                return Some(self.fatal("command too long"));
+            }
             match literal_at_end(line) {
                 None => {
                     let frame: Vec<u8> = self.buf.drain(..line_end).collect();
@@ -171,9 +187,14 @@ impl Reader {
                     return Some(Event::Frame(frame));
                 }
                 Some((n, plus)) => {
-                    if n > self.max_literal {
+                    let total = (line_end as u64).saturating_add(n);
+                    if n > self.max_literal || total > self.max_command {
                         if plus {
-                            return Some(self.fatal("literal too big"));
+                            return Some(self.fatal(if n > self.max_literal {
+                                "literal too big"
+                            } else {
+                                "command too long"
+                            }));
                         }
                         let frame: Vec<u8> = self.buf.drain(..line_end).collect();
                         self.scanned = 0;
@@ -181,7 +202,9 @@ impl Reader {
                         let tag = frame.split(|b| *b == b' ').next().unwrap_or_default();
                         return Some(Event::TooBig(String::from_utf8_lossy(tag).into_owned()));
                     }
-                    let need = line_end + n as usize;
+                    // Both fit in memory: n ≤ max_literal and the total ≤
+                    // max_command were checked above.
+                    let need = total as usize;
                     if self.buf.len() >= need {
                         self.scanned = need;
                         continue;

@@ -28,7 +28,7 @@ pub async fn run(sh: Arc<Shared>, io: BoxStream, peer: SocketAddr, tls: bool) {
         io,
         peer,
         tls,
-        rd: Reader::new(4096, 0),
+        rd: Reader::new(4096, 0, 4096),
         out: Vec::new(),
         user: None,
         drop: None,
@@ -225,15 +225,15 @@ impl Pop {
                 }
                 "NOOP" if authed => self.line("+OK"),
                 "STLS" if !authed && !self.tls => {
-                    let Some(acc) = self.sh.tls.clone() else {
+                    if self.sh.tls.is_none() {
                         self.line("-ERR TLS unavailable");
                         continue;
-                    };
+                    }
                     self.line("+OK begin TLS");
                     self.flush().await?;
-                    self.rd = Reader::new(4096, 0);
+                    self.rd = Reader::new(4096, 0, 4096);
                     let io = std::mem::replace(&mut self.io, Box::new(tokio::io::duplex(1).0));
-                    self.io = Box::new(acc.accept(io).await?);
+                    self.io = self.sh.start_tls(io).await?;
                     self.tls = true;
                     continue;
                 }

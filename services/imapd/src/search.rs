@@ -53,12 +53,25 @@ pub enum Key {
     And(Vec<Key>),
 }
 
-/// Parses keys from `toks`; `max_seq`/`max_uid` resolve `*`.
-pub fn parse_keys(toks: &[Tok], max_seq: u32, max_uid: u32) -> Result<Key, String> {
+/// Parses keys from `toks`; `max_seq`/`max_uid` resolve `*`. Keys nest
+/// (NOT, OR, parenthesised lists) at most `max_depth` deep: parsing,
+/// evaluating and dropping a key recurse, so a line of thousands of NOTs
+/// must be refused, not followed (#2).
+pub fn parse_keys(
+    toks: &[Tok],
+    max_seq: u32,
+    max_uid: u32,
+    max_depth: usize,
+) -> Result<Key, String> {
     let mut i = 0;
     let mut v = Vec::new();
+    let p = KeyParser {
+        ms: max_seq,
+        mu: max_uid,
+        max_depth,
+    };
     while i < toks.len() {
-        v.push(parse_one(toks, &mut i, max_seq, max_uid)?);
+        v.push(p.one(toks, &mut i, 0)?);
     }
     if v.is_empty() {
         return Err("missing search key".into());
@@ -70,84 +83,100 @@ pub fn parse_keys(toks: &[Tok], max_seq: u32, max_uid: u32) -> Result<Key, Strin
     })
 }
 
-fn parse_one(toks: &[Tok], i: &mut usize, ms: u32, mu: u32) -> Result<Key, String> {
-    let t = toks.get(*i).ok_or("missing search key")?;
-    *i += 1;
-    let arg = |i: &mut usize| -> Result<String, String> {
-        let a = toks
-            .get(*i)
-            .and_then(Tok::text)
-            .ok_or("missing search argument")?;
-        *i += 1;
-        Ok(a)
-    };
-    let date = |s: String| parse_date(&s).ok_or_else(|| format!("bad date {s:?}"));
-    let key = match t {
-        Tok::List(l) => {
-            let mut j = 0;
-            let mut v = Vec::new();
-            while j < l.len() {
-                v.push(parse_one(l, &mut j, ms, mu)?);
-            }
-            Key::And(v)
+struct KeyParser {
+    ms: u32,
+    mu: u32,
+    max_depth: usize,
+}
+
+impl KeyParser {
+    fn one(&self, toks: &[Tok], i: &mut usize, depth: usize) -> Result<Key, String> {
+        if depth >= self.max_depth {
+            return Err(format!(
+                "search keys nested more than {} deep",
+                self.max_depth
+            ));
         }
-        Tok::Str(_) => return Err("unexpected string in search".into()),
-        Tok::Atom(a) => match a.to_ascii_uppercase().as_str() {
-            "ALL" => Key::All,
-            "ANSWERED" => Key::Flag(Flags::ANSWERED, true),
-            "UNANSWERED" => Key::Flag(Flags::ANSWERED, false),
-            "DELETED" => Key::Flag(Flags::DELETED, true),
-            "UNDELETED" => Key::Flag(Flags::DELETED, false),
-            "DRAFT" => Key::Flag(Flags::DRAFT, true),
-            "UNDRAFT" => Key::Flag(Flags::DRAFT, false),
-            "FLAGGED" => Key::Flag(Flags::FLAGGED, true),
-            "UNFLAGGED" => Key::Flag(Flags::FLAGGED, false),
-            "SEEN" => Key::Flag(Flags::SEEN, true),
-            "UNSEEN" => Key::Flag(Flags::SEEN, false),
-            "RECENT" => Key::Recent(true),
-            "OLD" => Key::Recent(false),
-            "NEW" => Key::New,
-            "KEYWORD" => Key::Keyword(arg(i)?, true),
-            "UNKEYWORD" => Key::Keyword(arg(i)?, false),
-            f @ ("FROM" | "TO" | "CC" | "BCC" | "SUBJECT") => {
-                Key::Header(f.to_ascii_lowercase(), arg(i)?.to_lowercase())
-            }
-            "HEADER" => {
-                let name = arg(i)?;
-                Key::Header(name.to_ascii_lowercase(), arg(i)?.to_lowercase())
-            }
-            "BODY" => Key::Body(arg(i)?.to_lowercase()),
-            "TEXT" => Key::Text(arg(i)?.to_lowercase()),
-            "BEFORE" => Key::Internal(date(arg(i)?)?, -1),
-            "ON" => Key::Internal(date(arg(i)?)?, 0),
-            "SINCE" => Key::Internal(date(arg(i)?)?, 1),
-            "SENTBEFORE" => Key::Sent(date(arg(i)?)?, -1),
-            "SENTON" => Key::Sent(date(arg(i)?)?, 0),
-            "SENTSINCE" => Key::Sent(date(arg(i)?)?, 1),
-            "LARGER" => Key::Size(arg(i)?.parse().map_err(|_| "bad number")?, true),
-            "SMALLER" => Key::Size(arg(i)?.parse().map_err(|_| "bad number")?, false),
-            "UID" => Key::Uid(SeqSet::parse(&arg(i)?, mu).ok_or("bad UID set")?),
-            "NOT" => Key::Not(Box::new(parse_one(toks, i, ms, mu)?)),
-            "OR" => {
-                let a = parse_one(toks, i, ms, mu)?;
-                let b = parse_one(toks, i, ms, mu)?;
-                Key::Or(Box::new(a), Box::new(b))
-            }
-            "MODSEQ" => {
-                // MODSEQ [entry-name entry-type] n (RFC 7162 §3.1.5).
-                let mut a = arg(i)?;
-                if a.starts_with('/') || a.starts_with('"') {
-                    arg(i)?;
-                    a = arg(i)?;
+        let (ms, mu) = (self.ms, self.mu);
+        let t = toks.get(*i).ok_or("missing search key")?;
+        *i += 1;
+        let arg = |i: &mut usize| -> Result<String, String> {
+            let a = toks
+                .get(*i)
+                .and_then(Tok::text)
+                .ok_or("missing search argument")?;
+            *i += 1;
+            Ok(a)
+        };
+        let date = |s: String| parse_date(&s).ok_or_else(|| format!("bad date {s:?}"));
+        let key = match t {
+            Tok::List(l) => {
+                let mut j = 0;
+                let mut v = Vec::new();
+                while j < l.len() {
+                    v.push(self.one(l, &mut j, depth + 1)?);
                 }
-                Key::ModSeq(a.parse().map_err(|_| "bad MODSEQ")?)
+                Key::And(v)
             }
-            other => Key::Seq(
-                SeqSet::parse(other, ms).ok_or_else(|| format!("unknown search key {other}"))?,
-            ),
-        },
-    };
-    Ok(key)
+            Tok::Str(_) => return Err("unexpected string in search".into()),
+            Tok::Atom(a) => match a.to_ascii_uppercase().as_str() {
+                "ALL" => Key::All,
+                "ANSWERED" => Key::Flag(Flags::ANSWERED, true),
+                "UNANSWERED" => Key::Flag(Flags::ANSWERED, false),
+                "DELETED" => Key::Flag(Flags::DELETED, true),
+                "UNDELETED" => Key::Flag(Flags::DELETED, false),
+                "DRAFT" => Key::Flag(Flags::DRAFT, true),
+                "UNDRAFT" => Key::Flag(Flags::DRAFT, false),
+                "FLAGGED" => Key::Flag(Flags::FLAGGED, true),
+                "UNFLAGGED" => Key::Flag(Flags::FLAGGED, false),
+                "SEEN" => Key::Flag(Flags::SEEN, true),
+                "UNSEEN" => Key::Flag(Flags::SEEN, false),
+                "RECENT" => Key::Recent(true),
+                "OLD" => Key::Recent(false),
+                "NEW" => Key::New,
+                "KEYWORD" => Key::Keyword(arg(i)?, true),
+                "UNKEYWORD" => Key::Keyword(arg(i)?, false),
+                f @ ("FROM" | "TO" | "CC" | "BCC" | "SUBJECT") => {
+                    Key::Header(f.to_ascii_lowercase(), arg(i)?.to_lowercase())
+                }
+                "HEADER" => {
+                    let name = arg(i)?;
+                    Key::Header(name.to_ascii_lowercase(), arg(i)?.to_lowercase())
+                }
+                "BODY" => Key::Body(arg(i)?.to_lowercase()),
+                "TEXT" => Key::Text(arg(i)?.to_lowercase()),
+                "BEFORE" => Key::Internal(date(arg(i)?)?, -1),
+                "ON" => Key::Internal(date(arg(i)?)?, 0),
+                "SINCE" => Key::Internal(date(arg(i)?)?, 1),
+                "SENTBEFORE" => Key::Sent(date(arg(i)?)?, -1),
+                "SENTON" => Key::Sent(date(arg(i)?)?, 0),
+                "SENTSINCE" => Key::Sent(date(arg(i)?)?, 1),
+                "LARGER" => Key::Size(arg(i)?.parse().map_err(|_| "bad number")?, true),
+                "SMALLER" => Key::Size(arg(i)?.parse().map_err(|_| "bad number")?, false),
+                "UID" => Key::Uid(SeqSet::parse(&arg(i)?, mu).ok_or("bad UID set")?),
+                "NOT" => Key::Not(Box::new(self.one(toks, i, depth + 1)?)),
+                "OR" => {
+                    let a = self.one(toks, i, depth + 1)?;
+                    let b = self.one(toks, i, depth + 1)?;
+                    Key::Or(Box::new(a), Box::new(b))
+                }
+                "MODSEQ" => {
+                    // MODSEQ [entry-name entry-type] n (RFC 7162 §3.1.5).
+                    let mut a = arg(i)?;
+                    if a.starts_with('/') || a.starts_with('"') {
+                        arg(i)?;
+                        a = arg(i)?;
+                    }
+                    Key::ModSeq(a.parse().map_err(|_| "bad MODSEQ")?)
+                }
+                other => Key::Seq(
+                    SeqSet::parse(other, ms)
+                        .ok_or_else(|| format!("unknown search key {other}"))?,
+                ),
+            },
+        };
+        Ok(key)
+    }
 }
 
 impl Key {

@@ -135,6 +135,25 @@ impl Shared {
         })
     }
 
+    /// STARTTLS/STLS on an established connection: the handshake is
+    /// bounded by `tls.handshake_timeout_secs` like the implicit-TLS
+    /// listeners' (#5), so a client that asks for TLS and then goes silent
+    /// gives its connection slot back.
+    pub async fn start_tls(&self, io: BoxStream) -> std::io::Result<BoxStream> {
+        let Some(acc) = self.tls.clone() else {
+            return Err(std::io::Error::other("TLS unavailable"));
+        };
+        let limit = Duration::from_secs(self.config.tls.handshake_timeout_secs.max(1));
+        match tokio::time::timeout(limit, acc.accept(io)).await {
+            Ok(Ok(s)) => Ok(Box::new(s)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "TLS handshake timed out",
+            )),
+        }
+    }
+
     /// The mail root.
     pub fn mail_root(&self) -> PathBuf {
         self.config.general.mail_root.clone()

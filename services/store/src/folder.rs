@@ -41,6 +41,9 @@ const INDEX: &str = "outpost-index";
 const INDEX_TMP: &str = "outpost-index.tmp";
 const LOCK: &str = "outpost-index.lock";
 
+/// Longest keyword in bytes.
+pub const MAX_KEYWORD_LEN: usize = 128;
+
 /// Message flags: the five IMAP system flags plus keywords.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Flags {
@@ -92,8 +95,21 @@ impl Flags {
             .fold(0, |a, b| a | b)
     }
 
+    /// Whether `k` can be stored as a keyword: an IMAP atom (RFC 9051
+    /// `flag-keyword`: no space, control, `(){%*"\\]`) of at most
+    /// [`MAX_KEYWORD_LEN`] bytes, and no `,` or `+` (the index separates
+    /// keywords with them). Checked at the protocol edge (#21) and again
+    /// here, so nothing else can put a newline into the index.
+    pub fn valid_keyword(k: &str) -> bool {
+        !k.is_empty()
+            && k.len() <= MAX_KEYWORD_LEN
+            && k.bytes()
+                .all(|b| b > b' ' && b < 0x7f && !b"(){%*\"\\],+".contains(&b))
+    }
+
     /// Parses an IMAP flag name into self (system flag or keyword).
-    /// `\Recent` is session state, not stored, and is ignored here.
+    /// `\Recent` is session state, not stored, and is ignored here, as
+    /// is anything that is not a [valid keyword](Flags::valid_keyword).
     pub fn insert_imap(&mut self, flag: &str) {
         match flag.to_ascii_lowercase().as_str() {
             "\\seen" => self.bits |= Self::SEEN,
@@ -103,6 +119,7 @@ impl Flags {
             "\\draft" => self.bits |= Self::DRAFT,
             "\\recent" => {}
             _ if flag.starts_with('\\') => {}
+            _ if !Self::valid_keyword(flag) => {}
             _ => {
                 if !self.keywords.iter().any(|k| k.eq_ignore_ascii_case(flag)) {
                     self.keywords.push(flag.to_string());

@@ -21,8 +21,10 @@
 mod folder;
 mod mailbox;
 
-pub use folder::{Flags, Folder, MAX_TOMBSTONES, MessageMeta, Snapshot, StoreFlags, SyncChanges};
-pub use mailbox::{Mailbox, SPECIAL_FOLDERS};
+pub use folder::{
+    Flags, Folder, MAX_KEYWORD_LEN, MAX_TOMBSTONES, MessageMeta, Snapshot, StoreFlags, SyncChanges,
+};
+pub use mailbox::{Mailbox, SPECIAL_FOLDERS, check_name};
 
 use std::fs;
 use std::io::Write;

@@ -65,18 +65,7 @@ impl Mailbox {
         if is_inbox(name) {
             return Ok(self.root.clone());
         }
-        // Names become one directory entry `.name`: no '/', no empty
-        // hierarchy level, nothing that could climb out of the root.
-        let bad = name.contains('/')
-            || name.contains('\0')
-            || name.starts_with('.')
-            || name.ends_with('.')
-            || name.contains("..")
-            || name.len() > 200
-            || name.chars().any(|c| c.is_control());
-        if bad {
-            return Err(StoreError::Invalid(format!("folder name {name:?}")));
-        }
+        check_name(name)?;
         Ok(self.root.join(format!(".{name}")))
     }
 
@@ -235,6 +224,10 @@ impl Mailbox {
     /// other's temporary file.
     pub fn subscribe(&self, name: &str, on: bool) -> Result<()> {
         let name = Self::canonical(name);
+        if !is_inbox(&name) {
+            // One name per line in the file (#21).
+            check_name(&name)?;
+        }
         let lock_path = self.root.join("subscriptions.lock");
         let lock = io(
             fs::OpenOptions::new()
@@ -288,4 +281,22 @@ impl Mailbox {
         }
         Ok(total)
     }
+}
+
+/// Whether a folder name (other than INBOX) is acceptable. Names become
+/// one directory entry `.name` and one line of `subscriptions`: no `/`, no
+/// empty hierarchy level, nothing that could climb out of the root, no
+/// control character (a newline would split a line, #21).
+pub fn check_name(name: &str) -> Result<()> {
+    let bad = name.is_empty()
+        || name.contains('/')
+        || name.starts_with('.')
+        || name.ends_with('.')
+        || name.contains("..")
+        || name.len() > 200
+        || name.chars().any(|c| c.is_control());
+    if bad {
+        return Err(StoreError::Invalid(format!("folder name {name:?}")));
+    }
+    Ok(())
 }

@@ -98,8 +98,29 @@ impl Client {
         }
     }
 
+    /// Sends; `false` once the server has closed the connection.
+    pub fn try_send(&mut self, s: &str) -> bool {
+        self.w.write_all(s.as_bytes()).is_ok()
+    }
+
     pub fn send(&mut self, s: &str) {
         self.w.write_all(s.as_bytes()).unwrap();
+    }
+
+    /// A line if one arrives within `wait` (the socket's timeout is
+    /// restored afterwards); `Some("")` when the server closed.
+    pub fn try_line(&mut self, wait: Duration) -> Option<String> {
+        self.w.set_read_timeout(Some(wait)).unwrap();
+        let mut l = String::new();
+        let r = self.r.read_line(&mut l);
+        self.w
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        match r {
+            Ok(_) => Some(l),
+            Err(_) if !l.is_empty() => Some(l),
+            Err(_) => None,
+        }
     }
 
     pub fn line(&mut self) -> String {

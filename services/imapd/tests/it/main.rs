@@ -8,4 +8,5 @@ mod imap;
 mod mailboxes;
 mod parser;
 mod pop3;
+mod security;
 mod thread;

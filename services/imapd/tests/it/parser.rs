@@ -6,7 +6,7 @@ use outpost_imapd::parse::{Event, Reader, Tok, parse_command, tokenize};
 use proptest::prelude::*;
 
 fn frames(input: &[u8], chunk: usize) -> Vec<String> {
-    let mut r = Reader::new(1000, 1000);
+    let mut r = Reader::new(1000, 1000, u64::MAX);
     let mut out = Vec::new();
     for c in input.chunks(chunk.max(1)) {
         r.feed(c);
@@ -60,7 +60,7 @@ fn accepted_inputs() {
         ),
     ];
     for (input, want) in cases {
-        let mut r = Reader::new(1000, 1000);
+        let mut r = Reader::new(1000, 1000, u64::MAX);
         r.feed(input);
         let Some(Event::Frame(f)) = r.next_event() else {
             panic!("no frame for {input:?}")
@@ -94,7 +94,7 @@ fn rejected_inputs() {
         parse_command(b"+ NOOP\r\n"),
         Err(("*".into(), "missing or invalid tag".into()))
     );
-    let mut r = Reader::new(100, 5);
+    let mut r = Reader::new(100, 5, u64::MAX);
     r.feed(b"a APPEND X {6}\r\n");
     assert_eq!(r.next_event(), Some(Event::TooBig("a".into())));
     r.feed(b"b APPEND X {6+}\r\n");
@@ -105,7 +105,7 @@ fn rejected_inputs() {
 proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512), chunk in 1usize..64) {
-        let mut r = Reader::new(200, 200);
+        let mut r = Reader::new(200, 200, u64::MAX);
         for c in data.chunks(chunk) {
             r.feed(c);
             while let Some(ev) = r.next_event() {
@@ -127,7 +127,7 @@ proptest! {
     fn arbitrary_search_and_fetch_args_never_panic(words in proptest::collection::vec("[A-Za-z0-9:*.\\[\\]<>()]{0,12}", 0..8)) {
         let line = format!("a SEARCH {}\r\n", words.join(" "));
         if let Ok(cmd) = parse_command(line.as_bytes()) {
-            let _ = outpost_imapd::search::parse_keys(&cmd.args, 10, 10);
+            let _ = outpost_imapd::search::parse_keys(&cmd.args, 10, 10, 64);
             for a in &cmd.args {
                 let _ = outpost_imapd::fetch::parse_atts(a);
             }
