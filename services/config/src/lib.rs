@@ -91,6 +91,10 @@ pub struct General {
     /// Seconds a daemon waits on SIGTERM for open sessions to finish (they
     /// are told to end at their next safe point) before it exits anyway.
     pub shutdown_grace_secs: u64,
+    /// Deepest MIME nesting (`multipart/*`, `message/rfc822`) any daemon
+    /// parses: smtpd refuses deeper mail with `554 5.6.0`, imapd serves a
+    /// stored message that is deeper as one opaque part.
+    pub max_mime_depth: usize,
 }
 
 impl Default for General {
@@ -101,6 +105,7 @@ impl Default for General {
             mail_root: "/var/mail".into(),
             state_dir: "/var/lib/outpost".into(),
             shutdown_grace_secs: 30,
+            max_mime_depth: 100,
         }
     }
 }

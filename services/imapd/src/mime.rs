@@ -5,11 +5,24 @@
 
 use crate::wire::{ntext, string};
 use base64::Engine;
-use mail_parser::{Address, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{Address, Message, MessagePart, MimeHeaders, PartType};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Parses a message (never fails: unparsable input becomes one text part).
+/// The process's MIME nesting limit (`general.max_mime_depth`, set once
+/// at start by [`set_max_depth`]).
+static MAX_DEPTH: AtomicUsize = AtomicUsize::new(outpost_mime::DEFAULT_MAX_DEPTH);
+
+/// Sets the MIME nesting limit for every later [`parse`].
+pub fn set_max_depth(n: usize) {
+    MAX_DEPTH.store(n.max(1), Ordering::Relaxed);
+}
+
+/// Parses a message through `outpost-mime`'s bounded parser. `None` for a
+/// message with no headers or one nested deeper than the limit (#1): the
+/// callers then serve it as one opaque part, still listed and fetchable as
+/// raw bytes.
 pub fn parse(raw: &[u8]) -> Option<Message<'_>> {
-    MessageParser::new().parse(raw)
+    outpost_mime::parse(raw, MAX_DEPTH.load(Ordering::Relaxed))
 }
 
 /// The header block of a message (up to and including the blank line).

@@ -107,6 +107,7 @@ impl Shared {
     }
 
     fn build(config: Config, tls: TlsAcceptor, gate: AuthGate, shutdown: Shutdown) -> Arc<Shared> {
+        crate::mime::set_max_depth(config.general.max_mime_depth);
         Arc::new(Shared {
             config,
             tls: Some(tls),

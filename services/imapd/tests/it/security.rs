@@ -173,3 +173,33 @@ fn newlines_in_folder_names_and_keywords_are_refused_at_the_edge() {
     assert!(r.contains("$Forwarded") && r.contains("g OK"), "{r}");
     still_serving(&s);
 }
+
+#[test]
+fn a_mail_nested_a_hundred_thousand_deep_is_served_raw_not_a_crash() {
+    let s = Server::start();
+    let mut raw = String::new();
+    for _ in 0..100_000 {
+        raw.push_str("Subject: x\r\nContent-Type: message/rfc822\r\n\r\n");
+    }
+    raw.push_str("Subject: inner\r\n\r\nhello\r\n");
+    s.deliver("INBOX", &raw);
+    s.deliver("INBOX", &msg(2));
+    let mut c = Client::connect(s.imap);
+    c.login();
+    let r = c.cmd("s", "SELECT INBOX");
+    assert!(r.contains("* 2 EXISTS"), "{r}");
+    let r = c.cmd("a", "FETCH 1 (BODYSTRUCTURE)");
+    assert!(r.contains("BODYSTRUCTURE (\"TEXT\" \"PLAIN\""), "{r}");
+    let r = c.cmd("b", "FETCH 1 (BODY.PEEK[1] BODY.PEEK[TEXT])");
+    assert!(r.contains("b OK FETCH completed"), "{r}");
+    let r = c.cmd("c", "FETCH 1 BODY.PEEK[]");
+    assert!(
+        r.contains(&format!("BODY[] {{{}}}", raw.len())),
+        "{}",
+        &r[..200]
+    );
+    let r = c.cmd("d", "SEARCH BODY hello");
+    assert!(r.contains("d OK"), "{r}");
+    assert!(c.cmd("e", "FETCH 2 BODYSTRUCTURE").contains("e OK"));
+    still_serving(&s);
+}

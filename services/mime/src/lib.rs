@@ -1,0 +1,204 @@
+//! `outpost-mime`: the one way Outpost's daemons parse MIME, with a bound
+//! on nesting depth that smtpd, imapd and the webmail share.
+//!
+//! Why a crate of its own: mail-parser 0.11 parses nested `message/rfc822`
+//! and `multipart/*` iteratively, but the tree it returns nests one
+//! `Message` per level and is dropped recursively, so a 3 MB mail with
+//! 100,000 levels overflows the stack of whoever drops it (security review
+//! #1). Every caller goes through [`parse`], which refuses such a message
+//! (the daemons then treat it as one opaque part: listed and fetchable as
+//! raw bytes, never structured), and takes a refused tree apart with a loop
+//! ([`dismantle`]) so nothing recurses on it. smtpd refuses the same
+//! messages at DATA ([`exceeds`]), as Postfix does with
+//! `mime_nesting_limit`, so new mail of that shape never reaches a store.
+//!
+//! The check costs almost nothing for ordinary mail: [`nesting_bound`]
+//! counts the `Content-Type: multipart/…` and `message/…` header lines (a
+//! level of nesting needs one, a `multipart/digest` at most two), and only
+//! a message with more of them than the limit allows is parsed and measured
+//! exactly.
+
+#![deny(missing_docs)]
+
+pub use mail_parser::{Message, MessageParser, PartType};
+
+/// The default nesting limit (Postfix's `mime_nesting_limit` is 100).
+pub const DEFAULT_MAX_DEPTH: usize = 100;
+
+/// An upper bound on the nesting depth of `raw`, from a linear scan: twice
+/// the number of lines that start a `Content-Type` header with a
+/// `multipart/` or `message/` type (header folding allowed). Lines that only
+/// look like headers (in bodies) count too, so the bound is conservative.
+pub fn nesting_bound(raw: &[u8]) -> usize {
+    let mut count = 0usize;
+    let mut at = 0usize;
+    while at < raw.len() {
+        let end = memchr::memchr(b'\n', &raw[at..]).map_or(raw.len(), |i| at + i + 1);
+        let line = &raw[at..end];
+        if line.len() > 13 && line[..13].eq_ignore_ascii_case(b"content-type:") {
+            // The value may start on a folded continuation line.
+            let mut rest = &raw[at + 13..];
+            while let Some((&c, tail)) = rest.split_first() {
+                if c == b' ' || c == b'\t' || c == b'\r' || c == b'\n' {
+                    rest = tail;
+                } else {
+                    break;
+                }
+            }
+            let starts =
+                |p: &[u8]| rest.len() >= p.len() && rest[..p.len()].eq_ignore_ascii_case(p);
+            if starts(b"multipart/") || starts(b"message/") {
+                count += 1;
+            }
+        }
+        at = end;
+    }
+    count.saturating_mul(2)
+}
+
+/// The nesting depth of a parsed message, measured without recursion: a
+/// message with one text part is 1; each `multipart` or embedded message
+/// adds one.
+pub fn depth(m: &Message<'_>) -> usize {
+    // (message, part index, depth of that part)
+    let mut stack: Vec<(&Message<'_>, usize, usize)> = vec![(m, 0, 1)];
+    let mut max = 0;
+    while let Some((msg, id, d)) = stack.pop() {
+        max = max.max(d);
+        let Some(part) = msg.parts.get(id) else {
+            continue;
+        };
+        match &part.body {
+            PartType::Multipart(children) => {
+                for c in children {
+                    let c = *c as usize;
+                    // mail-parser's children always come after their parent;
+                    // anything else would be a cycle.
+                    if c > id {
+                        stack.push((msg, c, d + 1));
+                    }
+                }
+            }
+            PartType::Message(inner) => stack.push((inner, 0, d + 1)),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// Takes a message tree apart level by level, so dropping it never recurses
+/// however deep it is.
+pub fn dismantle(m: Message<'_>) {
+    let mut stack = vec![m];
+    while let Some(mut m) = stack.pop() {
+        for p in &mut m.parts {
+            if matches!(p.body, PartType::Message(_)) {
+                let body = std::mem::replace(&mut p.body, PartType::Text("".into()));
+                if let PartType::Message(inner) = body {
+                    stack.push(inner);
+                }
+            }
+        }
+        // `m` now holds no nested message: dropping it is shallow.
+    }
+}
+
+/// Whether `raw` nests deeper than `max_depth`.
+pub fn exceeds(raw: &[u8], max_depth: usize) -> bool {
+    if nesting_bound(raw) < max_depth {
+        return false;
+    }
+    match MessageParser::new().parse(raw) {
+        Some(m) => {
+            let too_deep = depth(&m) > max_depth;
+            dismantle(m);
+            too_deep
+        }
+        None => false,
+    }
+}
+
+/// Parses `raw` with mail-parser unless it nests deeper than `max_depth`
+/// (then `None`, as for a message with no headers at all). The returned
+/// tree is at most `max_depth` deep, so callers may walk it recursively.
+pub fn parse(raw: &[u8], max_depth: usize) -> Option<Message<'_>> {
+    let m = MessageParser::new().parse(raw)?;
+    if nesting_bound(raw) < max_depth || depth(&m) <= max_depth {
+        return Some(m);
+    }
+    dismantle(m);
+    None
+}
+
+/// The header fields only (no body is parsed, so no nesting to bound).
+pub fn parse_headers(raw: &[u8]) -> Option<Message<'_>> {
+    MessageParser::new().parse_headers(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `levels` messages, each the `message/rfc822` body of the previous.
+    pub fn nested(levels: usize) -> Vec<u8> {
+        let mut m = Vec::new();
+        for _ in 0..levels {
+            m.extend_from_slice(b"Subject: x\r\nContent-Type: message/rfc822\r\n\r\n");
+        }
+        m.extend_from_slice(b"Subject: inner\r\n\r\nhello\r\n");
+        m
+    }
+
+    fn multiparts(levels: usize) -> Vec<u8> {
+        let mut m = Vec::new();
+        for i in 0..levels {
+            m.extend_from_slice(
+                format!("Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n")
+                    .as_bytes(),
+            );
+        }
+        m.extend_from_slice(b"Content-Type: text/plain\r\n\r\nhi\r\n");
+        for i in (0..levels).rev() {
+            m.extend_from_slice(format!("--b{i}--\r\n").as_bytes());
+        }
+        m
+    }
+
+    #[test]
+    fn a_hundred_thousand_nested_messages_are_refused_without_overflowing() {
+        // Run on a small stack: the recursive drop this replaces overflowed
+        // any stack.
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let raw = nested(100_000);
+                assert!(exceeds(&raw, DEFAULT_MAX_DEPTH));
+                assert!(parse(&raw, DEFAULT_MAX_DEPTH).is_none());
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn depth_is_measured_for_messages_and_multiparts() {
+        let raw = b"Subject: plain\r\n\r\nbody\r\n";
+        assert_eq!(depth(&parse(raw, 10).unwrap()), 1);
+        assert_eq!(nesting_bound(raw), 0);
+        let raw = nested(5);
+        assert_eq!(depth(&parse(&raw, 10).unwrap()), 6);
+        assert!(!exceeds(&raw, 6) && exceeds(&raw, 5));
+        let raw = multiparts(5);
+        assert_eq!(depth(&parse(&raw, 10).unwrap()), 6);
+        assert!(!exceeds(&raw, 6) && exceeds(&raw, 5));
+        assert!(parse(&raw, 5).is_none());
+    }
+
+    #[test]
+    fn the_scan_sees_folded_and_mixed_case_headers() {
+        let raw = b"CONTENT-TYPE:\r\n  Multipart/Mixed; boundary=x\r\n\r\n";
+        assert_eq!(nesting_bound(raw), 2);
+        let raw = b"content-type: text/plain\r\nX-Content-Type: message/rfc822\r\n";
+        assert_eq!(nesting_bound(raw), 0);
+    }
+}
