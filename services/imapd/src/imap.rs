@@ -341,8 +341,20 @@ impl Session {
         }
     }
 
-    /// Sends pending mailbox changes (EXISTS, EXPUNGE/VANISHED, FLAGS).
+    /// Runs a store operation on the user's mailbox off the async worker
+    /// (its file locks may wait, #8) and turns its error into a `NO`.
+    fn mb<T>(&self, f: impl FnOnce(&Mailbox) -> Result<T, StoreError>) -> Result<T, CmdErr> {
+        let m = self.user()?;
+        blocking(|| f(m)).map_err(|e| CmdErr::No(no(&e)))
+    }
+
+    /// Sends pending mailbox changes (EXISTS, EXPUNGE/VANISHED, FLAGS); the
+    /// folder sync may wait on the index lock, so it runs off the worker.
     fn refresh(&mut self, allow_expunge: bool) {
+        blocking(|| self.refresh_now(allow_expunge));
+    }
+
+    fn refresh_now(&mut self, allow_expunge: bool) {
         let qresync = self.qresync;
         let condstore = self.condstore;
         let Some(sel) = self.sel.as_mut() else { return };
@@ -631,7 +643,7 @@ impl Session {
                     .and_then(|t| mailbox_name(t, self.rev2))
                     .ok_or_else(|| CmdErr::Bad("CREATE name".into()))?;
                 let n = n.trim_end_matches('.').to_string();
-                self.user()?.create(&n).map_err(|e| CmdErr::No(no(&e)))?;
+                self.mb(|u| u.create(&n))?;
                 self.line(&format!("{tag} OK CREATE completed"));
             }
             "DELETE" => {
@@ -642,7 +654,7 @@ impl Session {
                 if self.sel.as_ref().is_some_and(|s| s.name == n) {
                     self.sel = None;
                 }
-                self.user()?.delete(&n).map_err(|e| CmdErr::No(no(&e)))?;
+                self.mb(|u| u.delete(&n))?;
                 self.line(&format!("{tag} OK DELETE completed"));
             }
             "RENAME" => {
@@ -652,9 +664,7 @@ impl Session {
                 ) else {
                     return Err(CmdErr::Bad("RENAME from to".into()));
                 };
-                self.user()?
-                    .rename(&a, &b)
-                    .map_err(|e| CmdErr::No(no(&e)))?;
+                self.mb(|u| u.rename(&a, &b))?;
                 self.line(&format!("{tag} OK RENAME completed"));
             }
             "SUBSCRIBE" | "UNSUBSCRIBE" => {
@@ -662,9 +672,7 @@ impl Session {
                     .first()
                     .and_then(|t| mailbox_name(t, self.rev2))
                     .ok_or_else(|| CmdErr::Bad("mailbox name".into()))?;
-                self.user()?
-                    .subscribe(&n, name == "SUBSCRIBE")
-                    .map_err(|e| CmdErr::No(no(&e)))?;
+                self.mb(|u| u.subscribe(&n, name == "SUBSCRIBE"))?;
                 self.line(&format!("{tag} OK {name} completed"));
             }
             "LIST" | "LSUB" => blocking(|| self.list(&tag, &name, &args))?,
@@ -676,9 +684,8 @@ impl Session {
                 let Some(Tok::List(items)) = args.get(1) else {
                     return Err(CmdErr::Bad("STATUS name (items)".into()));
                 };
-                let line = self
-                    .status_line(&n, items)
-                    .map_err(|e| CmdErr::No(no(&e)))?;
+                let line =
+                    blocking(|| self.status_line(&n, items)).map_err(|e| CmdErr::No(no(&e)))?;
                 self.line(&line);
                 self.refresh(true);
                 self.line(&format!("{tag} OK STATUS completed"));
@@ -700,7 +707,7 @@ impl Session {
                         "* QUOTAROOT {} \"\"",
                         quoted(&wire_name(&n, self.rev2))
                     ));
-                    let used = self.user()?.usage().map_err(|e| CmdErr::No(no(&e)))?;
+                    let used = self.mb(Mailbox::usage)?;
                     self.line(&format!(
                         "* QUOTA \"\" (STORAGE {} {})",
                         used / 1024,
@@ -719,7 +726,7 @@ impl Session {
                 {
                     return Err(CmdErr::No("NO [NONEXISTENT] no such quota root".into()));
                 }
-                let used = self.user()?.usage().map_err(|e| CmdErr::No(no(&e)))?;
+                let used = self.mb(Mailbox::usage)?;
                 self.line(&format!(
                     "* QUOTA \"\" (STORAGE {} {})",
                     used / 1024,
@@ -744,7 +751,7 @@ impl Session {
                     && let Some(s) = sel
                     && !s.readonly
                 {
-                    let _ = s.folder.expunge(None, true);
+                    let _ = blocking(|| s.folder.expunge(None, true));
                 }
                 self.line(&format!("{tag} OK {name} completed"));
             }

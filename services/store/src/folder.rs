@@ -675,6 +675,28 @@ impl Folder {
         Ok(SyncChanges { snapshot, recent })
     }
 
+    /// Reads a message by its base name, whatever its flags are now,
+    /// without taking the index lock (for callers that may hold it).
+    fn read_unlocked(&self, m: &MessageMeta) -> Result<Vec<u8>> {
+        let prefix = format!("{}:", m.base);
+        for sub in ["cur", "new"] {
+            let dir = self.dir.join(sub);
+            let Ok(rd) = fs::read_dir(&dir) else { continue };
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let Some(n) = name.to_str() else { continue };
+                if n == m.base || n.starts_with(&prefix) {
+                    match fs::read(e.path()) {
+                        Ok(b) => return Ok(b),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(StoreError::Io(format!("reading UID {}", m.uid), e)),
+                    }
+                }
+            }
+        }
+        Err(StoreError::NotFound(format!("UID {}", m.uid)))
+    }
+
     /// Path of a message's file for reading.
     pub fn path_of(&self, m: &MessageMeta) -> PathBuf {
         self.dir.join("cur").join(m.file_name())
@@ -842,8 +864,13 @@ impl Folder {
                 let to = dest.dir.join("cur").join(&name);
                 let from = self.path_of(m);
                 if fs::hard_link(&from, &to).is_err() {
-                    // Renamed meanwhile, or another filesystem: read + write.
-                    let bytes = self.read(m.uid)?;
+                    // Renamed meanwhile (a flag change), or another file
+                    // system: read + write. The file is found by its base
+                    // name, without `self.read`: that syncs `self` under its
+                    // index lock, and when `self` is `dest` this closure
+                    // already holds that lock (#8: COPY into the selected
+                    // folder deadlocked).
+                    let bytes = self.read_unlocked(m)?;
                     let b = write_durable(
                         &dest.dir,
                         "cur",
