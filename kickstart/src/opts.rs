@@ -136,8 +136,12 @@ impl Args {
             let name = name.trim_start_matches('-').to_string();
             let text = match val {
                 Val::Bool(_) => String::new(),
+                // An empty value is not kept: it would print as a bare
+                // flag (pykickstart prints nothing for it either).
+                Val::Str(s) if s.is_empty() => continue,
                 Val::Str(s) => s.clone(),
                 Val::Int(i) => i.to_string(),
+                Val::List(l) if l.is_empty() => continue,
                 Val::List(l) => l.join(","),
             };
             out.insert(name, text);

@@ -397,7 +397,7 @@ fn sq(v: &str) -> String {
     }
 }
 
-/// An option to print: `None` = absent, `Some("")` = a flag, else a value.
+/// An option to print: `None` = absent, `Some(FLAG)` = a bare flag, `Some("")` = an empty value (not printed), else a value.
 type Field = (&'static str, Option<String>);
 
 /// Prints options in pykickstart's order for a command: `order` lists
@@ -405,10 +405,22 @@ type Field = (&'static str, Option<String>);
 /// value; `fields` are the modelled values and `extra` the rest. Options
 /// not in `order` follow alphabetically.
 fn ordered(c: &mut Cmd, order: &[(&str, bool)], fields: Vec<Field>, extra: &Extra) {
+    // In `all`, "" is a bare flag. An option given an empty value
+    // (`--device=`) is not printed: pykickstart's `_getArgsAsStr` tests
+    // each value for truth, and `--device` alone would not parse again
+    // (found by `cargo xtask fuzz kickstart`).
     let mut all: std::collections::BTreeMap<String, String> = extra.clone();
     for (k, v) in fields {
-        if let Some(v) = v {
-            all.insert(k.to_string(), v);
+        match v.as_deref() {
+            Some(FLAG) => {
+                all.insert(k.to_string(), String::new());
+            }
+            Some("") | None => {
+                all.remove(k);
+            }
+            Some(_) => {
+                all.insert(k.to_string(), v.unwrap_or_default());
+            }
         }
     }
     let emit = |c: &mut Cmd, k: &str, v: &str, quoted: bool| {
@@ -430,8 +442,12 @@ fn ordered(c: &mut Cmd, order: &[(&str, bool)], fields: Vec<Field>, extra: &Extr
     }
 }
 
+/// A modelled flag that is set (printed bare), as opposed to an option
+/// whose value is empty (not printed).
+const FLAG: &str = "\u{1}flag";
+
 fn flag(on: bool) -> Option<String> {
-    on.then(String::new)
+    on.then(|| FLAG.to_string())
 }
 
 fn num<T: ToString>(v: Option<T>) -> Option<String> {

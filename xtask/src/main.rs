@@ -6,6 +6,7 @@
 mod bench;
 mod ci;
 mod e2e;
+mod fuzz;
 mod iso;
 mod qemu;
 mod serve;
@@ -34,6 +35,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Benchmarks beside real peers (kickstart, smtp, imap, dav).
     Bench(bench::BenchArgs),
+    /// Coverage-guided fuzzing of the parsers and sessions (libFuzzer).
+    Fuzz(fuzz::FuzzArgs),
     /// Install the Debian packages the tests need (apt-get, as root).
     Deps(ci::DepsArgs),
     /// What CI runs: deps, fmt, clippy, the test suite, the QEMU tests.
@@ -47,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         Command::E2e(args) => e2e::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Deps(args) => ci::deps(args),
         Command::Ci(args) => ci::run(args),
     }

@@ -16,6 +16,12 @@ fn commands_table() {
             "clearpart --drives=/dev/sda,sdb --initlabel\n",
             "# Partition clearing information\nclearpart --initlabel --drives=sda,sdb\n",
         ),
+        // An empty value prints nothing, as in pykickstart (a bare
+        // `--device` would not parse again; found by the fuzzer).
+        (
+            "network --device=li --device=\n",
+            "# Network information\nnetwork  --bootproto=dhcp\n",
+        ),
         // commaSplit drops blanks around items.
         (
             "services --enabled=\"a, b\" --disabled=c\n",
