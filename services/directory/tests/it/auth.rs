@@ -444,3 +444,66 @@ fn lockout_defaults_are_the_config_defaults() {
     assert_eq!((old.per_source_failures, old.client_failures), (3, 3));
     assert_eq!(old.account_lockout, l.account_lockout);
 }
+
+/// #15: the daemons' login caches trusted a remembered login for 60 s
+/// (imapd) or 300 s (webd) after a password change, a disable or a
+/// lockout. The credential generation and `check_cached` let them ask.
+#[test]
+fn credential_generation_ends_cached_logins() {
+    let t = tempfile::tempdir().unwrap();
+    let mut d = Directory::open_with(t.path(), lockout(2, 100, 100)).unwrap();
+    let a = "alice@outpost.test";
+    let src = Some("198.51.100.7");
+    d.add_user(&NewUser::new(a, "correct horse")).unwrap();
+    let l1 = d.login(a, "correct horse", src).unwrap();
+    assert_eq!(Some(l1.generation), d.generation(a).unwrap());
+    assert_eq!(d.check_cached(a, src, l1.generation), Ok(()));
+
+    d.set_password(a, "battery staple").unwrap();
+    assert_eq!(
+        d.check_cached(a, src, l1.generation),
+        Err(AuthError::Invalid)
+    );
+    let l2 = d.login(a, "battery staple", src).unwrap();
+    assert!(l2.generation > l1.generation);
+
+    d.set_enabled(a, false).unwrap();
+    assert_eq!(
+        d.check_cached(a, src, l2.generation),
+        Err(AuthError::Invalid)
+    );
+    d.set_enabled(a, true).unwrap();
+    assert_eq!(
+        d.check_cached(a, src, l2.generation),
+        Err(AuthError::Invalid),
+        "re-enabling does not bring old cache entries back"
+    );
+    let l3 = d.login(a, "battery staple", src).unwrap();
+
+    // A lock on any of the attempt's counters holds for cached logins too.
+    for _ in 0..2 {
+        assert_eq!(
+            d.authenticate(a, "guess", Some("192.0.2.66")),
+            Err(AuthError::Invalid)
+        );
+    }
+    assert!(matches!(
+        d.check_cached(a, Some("192.0.2.66"), l3.generation),
+        Err(AuthError::Locked(_))
+    ));
+    assert_eq!(d.check_cached(a, src, l3.generation), Ok(()));
+
+    // Deleted, then re-created with the same password: a new generation.
+    d.delete_user(a).unwrap();
+    assert_eq!(
+        d.check_cached(a, src, l3.generation),
+        Err(AuthError::Invalid)
+    );
+    d.add_user(&NewUser::new(a, "battery staple")).unwrap();
+    assert_eq!(
+        d.check_cached(a, src, l3.generation),
+        Err(AuthError::Invalid)
+    );
+    let l4 = d.login(a, "battery staple", src).unwrap();
+    assert!(l4.generation > l3.generation);
+}
