@@ -153,14 +153,33 @@ impl Default for Tls {
 pub struct Directory {
     /// Directory holding `directory.sqlite3`.
     pub path: PathBuf,
-    /// Failed logins for one account (or one client address) within
-    /// `lockout_window_secs` before it is locked.
+    /// Failed logins for one account from one source address (an IPv4
+    /// address or an IPv6 /64) within `lockout_window_secs` that lock that
+    /// account for that source only (#14); other sources are not affected.
+    /// `lockout_threshold` applies if it is smaller.
+    pub per_source_failures: u32,
+    /// Failed logins from one source address over all accounts (password
+    /// spraying) within `lockout_window_secs` that lock that source for
+    /// every account.
     pub lockout_threshold: u32,
-    /// Window in which failures are counted, in seconds.
+    /// A source's failures are forgotten after this many seconds without a
+    /// failure (and once its lock is over).
     pub lockout_window_secs: u64,
-    /// First lockout period in seconds; it doubles with every further
-    /// failure while locked, up to 24 hours.
+    /// First lock of a source, in seconds; doubled for every further
+    /// failure (and every attempt while locked), up to `lockout_max_secs`.
     pub lockout_secs: u64,
+    /// Longest lock of a source, in seconds.
+    pub lockout_max_secs: u64,
+    /// Failed logins for one account from all sources together within
+    /// `account_window_secs` that lock the account everywhere, briefly: the
+    /// bound on a distributed guesser.
+    pub account_failures: u32,
+    /// Window of `account_failures`, in seconds, from the first failure.
+    pub account_window_secs: u64,
+    /// How long the account-wide lock lasts, in seconds (at most 3600: it
+    /// is the one lock an attacker can put on someone else's account, so
+    /// it is short and does not grow).
+    pub account_lockout_secs: u64,
     /// Password checks (argon2id, ~12 MiB each) running at once in one
     /// daemon; further logins wait for a slot.
     pub max_password_checks: usize,
@@ -176,9 +195,14 @@ impl Default for Directory {
     fn default() -> Self {
         Self {
             path: "/var/lib/outpost/directory".into(),
-            lockout_threshold: 5,
+            per_source_failures: 5,
+            lockout_threshold: 20,
             lockout_window_secs: 900,
             lockout_secs: 60,
+            lockout_max_secs: 3600,
+            account_failures: 30,
+            account_window_secs: 300,
+            account_lockout_secs: 300,
             max_password_checks: 4,
             max_password_checks_per_client: 2,
             password_check_wait_secs: 10,
@@ -417,6 +441,24 @@ impl Config {
                     .into(),
             );
         }
+        let d = &self.directory;
+        if d.per_source_failures == 0 || d.lockout_threshold == 0 || d.account_failures == 0 {
+            return Err(
+                "directory.per_source_failures, lockout_threshold and account_failures must be > 0"
+                    .into(),
+            );
+        }
+        if d.lockout_secs == 0 || d.lockout_max_secs < d.lockout_secs {
+            return Err(
+                "directory.lockout_secs must be > 0 and <= directory.lockout_max_secs".into(),
+            );
+        }
+        if d.account_window_secs == 0 || !(1..=3600).contains(&d.account_lockout_secs) {
+            return Err(
+                "directory.account_window_secs must be > 0 and account_lockout_secs between 1 and 3600"
+                    .into(),
+            );
+        }
         if self.smtp.retry_initial_secs == 0
             || self.smtp.retry_max_secs < self.smtp.retry_initial_secs
         {
@@ -455,6 +497,15 @@ mod tests {
             ("[general]\ndomains = []\n", "general.domains must name"),
             ("[tls]\ncert = \"/a\"\n", "tls.cert and tls.key"),
             ("[smtp]\nretry_initial_secs = 0\n", "retry_initial_secs"),
+            (
+                "[directory]\naccount_lockout_secs = 86400\n",
+                "account_lockout_secs between 1 and 3600",
+            ),
+            ("[directory]\nlockout_max_secs = 1\n", "lockout_max_secs"),
+            (
+                "[directory]\naccount_failures = 0\n",
+                "account_failures must be > 0",
+            ),
         ];
         for (text, want) in cases {
             let err = Config::from_toml(Path::new("c.toml"), text)

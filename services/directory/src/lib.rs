@@ -22,18 +22,19 @@
 #![deny(missing_docs)]
 
 use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 /// File name of the database inside the directory folder.
 pub const DB_FILE: &str = "directory.sqlite3";
 
-/// The on-disk format, version 1.
+/// The on-disk format, version 2 (see [`MIGRATE_1_TO_2`] for what changed).
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
     address    TEXT PRIMARY KEY,          -- lower-case local@domain
@@ -43,7 +44,8 @@ CREATE TABLE IF NOT EXISTS users (
     quota      INTEGER NOT NULL DEFAULT 0,-- bytes, 0 = unlimited
     enabled    INTEGER NOT NULL DEFAULT 1,
     upstream   TEXT NOT NULL DEFAULT '',  -- identity at the upstream, e.g. alice@company.com
-    created    INTEGER NOT NULL           -- unix seconds
+    created    INTEGER NOT NULL,          -- unix seconds
+    generation INTEGER NOT NULL DEFAULT 0 -- credential generation: new on password change, disable, enable
 );
 CREATE TABLE IF NOT EXISTS aliases (
     alias      TEXT NOT NULL,             -- lower-case address
@@ -63,18 +65,42 @@ CREATE TABLE IF NOT EXISTS domain_aliases (
     alias_domain  TEXT PRIMARY KEY,       -- mail to x@alias_domain goes to x@target_domain
     target_domain TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS auth_failures (
-    key          TEXT PRIMARY KEY,        -- 'user:<address>' or 'ip:<client address>'
-    failures     INTEGER NOT NULL,
-    first_failure INTEGER NOT NULL,       -- unix seconds
-    locked_until INTEGER NOT NULL DEFAULT 0
+CREATE TABLE IF NOT EXISTS auth_attempts (
+    account      TEXT NOT NULL,           -- address as given, lower-case; '' = every account
+    source       TEXT NOT NULL,           -- client (IPv4, IPv6 /64, or '-'); '' = every source
+    failures     INTEGER NOT NULL,        -- failed and still pending attempts
+    locked_until INTEGER NOT NULL DEFAULT 0, -- unix seconds
+    expires      INTEGER NOT NULL,        -- unix seconds; the row is forgotten then
+    PRIMARY KEY (account, source)
 );
+CREATE INDEX IF NOT EXISTS auth_attempts_expires ON auth_attempts (expires);
+CREATE TABLE IF NOT EXISTS counters (
+    name       TEXT PRIMARY KEY,
+    value      INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO counters (name, value) VALUES ('credential_generation', 0);
 ";
+
+/// From version 1: users get a credential generation, and the lockout
+/// moves from `auth_failures` (per account, per client) to `auth_attempts`
+/// (per account and source, per source, per account). Lockout state in
+/// progress is dropped.
+pub const MIGRATE_1_TO_2: &str = "
+ALTER TABLE users ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+DROP TABLE IF EXISTS auth_failures;
+";
+
+/// `PRAGMA user_version` of [`SCHEMA`].
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Nesting limit for alias and group expansion (loops are cut here too).
 const MAX_EXPANSION_DEPTH: usize = 8;
-/// Longest lockout, however many failures.
-const MAX_LOCKOUT: u64 = 24 * 3600;
+/// Longest account-wide lock, whatever the configuration says: it is the
+/// one lock a stranger can put on someone else's account (#14).
+pub const MAX_ACCOUNT_LOCKOUT: Duration = Duration::from_secs(3600);
+/// Longest account or source name kept in the lockout table (longer
+/// names are cut; no valid address is that long).
+const MAX_KEY_LEN: usize = 320;
 
 /// Errors of directory operations; the messages are meant for an admin.
 #[derive(Debug)]
@@ -222,25 +248,154 @@ impl Resolution {
     }
 }
 
-/// Lockout parameters (from `[directory]` in `outpost.toml`).
+/// The lockout parameters as the daemons passed them before the
+/// per-source policy (#14). Still accepted by [`Directory::open_with`]:
+/// `threshold` becomes [`Lockout::client_failures`] (and the ceiling of
+/// [`Lockout::per_source_failures`]); every other parameter of [`Lockout`]
+/// keeps its default. New code passes a [`Lockout`], e.g.
+/// `Lockout::from(&config.directory)`.
 #[derive(Debug, Clone, Copy)]
 pub struct LockoutPolicy {
-    /// Failures within `window` that lock an account or client.
+    /// Failures from one source, over all accounts, that lock the source.
     pub threshold: u32,
-    /// Counting window.
+    /// A source's failures are forgotten after this long without one.
     pub window: Duration,
-    /// First lockout period; doubled for each further failure, up to 24 h.
+    /// First lock of a source; doubled for each further failure.
     pub lockout: Duration,
 }
 
 impl Default for LockoutPolicy {
     fn default() -> Self {
+        let l = Lockout::default();
         LockoutPolicy {
-            threshold: 5,
-            window: Duration::from_secs(900),
-            lockout: Duration::from_secs(60),
+            threshold: l.client_failures,
+            window: l.window,
+            lockout: l.lockout,
         }
     }
+}
+
+/// The lockout policy (`[directory]` in `outpost.toml`, see
+/// `docs/security.md`). Failures are counted in three buckets, all in the
+/// shared database:
+///
+/// - one account from one source (an IPv4 address, an IPv6 /64): after
+///   `per_source_failures` that source is locked out of that account, for
+///   `lockout` doubled with every further failure, at most `max_lockout`;
+/// - one source over all accounts (password spraying): the same after
+///   `client_failures`;
+/// - one account from every source: after `account_failures` within
+///   `account_window` the account is locked everywhere for
+///   `account_lockout` (at most [`MAX_ACCOUNT_LOCKOUT`], and it does not
+///   grow), which bounds a distributed guesser without handing anyone a
+///   long lock on someone else's account.
+///
+/// Every attempt is counted as a failure *before* its password is checked
+/// and refunded if it succeeds, so parallel attempts cannot outrun the
+/// budget (#13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lockout {
+    /// Failures of one account from one source that lock that pair.
+    pub per_source_failures: u32,
+    /// Failures from one source over all accounts that lock that source.
+    pub client_failures: u32,
+    /// A source's failures are forgotten after this long without one
+    /// (once its lock is over).
+    pub window: Duration,
+    /// First lock of a source.
+    pub lockout: Duration,
+    /// Longest lock of a source.
+    pub max_lockout: Duration,
+    /// Failures of one account from all sources that lock the account.
+    pub account_failures: u32,
+    /// Window of `account_failures`, from the first failure.
+    pub account_window: Duration,
+    /// Length of the account-wide lock (capped at [`MAX_ACCOUNT_LOCKOUT`]).
+    pub account_lockout: Duration,
+}
+
+impl Default for Lockout {
+    fn default() -> Self {
+        Lockout::from(&outpost_config::Directory::default())
+    }
+}
+
+impl From<&outpost_config::Directory> for Lockout {
+    fn from(c: &outpost_config::Directory) -> Self {
+        Lockout {
+            per_source_failures: c.per_source_failures,
+            client_failures: c.lockout_threshold,
+            window: Duration::from_secs(c.lockout_window_secs),
+            lockout: Duration::from_secs(c.lockout_secs),
+            max_lockout: Duration::from_secs(c.lockout_max_secs),
+            account_failures: c.account_failures,
+            account_window: Duration::from_secs(c.account_window_secs),
+            account_lockout: Duration::from_secs(c.account_lockout_secs),
+        }
+    }
+}
+
+impl From<LockoutPolicy> for Lockout {
+    fn from(p: LockoutPolicy) -> Self {
+        let d = Lockout::default();
+        Lockout {
+            per_source_failures: d.per_source_failures.min(p.threshold),
+            client_failures: p.threshold,
+            window: p.window,
+            lockout: p.lockout,
+            ..d
+        }
+    }
+}
+
+/// The three counters one login attempt is charged to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// This account from this source.
+    Pair,
+    /// This source, every account.
+    Client,
+    /// This account, every source.
+    Account,
+}
+
+impl Lockout {
+    fn threshold(&self, scope: Scope) -> u32 {
+        match scope {
+            Scope::Pair => self.per_source_failures.min(self.client_failures),
+            Scope::Client => self.client_failures,
+            Scope::Account => self.account_failures,
+        }
+        .max(1)
+    }
+
+    /// How long a bucket that reached its threshold with `failures` is locked.
+    fn lock_secs(&self, scope: Scope, failures: u32) -> u64 {
+        match scope {
+            Scope::Account => self
+                .account_lockout
+                .min(MAX_ACCOUNT_LOCKOUT)
+                .as_secs()
+                .max(1),
+            Scope::Pair | Scope::Client => {
+                let base = self.lockout.as_secs().max(1);
+                let extra = failures.saturating_sub(self.threshold(scope)).min(32);
+                base.saturating_mul(1u64 << extra)
+                    .min(self.max_lockout.as_secs().max(base))
+            }
+        }
+    }
+}
+
+/// A successful [`Directory::login`]: the user and the credential
+/// generation a login cache keys its entry on (see
+/// [`Directory::check_cached`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    /// The user.
+    pub user: User,
+    /// The user's credential generation when the password was checked.
+    pub generation: u64,
 }
 
 /// Why authentication failed.
@@ -274,7 +429,7 @@ impl std::error::Error for AuthError {}
 #[derive(Debug)]
 pub struct Directory {
     conn: Connection,
-    policy: LockoutPolicy,
+    policy: Lockout,
 }
 
 /// Normalises and checks an address: trims, lower-cases, requires exactly
@@ -408,11 +563,13 @@ impl Directory {
     /// Opens (creating if needed) the directory in folder `dir`, with the
     /// default lockout policy.
     pub fn open(dir: &Path) -> Result<Directory> {
-        Self::open_with(dir, LockoutPolicy::default())
+        Self::open_with(dir, Lockout::default())
     }
 
-    /// Opens (creating if needed) the directory with a lockout policy.
-    pub fn open_with(dir: &Path, policy: LockoutPolicy) -> Result<Directory> {
+    /// Opens (creating if needed) the directory with a lockout policy
+    /// (a [`Lockout`], or the older [`LockoutPolicy`]).
+    pub fn open_with(dir: &Path, policy: impl Into<Lockout>) -> Result<Directory> {
+        let policy = policy.into();
         std::fs::create_dir_all(dir).map_err(|e| Error::Io(dir.to_owned(), e))?;
         let conn = Connection::open(dir.join(DB_FILE))?;
         // Another process may hold the write lock briefly (e.g. recording an
@@ -423,9 +580,19 @@ impl Directory {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version == 0 {
-            conn.execute_batch(SCHEMA)?;
-            conn.pragma_update(None, "user_version", 1)?;
+        if version < SCHEMA_VERSION {
+            // Every daemon starts at once on first boot: create or migrate
+            // under the write lock, and look again once holding it.
+            let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
+            let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if version == 1 {
+                tx.execute_batch(MIGRATE_1_TO_2)?;
+            }
+            if version < SCHEMA_VERSION {
+                tx.execute_batch(SCHEMA)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            }
+            tx.commit()?;
         }
         Ok(Directory { conn, policy })
     }
@@ -456,9 +623,12 @@ impl Directory {
                 return Err(Error::Exists(a.clone()));
             }
         }
+        // A generation never used before, so a cache entry of a deleted
+        // user of the same address cannot match the new one.
+        let generation = next_generation(&tx)?;
         tx.execute(
-            "INSERT INTO users (address, full_name, password, roles, quota, enabled, upstream, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7)",
+            "INSERT INTO users (address, full_name, password, roles, quota, enabled, upstream, created, generation)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8)",
             params![
                 address,
                 new.full_name,
@@ -466,7 +636,8 @@ impl Directory {
                 new.roles.join(","),
                 new.quota as i64,
                 new.upstream,
-                now() as i64
+                now() as i64,
+                generation
             ],
         )?;
         for a in &aliases {
@@ -540,44 +711,70 @@ impl Directory {
             "DELETE FROM group_members WHERE member = ?1",
             params![address],
         )?;
+        // The row (and with it the generation a cache holds) is gone; the
+        // counter still moves on, so nothing of this user can be reused.
+        next_generation(&tx)?;
         tx.execute(
-            "DELETE FROM auth_failures WHERE key = ?1",
-            params![format!("user:{address}")],
+            "DELETE FROM auth_attempts WHERE account = ?1",
+            params![address],
         )?;
         tx.commit()?;
         Ok(user)
     }
 
-    /// Sets a new password (checked against the policy) and clears any lockout.
+    /// Sets a new password (checked against the policy), starts a new
+    /// credential generation (cached logins end) and clears the account's
+    /// lockout (from every source, and account-wide; a source's lock over
+    /// all accounts stays).
     pub fn set_password(&mut self, address: &str, password: &str) -> Result<()> {
         let address = address.trim().to_ascii_lowercase();
         check_password(&address, password)?;
         let hash = hash_password(password)?;
-        let n = self.conn.execute(
-            "UPDATE users SET password = ?2 WHERE address = ?1",
-            params![address, hash],
+        let tx = self.conn.transaction()?;
+        let generation = next_generation(&tx)?;
+        let n = tx.execute(
+            "UPDATE users SET password = ?2, generation = ?3 WHERE address = ?1",
+            params![address, hash, generation],
         )?;
         if n == 0 {
             return Err(Error::NotFound(address));
         }
-        self.conn.execute(
-            "DELETE FROM auth_failures WHERE key = ?1",
-            params![format!("user:{address}")],
+        tx.execute(
+            "DELETE FROM auth_attempts WHERE account = ?1",
+            params![address],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
-    /// Enables or disables a user.
+    /// Enables or disables a user; either starts a new credential
+    /// generation, so cached logins end at once.
     pub fn set_enabled(&mut self, address: &str, enabled: bool) -> Result<()> {
         let address = address.trim().to_ascii_lowercase();
-        let n = self.conn.execute(
-            "UPDATE users SET enabled = ?2 WHERE address = ?1",
-            params![address, enabled],
+        let tx = self.conn.transaction()?;
+        let generation = next_generation(&tx)?;
+        let n = tx.execute(
+            "UPDATE users SET enabled = ?2, generation = ?3 WHERE address = ?1",
+            params![address, enabled, generation],
         )?;
         if n == 0 {
             return Err(Error::NotFound(address));
         }
+        tx.commit()?;
         Ok(())
+    }
+
+    /// A user's credential generation, if the user exists.
+    pub fn generation(&self, address: &str) -> Result<Option<u64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT generation FROM users WHERE address = ?1",
+                params![address.trim().to_ascii_lowercase()],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map(|g| g as u64))
     }
 
     /// Adds an alias address pointing at `target` (a user, group, other
@@ -880,53 +1077,54 @@ impl Directory {
         Ok(self.alias_targets(&canonical)?.contains(&user))
     }
 
-    /// Checks a password. Locked accounts and clients (`client`, e.g. the
-    /// peer IP) are refused without checking it; failures are counted per
-    /// account and per client in the shared database, and a success clears
-    /// the account's counter.
+    /// Checks a password; [`Directory::login`] without the generation.
     pub fn authenticate(
         &self,
         address: &str,
         password: &str,
         client: Option<&str>,
     ) -> Result<User, AuthError> {
+        self.login(address, password, client).map(|l| l.user)
+    }
+
+    /// Checks a password under the lockout policy ([`Lockout`]); `client`
+    /// is the peer's IP address (`None` for local tools).
+    ///
+    /// The attempt is first charged, in one `BEGIN IMMEDIATE` transaction,
+    /// to its three counters (this account from this source, this source,
+    /// this account), or refused with [`AuthError::Locked`] without a
+    /// password check if any of them is locked. Only then is the password
+    /// checked, so however many attempts run at once, no more than the
+    /// budget reach argon2 (#13). A failure stays counted; a success clears
+    /// this account's counter for this source and refunds its charge to the
+    /// other two; a right password of a disabled account is refunded.
+    pub fn login(
+        &self,
+        address: &str,
+        password: &str,
+        client: Option<&str>,
+    ) -> Result<Login, AuthError> {
         let unavailable = |e: rusqlite::Error| AuthError::Unavailable(e.to_string());
         let address = address.trim().to_ascii_lowercase();
-        let user_key = format!("user:{address}");
-        let client_key = client.map(|c| format!("ip:{c}"));
+        let buckets = buckets(&address, client);
         let t = now();
-        for key in std::iter::once(&user_key).chain(client_key.as_ref()) {
-            let until: Option<i64> = self
-                .conn
+        if let Some(until) = self.reserve(&buckets, t).map_err(unavailable)? {
+            return Err(AuthError::Locked(until.saturating_sub(t).max(1)));
+        }
+        let row: Option<(String, bool, i64)> = if address.len() <= MAX_KEY_LEN {
+            self.conn
                 .query_row(
-                    "SELECT locked_until FROM auth_failures WHERE key = ?1",
-                    params![key],
-                    |r| r.get(0),
+                    "SELECT password, enabled, generation FROM users WHERE address = ?1",
+                    params![address],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()
-                .map_err(unavailable)?;
-            if let Some(until) = until
-                && until as u64 > t
-            {
-                // Trying while locked extends the lock (back-off).
-                let until = self
-                    .record_failure(key, t)
-                    .map_err(unavailable)?
-                    .max(until as u64);
-                return Err(AuthError::Locked(until - t));
-            }
-        }
-        let row: Option<(String, bool)> = self
-            .conn
-            .query_row(
-                "SELECT password, enabled FROM users WHERE address = ?1",
-                params![address],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(unavailable)?;
+                .map_err(unavailable)?
+        } else {
+            None
+        };
         let ok = match &row {
-            Some((hash, _)) => verify_hash(hash, password),
+            Some((hash, _, _)) => verify_hash(hash, password),
             None => {
                 // Spend the same time as for a real user so the reply time
                 // does not tell which addresses exist.
@@ -934,79 +1132,240 @@ impl Directory {
                 false
             }
         };
-        if !ok {
-            for key in std::iter::once(&user_key).chain(client_key.as_ref()) {
-                self.record_failure(key, t).map_err(unavailable)?;
-            }
+        let Some((hash, enabled, generation)) = row.filter(|_| ok) else {
+            // The charge stays: that was a failure.
             return Err(AuthError::Invalid);
-        }
-        if let Some((_, false)) = row {
+        };
+        if !enabled {
+            self.settle(&buckets, false).map_err(unavailable)?;
             return Err(AuthError::Disabled);
         }
-        self.conn
-            .execute(
-                "DELETE FROM auth_failures WHERE key = ?1",
-                params![user_key],
-            )
-            .map_err(unavailable)?;
-        if let Some((hash, _)) = &row
-            && is_sha_crypt(hash)
+        self.settle(&buckets, true).map_err(unavailable)?;
+        if is_sha_crypt(&hash)
             && let Ok(upgraded) = hash_password(password)
         {
-            // Upgrade an installer-provided crypt(3) hash to argon2id.
+            // Upgrade an installer-provided crypt(3) hash to argon2id (the
+            // same password: the generation stays).
             self.conn
                 .execute(
-                    "UPDATE users SET password = ?2 WHERE address = ?1",
-                    params![address, upgraded],
+                    "UPDATE users SET password = ?2 WHERE address = ?1 AND password = ?3",
+                    params![address, upgraded, hash],
                 )
                 .map_err(unavailable)?;
         }
         match self.user(&address) {
-            Ok(Some(u)) => Ok(u),
+            Ok(Some(user)) => Ok(Login {
+                user,
+                generation: generation as u64,
+            }),
             Ok(None) => Err(AuthError::Invalid),
             Err(e) => Err(AuthError::Unavailable(e.to_string())),
         }
     }
 
-    /// Counts one failure for `key`; returns the (new) end of its lock.
-    fn record_failure(&self, key: &str, t: u64) -> rusqlite::Result<u64> {
-        let p = self.policy;
-        let row: Option<(i64, i64, i64)> = self
+    /// Whether a login remembered by a daemon's cache (from
+    /// [`Directory::login`], with its `generation`) may still be trusted
+    /// for a new login from `client`: the user exists, is enabled, has the
+    /// same credential generation (no password change, disable or delete
+    /// since), and none of the attempt's counters is locked. A few
+    /// primary-key reads and no write; on an error the caller does a full
+    /// [`Directory::login`].
+    pub fn check_cached(
+        &self,
+        address: &str,
+        client: Option<&str>,
+        generation: u64,
+    ) -> Result<(), AuthError> {
+        let unavailable = |e: rusqlite::Error| AuthError::Unavailable(e.to_string());
+        let address = address.trim().to_ascii_lowercase();
+        let row: Option<(i64, bool)> = self
             .conn
-            .query_row(
-                "SELECT failures, first_failure, locked_until FROM auth_failures WHERE key = ?1",
-                params![key],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        // Count on while inside the window or while locked; start afresh
-        // once both have passed.
-        let (failures, first) = match row {
-            Some((f, first, until))
-                if t.saturating_sub(first as u64) <= p.window.as_secs() || until as u64 > t =>
-            {
-                (f as u32 + 1, first as u64)
-            }
-            _ => (1, t),
-        };
-        let locked_until = if failures >= p.threshold {
-            let extra = failures - p.threshold;
-            let secs = p
-                .lockout
-                .as_secs()
-                .saturating_mul(1u64 << extra.min(20))
-                .min(MAX_LOCKOUT);
-            t + secs
-        } else {
-            0
-        };
-        self.conn.execute(
-            "INSERT INTO auth_failures (key, failures, first_failure, locked_until) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(key) DO UPDATE SET failures = ?2, first_failure = ?3, locked_until = ?4",
-            params![key, failures, first as i64, locked_until as i64],
-        )?;
-        Ok(locked_until)
+            .prepare_cached("SELECT generation, enabled FROM users WHERE address = ?1")
+            .and_then(|mut s| {
+                s.query_row(params![address], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(unavailable)?;
+        match row {
+            Some((g, _)) if g as u64 != generation => return Err(AuthError::Invalid),
+            Some((_, false)) => return Err(AuthError::Disabled),
+            Some(_) => {}
+            None => return Err(AuthError::Invalid),
+        }
+        let t = now();
+        let mut until: Option<i64> = None;
+        for (_, account, source) in buckets(&address, client) {
+            let u: Option<i64> = self
+                .conn
+                .prepare_cached(
+                    "SELECT locked_until FROM auth_attempts
+                     WHERE account = ?1 AND source = ?2 AND locked_until > ?3 AND expires > ?3",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![account, source, t as i64], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(unavailable)?;
+            until = until.max(u);
+        }
+        match until {
+            Some(u) => Err(AuthError::Locked((u as u64).saturating_sub(t).max(1))),
+            None => Ok(()),
+        }
     }
+
+    /// Charges one attempt to each bucket, or returns the end of the
+    /// latest lock if any bucket is locked (then nothing is charged but
+    /// the locked source buckets, whose lock grows). One `BEGIN IMMEDIATE`
+    /// transaction: two attempts never see the same count.
+    fn reserve(&self, buckets: &[Bucket], t: u64) -> rusqlite::Result<Option<u64>> {
+        let p = self.policy;
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        // Forget what has expired (indexed), so the table holds only the
+        // current windows and locks.
+        tx.prepare_cached("DELETE FROM auth_attempts WHERE expires <= ?1")?
+            .execute(params![t as i64])?;
+        let mut rows = Vec::with_capacity(buckets.len());
+        for (_, account, source) in buckets {
+            let row = tx
+                .prepare_cached(
+                    "SELECT failures, locked_until, expires FROM auth_attempts
+                     WHERE account = ?1 AND source = ?2",
+                )?
+                .query_row(params![account, source], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)? as u32,
+                        r.get::<_, i64>(1)? as u64,
+                        r.get::<_, i64>(2)? as u64,
+                    ))
+                })
+                .optional()?;
+            rows.push(row);
+        }
+        let locked = rows.iter().flatten().map(|r| r.1).filter(|&u| u > t).max();
+        let mut latest = locked;
+        for ((scope, account, source), row) in buckets.iter().zip(rows) {
+            let (failures, until, expires) = row.unwrap_or((0, 0, 0));
+            if locked.is_some() {
+                // Refused unchecked. Trying on while locked grows a
+                // source's lock (only the guesser's own); it never touches
+                // the account-wide lock, which stays short.
+                if *scope == Scope::Account || until <= t {
+                    continue;
+                }
+            }
+            let failures = failures.saturating_add(1);
+            let mut locked_until = until;
+            if failures >= p.threshold(*scope) {
+                locked_until = until.max(t + p.lock_secs(*scope, failures));
+                latest = latest.max(Some(locked_until));
+            }
+            let expires = match scope {
+                // Counted from the first failure; a fresh count once the
+                // lock is over.
+                Scope::Account if locked_until > t => locked_until,
+                Scope::Account if row.is_some() => expires,
+                Scope::Account => t + p.account_window.as_secs().max(1),
+                // Forgotten `window` after the last failure or the lock.
+                Scope::Pair | Scope::Client => locked_until.max(t) + p.window.as_secs().max(1),
+            };
+            tx.prepare_cached(
+                "INSERT INTO auth_attempts (account, source, failures, locked_until, expires)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (account, source) DO UPDATE
+                 SET failures = ?3, locked_until = ?4, expires = ?5",
+            )?
+            .execute(params![
+                account,
+                source,
+                failures,
+                locked_until as i64,
+                expires as i64
+            ])?;
+        }
+        tx.commit()?;
+        Ok(if locked.is_some() { latest } else { None })
+    }
+
+    /// Settles an attempt whose password was right: refunds its charge
+    /// (lifting a lock that only pending attempts had earned); on
+    /// `success`, clears this account's count from this source altogether.
+    fn settle(&self, buckets: &[Bucket], success: bool) -> rusqlite::Result<()> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        for (scope, account, source) in buckets {
+            if success && *scope == Scope::Pair {
+                tx.prepare_cached("DELETE FROM auth_attempts WHERE account = ?1 AND source = ?2")?
+                    .execute(params![account, source])?;
+                continue;
+            }
+            tx.prepare_cached(
+                "UPDATE auth_attempts SET failures = failures - 1,
+                     locked_until = CASE WHEN failures - 1 < ?3 THEN 0 ELSE locked_until END
+                 WHERE account = ?1 AND source = ?2 AND failures > 0",
+            )?
+            .execute(params![account, source, self.policy.threshold(*scope)])?;
+            tx.prepare_cached(
+                "DELETE FROM auth_attempts WHERE account = ?1 AND source = ?2 AND failures <= 0",
+            )?
+            .execute(params![account, source])?;
+        }
+        tx.commit()
+    }
+}
+
+/// One counter: its scope and its `(account, source)` key.
+type Bucket = (Scope, String, String);
+
+/// The counters of an attempt on `address` from `client`: this account
+/// from this source, this source (unless local: `None`), this account.
+fn buckets(address: &str, client: Option<&str>) -> Vec<Bucket> {
+    let account = match address {
+        // '' means "every account"; an empty name is still one name.
+        "" => "@".to_string(),
+        a => truncate(a),
+    };
+    let source = source_key(client);
+    let mut b = vec![(Scope::Pair, account.clone(), source.clone())];
+    if client.is_some() {
+        b.push((Scope::Client, String::new(), source));
+    }
+    b.push((Scope::Account, account, String::new()));
+    b
+}
+
+/// The source a client address is counted as: an IPv4 address (also when
+/// mapped into IPv6), the /64 of an IPv6 address (one host usually has a
+/// whole /64, so counting single IPv6 addresses would count nothing), or
+/// `-` for local tools that give none.
+fn source_key(client: Option<&str>) -> String {
+    let Some(c) = client.map(str::trim).filter(|c| !c.is_empty()) else {
+        return "-".into();
+    };
+    match c.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let net = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{net}/64")
+            }
+        },
+        Err(_) => truncate(&c.to_ascii_lowercase()),
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(MAX_KEY_LEN).collect()
+}
+
+/// Takes the next credential generation (never handed out twice).
+fn next_generation(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "UPDATE counters SET value = value + 1 WHERE name = 'credential_generation' RETURNING value",
+        [],
+        |r| r.get(0),
+    )
 }
 
 fn address_in_use(conn: &Connection, address: &str) -> Result<bool> {

@@ -30,9 +30,12 @@ pub struct Shared {
     /// Recent successful logins, so a client that reconnects often (phones
     /// on a flaky link, mbsync, the webmail) does not pay an argon2id
     /// verification every time. Keyed by address; holds a process-keyed
-    /// hash of the password, never the password. Like Dovecot's auth_cache,
-    /// a password change takes effect for cached clients after the TTL.
-    auth_cache: std::sync::Mutex<HashMap<String, (u64, Instant, User)>>,
+    /// hash of the password, never the password, and the user's credential
+    /// generation. A hit is trusted only after the directory confirms that
+    /// generation and that no lock applies (`Directory::check_cached`), so
+    /// a password change, a disable, a delete or a lockout takes effect at
+    /// once (#15), unlike Dovecot's auth_cache, which waits for its TTL.
+    auth_cache: std::sync::Mutex<HashMap<String, CachedLogin>>,
     hasher: RandomState,
     /// Logged-in IMAP sessions per (address, client IP).
     user_ip: std::sync::Mutex<HashMap<(String, IpAddr), usize>>,
@@ -64,6 +67,16 @@ impl Drop for UserIpSlot {
 
 /// How long a successful login is remembered.
 const AUTH_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// One remembered login: password hash, when, the user, and the credential
+/// generation it was checked under.
+#[derive(Debug, Clone)]
+struct CachedLogin {
+    key: u64,
+    at: Instant,
+    user: User,
+    generation: u64,
+}
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -179,21 +192,34 @@ impl Shared {
             address = format!("{address}@{}", self.config.primary_domain());
         }
         let key = self.hasher.hash_one((&address, password));
-        if let Ok(c) = self.auth_cache.lock()
-            && let Some((k, t, u)) = c.get(&address)
-            && *k == key
-            && t.elapsed() < AUTH_CACHE_TTL
-        {
-            return Ok(u.clone());
-        }
         let dir = self.config.directory.path.clone();
-        let policy = outpost_directory::LockoutPolicy {
-            threshold: self.config.directory.lockout_threshold,
-            window: std::time::Duration::from_secs(self.config.directory.lockout_window_secs),
-            lockout: std::time::Duration::from_secs(self.config.directory.lockout_secs),
-        };
-        let password = password.to_string();
+        let policy = outpost_directory::Lockout::from(&self.config.directory);
         let client = peer.ip().to_string();
+        let hit = self.auth_cache.lock().ok().and_then(|c| {
+            c.get(&address)
+                .filter(|e| e.key == key && e.at.elapsed() < AUTH_CACHE_TTL)
+                .cloned()
+        });
+        if let Some(hit) = hit {
+            // A few indexed reads, no argon2: is the generation still the
+            // user's, and is no lock on? Otherwise a full check, which
+            // refuses (and counts) as the directory says.
+            let (d, a, c) = (dir.clone(), address.clone(), client.clone());
+            let still = tokio::task::spawn_blocking(move || {
+                outpost_directory::Directory::open_with(&d, policy)
+                    .map_err(|e| e.to_string())?
+                    .check_cached(&a, Some(&c), hit.generation)
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+            if let Ok(Ok(())) = still {
+                return Ok(hit.user);
+            }
+            if let Ok(mut c) = self.auth_cache.lock() {
+                c.remove(&address);
+            }
+        }
+        let password = password.to_string();
         let cache_addr = address.clone();
         // Bounded: at most `max_password_checks` argon2 verifications at
         // once, `max_password_checks_per_client` per address (#9).
@@ -202,20 +228,28 @@ impl Shared {
             .check(peer.ip().to_canonical(), move || {
                 let d = outpost_directory::Directory::open_with(&dir, policy)
                     .map_err(|e| e.to_string())?;
-                d.authenticate(&address, &password, Some(&client))
+                d.login(&address, &password, Some(&client))
                     .map_err(|e| e.to_string())
             })
             .await
             .map_err(|e| format!("busy: {e}"))??;
         let user = User {
-            address: r.address.clone(),
-            domain: r.domain().to_string(),
-            local: r.local_part().to_string(),
-            quota: r.quota,
+            address: r.user.address.clone(),
+            domain: r.user.domain().to_string(),
+            local: r.user.local_part().to_string(),
+            quota: r.user.quota,
         };
         if let Ok(mut c) = self.auth_cache.lock() {
-            c.retain(|_, (_, t, _)| t.elapsed() < AUTH_CACHE_TTL);
-            c.insert(cache_addr, (key, Instant::now(), user.clone()));
+            c.retain(|_, e| e.at.elapsed() < AUTH_CACHE_TTL);
+            c.insert(
+                cache_addr,
+                CachedLogin {
+                    key,
+                    at: Instant::now(),
+                    user: user.clone(),
+                    generation: r.generation,
+                },
+            );
         }
         Ok(user)
     }

@@ -4,11 +4,14 @@
 //! Clients send Basic credentials with every request; an argon2id check per
 //! request would cap a sync at a few requests per second. A success is
 //! remembered for [`CACHE_TTL`] as a salted SHA-256 of the password (the
-//! salt is random per process), so a changed password takes effect within
-//! that time, and failures always go to the directory (which keeps the
-//! shared lockout).
+//! salt is random per process) with the user's credential generation, and
+//! a hit is trusted only after the directory confirms that generation and
+//! that no lock applies (`Directory::check_cached`: a few indexed reads, no
+//! argon2), so a password change, a disable, a delete or a lockout takes
+//! effect at once (#15). Failures always go to the directory (which keeps
+//! the shared lockout).
 
-use outpost_directory::Directory;
+use outpost_directory::{Directory, Lockout};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -27,19 +30,30 @@ pub trait Authenticator: Send + Sync + std::fmt::Debug {
     fn is_member(&self, group: &str, user: &str) -> bool;
 }
 
+/// A remembered login: password digest, when, credential generation.
+type Cached = ([u8; 32], Instant, u64);
+
 /// The directory-backed authenticator.
 #[derive(Debug)]
 pub struct DirectoryAuth {
     dir: PathBuf,
+    lockout: Lockout,
     db: Mutex<Option<Directory>>,
-    cache: Mutex<HashMap<String, ([u8; 32], Instant)>>,
+    cache: Mutex<HashMap<String, Cached>>,
     salt: [u8; 16],
 }
 
 impl DirectoryAuth {
     /// Uses the directory in `dir` (opened lazily, so webd starts even
-    /// before the installer or `outpostctl` created it).
+    /// before the installer or `outpostctl` created it), with the default
+    /// lockout policy.
     pub fn new(dir: &Path) -> DirectoryAuth {
+        Self::with_lockout(dir, Lockout::default())
+    }
+
+    /// Uses the directory in `dir` with a lockout policy, e.g.
+    /// `Lockout::from(&config.directory)`.
+    pub fn with_lockout(dir: &Path, lockout: Lockout) -> DirectoryAuth {
         let mut salt = [0u8; 16];
         for chunk in salt.chunks_mut(8) {
             let r = std::collections::hash_map::RandomState::new()
@@ -49,6 +63,7 @@ impl DirectoryAuth {
         }
         DirectoryAuth {
             dir: dir.to_path_buf(),
+            lockout,
             db: Mutex::new(None),
             cache: Mutex::new(HashMap::new()),
             salt,
@@ -67,7 +82,7 @@ impl DirectoryAuth {
     fn with_db<R>(&self, f: impl FnOnce(&Directory) -> R) -> Option<R> {
         let mut db = self.db.lock().unwrap_or_else(|p| p.into_inner());
         if db.is_none() {
-            *db = Directory::open(&self.dir).ok();
+            *db = Directory::open_with(&self.dir, self.lockout).ok();
         }
         db.as_ref().map(f)
     }
@@ -77,25 +92,34 @@ impl Authenticator for DirectoryAuth {
     fn authenticate(&self, user: &str, password: &str, client: Option<&str>) -> Option<String> {
         let user = user.trim().to_ascii_lowercase();
         let d = self.digest(&user, password);
-        {
+        let hit = {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((digest, at)) = cache.get(&user)
-                && *digest == d
-                && at.elapsed() < CACHE_TTL
-            {
+            cache
+                .get(&user)
+                .filter(|(digest, at, _)| *digest == d && at.elapsed() < CACHE_TTL)
+                .map(|&(_, _, generation)| generation)
+        };
+        if let Some(generation) = hit {
+            let still = self.with_db(|db| db.check_cached(&user, client, generation).is_ok());
+            if still == Some(true) {
                 return Some(user);
             }
+            // Changed, disabled, deleted or locked: the full check decides
+            // (and counts).
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache.remove(&user);
         }
-        let address = self.with_db(|db| {
-            db.authenticate(&user, password, client)
-                .ok()
-                .map(|u| u.address)
-        })??;
+        let login = self.with_db(|db| db.login(&user, password, client).ok())??;
+        let address = login.user.address;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+        cache.retain(|_, (_, at, _)| at.elapsed() < CACHE_TTL);
         cache.insert(
             address.clone(),
-            (self.digest(&address, password), Instant::now()),
+            (
+                self.digest(&address, password),
+                Instant::now(),
+                login.generation,
+            ),
         );
         Some(address)
     }

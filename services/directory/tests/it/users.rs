@@ -203,3 +203,55 @@ fn state_survives_reopen() {
     let d = Directory::open(t.path()).unwrap();
     assert!(d.user("alice@outpost.test").unwrap().is_some());
 }
+
+/// A version-1 directory (before credential generations and the
+/// per-source lockout) opens as version 2 with its users intact.
+#[test]
+fn version_1_directory_is_migrated() {
+    let t = tempfile::tempdir().unwrap();
+    {
+        let conn = rusqlite::Connection::open(t.path().join(outpost_directory::DB_FILE)).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE users (address TEXT PRIMARY KEY, full_name TEXT NOT NULL DEFAULT '',
+                 password TEXT NOT NULL, roles TEXT NOT NULL DEFAULT '', quota INTEGER NOT NULL DEFAULT 0,
+                 enabled INTEGER NOT NULL DEFAULT 1, upstream TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL);
+             CREATE TABLE aliases (alias TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY (alias, target));
+             CREATE TABLE groups (address TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '');
+             CREATE TABLE group_members (grp TEXT NOT NULL REFERENCES groups(address) ON DELETE CASCADE,
+                 member TEXT NOT NULL, PRIMARY KEY (grp, member));
+             CREATE TABLE domain_aliases (alias_domain TEXT PRIMARY KEY, target_domain TEXT NOT NULL);
+             CREATE TABLE auth_failures (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,
+                 first_failure INTEGER NOT NULL, locked_until INTEGER NOT NULL DEFAULT 0);
+             INSERT INTO auth_failures VALUES ('user:alice@outpost.test', 9, 0, 9999999999);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO users (address, password, roles, created) VALUES ('alice@outpost.test', ?1, 'user', 0)",
+            [outpost_directory::hash_password("correct horse").unwrap()],
+        )
+        .unwrap();
+    }
+    let mut d = Directory::open(t.path()).unwrap();
+    let login = d
+        .login("alice@outpost.test", "correct horse", Some("192.0.2.1"))
+        .unwrap();
+    assert_eq!(login.generation, 0);
+    d.set_password("alice@outpost.test", "battery staple")
+        .unwrap();
+    assert!(d.generation("alice@outpost.test").unwrap().unwrap() > 0);
+    drop(d);
+    let conn = rusqlite::Connection::open(t.path().join(outpost_directory::DB_FILE)).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, outpost_directory::SCHEMA_VERSION);
+    let old: bool = conn
+        .query_row(
+            "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name = 'auth_failures')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!old);
+}

@@ -444,3 +444,46 @@ fn searchres_saves_results_for_dollar() {
         ],
     );
 }
+
+/// #15: the login cache (60 s) let a disabled user, an old password and a
+/// locked-out source log in again; each must take effect at once.
+#[test]
+fn login_cache_honours_disable_password_change_and_lockout() {
+    use crate::harness::{PASS, USER};
+    let s = Server::start_with(|c| c.directory.per_source_failures = 2);
+    let open = || outpost_directory::Directory::open(&s.config.directory.path).unwrap();
+    let login = |pass: &str| {
+        let mut c = Client::connect(s.imap);
+        assert!(c.line().starts_with("* OK"));
+        c.cmd("l", &format!("LOGIN {USER} {pass}"))
+    };
+    let ok = "l OK [CAPABILITY ";
+    // Cached now.
+    assert!(login(PASS).starts_with(ok));
+    assert!(login(PASS).starts_with(ok));
+    open().set_enabled(USER, false).unwrap();
+    assert_eq!(
+        login(PASS),
+        "l NO [AUTHENTICATIONFAILED] authentication failed\r\n"
+    );
+    open().set_enabled(USER, true).unwrap();
+    assert!(login(PASS).starts_with(ok));
+    open().set_password(USER, "a new password").unwrap();
+    assert_eq!(
+        login(PASS),
+        "l NO [AUTHENTICATIONFAILED] authentication failed\r\n"
+    );
+    assert!(login("\"a new password\"").starts_with(ok));
+    // Two failures lock this source (127.0.0.1) out of the account; the
+    // cached right password is refused as well.
+    for _ in 0..2 {
+        assert_eq!(
+            login("wrong"),
+            "l NO [AUTHENTICATIONFAILED] authentication failed\r\n"
+        );
+    }
+    assert_eq!(
+        login("\"a new password\""),
+        "l NO [UNAVAILABLE] authentication failed\r\n"
+    );
+}

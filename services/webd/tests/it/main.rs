@@ -1,5 +1,6 @@
 //! Integration tests of `outpost-webd`: one binary (see STYLE.md).
 
+mod auth;
 mod clients;
 mod daemon;
 mod harness;
