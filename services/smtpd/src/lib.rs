@@ -21,6 +21,7 @@
 
 #![deny(missing_docs)]
 
+mod originator;
 pub mod queue;
 pub mod relay;
 pub mod session;

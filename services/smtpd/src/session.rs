@@ -619,23 +619,33 @@ impl Session {
         let id = crate::queue::new_id();
         let now = crate::time::now();
         let mut fixups = String::new();
+        // RFC 5322 §3.6: one From and at most one Sender, on every listener
+        // (a reader's client shows one of two From fields and believes it).
+        let originator = match crate::originator::originator(&body) {
+            Ok(o) => o,
+            Err(dup) => return reply(out, &dup.reply()),
+        };
         if let Some(user) = self.user.clone() {
             let headers = mail_parser::MessageParser::new().parse_headers(&body[..]);
-            let from: Vec<String> = headers
-                .as_ref()
-                .and_then(|m| m.from())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.address().map(str::to_lowercase))
-                        .collect()
-                })
-                .unwrap_or_default();
-            for f in from {
-                if !self.may_send_as(&user, &f).await {
-                    return reply(
-                        out,
-                        &format!("550 5.7.1 <{f}>: From header rejected: not owned by user {user}"),
-                    );
+            // #16: every address of the From list and of Sender must be
+            // the user's; a From field with no address at all is refused.
+            if originator.from.as_ref().is_some_and(Vec::is_empty) {
+                return reply(
+                    out,
+                    &format!("550 5.7.1 From header rejected: no address of user {user}"),
+                );
+            }
+            let fields = [("From", &originator.from), ("Sender", &originator.sender)];
+            for (field, addresses) in fields {
+                for a in addresses.iter().flatten() {
+                    if !self.may_send_as(&user, a).await {
+                        return reply(
+                            out,
+                            &format!(
+                                "550 5.7.1 <{a}>: {field} header rejected: not owned by user {user}"
+                            ),
+                        );
+                    }
                 }
             }
             // RFC 6409 §8.2/§8.3: a submission server may add a missing
