@@ -25,6 +25,7 @@ mod originator;
 pub mod queue;
 pub mod relay;
 pub mod session;
+mod text;
 mod time;
 
 use std::net::SocketAddr;

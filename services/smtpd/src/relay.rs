@@ -402,12 +402,20 @@ fn bounce(shared: &Shared, env: &Envelope, failed: &[QueuedRcpt], original: &[u8
          I'm sorry to have to inform you that your message could not\r\n\
          be delivered to one or more recipients.\r\n\r\n"
     );
+    // #20: every value below may come from the client or the smarthost
+    // (or from an entry queued before smtpd checked ENVID and ORCPT): each
+    // is kept on its line.
+    use crate::text::one_line;
     for r in failed {
-        text.push_str(&format!("<{}>: {}\r\n", r.address, r.last_error));
+        text.push_str(&format!(
+            "<{}>: {}\r\n",
+            one_line(&r.address),
+            one_line(&r.last_error)
+        ));
     }
     let mut status = format!("Reporting-MTA: dns; {host}\r\n");
     if let Some(envid) = &env.envid {
-        status.push_str(&format!("Original-Envelope-Id: {envid}\r\n"));
+        status.push_str(&format!("Original-Envelope-Id: {}\r\n", one_line(envid)));
     }
     status.push_str(&format!(
         "Arrival-Date: {}\r\n",
@@ -416,13 +424,14 @@ fn bounce(shared: &Shared, env: &Envelope, failed: &[QueuedRcpt], original: &[u8
     for r in failed {
         status.push_str("\r\n");
         if let Some(o) = &r.orcpt {
-            status.push_str(&format!("Original-Recipient: {o}\r\n"));
+            // RFC 3464 §2.3.1: address-type ";" generic-address.
+            status.push_str(&format!("Original-Recipient: rfc822; {}\r\n", one_line(o)));
         }
         let code = if expired { "4.4.7" } else { "5.0.0" };
         status.push_str(&format!(
             "Final-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: {code}\r\nDiagnostic-Code: smtp; {}\r\n",
-            r.address,
-            r.last_error.replace(['\r', '\n'], " ")
+            one_line(&r.address),
+            one_line(&r.last_error.replace(['\r', '\n'], " "))
         ));
     }
     let (kind, returned) = if env.ret_headers_only {
@@ -454,7 +463,7 @@ fn bounce(shared: &Shared, env: &Envelope, failed: &[QueuedRcpt], original: &[u8
          {status}\r\n\
          --{boundary}\r\n\
          Content-Type: {kind}\r\n\r\n",
-        env.from,
+        one_line(&env.from),
         crate::time::rfc5322(t),
         env.id,
     )

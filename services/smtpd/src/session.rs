@@ -485,6 +485,14 @@ impl Session {
                 "552 5.3.4 Message size exceeds fixed maximum message size",
             );
         }
+        // #20: a decoded ENVID ends up in bounces; xtext can encode CR LF.
+        if from
+            .env_id
+            .as_deref()
+            .is_some_and(|e| !crate::text::printable(e))
+        {
+            return reply(out, "501 5.5.4 Invalid parameter ENVID");
+        }
         let address = from.address.to_lowercase();
         if let Some(user) = self.user.clone() {
             let allowed = !address.is_empty() && self.may_send_as(&user, &address).await;
@@ -521,6 +529,13 @@ impl Session {
         let Some(tx) = &self.tx else {
             return reply(out, "503 5.5.1 Error: need MAIL command");
         };
+        if to
+            .orcpt
+            .as_deref()
+            .is_some_and(|o| !crate::text::printable(o))
+        {
+            return reply(out, "501 5.5.4 Invalid parameter ORCPT");
+        }
         if tx.rcpts.len() >= self.shared.config.smtp.max_recipients {
             return reply(out, "452 4.5.3 Error: too many recipients");
         }
