@@ -263,6 +263,10 @@ pub struct Smtp {
     /// Seconds after which undeliverable mail is bounced to its sender
     /// (default five days).
     pub bounce_after_secs: u64,
+    /// Seconds a queue leftover (a `.msg` without its `.env`, a temporary
+    /// file) must be old before smtpd's cleanup pass removes it; younger
+    /// ones may be an enqueue in progress (at least 60).
+    pub queue_orphan_grace_secs: u64,
 }
 
 impl Default for Smtp {
@@ -283,6 +287,7 @@ impl Default for Smtp {
             retry_initial_secs: 60,
             retry_max_secs: 3600,
             bounce_after_secs: 5 * 24 * 3600,
+            queue_orphan_grace_secs: 3600,
         }
     }
 }
@@ -417,6 +422,9 @@ impl Config {
         {
             return Err("smtp.retry_initial_secs must be > 0 and <= smtp.retry_max_secs".into());
         }
+        if self.smtp.queue_orphan_grace_secs < 60 {
+            return Err("smtp.queue_orphan_grace_secs must be at least 60".into());
+        }
         Ok(())
     }
 }
@@ -450,6 +458,10 @@ mod tests {
             ("[general]\ndomains = []\n", "general.domains must name"),
             ("[tls]\ncert = \"/a\"\n", "tls.cert and tls.key"),
             ("[smtp]\nretry_initial_secs = 0\n", "retry_initial_secs"),
+            (
+                "[smtp]\nqueue_orphan_grace_secs = 5\n",
+                "queue_orphan_grace_secs must be at least 60",
+            ),
         ];
         for (text, want) in cases {
             let err = Config::from_toml(Path::new("c.toml"), text)

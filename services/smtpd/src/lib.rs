@@ -132,6 +132,7 @@ impl Shared {
             })?;
         let queue = queue::Queue::open(&config.smtp.queue_dir)
             .with_context(|| format!("opening the queue {}", config.smtp.queue_dir.display()))?;
+        relay::cleanup(&queue, &config);
         Ok(Arc::new(Shared {
             config,
             directory: Mutex::new(directory),

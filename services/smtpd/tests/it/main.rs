@@ -6,6 +6,7 @@ mod common;
 mod durability;
 mod postfix;
 mod protocol;
+mod queue;
 mod relay;
 mod swaks;
 
