@@ -25,6 +25,7 @@ mod originator;
 pub mod queue;
 pub mod relay;
 pub mod session;
+mod spool;
 mod text;
 mod time;
 
@@ -94,7 +95,14 @@ pub struct Shared {
     pub shutdown: Shutdown,
     /// Bounds concurrent password checks (globally and per client).
     pub gate: AuthGate,
+    /// Bounds the spooled messages read back into memory at once for local
+    /// delivery (the store takes bytes), see [`SPOOLED_DELIVERIES`].
+    pub(crate) spooled_deliveries: Arc<tokio::sync::Semaphore>,
 }
+
+/// Spooled messages read back into memory at once for local delivery: at
+/// most this many times `smtp.max_message_size` (#10).
+pub const SPOOLED_DELIVERIES: usize = 4;
 
 impl Shared {
     /// Shared state with its own TLS, password-check gate and shutdown
@@ -141,6 +149,7 @@ impl Shared {
             relay_wakeup: Notify::new(),
             shutdown,
             gate,
+            spooled_deliveries: Arc::new(tokio::sync::Semaphore::new(SPOOLED_DELIVERIES)),
         }))
     }
 

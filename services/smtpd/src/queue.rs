@@ -385,14 +385,10 @@ impl Queue {
         Ok(ids)
     }
 
-    /// The spool directory for DATA (`<queue>/spool`), created if missing.
-    pub fn spool_dir(&self) -> std::io::Result<PathBuf> {
-        let dir = self.dir.join(SPOOL_DIR);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)?;
-        Ok(dir)
+    /// The spool directory for DATA (`<queue>/spool`, created by the first
+    /// message that needs it).
+    pub fn spool_dir(&self) -> PathBuf {
+        self.dir.join(SPOOL_DIR)
     }
 
     /// The message bytes of an entry.

@@ -576,7 +576,8 @@ fn bounce(shared: &Shared, env: &Envelope, failed: &[QueuedRcpt], original: &[u8
         ret_headers_only: false,
         submitter: None,
     };
-    match crate::session::deliver_all(shared, &local, &bounce_env, &msg) {
+    let mut body = crate::spool::Body::from_vec(msg);
+    match crate::session::deliver_all(shared, &local, &bounce_env, &mut body) {
         Ok(()) => eprintln!(
             "relay: id={} bounce id={} to=<{}> status=accepted",
             env.id, bounce_env.id, env.from

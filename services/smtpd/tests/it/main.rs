@@ -3,6 +3,7 @@
 //! in-process.
 
 mod common;
+mod data;
 mod durability;
 mod postfix;
 mod protocol;
