@@ -270,6 +270,10 @@ pub struct Smtp {
     pub queue_dir: PathBuf,
     /// Largest accepted message in bytes (advertised as SIZE, RFC 1870).
     pub max_message_size: u64,
+    /// Bytes of a message kept in memory while DATA arrives; the rest is
+    /// spooled to a file in `<queue_dir>/spool`. Also the largest header
+    /// section of a spooled message (at least 1024).
+    pub data_buffer_bytes: usize,
     /// Recipients per message.
     pub max_recipients: usize,
     /// Concurrent connections in total.
@@ -292,6 +296,10 @@ pub struct Smtp {
     /// Seconds after which undeliverable mail is bounced to its sender
     /// (default five days).
     pub bounce_after_secs: u64,
+    /// Seconds a queue leftover (a `.msg` without its `.env`, a temporary
+    /// file) must be old before smtpd's cleanup pass removes it; younger
+    /// ones may be an enqueue in progress (at least 60).
+    pub queue_orphan_grace_secs: u64,
 }
 
 impl Default for Smtp {
@@ -302,6 +310,7 @@ impl Default for Smtp {
             submissions_listen: vec![SocketAddr::from(([0, 0, 0, 0], 465))],
             queue_dir: "/var/spool/outpost/queue".into(),
             max_message_size: 25 * 1024 * 1024,
+            data_buffer_bytes: 256 * 1024,
             max_recipients: 100,
             max_connections: 500,
             max_connections_per_ip: 20,
@@ -312,6 +321,7 @@ impl Default for Smtp {
             retry_initial_secs: 60,
             retry_max_secs: 3600,
             bounce_after_secs: 5 * 24 * 3600,
+            queue_orphan_grace_secs: 3600,
         }
     }
 }
@@ -464,6 +474,12 @@ impl Config {
         {
             return Err("smtp.retry_initial_secs must be > 0 and <= smtp.retry_max_secs".into());
         }
+        if self.smtp.data_buffer_bytes < 1024 {
+            return Err("smtp.data_buffer_bytes must be at least 1024".into());
+        }
+        if self.smtp.queue_orphan_grace_secs < 60 {
+            return Err("smtp.queue_orphan_grace_secs must be at least 60".into());
+        }
         Ok(())
     }
 }
@@ -505,6 +521,14 @@ mod tests {
             (
                 "[directory]\naccount_failures = 0\n",
                 "account_failures must be > 0",
+            ),
+            (
+                "[smtp]\ndata_buffer_bytes = 100\n",
+                "data_buffer_bytes must be at least 1024",
+            ),
+            (
+                "[smtp]\nqueue_orphan_grace_secs = 5\n",
+                "queue_orphan_grace_secs must be at least 60",
             ),
         ];
         for (text, want) in cases {

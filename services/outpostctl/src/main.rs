@@ -550,6 +550,17 @@ fn queue(config: &Config, cmd: QueueCmd) -> anyhow::Result<()> {
                     &rows,
                 );
                 println!("{} message(s) queued", entries.len());
+                let held = q.held()?;
+                if !held.is_empty() {
+                    // Entries outpost-smtpd could not read (#17); its log
+                    // says why.
+                    println!(
+                        "{} message(s) held in {}: {}",
+                        held.len(),
+                        q.held_dir().display(),
+                        held.join(", ")
+                    );
+                }
             }
         }
         QueueCmd::Flush => {

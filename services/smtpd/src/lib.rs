@@ -21,9 +21,12 @@
 
 #![deny(missing_docs)]
 
+mod originator;
 pub mod queue;
 pub mod relay;
 pub mod session;
+mod spool;
+mod text;
 mod time;
 
 use std::net::SocketAddr;
@@ -92,7 +95,14 @@ pub struct Shared {
     pub shutdown: Shutdown,
     /// Bounds concurrent password checks (globally and per client).
     pub gate: AuthGate,
+    /// Bounds the spooled messages read back into memory at once for local
+    /// delivery (the store takes bytes), see [`SPOOLED_DELIVERIES`].
+    pub(crate) spooled_deliveries: Arc<tokio::sync::Semaphore>,
 }
+
+/// Spooled messages read back into memory at once for local delivery: at
+/// most this many times `smtp.max_message_size` (#10).
+pub const SPOOLED_DELIVERIES: usize = 4;
 
 impl Shared {
     /// Shared state with its own TLS, password-check gate and shutdown
@@ -130,6 +140,7 @@ impl Shared {
             })?;
         let queue = queue::Queue::open(&config.smtp.queue_dir)
             .with_context(|| format!("opening the queue {}", config.smtp.queue_dir.display()))?;
+        relay::cleanup(&queue, &config);
         Ok(Arc::new(Shared {
             config,
             directory: Mutex::new(directory),
@@ -138,6 +149,7 @@ impl Shared {
             relay_wakeup: Notify::new(),
             shutdown,
             gate,
+            spooled_deliveries: Arc::new(tokio::sync::Semaphore::new(SPOOLED_DELIVERIES)),
         }))
     }
 

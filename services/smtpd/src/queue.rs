@@ -6,9 +6,19 @@
 //! attempts, next attempt, last error). Enqueueing writes `.msg` then `.env`,
 //! each to a temporary name, fsync, rename, then fsyncs the directory: the
 //! `.env` file's appearance is the commit point, and only after it does
-//! smtpd answer `250`. A `.msg` without `.env` is the leftover of a crash
-//! before the commit and is removed by [`Queue::open`]. Envelope updates are
-//! the same write-fsync-rename, so a crash leaves the old or the new state.
+//! smtpd answer `250`. Envelope updates are the same write-fsync-rename, so
+//! a crash leaves the old or the new state.
+//!
+//! **Invariant:** reading the queue ([`Queue::open`], [`Queue::scan`],
+//! [`Queue::list`], [`Queue::message`]) never deletes anything. A `.msg`
+//! without its `.env` is what a crash before the commit leaves, but it is
+//! also the state of every enqueue between its two renames, so only
+//! [`Queue::cleanup`] removes such leftovers (#17): those older than a grace
+//! period (`smtp.queue_orphan_grace_secs`), and only while it holds the
+//! queue's lock (`.lock`, exclusive; every enqueue holds it shared).
+//!
+//! An entry the relay cannot read is moved to `held/` ([`Queue::hold`]),
+//! out of the relay's sight, for an administrator to look at.
 //!
 //! This format is shared with `outpostctl queue …`, which reads and deletes
 //! entries directly and asks the daemon to retry everything now by creating
@@ -19,11 +29,18 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 /// File whose existence asks the relay to retry every entry now.
 pub const FLUSH_FILE: &str = ".flush";
+/// The queue's lock: enqueues hold it shared, [`Queue::cleanup`] exclusive.
+pub const LOCK_FILE: &str = ".lock";
+/// Where entries the relay cannot read are kept for the administrator.
+pub const HELD_DIR: &str = "held";
+/// Where DATA beyond the in-memory buffer is spooled (anonymous files).
+pub const SPOOL_DIR: &str = "spool";
 
 /// What happened to one recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +113,24 @@ pub struct Queue {
     dir: PathBuf,
 }
 
+/// What [`Queue::cleanup`] did.
+#[derive(Debug, Default)]
+pub struct Cleanup {
+    /// The files it removed.
+    pub removed: Vec<PathBuf>,
+    /// An enqueue held the lock: nothing was looked at, try again later.
+    pub busy: bool,
+}
+
+/// What [`Queue::scan`] found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// The envelopes, oldest first.
+    pub entries: Vec<Envelope>,
+    /// (id, parse error) of the envelopes that cannot be read.
+    pub unreadable: Vec<(String, String)>,
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A new queue id: hex seconds, microseconds, pid and a counter, so ids
@@ -117,29 +152,100 @@ fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
+fn check_id(id: &str) -> std::io::Result<()> {
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("invalid queue id {id:?}"),
+        ))
+    }
+}
+
 impl Queue {
-    /// Opens (creating, mode 0700) a queue directory and removes leftovers
-    /// of interrupted enqueues.
+    /// Opens (creating, mode 0700) a queue directory. Deletes nothing: a
+    /// lone `.msg` may be an enqueue in progress (see [`Queue::cleanup`]).
     pub fn open(dir: &Path) -> std::io::Result<Queue> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)?;
-        let q = Queue {
+        Ok(Queue {
             dir: dir.to_owned(),
+        })
+    }
+
+    /// Removes the leftovers of interrupted enqueues older than `grace`:
+    /// `.msg` files without their `.env`, temporary files, and spool files.
+    /// Takes the queue's lock exclusively and does nothing (`busy`) if an
+    /// enqueue holds it; a complete entry is never touched.
+    pub fn cleanup(&self, grace: Duration) -> std::io::Result<Cleanup> {
+        let lock = self.lock_file()?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Ok(Cleanup {
+                    removed: Vec::new(),
+                    busy: true,
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        let now = SystemTime::now();
+        let old = |meta: &fs::Metadata| {
+            meta.modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age >= grace)
         };
-        for entry in fs::read_dir(dir)? {
+        let mut removed = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".tmp") {
-                let _ = fs::remove_file(entry.path());
-            } else if let Some(id) = name.strip_suffix(".msg")
-                && !q.env_path(id).exists()
-            {
-                let _ = fs::remove_file(entry.path());
+            let leftover = name.ends_with(".tmp")
+                || name
+                    .strip_suffix(".msg")
+                    .is_some_and(|id| !self.env_path(id).exists());
+            if !leftover {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_file() && old(&meta) && fs::remove_file(entry.path()).is_ok() {
+                removed.push(entry.path());
             }
         }
-        Ok(q)
+        // Spool files are unlinked when created; one that is still there
+        // was left by a crash in between.
+        if let Ok(rd) = fs::read_dir(self.dir.join(SPOOL_DIR)) {
+            for entry in rd.flatten() {
+                if let Ok(meta) = entry.metadata()
+                    && meta.is_file()
+                    && old(&meta)
+                    && fs::remove_file(entry.path()).is_ok()
+                {
+                    removed.push(entry.path());
+                }
+            }
+        }
+        if !removed.is_empty() {
+            sync_dir(&self.dir)?;
+        }
+        drop(lock);
+        Ok(Cleanup {
+            removed,
+            busy: false,
+        })
+    }
+
+    fn lock_file(&self) -> std::io::Result<fs::File> {
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(self.dir.join(LOCK_FILE))
     }
 
     /// The queue directory.
@@ -158,52 +264,131 @@ impl Queue {
     /// Durably adds a message; returns when both files and the directory
     /// entry are on stable storage.
     pub fn enqueue(&self, env: &Envelope, message: &[u8]) -> std::io::Result<()> {
-        write_atomic(&self.msg_path(&env.id), message, false)?;
+        self.enqueue_with(env, |w| w.write_all(message))
+    }
+
+    /// Durably adds a message whose bytes `write` produces (from a spool
+    /// file, say); `env.size` must be their length. Holds the queue's lock
+    /// shared throughout, so [`Queue::cleanup`] never sees it half done.
+    pub fn enqueue_with<T>(
+        &self,
+        env: &Envelope,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        let lock = self.lock_file()?;
+        lock.lock_shared()?;
+        let out = write_atomic_with(&self.msg_path(&env.id), false, write)?;
         let json = serde_json::to_vec_pretty(env).map_err(std::io::Error::other)?;
         write_atomic(&self.env_path(&env.id), &json, false)?;
-        sync_dir(&self.dir)
+        sync_dir(&self.dir)?;
+        drop(lock);
+        Ok(out)
     }
 
     /// Rewrites an envelope (after an attempt).
     pub fn update(&self, env: &Envelope) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(env).map_err(std::io::Error::other)?;
+        let lock = self.lock_file()?;
+        lock.lock_shared()?;
         write_atomic(&self.env_path(&env.id), &json, true)
     }
 
     /// Removes an entry: the envelope first, so a crash in between leaves an
-    /// orphan `.msg` that [`Queue::open`] cleans up, never a half entry.
+    /// orphan `.msg` that [`Queue::cleanup`] removes, never a half entry.
     pub fn remove(&self, id: &str) -> std::io::Result<()> {
-        if !valid_id(id) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("invalid queue id {id:?}"),
-            ));
-        }
+        check_id(id)?;
         fs::remove_file(self.env_path(id))?;
         let _ = fs::remove_file(self.msg_path(id));
         sync_dir(&self.dir)
     }
 
-    /// Every envelope, oldest first. Unreadable envelopes are reported on
-    /// stderr and skipped (never deleted: an admin may repair them).
-    pub fn list(&self) -> std::io::Result<Vec<Envelope>> {
-        let mut out = Vec::new();
+    /// Every envelope, oldest first, and the ids of the entries whose
+    /// envelope cannot be parsed.
+    pub fn scan(&self) -> std::io::Result<Scan> {
+        let mut scan = Scan::default();
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.ends_with(".env") {
+            let Some(id) = name.strip_suffix(".env") else {
                 continue;
-            }
+            };
             match fs::read(entry.path()).map(|b| serde_json::from_slice::<Envelope>(&b)) {
-                Ok(Ok(env)) => out.push(env),
-                Ok(Err(e)) => eprintln!("queue: {}: {e}", entry.path().display()),
+                Ok(Ok(env)) => scan.entries.push(env),
+                Ok(Err(e)) => scan.unreadable.push((id.to_string(), e.to_string())),
                 // Removed by the relay between read_dir and read.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
         }
-        out.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
-        Ok(out)
+        scan.entries
+            .sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        scan.unreadable.sort();
+        Ok(scan)
+    }
+
+    /// Every envelope, oldest first. Unreadable envelopes are reported on
+    /// stderr and skipped (never deleted: an admin may repair them).
+    pub fn list(&self) -> std::io::Result<Vec<Envelope>> {
+        let scan = self.scan()?;
+        for (id, e) in &scan.unreadable {
+            eprintln!("queue: {}: {e}", self.env_path(id).display());
+        }
+        Ok(scan.entries)
+    }
+
+    /// True while the entry's envelope is in the queue.
+    pub fn contains(&self, id: &str) -> bool {
+        valid_id(id) && self.env_path(id).exists()
+    }
+
+    /// Moves an entry out of the relay's sight into `held/`: the envelope
+    /// first (the entry leaves the queue), then the message, if any.
+    pub fn hold(&self, id: &str) -> std::io::Result<()> {
+        check_id(id)?;
+        let held = self.held_dir();
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&held)?;
+        for path in [self.env_path(id), self.msg_path(id)] {
+            let name = path.file_name().map(ToOwned::to_owned).unwrap_or_default();
+            match fs::rename(&path, held.join(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        sync_dir(&held)?;
+        sync_dir(&self.dir)
+    }
+
+    /// The directory of held entries (`<queue>/held`).
+    pub fn held_dir(&self) -> PathBuf {
+        self.dir.join(HELD_DIR)
+    }
+
+    /// Ids of the held entries, sorted.
+    pub fn held(&self) -> std::io::Result<Vec<String>> {
+        let rd = match fs::read_dir(self.held_dir()) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut ids = Vec::new();
+        for entry in rd {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if let Some(id) = name.strip_suffix(".env") {
+                ids.push(id.to_string());
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The spool directory for DATA (`<queue>/spool`, created by the first
+    /// message that needs it).
+    pub fn spool_dir(&self) -> PathBuf {
+        self.dir.join(SPOOL_DIR)
     }
 
     /// The message bytes of an entry.
@@ -223,24 +408,44 @@ impl Queue {
 }
 
 fn write_atomic(path: &Path, data: &[u8], sync_parent: bool) -> std::io::Result<()> {
+    write_atomic_with(path, sync_parent, |w| w.write_all(data))
+}
+
+/// Writes a temporary file with `write`, fsyncs it and renames it to
+/// `path`; the temporary file is removed if any step fails.
+fn write_atomic_with<T>(
+    path: &Path,
+    sync_parent: bool,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
+) -> std::io::Result<T> {
     let tmp = path.with_extension(format!(
         "{}.tmp",
         path.extension().and_then(|e| e.to_str()).unwrap_or("")
     ));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, path)?;
+    let result: std::io::Result<T> = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, &mut f);
+        let out = write(&mut w)?;
+        w.flush()?;
+        drop(w);
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
+        Ok(out)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    let out = result?;
     if sync_parent && let Some(dir) = path.parent() {
         sync_dir(dir)?;
     }
-    Ok(())
+    Ok(out)
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -280,15 +485,21 @@ mod tests {
         q.enqueue(&env(&id), b"hello").unwrap();
         assert_eq!(q.list().unwrap(), vec![env(&id)]);
         assert_eq!(q.message(&id).unwrap(), b"hello");
-        // A crash between the two writes leaves a lone .msg: cleaned on open.
+        // A crash between the two writes leaves a lone .msg: cleaned by
+        // the cleanup pass once it is older than the grace period (never
+        // by opening, #17).
         fs::write(dir.path().join("ORPHAN.msg"), b"x").unwrap();
         fs::write(dir.path().join("X.env.tmp"), b"x").unwrap();
         let q = Queue::open(dir.path()).unwrap();
+        assert!(dir.path().join("ORPHAN.msg").exists());
+        let c = q.cleanup(Duration::ZERO).unwrap();
+        assert_eq!(c.removed.len(), 2, "{c:?}");
         assert!(!dir.path().join("ORPHAN.msg").exists());
         assert!(!dir.path().join("X.env.tmp").exists());
         assert_eq!(q.list().unwrap().len(), 1);
         q.remove(&id).unwrap();
         assert!(q.list().unwrap().is_empty());
         assert!(q.remove("../etc").is_err());
+        assert!(q.hold("../etc").is_err());
     }
 }

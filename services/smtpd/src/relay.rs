@@ -10,6 +10,12 @@
 //! returned to the sender as an RFC 3464 delivery status notification.
 //! Bounces have the null sender and are never bounced themselves.
 //!
+//! An entry the relay cannot read is never retried (#17): its sender gets
+//! a bounce when the envelope can be read, and the entry moves to the
+//! queue's `held/` directory with one log line. Leftovers of interrupted
+//! enqueues are removed by a cleanup pass at start and every few minutes,
+//! once older than `smtp.queue_orphan_grace_secs`.
+//!
 //! Delivery is at-least-once: a crash between the smarthost's `250` and the
 //! queue update resends the message (RFC 5321 §6.1 accepts duplicates over
 //! losses).
@@ -34,17 +40,45 @@ const SCAN_INTERVAL: Duration = Duration::from_secs(2);
 const RELAY_CONCURRENCY: usize = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const REPLY_TIMEOUT: Duration = Duration::from_secs(300);
+/// Pause between cleanup passes over the queue directory.
+const CLEANUP_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Removes leftovers of interrupted enqueues older than the grace period
+/// (see [`crate::queue::Queue::cleanup`]); one log line if it removed any.
+pub fn cleanup(queue: &crate::queue::Queue, config: &outpost_config::Config) {
+    let grace = Duration::from_secs(config.smtp.queue_orphan_grace_secs);
+    match queue.cleanup(grace) {
+        Ok(c) if !c.removed.is_empty() => eprintln!(
+            "relay: removed {} leftover(s) of interrupted enqueues older than {} s from {}",
+            c.removed.len(),
+            grace.as_secs(),
+            queue.dir().display()
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("relay: cleaning {}: {e}", queue.dir().display()),
+    }
+}
 
 /// Runs the relay forever.
 pub async fn run(shared: Arc<Shared>) {
+    let mut last_cleanup = tokio::time::Instant::now();
     loop {
+        if last_cleanup.elapsed() >= CLEANUP_INTERVAL {
+            last_cleanup = tokio::time::Instant::now();
+            let s = shared.clone();
+            let _ = tokio::task::spawn_blocking(move || cleanup(&s.queue, &s.config)).await;
+        }
         let flush = shared.queue.take_flush();
         let s = shared.clone();
-        let entries = tokio::task::spawn_blocking(move || s.queue.list())
+        let scan = tokio::task::spawn_blocking(move || s.queue.scan())
             .await
             .ok()
             .and_then(|r| r.ok())
             .unwrap_or_default();
+        for (id, e) in &scan.unreadable {
+            hold(&shared.queue, id, &format!("cannot read envelope: {e}"));
+        }
+        let entries = scan.entries;
         let t = now();
         // Up to RELAY_CONCURRENCY deliveries at once: a backlog built up
         // while offline drains quickly once the link is back.
@@ -71,10 +105,7 @@ pub async fn process(shared: &Arc<Shared>, mut env: Envelope) {
     let cfg = &shared.config.smtp;
     let message = match shared.queue.message(&env.id) {
         Ok(m) => m,
-        Err(e) => {
-            eprintln!("relay: id={} cannot read message: {e}", env.id);
-            return;
-        }
+        Err(e) => return unreadable(shared, env, &e),
     };
     let pending_before: Vec<usize> = (0..env.rcpts.len())
         .filter(|&i| env.rcpts[i].state == RcptState::Pending)
@@ -163,6 +194,47 @@ pub async fn process(shared: &Arc<Shared>, mut env: Envelope) {
     if let Err(e) = result {
         eprintln!("relay: id={} updating the queue: {e}", env.id);
     }
+}
+
+/// Moves an entry to `held/`, with its one log line.
+fn hold(queue: &crate::queue::Queue, id: &str, why: &str) {
+    match queue.hold(id) {
+        Ok(()) => eprintln!(
+            "relay: id={id} {why}; moved to {} status=held",
+            queue.held_dir().display()
+        ),
+        Err(e) => eprintln!("relay: id={id} {why}; holding it failed: {e}"),
+    }
+}
+
+/// An entry whose message cannot be read: a bounce for every pending
+/// recipient that wants one, then `held/` (never retried, #17).
+fn unreadable(shared: &Shared, mut env: Envelope, e: &std::io::Error) {
+    if !shared.queue.contains(&env.id) {
+        // Removed meanwhile (delivered by another pass, or `outpostctl
+        // queue delete`): nothing to report.
+        return;
+    }
+    let why = format!("the queued copy of the message could not be read: {e}");
+    let failed: Vec<QueuedRcpt> = env
+        .rcpts
+        .iter_mut()
+        .filter(|r| r.state == RcptState::Pending)
+        .map(|r| {
+            r.state = RcptState::Failed;
+            r.last_error = why.clone();
+            r.clone()
+        })
+        .filter(|r| !r.notify_never)
+        .collect();
+    if !failed.is_empty() && !env.from.is_empty() {
+        bounce(shared, &env, &failed, &[], false);
+    }
+    // The envelope with the recipients marked failed goes with it.
+    if let Err(e) = shared.queue.update(&env) {
+        eprintln!("relay: id={} updating the queue: {e}", env.id);
+    }
+    hold(&shared.queue, &env.id, &format!("cannot read message: {e}"));
 }
 
 /// A failed step: permanent (5xx) or temporary.
@@ -392,7 +464,8 @@ pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
 
 /// Sends an RFC 3464 delivery status notification for `failed` to the
 /// envelope sender: locally if the sender is a local user, else through the
-/// queue with the null sender.
+/// queue with the null sender. An empty `original` (it could not be read)
+/// leaves out the returned-content part.
 fn bounce(shared: &Shared, env: &Envelope, failed: &[QueuedRcpt], original: &[u8], expired: bool) {
     let host = &shared.config.general.hostname;
     let t = now();
@@ -402,12 +475,20 @@ fn bounce(shared: &Shared, env: &Envelope, failed: &[QueuedRcpt], original: &[u8
          I'm sorry to have to inform you that your message could not\r\n\
          be delivered to one or more recipients.\r\n\r\n"
     );
+    // #20: every value below may come from the client or the smarthost
+    // (or from an entry queued before smtpd checked ENVID and ORCPT): each
+    // is kept on its line.
+    use crate::text::one_line;
     for r in failed {
-        text.push_str(&format!("<{}>: {}\r\n", r.address, r.last_error));
+        text.push_str(&format!(
+            "<{}>: {}\r\n",
+            one_line(&r.address),
+            one_line(&r.last_error)
+        ));
     }
     let mut status = format!("Reporting-MTA: dns; {host}\r\n");
     if let Some(envid) = &env.envid {
-        status.push_str(&format!("Original-Envelope-Id: {envid}\r\n"));
+        status.push_str(&format!("Original-Envelope-Id: {}\r\n", one_line(envid)));
     }
     status.push_str(&format!(
         "Arrival-Date: {}\r\n",
@@ -416,13 +497,14 @@ fn bounce(shared: &Shared, env: &Envelope, failed: &[QueuedRcpt], original: &[u8
     for r in failed {
         status.push_str("\r\n");
         if let Some(o) = &r.orcpt {
-            status.push_str(&format!("Original-Recipient: {o}\r\n"));
+            // RFC 3464 §2.3.1: address-type ";" generic-address.
+            status.push_str(&format!("Original-Recipient: rfc822; {}\r\n", one_line(o)));
         }
         let code = if expired { "4.4.7" } else { "5.0.0" };
         status.push_str(&format!(
             "Final-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: {code}\r\nDiagnostic-Code: smtp; {}\r\n",
-            r.address,
-            r.last_error.replace(['\r', '\n'], " ")
+            one_line(&r.address),
+            one_line(&r.last_error.replace(['\r', '\n'], " "))
         ));
     }
     let (kind, returned) = if env.ret_headers_only {
@@ -451,16 +533,18 @@ fn bounce(shared: &Shared, env: &Envelope, failed: &[QueuedRcpt], original: &[u8
          {text}\r\n\
          --{boundary}\r\n\
          Content-Type: message/delivery-status\r\n\r\n\
-         {status}\r\n\
-         --{boundary}\r\n\
-         Content-Type: {kind}\r\n\r\n",
-        env.from,
+         {status}\r\n",
+        one_line(&env.from),
         crate::time::rfc5322(t),
         env.id,
     )
     .into_bytes();
-    msg.extend_from_slice(returned);
-    msg.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    if !original.is_empty() {
+        msg.extend_from_slice(format!("--{boundary}\r\nContent-Type: {kind}\r\n\r\n").as_bytes());
+        msg.extend_from_slice(returned);
+        msg.extend_from_slice(b"\r\n");
+    }
+    msg.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
 
     let resolution = {
         let dir = shared.directory.lock().unwrap_or_else(|e| e.into_inner());
@@ -492,7 +576,8 @@ fn bounce(shared: &Shared, env: &Envelope, failed: &[QueuedRcpt], original: &[u8
         ret_headers_only: false,
         submitter: None,
     };
-    match crate::session::deliver_all(shared, &local, &bounce_env, &msg) {
+    let mut body = crate::spool::Body::from_vec(msg);
+    match crate::session::deliver_all(shared, &local, &bounce_env, &mut body) {
         Ok(()) => eprintln!(
             "relay: id={} bounce id={} to=<{}> status=accepted",
             env.id, bounce_env.id, env.from

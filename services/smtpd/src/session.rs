@@ -20,6 +20,7 @@ use smtp_proto::{Error as ProtoError, MailFrom, RcptTo, Request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::queue::{Envelope, QueuedRcpt, RcptState};
+use crate::spool::{Body, Spool};
 use crate::{Listener, Shared};
 
 /// Bad commands tolerated before the connection is closed.
@@ -99,7 +100,10 @@ struct Session {
     errors: u32,
     tx: Option<Transaction>,
     state: State,
-    msg: Vec<u8>,
+    /// The DATA being received (#10): a buffer, then a spool file.
+    spool: Option<Spool>,
+    /// Scratch for the data receiver's output of one read.
+    chunk: Vec<u8>,
     too_big: bool,
     quit: bool,
     starttls: bool,
@@ -126,7 +130,8 @@ impl Session {
             errors: 0,
             tx: None,
             state: State::Command,
-            msg: Vec::new(),
+            spool: None,
+            chunk: Vec::new(),
             too_big: false,
             quit: false,
             starttls: false,
@@ -199,12 +204,18 @@ impl Session {
                         }
                     },
                     State::Data(dr) => {
-                        let done = dr.ingest(&mut iter, &mut self.msg);
-                        if self.msg.len() as u64 > self.shared.config.smtp.max_message_size {
-                            // Keep reading to the final dot but stop storing.
-                            self.too_big = true;
-                            self.msg.clear();
+                        let done = dr.ingest(&mut iter, &mut self.chunk);
+                        if let Some(spool) = &mut self.spool {
+                            let total = spool.len() + self.chunk.len() as u64;
+                            if total > self.shared.config.smtp.max_message_size {
+                                // Keep reading to the final dot but stop storing.
+                                self.too_big = true;
+                                self.spool = None;
+                            } else {
+                                spool.push(&self.chunk).await;
+                            }
                         }
+                        self.chunk.clear();
                         if !done {
                             break;
                         }
@@ -290,7 +301,11 @@ impl Session {
                 }
                 Some(_) => {
                     reply(out, "354 End data with <CR><LF>.<CR><LF>");
-                    self.msg.clear();
+                    let smtp = &self.shared.config.smtp;
+                    self.spool = Some(Spool::new(
+                        self.shared.queue.spool_dir(),
+                        smtp.data_buffer_bytes,
+                    ));
                     self.too_big = false;
                     self.state = State::Data(DataReceiver::new());
                 }
@@ -485,6 +500,14 @@ impl Session {
                 "552 5.3.4 Message size exceeds fixed maximum message size",
             );
         }
+        // #20: a decoded ENVID ends up in bounces; xtext can encode CR LF.
+        if from
+            .env_id
+            .as_deref()
+            .is_some_and(|e| !crate::text::printable(e))
+        {
+            return reply(out, "501 5.5.4 Invalid parameter ENVID");
+        }
         let address = from.address.to_lowercase();
         if let Some(user) = self.user.clone() {
             let allowed = !address.is_empty() && self.may_send_as(&user, &address).await;
@@ -521,6 +544,13 @@ impl Session {
         let Some(tx) = &self.tx else {
             return reply(out, "503 5.5.1 Error: need MAIL command");
         };
+        if to
+            .orcpt
+            .as_deref()
+            .is_some_and(|o| !crate::text::printable(o))
+        {
+            return reply(out, "501 5.5.4 Invalid parameter ORCPT");
+        }
         if tx.rcpts.len() >= self.shared.config.smtp.max_recipients {
             return reply(out, "452 4.5.3 Error: too many recipients");
         }
@@ -608,7 +638,7 @@ impl Session {
 
     async fn finish_data(&mut self, out: &mut Out) {
         let Some(tx) = self.tx.take() else { return };
-        let body = std::mem::take(&mut self.msg);
+        let spool = self.spool.take();
         if self.too_big {
             self.too_big = false;
             return reply(
@@ -616,26 +646,61 @@ impl Session {
                 "552 5.3.4 Message size exceeds fixed maximum message size",
             );
         }
+        let spooled = match spool {
+            Some(spool) => spool.finish().await,
+            None => Err(std::io::Error::other("no DATA in progress")),
+        };
+        let mut body = match spooled {
+            Ok(body) => body,
+            Err(e) => {
+                eprintln!("smtpd: from=<{}> spooling DATA: {e}", tx.from);
+                return reply(
+                    out,
+                    "451 4.3.0 Error: local storage failure, try again later",
+                );
+            }
+        };
+        // The header checks read the in-memory head: the header section of
+        // a spooled message must end within it.
+        if body.spilled() && !crate::spool::header_section_ends(&body.head) {
+            return reply(
+                out,
+                &format!(
+                    "552 5.3.4 Header section exceeds {} bytes",
+                    self.shared.config.smtp.data_buffer_bytes
+                ),
+            );
+        }
         let id = crate::queue::new_id();
         let now = crate::time::now();
         let mut fixups = String::new();
+        // RFC 5322 §3.6: one From and at most one Sender, on every listener
+        // (a reader's client shows one of two From fields and believes it).
+        let originator = match crate::originator::originator(&body.head) {
+            Ok(o) => o,
+            Err(dup) => return reply(out, &dup.reply()),
+        };
         if let Some(user) = self.user.clone() {
-            let headers = mail_parser::MessageParser::new().parse_headers(&body[..]);
-            let from: Vec<String> = headers
-                .as_ref()
-                .and_then(|m| m.from())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.address().map(str::to_lowercase))
-                        .collect()
-                })
-                .unwrap_or_default();
-            for f in from {
-                if !self.may_send_as(&user, &f).await {
-                    return reply(
-                        out,
-                        &format!("550 5.7.1 <{f}>: From header rejected: not owned by user {user}"),
-                    );
+            let headers = mail_parser::MessageParser::new().parse_headers(&body.head[..]);
+            // #16: every address of the From list and of Sender must be
+            // the user's; a From field with no address at all is refused.
+            if originator.from.as_ref().is_some_and(Vec::is_empty) {
+                return reply(
+                    out,
+                    &format!("550 5.7.1 From header rejected: no address of user {user}"),
+                );
+            }
+            let fields = [("From", &originator.from), ("Sender", &originator.sender)];
+            for (field, addresses) in fields {
+                for a in addresses.iter().flatten() {
+                    if !self.may_send_as(&user, a).await {
+                        return reply(
+                            out,
+                            &format!(
+                                "550 5.7.1 <{a}>: {field} header rejected: not owned by user {user}"
+                            ),
+                        );
+                    }
                 }
             }
             // RFC 6409 §8.2/§8.3: a submission server may add a missing
@@ -647,9 +712,8 @@ impl Session {
                 fixups.push_str(&format!("Message-ID: <{id}@{}>\r\n", self.hostname()));
             }
         }
-        let mut message = self.received_header(&id, &tx, now).into_bytes();
-        message.extend_from_slice(fixups.as_bytes());
-        message.extend_from_slice(&body);
+        body.prefix = self.received_header(&id, &tx, now).into_bytes();
+        body.prefix.extend_from_slice(fixups.as_bytes());
 
         let mut local: Vec<String> = Vec::new();
         let mut remote: Vec<QueuedRcpt> = Vec::new();
@@ -671,7 +735,16 @@ impl Session {
                 }
             }
         }
-        let size = message.len();
+        let size = match body.len() {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("smtpd: id={id} from=<{}> spooling DATA: {e}", tx.from);
+                return reply(
+                    out,
+                    "451 4.3.0 Error: local storage failure, try again later",
+                );
+            }
+        };
         let n_local = local.len();
         let n_remote = remote.len();
         let shared = self.shared.clone();
@@ -682,15 +755,29 @@ impl Session {
             created: now,
             attempts: 0,
             next_attempt: now,
-            size: size as u64,
+            size,
             envid: tx.envid.clone(),
             ret_headers_only: tx.ret_headers_only,
             submitter: self.user.clone(),
         };
-        let stored =
-            tokio::task::spawn_blocking(move || deliver_all(&shared, &local, &env, &message))
+        // A spooled message is read back for the store, which takes bytes:
+        // a few at a time (#10).
+        let permit = if body.spilled() && !local.is_empty() {
+            self.shared
+                .spooled_deliveries
+                .clone()
+                .acquire_owned()
                 .await
-                .unwrap_or_else(|e| Err(e.to_string()));
+                .ok()
+        } else {
+            None
+        };
+        let stored = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            deliver_all(&shared, &local, &env, &mut body)
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
         match stored {
             Ok(()) => {
                 if n_remote > 0 {
@@ -770,25 +857,38 @@ fn maildir_usage(root: &std::path::Path) -> u64 {
 
 /// Stores a message for every local mailbox (durably, via the store) and
 /// queues it for the remote recipients; Ok only when all of it is on disk.
+/// A spooled message is streamed into the queue, and read into memory only
+/// for local delivery.
 pub(crate) fn deliver_all(
     shared: &Shared,
     local: &[String],
     env: &Envelope,
-    message: &[u8],
+    body: &mut Body,
 ) -> Result<(), String> {
     let root = &shared.config.general.mail_root;
-    for mailbox in local {
-        let (user, domain) = mailbox
-            .rsplit_once('@')
-            .ok_or_else(|| format!("bad mailbox {mailbox}"))?;
-        outpost_store::deliver(root, domain, user, "", message)
-            .map_err(|e| format!("delivering to {mailbox}: {e}"))?;
+    let mut in_memory = None;
+    if !local.is_empty() {
+        let message = if body.spilled() {
+            body.read_all()
+                .map_err(|e| format!("reading the spooled message: {e}"))?
+        } else {
+            [&body.prefix[..], &body.head[..]].concat()
+        };
+        for mailbox in local {
+            let (user, domain) = mailbox
+                .rsplit_once('@')
+                .ok_or_else(|| format!("bad mailbox {mailbox}"))?;
+            outpost_store::deliver(root, domain, user, "", &message)
+                .map_err(|e| format!("delivering to {mailbox}: {e}"))?;
+        }
+        in_memory = Some(message);
     }
     if !env.rcpts.is_empty() {
-        shared
-            .queue
-            .enqueue(env, message)
-            .map_err(|e| format!("queueing {}: {e}", env.id))?;
+        let queued = match &in_memory {
+            Some(message) => shared.queue.enqueue(env, message),
+            None => shared.queue.enqueue_with(env, |w| body.write_to(w)),
+        };
+        queued.map_err(|e| format!("queueing {}: {e}", env.id))?;
     }
     Ok(())
 }

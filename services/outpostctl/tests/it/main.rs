@@ -262,6 +262,42 @@ fn groups_aliases_and_queue() {
 }
 
 #[test]
+fn queue_commands_leave_a_message_being_committed_alone() {
+    // #17: `queue list` removed a .msg whose .env smtpd had not renamed
+    // into place yet, so the acknowledged message lost its body.
+    let e = Env::new();
+    let queue = e.dir.path().join("queue");
+    std::fs::create_dir_all(&queue).unwrap();
+    std::fs::write(queue.join("ABC124.msg"), b"body").unwrap();
+    std::fs::write(queue.join("ABC124.env.tmp"), b"{").unwrap();
+    for _ in 0..3 {
+        let (code, out, _) = e.run(&["queue", "list"], "");
+        assert_eq!(
+            (code, out.as_str()),
+            (
+                0,
+                "ID  SIZE  FROM  TO  ATTEMPTS  LAST ERROR\n0 message(s) queued\n"
+            )
+        );
+        let (code, _, _) = e.run(&["queue", "flush"], "");
+        assert_eq!(code, 0);
+    }
+    assert_eq!(std::fs::read(queue.join("ABC124.msg")).unwrap(), b"body");
+    assert!(queue.join("ABC124.env.tmp").exists());
+    // Held entries are named by `queue list`.
+    std::fs::create_dir_all(queue.join("held")).unwrap();
+    std::fs::write(queue.join("held/ABC125.env"), b"{").unwrap();
+    let (_, out, _) = e.run(&["queue", "list"], "");
+    assert!(
+        out.ends_with(&format!(
+            "0 message(s) queued\n1 message(s) held in {}: ABC125\n",
+            queue.join("held").display()
+        )),
+        "{out}"
+    );
+}
+
+#[test]
 fn tls_ca_prints_the_exportable_certificate() {
     let e = Env::new();
     let (code, _, err) = e.run(&["tls", "ca"], "");

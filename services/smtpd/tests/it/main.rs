@@ -3,9 +3,11 @@
 //! in-process.
 
 mod common;
+mod data;
 mod durability;
 mod postfix;
 mod protocol;
+mod queue;
 mod relay;
 mod swaks;
 

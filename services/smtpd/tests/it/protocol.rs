@@ -326,3 +326,99 @@ async fn a_full_mailbox_refuses_mail_with_552() {
     )
     .await;
 }
+
+/// Sends one transaction per case on an open session and checks the reply
+/// to the end of DATA (MAIL, RCPT and DATA must be accepted).
+async fn data_cases(c: &mut crate::common::Raw, from: &str, cases: &[(&str, &str)]) {
+    for (message, want) in cases {
+        c.check(
+            &format!("MAIL FROM:<{from}>\r\nRCPT TO:<bob@outpost.test>\r\nDATA\r\n{message}.\r\n"),
+            &format!(
+                "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n{want}\r\n"
+            ),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn two_from_headers_do_not_bypass_the_sender_check() {
+    // #16: only the last From: was checked, so a forged From: followed by
+    // alice's own was accepted from alice (RFC 5322 §3.6 allows one From
+    // and one Sender; every address in them must be the user's).
+    let s = start().await;
+    let mut c = crate::common::Raw::connect_tls(&s).await;
+    c.check("", "220 mx.outpost.test ESMTP Outpost\r\n").await;
+    c.check(
+        "EHLO c\r\nAUTH PLAIN AGFsaWNlQG91dHBvc3QudGVzdABhbGljZS1zZWNyZXQtMQ==\r\n",
+        "250-mx.outpost.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250 AUTH PLAIN LOGIN\r\n235 2.7.0 Authentication successful\r\n",
+    )
+    .await;
+    let two_from = "550 5.6.0 Message has 2 From header fields, RFC 5322 section 3.6 allows one";
+    let not_alice = "not owned by user alice@outpost.test";
+    let cases: &[(&str, &str)] = &[
+        (
+            "From: CEO <bob@outpost.test>\r\nFrom: alice@outpost.test\r\n\r\nx\r\n",
+            two_from,
+        ),
+        (
+            "From: alice@outpost.test\r\nSubject: s\r\nfrom: CEO <bob@outpost.test>\r\n\r\nx\r\n",
+            two_from,
+        ),
+        (
+            "From: alice@outpost.test\r\nFrom: alice@outpost.test\r\n\r\nx\r\n",
+            two_from,
+        ),
+        (
+            "From: alice@outpost.test\r\nSender: alice@outpost.test\r\nSENDER: alice@outpost.test\r\n\r\nx\r\n",
+            "550 5.6.0 Message has 2 Sender header fields, RFC 5322 section 3.6 allows one",
+        ),
+        (
+            "From: CEO <bob@outpost.test>, alice@outpost.test\r\n\r\nx\r\n",
+            &format!("550 5.7.1 <bob@outpost.test>: From header rejected: {not_alice}"),
+        ),
+        (
+            "From: alice@outpost.test, CEO <bob@outpost.test>\r\n\r\nx\r\n",
+            &format!("550 5.7.1 <bob@outpost.test>: From header rejected: {not_alice}"),
+        ),
+        (
+            "From: Board: CEO <bob@outpost.test>;, alice@outpost.test\r\n\r\nx\r\n",
+            &format!("550 5.7.1 <bob@outpost.test>: From header rejected: {not_alice}"),
+        ),
+        (
+            "From: alice@outpost.test\r\nSender: bob@outpost.test\r\n\r\nx\r\n",
+            &format!("550 5.7.1 <bob@outpost.test>: Sender header rejected: {not_alice}"),
+        ),
+        (
+            "From: bob@outpost.test:;\r\n\r\nx\r\n",
+            "550 5.7.1 From header rejected: no address of user alice@outpost.test",
+        ),
+        // Alice's own addresses, in a list and as Sender, are fine.
+        (
+            "From: Alice <alice@outpost.test>, a@outpost.test\r\nSender: alice@outpost.test\r\n\r\nx\r\n",
+            "250 2.0.0 Ok: queued as ID",
+        ),
+        (
+            "Subject: no From at all\r\n\r\nx\r\n",
+            "250 2.0.0 Ok: queued as ID",
+        ),
+    ];
+    data_cases(&mut c, "alice@outpost.test", cases).await;
+    assert_eq!(s.inbox("bob").len(), 2, "only the last two were delivered");
+
+    // Inbound mail with two From fields is refused too: a reader's client
+    // shows one of them and would believe it.
+    let mut c = crate::common::Raw::connect(s.mx).await;
+    c.check("", "220 mx.outpost.test ESMTP Outpost\r\n").await;
+    c.check("HELO c\r\n", "250 mx.outpost.test\r\n").await;
+    data_cases(
+        &mut c,
+        "x@remote.example",
+        &[(
+            "From: ceo@outpost.test\r\nFrom: x@remote.example\r\n\r\nx\r\n",
+            two_from,
+        )],
+    )
+    .await;
+    assert_eq!(s.inbox("bob").len(), 2);
+}

@@ -255,3 +255,86 @@ async fn undeliverable_mail_bounces_after_the_configured_time() {
     );
     assert!(s.shared.queue.list().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn dsn_envid_with_crlf_never_becomes_a_bounce_header() {
+    // #20: ENVID and ORCPT are xtext; `+0D+0A` decoded to CR LF and was
+    // written into the bounce's delivery-status part as a header line.
+    let s = start_with(|c| c.smtp.bounce_after_secs = 0).await;
+    let mut c = crate::common::Raw::connect(s.mx).await;
+    c.check("", "220 mx.outpost.test ESMTP Outpost\r\n").await;
+    let steps: &[(&str, &str)] = &[
+        (
+            "EHLO c\r\n",
+            "250-mx.outpost.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250 STARTTLS\r\n",
+        ),
+        (
+            "MAIL FROM:<x@remote.example> ENVID=x+0D+0ABcc:+20evil@x\r\n",
+            "501 5.5.4 Invalid parameter ENVID\r\n",
+        ),
+        (
+            "MAIL FROM:<x@remote.example> ENVID=tab+09x\r\n",
+            "501 5.5.4 Invalid parameter ENVID\r\n",
+        ),
+        (
+            "MAIL FROM:<x@remote.example> ENVID=ok+2Bfine\r\n",
+            "250 2.1.0 Ok\r\n",
+        ),
+        (
+            "RCPT TO:<bob@outpost.test> ORCPT=rfc822;b+0D+0ABcc:+20evil@x\r\n",
+            "501 5.5.4 Invalid parameter ORCPT\r\n",
+        ),
+        (
+            "RCPT TO:<bob@outpost.test> ORCPT=rfc822;bob+7F@outpost.test\r\n",
+            "501 5.5.4 Invalid parameter ORCPT\r\n",
+        ),
+        (
+            "RCPT TO:<bob@outpost.test> ORCPT=rfc822;bob@outpost.test\r\n",
+            "250 2.1.5 Ok\r\n",
+        ),
+        ("QUIT\r\n", "221 2.0.0 Bye\r\n"),
+    ];
+    for (input, want) in steps {
+        c.check(input, want).await;
+    }
+
+    // An entry queued before the fix (or edited on disk) still cannot
+    // inject: the bounce writer drops control characters again.
+    let t = crate::now();
+    let env = outpost_smtpd::queue::Envelope {
+        id: outpost_smtpd::queue::new_id(),
+        from: "alice@outpost.test".into(),
+        rcpts: vec![outpost_smtpd::queue::QueuedRcpt {
+            address: "partner@remote.example".into(),
+            state: outpost_smtpd::queue::RcptState::Pending,
+            last_error: String::new(),
+            notify_never: false,
+            orcpt: Some("p\r\nBcc: evil@x".into()),
+        }],
+        created: t,
+        attempts: 0,
+        next_attempt: t,
+        size: 0,
+        envid: Some("x\r\nBcc: evil@x".into()),
+        ret_headers_only: false,
+        submitter: None,
+    };
+    s.shared
+        .queue
+        .enqueue(&env, b"Subject: injected\r\n\r\nx\r\n")
+        .unwrap();
+    s.shared.queue.request_flush().unwrap();
+    assert!(wait_for(10, || s.inbox("alice").len() == 1).await);
+    let dsn = &s.inbox("alice")[0];
+    assert!(
+        !dsn.lines()
+            .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+        "a control character made a header line:\n{dsn}"
+    );
+    for want in [
+        "\r\nOriginal-Envelope-Id: xBcc: evil@x\r\n",
+        "\r\nOriginal-Recipient: rfc822; pBcc: evil@x\r\n",
+    ] {
+        assert!(dsn.contains(want), "missing {want:?} in\n{dsn}");
+    }
+}
