@@ -39,7 +39,13 @@ fn basic(user: &str) -> String {
     format!("Basic {b}")
 }
 
-fn make_request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8], user: &str) -> Request {
+fn make_request(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    user: &str,
+) -> Request {
     let mut h: Vec<(String, String)> = headers
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -82,7 +88,11 @@ fn setup() -> Fixture {
         let resp = app.handle(&r);
         assert!(resp.status < 300, "fixture request {} {} got {}", r.method, r.path, resp.status);
     }
-    Fixture { app, _dir: dir, runs: 0 }
+    Fixture {
+        app,
+        _dir: dir,
+        runs: 0,
+    }
 }
 
 /// Splits the input into a request; `None` if it has no request line.
@@ -99,7 +109,13 @@ fn parse(data: &[u8]) -> Option<Request> {
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .filter(|(k, _)| k != "authorization")
         .collect::<Vec<_>>();
-    let mut r = make_request(&method.to_ascii_uppercase(), path, &[], &body, "alice@outpost.lan");
+    let mut r = make_request(
+        &method.to_ascii_uppercase(),
+        path,
+        &[],
+        &body,
+        "alice@outpost.lan",
+    );
     r.headers.splice(0..0, headers);
     Some(r)
 }
@@ -123,4 +139,3 @@ pub fn request(data: &[u8]) {
         resp.status
     );
 }
-

@@ -111,7 +111,11 @@ fn kickstart(data: &[u8]) {
         Ok(p) => p,
         Err(e) => panic!("the flattened file does not parse:\n{flat}\n{e}"),
     };
-    assert_eq!(flatten(&again.kickstart), flat, "flatten is not a fixed point");
+    assert_eq!(
+        flatten(&again.kickstart),
+        flat,
+        "flatten is not a fixed point"
+    );
 }
 
 fn imap_command(data: &[u8]) {
@@ -161,8 +165,18 @@ fn mime(data: &[u8]) {
         mime::bodystructure(&mut out, m, false);
     }
     for s in [
-        "", "TEXT", "HEADER", "1", "2", "1.1", "1.2.1", "1.MIME", "2.HEADER", "1.TEXT",
-        "HEADER.FIELDS (SUBJECT FROM)", "HEADER.FIELDS.NOT (TO)",
+        "",
+        "TEXT",
+        "HEADER",
+        "1",
+        "2",
+        "1.1",
+        "1.2.1",
+        "1.MIME",
+        "2.HEADER",
+        "1.TEXT",
+        "HEADER.FIELDS (SUBJECT FROM)",
+        "HEADER.FIELDS.NOT (TO)",
     ] {
         if let Some(sec) = Section::parse(s) {
             let _ = mime::section(data, parsed.as_ref(), &sec);
@@ -181,5 +195,9 @@ fn dav_xml(data: &[u8]) {
         Ok(a) => a,
         Err(err) => panic!("serialised XML does not parse: {err}\n{text}"),
     };
-    assert_eq!(again.to_xml(), text, "XML serialisation is not a fixed point");
+    assert_eq!(
+        again.to_xml(),
+        text,
+        "XML serialisation is not a fixed point"
+    );
 }

@@ -49,7 +49,14 @@ fn fuzz_dir() -> PathBuf {
 fn targets(root: &Path) -> Result<Vec<(String, String)>> {
     let out = crate::ci::cargo_command()
         .current_dir(root)
-        .args(["run", "-q", "-p", "outpost-fuzz", "--bin", "outpost-fuzz-targets"])
+        .args([
+            "run",
+            "-q",
+            "-p",
+            "outpost-fuzz",
+            "--bin",
+            "outpost-fuzz-targets",
+        ])
         .output()
         .context("running outpost-fuzz-targets")?;
     if !out.status.success() {
@@ -89,7 +96,14 @@ fn build(root: &Path) -> Result<PathBuf> {
             .env("CARGO_PROFILE_RELEASE_LTO", "false")
             .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
             .env("CARGO_PROFILE_RELEASE_DEBUG", "line-tables-only")
-            .args(["build", "--release", "-p", "outpost-fuzz", "--bin", "outpost-fuzz"])
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "outpost-fuzz",
+                "--bin",
+                "outpost-fuzz",
+            ])
             .args(["--features", "fuzzing", "--target", TRIPLE])
             .arg("--target-dir")
             .arg(&dir),
@@ -129,7 +143,11 @@ fn fuzz_one(bin: &Path, root: &Path, name: &str, args: &FuzzArgs) -> Result<u64>
         .filter_map(|l| l.strip_prefix("stat::number_of_executed_units:"))
         .filter_map(|v| v.trim().parse::<u64>().ok())
         .sum();
-    let execs = if execs == 0 { last_progress(&log) } else { execs };
+    let execs = if execs == 0 {
+        last_progress(&log)
+    } else {
+        execs
+    };
     if !out.status.success() {
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();

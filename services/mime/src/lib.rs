@@ -30,30 +30,118 @@ pub const DEFAULT_MAX_DEPTH: usize = 100;
 /// `multipart/` or `message/` type (header folding allowed). Lines that only
 /// look like headers (in bodies) count too, so the bound is conservative.
 pub fn nesting_bound(raw: &[u8]) -> usize {
-    let mut count = 0usize;
-    let mut at = 0usize;
-    while at < raw.len() {
-        let end = memchr::memchr(b'\n', &raw[at..]).map_or(raw.len(), |i| at + i + 1);
-        let line = &raw[at..end];
-        if line.len() > 13 && line[..13].eq_ignore_ascii_case(b"content-type:") {
-            // The value may start on a folded continuation line.
-            let mut rest = &raw[at + 13..];
-            while let Some((&c, tail)) = rest.split_first() {
-                if c == b' ' || c == b'\t' || c == b'\r' || c == b'\n' {
-                    rest = tail;
+    let mut s = NestingScan::default();
+    s.feed(raw);
+    s.bound()
+}
+
+const NAME: &[u8] = b"content-type:";
+const MULTIPART: &[u8] = b"multipart/";
+const MESSAGE: &[u8] = b"message/";
+/// Folding whitespace followed after `Content-Type:`.
+const MAX_WS: usize = 256;
+
+#[derive(Debug, Clone, Copy, Default)]
+enum Phase {
+    #[default]
+    Idle,
+    /// Matched this many bytes of `content-type:`.
+    Name(usize),
+    /// Skipped this many bytes of whitespace after the colon.
+    Ws(usize),
+    /// Matched this many bytes of `multipart/` and of `message/`
+    /// (`usize::MAX`: no longer possible).
+    Type(usize, usize),
+}
+
+/// [`nesting_bound`] over a stream, fed in pieces of any size (also as an
+/// `io::Write`), so smtpd can check a message spooled to disk without
+/// reading it into memory.
+#[derive(Debug, Clone)]
+pub struct NestingScan {
+    phase: Phase,
+    line_start: bool,
+    count: usize,
+}
+
+impl Default for NestingScan {
+    fn default() -> Self {
+        NestingScan {
+            phase: Phase::Idle,
+            line_start: true,
+            count: 0,
+        }
+    }
+}
+
+impl NestingScan {
+    /// Scans the next bytes.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.byte(b);
+        }
+    }
+
+    /// The bound so far (see [`nesting_bound`]).
+    pub fn bound(&self) -> usize {
+        self.count.saturating_mul(2)
+    }
+
+    fn byte(&mut self, b: u8) {
+        let l = b.to_ascii_lowercase();
+        self.phase = match self.phase {
+            Phase::Name(i) if NAME[i] == l => {
+                if i + 1 == NAME.len() {
+                    Phase::Ws(0)
                 } else {
-                    break;
+                    Phase::Name(i + 1)
                 }
             }
-            let starts =
-                |p: &[u8]| rest.len() >= p.len() && rest[..p.len()].eq_ignore_ascii_case(p);
-            if starts(b"multipart/") || starts(b"message/") {
-                count += 1;
+            Phase::Ws(n) if matches!(b, b' ' | b'\t' | b'\r' | b'\n') && n < MAX_WS => {
+                Phase::Ws(n + 1)
             }
-        }
-        at = end;
+            Phase::Ws(_) => self.type_byte(0, 0, l),
+            Phase::Type(i, j) => self.type_byte(i, j, l),
+            Phase::Idle | Phase::Name(_) => {
+                if self.line_start && l == NAME[0] {
+                    Phase::Name(1)
+                } else {
+                    Phase::Idle
+                }
+            }
+        };
+        self.line_start = b == b'\n';
     }
-    count.saturating_mul(2)
+
+    fn type_byte(&mut self, i: usize, j: usize, l: u8) -> Phase {
+        let step = |k: usize, word: &[u8]| {
+            if k != usize::MAX && word[k] == l {
+                k + 1
+            } else {
+                usize::MAX
+            }
+        };
+        let (i, j) = (step(i, MULTIPART), step(j, MESSAGE));
+        if i == MULTIPART.len() || j == MESSAGE.len() {
+            self.count += 1;
+            Phase::Idle
+        } else if i == usize::MAX && j == usize::MAX {
+            Phase::Idle
+        } else {
+            Phase::Type(i, j)
+        }
+    }
+}
+
+impl std::io::Write for NestingScan {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.feed(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The nesting depth of a parsed message, measured without recursion: a
@@ -192,6 +280,20 @@ mod tests {
         assert_eq!(depth(&parse(&raw, 10).unwrap()), 6);
         assert!(!exceeds(&raw, 6) && exceeds(&raw, 5));
         assert!(parse(&raw, 5).is_none());
+    }
+
+    #[test]
+    fn the_scan_gives_the_same_bound_in_any_pieces() {
+        let raw = multiparts(7);
+        let whole = nesting_bound(&raw);
+        assert_eq!(whole, 14);
+        for piece in [1, 2, 3, 7, 13] {
+            let mut s = NestingScan::default();
+            for c in raw.chunks(piece) {
+                s.feed(c);
+            }
+            assert_eq!(s.bound(), whole, "pieces of {piece}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use outpost_config::Config;
-use outpost_directory::{Directory, LockoutPolicy, NewUser, Password};
+use outpost_directory::{Directory, Lockout, NewUser, Password};
 use outpost_smtpd::queue::{Queue, RcptState};
 
 /// Administer an Outpost appliance.
@@ -242,12 +242,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn open_directory(config: &Config) -> anyhow::Result<Directory> {
-    let policy = LockoutPolicy {
-        threshold: config.directory.lockout_threshold,
-        window: std::time::Duration::from_secs(config.directory.lockout_window_secs),
-        lockout: std::time::Duration::from_secs(config.directory.lockout_secs),
-    };
-    Directory::open_with(&config.directory.path, policy)
+    Directory::open_with(&config.directory.path, Lockout::from(&config.directory))
         .with_context(|| format!("opening the directory {}", config.directory.path.display()))
 }
 

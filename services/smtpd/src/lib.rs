@@ -36,7 +36,7 @@ use std::time::Duration;
 use anyhow::Context;
 use outpost_config::Config;
 use outpost_daemon::{AuthGate, Conn, GateError, Limits, Protocol, Shutdown, Spec};
-use outpost_directory::{AuthError, Directory, LockoutPolicy, User};
+use outpost_directory::{AuthError, Directory, Lockout, User};
 use tokio::sync::Notify;
 
 /// The kind of listener a connection arrived on.
@@ -186,12 +186,8 @@ impl Shared {
     }
 }
 
-fn lockout_policy(config: &Config) -> LockoutPolicy {
-    LockoutPolicy {
-        threshold: config.directory.lockout_threshold,
-        window: std::time::Duration::from_secs(config.directory.lockout_window_secs),
-        lockout: std::time::Duration::from_secs(config.directory.lockout_secs),
-    }
+fn lockout_policy(config: &Config) -> Lockout {
+    Lockout::from(&config.directory)
 }
 
 impl std::fmt::Debug for Shared {

@@ -680,6 +680,26 @@ impl Session {
             Ok(o) => o,
             Err(dup) => return reply(out, &dup.reply()),
         };
+        // #1: mail nested deeper than every daemon will parse is refused
+        // here, as Postfix's mime_nesting_limit does, so it never reaches
+        // a mailbox (imapd would serve it as one opaque part).
+        let max_depth = self.shared.config.general.max_mime_depth;
+        match mime_too_deep(&mut body, max_depth) {
+            Ok(false) => {}
+            Ok(true) => {
+                return reply(
+                    out,
+                    &format!("554 5.6.0 MIME nesting exceeds the limit of {max_depth} levels"),
+                );
+            }
+            Err(e) => {
+                eprintln!("smtpd: from=<{}> reading the spooled message: {e}", tx.from);
+                return reply(
+                    out,
+                    "451 4.3.0 Error: local storage failure, try again later",
+                );
+            }
+        }
         if let Some(user) = self.user.clone() {
             let headers = mail_parser::MessageParser::new().parse_headers(&body.head[..]);
             // #16: every address of the From list and of Sender must be
@@ -891,4 +911,17 @@ pub(crate) fn deliver_all(
         queued.map_err(|e| format!("queueing {}: {e}", env.id))?;
     }
     Ok(())
+}
+
+/// Whether the message nests deeper than `max`: a streaming scan bounds the
+/// depth (the spooled part is read, not held); only a message with more
+/// nesting headers than the limit allows is parsed and measured.
+fn mime_too_deep(body: &mut crate::spool::Body, max: usize) -> std::io::Result<bool> {
+    let mut scan = outpost_mime::NestingScan::default();
+    body.write_to(&mut scan)?;
+    if scan.bound() < max {
+        return Ok(false);
+    }
+    let bytes = body.read_all()?;
+    Ok(outpost_mime::exceeds(&bytes, max))
 }

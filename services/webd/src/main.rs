@@ -37,7 +37,10 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("opening DAV store {}", dav_root.display()))?;
         let app = Arc::new(App {
             store,
-            auth: Arc::new(DirectoryAuth::new(&config.directory.path)),
+            auth: Arc::new(DirectoryAuth::with_lockout(
+                &config.directory.path,
+                outpost_directory::Lockout::from(&config.directory),
+            )),
             max_body: config.web.max_body_bytes,
         });
         let opts = Options::from_config(config);

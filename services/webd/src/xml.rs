@@ -158,7 +158,15 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
             .read_resolved_event_into(&mut buf)
             .map_err(|e| err(&e))?;
         let ns = match ns {
-            ResolveResult::Bound(n) => String::from_utf8_lossy(n.as_ref()).into_owned(),
+            // The namespace name comes from the `xmlns` attribute as
+            // written: unescape it like any attribute value (an `&gt;` in
+            // it was written back as `&amp;gt;`; found by fuzzing).
+            ResolveResult::Bound(n) => {
+                let raw = String::from_utf8_lossy(n.as_ref());
+                quick_xml::escape::unescape(&raw)
+                    .map_err(|e| err(&e))?
+                    .into_owned()
+            }
             ResolveResult::Unbound => String::new(),
             ResolveResult::Unknown(p) => {
                 return Err(XmlError(format!(
@@ -167,6 +175,9 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
                 )));
             }
         };
+        if !xml_chars(&ns) {
+            return Err(XmlError("a character XML does not allow".into()));
+        }
         let empty = matches!(ev, Event::Empty(_));
         match ev {
             Event::Start(e) | Event::Empty(e) if stack.len() < MAX_DEPTH => {
@@ -182,6 +193,9 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
                         continue;
                     }
                     let v = a.unescape_value().map_err(|e| err(&e))?.into_owned();
+                    if !xml_chars(&v) {
+                        return Err(XmlError("a character XML does not allow".into()));
+                    }
                     el.attrs.push((
                         String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned(),
                         v,
@@ -209,6 +223,9 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
             Event::Text(t) => {
                 if let Some(top) = stack.last_mut() {
                     let t = t.unescape().map_err(|e| err(&e))?.into_owned();
+                    if !xml_chars(&t) {
+                        return Err(XmlError("a character XML does not allow".into()));
+                    }
                     top.children.push(Node::Text(t));
                 }
             }
@@ -224,6 +241,14 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
         }
         buf.clear();
     }
+}
+
+/// Whether every character is one XML 1.0 allows (§2.2 `Char`): no C0
+/// control but tab, LF and CR. quick-xml does not check, and a NUL read
+/// here would be written back into a document no client can parse.
+fn xml_chars(s: &str) -> bool {
+    s.chars()
+        .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r') || c as u32 >= 0x7f)
 }
 
 /// Escapes text for XML content and attribute values.
@@ -354,4 +379,27 @@ pub fn error_body(condition: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:error xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\" xmlns:CR=\"urn:ietf:params:xml:ns:carddav\">{condition}</D:error>\n"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_namespace_names_round_trip_and_control_characters_are_refused() {
+        let doc =
+            br#"<D:prop xmlns:D="DAV:" xmlns:x="urn:a&gt;b&amp;c"><x:color>red</x:color></D:prop>"#;
+        let e = parse(doc).unwrap();
+        let child = e.elems().next().unwrap();
+        assert_eq!(child.ns, "urn:a>b&c");
+        let text = e.to_xml();
+        assert_eq!(parse(text.as_bytes()).unwrap().to_xml(), text);
+        for bad in [
+            &b"<a xmlns=\"urn:\x00\"/>"[..],
+            b"<a b=\"\x01\"/>",
+            b"<a>\x02</a>",
+        ] {
+            assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
 }

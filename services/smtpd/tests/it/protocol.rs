@@ -422,3 +422,43 @@ async fn two_from_headers_do_not_bypass_the_sender_check() {
     .await;
     assert_eq!(s.inbox("bob").len(), 2);
 }
+
+#[tokio::test]
+async fn mail_nested_deeper_than_the_mime_limit_is_refused_with_554() {
+    let s = start_with(|c| {
+        c.general.max_mime_depth = 5;
+        c.smtp.data_buffer_bytes = 1024;
+    })
+    .await;
+    let nested = |levels: usize, pad: usize| {
+        let mut m = String::from("Subject: top\r\nContent-Type: message/rfc822\r\n\r\n");
+        m.push_str(&format!("X-Pad: {}\r\n", "p".repeat(pad)));
+        for _ in 1..levels {
+            m.push_str("Subject: x\r\nContent-Type: message/rfc822\r\n\r\n");
+        }
+        m.push_str("Subject: inner\r\n\r\nhello\r\n");
+        m
+    };
+    let mut c = crate::common::Raw::connect(s.mx).await;
+    c.check("", "220 mx.outpost.test ESMTP Outpost\r\n").await;
+    c.check("EHLO client.example\r\n", EHLO_MX).await;
+    data_cases(
+        &mut c,
+        "sender@remote.example",
+        &[
+            // In memory, and spooled past the 1 KiB buffer.
+            (&nested(4, 10), "250 2.0.0 Ok: queued as ID"),
+            (&nested(4, 2000), "250 2.0.0 Ok: queued as ID"),
+            (
+                &nested(9, 10),
+                "554 5.6.0 MIME nesting exceeds the limit of 5 levels",
+            ),
+            (
+                &nested(9, 2000),
+                "554 5.6.0 MIME nesting exceeds the limit of 5 levels",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(s.inbox("bob").len(), 2);
+}
