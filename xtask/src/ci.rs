@@ -4,7 +4,8 @@
 //! missing ones, so a warm machine pays nothing). `ci` then runs the steps in
 //! the order a reviewer wants them to fail: format, lints, a build of what
 //! `cargo xtask serve` runs (the real-client tests start it), the test suite
-//! (cargo-nextest over the workspace), the reproducible ISO, the QEMU smoke
+//! (cargo-nextest over the workspace), a bounded fuzz run of every target,
+//! the reproducible ISO, the QEMU smoke
 //! boots and the end-to-end installs. Every step runs; the last line says
 //! how many passed.
 
@@ -150,6 +151,12 @@ pub fn run(args: CiArgs) -> Result<()> {
         (
             "tests",
             cargo(&["nextest", "run", "--workspace", "--no-fail-fast"]),
+        ),
+        // A bounded fuzz step: every target for a few seconds from the
+        // committed seeds, so a regression the seeds reach is caught here.
+        (
+            "fuzz",
+            cargo(&["xtask", "fuzz", "all", "--time", "10"]),
         ),
         ("iso", cargo(&["xtask", "iso", "--check-reproducible"])),
         ("smoke", cargo(&["xtask", "e2e", "--smoke"])),
