@@ -19,6 +19,12 @@
 //! line whose item file is missing is ignored, and the index is rebuilt from
 //! the item files if it is missing or unreadable.
 //!
+//! **Invariant:** the journal is a sequence of whole records, one JSON line
+//! each. A torn tail (crash mid-append) is cut off, durably, when the
+//! collection is opened, and every append writes at the end of the last
+//! acknowledged record, so no acknowledged record is ever glued onto torn
+//! bytes and skipped.
+//!
 //! **Invariant:** sync tokens and ETags are collection revisions, stored in
 //! the index, so they stay valid across restarts. Revisions start at the
 //! creation time in milliseconds, so a deleted and re-created collection
@@ -38,7 +44,7 @@ use item::{Analysis, InvalidItem, ItemMeta};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -274,6 +280,9 @@ struct State {
     props: Props,
     snap: Snapshot,
     journal_lines: usize,
+    /// Length of the journal up to its last acknowledged record: anything
+    /// after it is the rest of a failed append and is cut off first.
+    journal_len: u64,
 }
 
 /// One open collection; all its reads and writes go through its lock.
@@ -296,13 +305,14 @@ impl Collection {
             }
             Err(e) => return Err(Error::Io(props_path, e)),
         };
-        let (snap, journal_lines) = load_index(&dir, &props)?;
+        let index = load_index(&dir, &props)?;
         Ok(Collection {
             dir,
             state: RwLock::new(State {
                 props,
-                snap,
-                journal_lines,
+                snap: index.snap,
+                journal_lines: index.lines,
+                journal_len: index.len,
             }),
         })
     }
@@ -565,26 +575,57 @@ impl Collection {
     }
 
     fn journal(&self, st: &mut State, line: JournalLine) -> Result<()> {
+        self.append_journal(st, &line)?;
+        apply(&mut st.snap, line);
+        st.journal_lines += 1;
+        self.maybe_compact(st)
+    }
+
+    /// Appends one record durably at the end of the last acknowledged one.
+    fn append_journal(&self, st: &mut State, line: &JournalLine) -> Result<()> {
         let path = self.dir.join(JOURNAL_FILE);
         let mut text =
-            serde_json::to_string(&line).map_err(|e| Error::Io(path.clone(), e.into()))?;
+            serde_json::to_string(line).map_err(|e| Error::Io(path.clone(), e.into()))?;
         text.push('\n');
         let mut f = OpenOptions::new()
             .create(true)
-            .append(true)
+            .truncate(false)
+            .write(true)
             .open(&path)
             .map_err(io_err(&path))?;
-        f.write_all(text.as_bytes()).map_err(io_err(&path))?;
-        f.sync_data().map_err(io_err(&path))?;
-        apply(&mut st.snap, line);
-        st.journal_lines += 1;
-        // Compact when the journal outgrows the snapshot: keeps open() fast
-        // and the journal bounded, at the cost of one snapshot write per
-        // `items + 256` changes.
+        let start = st.journal_len;
+        let r = (|| {
+            // Bytes past the last acknowledged record are the rest of an
+            // append that failed: write over them, never after them (#18).
+            if f.metadata()?.len() != start {
+                f.set_len(start)?;
+            }
+            f.seek(SeekFrom::Start(start))?;
+            f.write_all(text.as_bytes())?;
+            f.sync_data()
+        })();
+        if let Err(e) = r {
+            let _ = f.set_len(start);
+            return Err(Error::Io(path, e));
+        }
+        if start == 0 {
+            // A new journal file: its directory entry must be durable too.
+            sync_dir(&self.dir)?;
+        }
+        st.journal_len += text.len() as u64;
+        Ok(())
+    }
+
+    /// Compacts when the journal outgrows the snapshot: keeps open() fast
+    /// and the journal bounded, at the cost of one snapshot write per
+    /// `items + 256` changes.
+    fn maybe_compact(&self, st: &mut State) -> Result<()> {
         if st.journal_lines > st.snap.items.len() + 256 {
             save_snapshot(&self.dir, &st.snap)?;
-            fs::remove_file(&path).map_err(io_err(&path))?;
+            let path = self.dir.join(JOURNAL_FILE);
+            remove_durably(&self.dir, &path)?;
             st.journal_lines = 0;
+            st.journal_len = 0;
         }
         Ok(())
     }
@@ -657,8 +698,19 @@ fn save_snapshot(dir: &Path, snap: &Snapshot) -> Result<()> {
     write_atomic(&path, &json).map_err(io_err(&path))
 }
 
+/// The index as loaded: the snapshot with the journal applied, and how many
+/// journal records (and bytes) it took.
+struct Loaded {
+    snap: Snapshot,
+    lines: usize,
+    len: u64,
+}
+
 /// Loads the index (snapshot + journal), or rebuilds it from the item files.
-fn load_index(dir: &Path, props: &Props) -> Result<(Snapshot, usize)> {
+///
+/// Leaves the journal ending with its last whole record (see
+/// [`read_journal`]), so the next append starts on a line of its own.
+fn load_index(dir: &Path, props: &Props) -> Result<Loaded> {
     let path = dir.join(INDEX_FILE);
     let snap: Option<Snapshot> = fs::read(&path)
         .ok()
@@ -667,27 +719,131 @@ fn load_index(dir: &Path, props: &Props) -> Result<(Snapshot, usize)> {
         let snap = rebuild_index(dir, props)?;
         save_snapshot(dir, &snap)?;
         let _ = fs::remove_file(dir.join(JOURNAL_FILE));
-        return Ok((snap, 0));
+        return Ok(Loaded {
+            snap,
+            lines: 0,
+            len: 0,
+        });
     };
-    let mut lines = 0;
     let jpath = dir.join(JOURNAL_FILE);
-    if let Ok(f) = File::open(&jpath) {
-        for line in io::BufReader::new(f).lines() {
-            let Ok(line) = line else { break };
-            // A torn last line (crash mid-append) is simply not applied: its
-            // item write either happened (the file is there, re-indexed on the
-            // next rebuild) or not.
-            let Ok(j) = serde_json::from_str::<JournalLine>(&line) else {
-                break;
-            };
-            if j.meta.is_some() && !dir.join(&j.href).is_file() {
-                continue;
+    let bytes = match fs::read(&jpath) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::Io(jpath, e)),
+    };
+    let read = read_journal(&bytes);
+    let mut lines = 0;
+    for j in read.records {
+        if j.meta.is_some() && !dir.join(&j.href).is_file() {
+            continue;
+        }
+        apply(&mut snap, j);
+        lines += 1;
+    }
+    if read.damaged {
+        // A damaged line with whole records after it (written by a version
+        // that appended after a torn line): cutting the journal would lose
+        // those, so fold everything readable into a fresh snapshot.
+        save_snapshot(dir, &snap)?;
+        remove_durably(dir, &jpath)?;
+        return Ok(Loaded {
+            snap,
+            lines: 0,
+            len: 0,
+        });
+    }
+    if read.good_len < bytes.len() as u64 {
+        // A torn tail (crash mid-append, never acknowledged): cut it off
+        // and make the cut durable before anything is appended after it.
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&jpath)
+            .map_err(io_err(&jpath))?;
+        f.set_len(read.good_len)
+            .and_then(|()| f.sync_all())
+            .map_err(io_err(&jpath))?;
+    }
+    Ok(Loaded {
+        snap,
+        lines,
+        len: read.good_len,
+    })
+}
+
+/// What [`read_journal`] found.
+struct JournalRead {
+    /// Whole records, in order.
+    records: Vec<JournalLine>,
+    /// Length of the journal up to the end of its last whole line.
+    good_len: u64,
+    /// Whether a damaged line sits before `good_len` (not just a torn tail).
+    damaged: bool,
+}
+
+/// Splits the journal into records. A record is one JSON line ended by
+/// `\n`; each append writes one record and its newline with one `write`,
+/// and is acknowledged only after `fdatasync`, so anything after the last
+/// newline is the torn rest of an append that was never acknowledged.
+///
+/// A damaged line followed by whole lines can only come from versions
+/// before #18, which appended after a torn line without cutting it: the
+/// record glued onto the torn bytes is recovered (it was acknowledged).
+fn read_journal(bytes: &[u8]) -> JournalRead {
+    let mut out = JournalRead {
+        records: Vec::new(),
+        good_len: 0,
+        damaged: false,
+    };
+    let mut pending_damage = false;
+    let mut pos = 0;
+    while let Some(nl) = bytes[pos..].iter().position(|&b| b == b'\n') {
+        let line = &bytes[pos..pos + nl];
+        pos += nl + 1;
+        match serde_json::from_slice::<JournalLine>(line) {
+            Ok(j) => {
+                out.records.push(j);
+                out.good_len = pos as u64;
+                out.damaged |= pending_damage;
             }
-            apply(&mut snap, j);
-            lines += 1;
+            Err(_) => {
+                if let Some(j) = glued_record(line) {
+                    out.records.push(j);
+                    out.good_len = pos as u64;
+                    out.damaged = true;
+                } else {
+                    pending_damage = true;
+                }
+            }
         }
     }
-    Ok((snap, lines))
+    out
+}
+
+/// The whole record at the end of a damaged line, if there is one: records
+/// start with `{"rev":` (serde writes fields in order), which cannot occur
+/// inside a JSON string (its quotes would be escaped).
+fn glued_record(line: &[u8]) -> Option<JournalLine> {
+    const START: &[u8] = b"{\"rev\":";
+    (1..line.len().saturating_sub(START.len()))
+        .filter(|&i| line[i..].starts_with(START))
+        .find_map(|i| serde_json::from_slice(&line[i..]).ok())
+}
+
+/// Removes `path` and fsyncs its folder (a missing file is fine).
+fn remove_durably(dir: &Path, path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::Io(path.to_path_buf(), e)),
+    }
+    sync_dir(dir)
+}
+
+/// fsyncs a folder, so the renames, links and removals in it are durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
 }
 
 /// Rebuilds the index by analysing every item file (used when the index is
