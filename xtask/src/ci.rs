@@ -154,10 +154,7 @@ pub fn run(args: CiArgs) -> Result<()> {
         ),
         // A bounded fuzz step: every target for a few seconds from the
         // committed seeds, so a regression the seeds reach is caught here.
-        (
-            "fuzz",
-            cargo(&["xtask", "fuzz", "all", "--time", "10"]),
-        ),
+        ("fuzz", cargo(&["xtask", "fuzz", "all", "--time", "10"])),
         ("iso", cargo(&["xtask", "iso", "--check-reproducible"])),
         ("smoke", cargo(&["xtask", "e2e", "--smoke"])),
         ("e2e", cargo(&["xtask", "e2e"])),

@@ -9,15 +9,26 @@
 //!                              "tag": "VCALENDAR" | "VADDRESSBOOK", "D:displayname", ...)
 //!     .Outpost.index           index snapshot, JSON (see [`Snapshot`])
 //!     .Outpost.journal         index changes since the snapshot, one JSON line each
+//!     .Outpost.stage-<rev>     an item change being made (gone once it is done)
 //!     <name>.ics | <name>.vcf  one item per file, the bytes the client PUT
 //! ```
 //!
 //! **Invariant:** every file is replaced atomically (write to a temporary
 //! file, fsync, rename over the target, fsync the folder), so a crash leaves
-//! either the old or the new version, never a torn one. The index journal is
-//! appended and fsynced after the item file is in place; on open, a journal
-//! line whose item file is missing is ignored, and the index is rebuilt from
-//! the item files if it is missing or unreadable.
+//! either the old or the new version, never a torn one. An item change (PUT,
+//! DELETE, MOVE) is staged, committed by one journal record, then published
+//! (see `Collection::commit`); on open, the last record is published again
+//! and stages no record names are removed, so after a crash at any point
+//! the index and the item files agree and show the item as it was before
+//! the change or after it. A journal line whose item file is missing is
+//! ignored, and the index is rebuilt from the item files if it is missing or
+//! unreadable.
+//!
+//! **Invariant:** the journal is a sequence of whole records, one JSON line
+//! each. A torn tail (crash mid-append) is cut off, durably, when the
+//! collection is opened, and every append writes at the end of the last
+//! acknowledged record, so no acknowledged record is ever glued onto torn
+//! bytes and skipped.
 //!
 //! **Invariant:** sync tokens and ETags are collection revisions, stored in
 //! the index, so they stay valid across restarts. Revisions start at the
@@ -38,7 +49,7 @@ use item::{Analysis, InvalidItem, ItemMeta};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -61,6 +72,67 @@ pub const GRANTS: &str = "outpost:grants";
 const PROPS_FILE: &str = ".Radicale.props";
 const INDEX_FILE: &str = ".Outpost.index";
 const JOURNAL_FILE: &str = ".Outpost.journal";
+
+/// Prefix of a staged item file, `.Outpost.stage-<rev>` (see
+/// [`Collection::commit`]).
+const STAGE_PREFIX: &str = ".Outpost.stage-";
+
+/// Fault injection for the crash tests: a multi-step operation calls
+/// [`step`] after each step, and a test arms either a crash (a panic, which
+/// skips every later step like a killed process) or an I/O error after
+/// step `k`.
+#[cfg(test)]
+mod fault {
+    use std::cell::Cell;
+
+    /// What happens at the armed step.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Fault {
+        /// The process dies: nothing after the step runs.
+        Crash,
+        /// The operation fails there with an I/O error.
+        Fail,
+    }
+
+    thread_local! {
+        static ARMED: Cell<Option<(usize, Fault)>> = const { Cell::new(None) };
+        static STEPS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Arms a fault at step `at` (counted from 1) of this thread, or none.
+    pub(crate) fn arm(at: Option<(usize, Fault)>) {
+        ARMED.set(at);
+        STEPS.set(0);
+    }
+
+    /// Steps counted since [`arm`].
+    pub(crate) fn steps() -> usize {
+        STEPS.get()
+    }
+
+    /// Counts a step; the fault armed for it, if any.
+    pub(crate) fn hit() -> Option<Fault> {
+        let n = STEPS.get() + 1;
+        STEPS.set(n);
+        ARMED.get().filter(|a| a.0 == n).map(|a| a.1)
+    }
+}
+
+/// A point between two steps of a multi-step change, where a test may
+/// inject a crash or an I/O error (a no-op outside tests).
+#[inline]
+fn step() -> io::Result<()> {
+    #[cfg(test)]
+    match fault::hit() {
+        Some(fault::Fault::Crash) => panic!("injected crash"),
+        Some(fault::Fault::Fail) => return Err(io::Error::other("injected failure")),
+        None => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod crash_tests;
 
 /// Errors of the store.
 #[derive(Debug)]
@@ -217,11 +289,16 @@ pub struct Snapshot {
     pub tombstones: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// One journal record: item `href` is now `meta` (`None`: deleted) as of
+/// revision `rev`; with `from`, it was moved there from that item, which is
+/// deleted by the same record (so a MOVE is one atomic record).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct JournalLine {
     rev: u64,
     href: String,
     meta: Option<ItemMeta>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
 }
 
 /// Conditions of a write, from `If-Match` / `If-None-Match` (RFC 9110 §13.1).
@@ -274,6 +351,16 @@ struct State {
     props: Props,
     snap: Snapshot,
     journal_lines: usize,
+    /// Length of the journal up to its last acknowledged record: anything
+    /// after it is the rest of a failed append and is cut off first.
+    journal_len: u64,
+    /// The folder has entry changes (a publish) not yet fsynced; the next
+    /// commit fsyncs it first.
+    dir_dirty: bool,
+    /// A write failed in a way that may leave memory and disk apart; the
+    /// collection refuses writes and [`Store::collection`] reopens it,
+    /// which recovers from what is on disk.
+    poisoned: bool,
 }
 
 /// One open collection; all its reads and writes go through its lock.
@@ -296,13 +383,16 @@ impl Collection {
             }
             Err(e) => return Err(Error::Io(props_path, e)),
         };
-        let (snap, journal_lines) = load_index(&dir, &props)?;
+        let index = load_index(&dir, &props)?;
         Ok(Collection {
             dir,
             state: RwLock::new(State {
                 props,
-                snap,
-                journal_lines,
+                snap: index.snap,
+                journal_lines: index.lines,
+                journal_len: index.len,
+                dir_dirty: false,
+                poisoned: false,
             }),
         })
     }
@@ -316,8 +406,22 @@ impl Collection {
         self.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|p| p.into_inner())
+    /// The state under the write lock, for a change; refused once a failed
+    /// write has poisoned the collection.
+    fn writable(&self) -> Result<std::sync::RwLockWriteGuard<'_, State>> {
+        let st = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if st.poisoned {
+            return Err(Error::Io(
+                self.dir.clone(),
+                io::Error::other("an earlier write failed; the collection must be reopened"),
+            ));
+        }
+        Ok(st)
+    }
+
+    /// Whether a failed write poisoned this collection (see [`State`]).
+    fn is_poisoned(&self) -> bool {
+        self.read_state().poisoned
     }
 
     /// The collection's properties.
@@ -337,7 +441,7 @@ impl Collection {
 
     /// Sets (`Some`) or removes (`None`) properties, all or nothing.
     pub fn set_props(&self, changes: &[(String, Option<String>)]) -> Result<()> {
-        let mut st = self.write_state();
+        let mut st = self.writable()?;
         let mut props = st.props.clone();
         for (k, v) in changes {
             match v {
@@ -437,7 +541,7 @@ impl Collection {
         cond: &Conditions,
     ) -> Result<(ItemMeta, bool)> {
         check_name(name)?;
-        let mut st = self.write_state();
+        let mut st = self.writable()?;
         let current = st.snap.items.get(name);
         cond.check(current)?;
         let created = current.is_none();
@@ -450,9 +554,9 @@ impl Collection {
         {
             return Err(Error::UidConflict(other.clone()));
         }
-        let path = self.dir.join(name);
-        write_atomic(&path, bytes).map_err(io_err(&path))?;
         let rev = st.snap.rev + 1;
+        let stage = stage_path(&self.dir, rev);
+        stage_bytes(&stage, bytes)?;
         let meta = ItemMeta {
             rev,
             size: bytes.len() as u64,
@@ -462,13 +566,15 @@ impl Collection {
             end: a.end,
             props: BTreeMap::new(),
         };
-        self.journal(
+        self.commit(
             &mut st,
             JournalLine {
                 rev,
                 href: name.to_string(),
                 meta: Some(meta.clone()),
+                from: None,
             },
+            true,
         )?;
         Ok((meta, created))
     }
@@ -481,7 +587,7 @@ impl Collection {
         changes: &[(String, Option<String>)],
     ) -> Result<ItemMeta> {
         check_name(name)?;
-        let mut st = self.write_state();
+        let mut st = self.writable()?;
         let mut meta = st.snap.items.get(name).cloned().ok_or(Error::NotFound)?;
         for (k, v) in changes {
             match v {
@@ -490,50 +596,62 @@ impl Collection {
             };
         }
         meta.rev = st.snap.rev + 1;
-        self.journal(
+        self.commit(
             &mut st,
             JournalLine {
                 rev: meta.rev,
                 href: name.to_string(),
                 meta: Some(meta.clone()),
+                from: None,
             },
+            false,
         )?;
         Ok(meta)
     }
 
     /// Renames an item within this collection (a WebDAV MOVE), under one
     /// lock so the UID never exists twice. `overwrite` allows replacing `to`.
+    ///
+    /// Crash-safe like every item change (see `Collection::commit`): the item
+    /// is staged as a hard link, and one journal record both deletes `from`
+    /// and creates `to`, so a crash at any point leaves the item under
+    /// exactly one of the two names.
     pub fn rename_item(&self, from: &str, to: &str, overwrite: bool) -> Result<(ItemMeta, bool)> {
         check_name(from)?;
         check_name(to)?;
-        let mut st = self.write_state();
+        let mut st = self.writable()?;
         let mut meta = st.snap.items.get(from).cloned().ok_or(Error::NotFound)?;
         let existed = st.snap.items.contains_key(to);
         if existed && !overwrite {
             return Err(Error::PreconditionFailed);
         }
-        let (src, dst) = (self.dir.join(from), self.dir.join(to));
-        fs::rename(&src, &dst).map_err(io_err(&src))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(&self.dir))?;
+        if from == to {
+            return Ok((meta, false));
+        }
         let rev = st.snap.rev + 1;
-        self.journal(
+        let (src, stage) = (self.dir.join(from), stage_path(&self.dir, rev));
+        remove_if_there(&stage).map_err(io_err(&stage))?;
+        match fs::hard_link(&src, &stage) {
+            Ok(()) => step().map_err(|e| {
+                let _ = fs::remove_file(&stage);
+                Error::Io(stage.clone(), e)
+            })?,
+            Err(_) => {
+                // No hard links here (some filesystems): a copy does as well.
+                let bytes = fs::read(&src).map_err(io_err(&src))?;
+                stage_bytes(&stage, &bytes)?;
+            }
+        }
+        meta.rev = rev;
+        self.commit(
             &mut st,
             JournalLine {
                 rev,
-                href: from.to_string(),
-                meta: None,
-            },
-        )?;
-        meta.rev = rev + 1;
-        self.journal(
-            &mut st,
-            JournalLine {
-                rev: rev + 1,
                 href: to.to_string(),
                 meta: Some(meta.clone()),
+                from: Some(from.to_string()),
             },
+            true,
         )?;
         Ok((meta, !existed))
     }
@@ -541,50 +659,158 @@ impl Collection {
     /// Deletes an item after checking `cond`.
     pub fn delete(&self, name: &str, cond: &Conditions) -> Result<()> {
         check_name(name)?;
-        let mut st = self.write_state();
+        let mut st = self.writable()?;
         let current = st.snap.items.get(name).ok_or(Error::NotFound)?;
         cond.check(Some(current))?;
-        let path = self.dir.join(name);
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::Io(path, e)),
-        }
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(&self.dir))?;
         let rev = st.snap.rev + 1;
-        self.journal(
+        self.commit(
             &mut st,
             JournalLine {
                 rev,
                 href: name.to_string(),
                 meta: None,
+                from: None,
             },
+            false,
         )
     }
 
-    fn journal(&self, st: &mut State, line: JournalLine) -> Result<()> {
+    /// Makes one item change, crash-safe (#19), in three steps:
+    ///
+    /// 1. **stage** (the caller): the new bytes are written and fsynced to
+    ///    `.Outpost.stage-<rev>` (`staged`), invisible to readers;
+    /// 2. **commit**: the folder is fsynced (the stage, and the previous
+    ///    change's files, are durable), then `line` is appended to the
+    ///    journal and fdatasynced: from here on the change has happened;
+    /// 3. **publish**: the stage is renamed over the item, and a deleted or
+    ///    moved-away item file is removed ([`publish`]).
+    ///
+    /// A crash before the commit leaves a stage no record names, removed on
+    /// open; a crash after it leaves the journal ending with this record,
+    /// and opening the collection publishes it again (publishing twice does
+    /// nothing more). Only the last record can be unpublished: the next
+    /// commit fsyncs the folder first.
+    fn commit(&self, st: &mut State, line: JournalLine, staged: bool) -> Result<()> {
+        let stage = stage_path(&self.dir, line.rev);
+        let abandon = || {
+            if staged {
+                let _ = fs::remove_file(&stage);
+            }
+        };
+        // A stage left by an earlier change that failed before its commit
+        // has this revision too: it must not be published with this record.
+        if !staged {
+            match fs::remove_file(&stage) {
+                Ok(()) => st.dir_dirty = true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::Io(stage, e)),
+            }
+        }
+        if staged || st.dir_dirty {
+            if let Err(e) = step()
+                .map_err(io_err(&self.dir))
+                .and_then(|()| sync_dir(&self.dir))
+            {
+                abandon();
+                return Err(e);
+            }
+            st.dir_dirty = false;
+        }
+        match self.append_journal(st, &line) {
+            Ok(()) => {}
+            Err(JournalError::NotWritten(e)) => {
+                abandon();
+                return Err(e);
+            }
+            Err(JournalError::Unknown(e)) => {
+                // The record may be on disk or not: only a reopen, which
+                // goes by the journal, can tell.
+                st.poisoned = true;
+                return Err(e);
+            }
+        }
+        apply(&mut st.snap, line.clone());
+        st.journal_lines += 1;
+        st.dir_dirty = true;
+        if let Err(e) = publish(&self.dir, &line) {
+            // Committed but not published: the reopen publishes it.
+            st.poisoned = true;
+            return Err(e);
+        }
+        self.maybe_compact(st)
+    }
+
+    /// Appends one record durably at the end of the last acknowledged one.
+    fn append_journal(
+        &self,
+        st: &mut State,
+        line: &JournalLine,
+    ) -> std::result::Result<(), JournalError> {
         let path = self.dir.join(JOURNAL_FILE);
-        let mut text =
-            serde_json::to_string(&line).map_err(|e| Error::Io(path.clone(), e.into()))?;
+        let not_written = |e: io::Error| JournalError::NotWritten(Error::Io(path.clone(), e));
+        let mut text = serde_json::to_string(line).map_err(|e| not_written(e.into()))?;
         text.push('\n');
         let mut f = OpenOptions::new()
             .create(true)
-            .append(true)
+            .truncate(false)
+            .write(true)
             .open(&path)
-            .map_err(io_err(&path))?;
-        f.write_all(text.as_bytes()).map_err(io_err(&path))?;
-        f.sync_data().map_err(io_err(&path))?;
-        apply(&mut st.snap, line);
-        st.journal_lines += 1;
-        // Compact when the journal outgrows the snapshot: keeps open() fast
-        // and the journal bounded, at the cost of one snapshot write per
-        // `items + 256` changes.
-        if st.journal_lines > st.snap.items.len() + 256 {
-            save_snapshot(&self.dir, &st.snap)?;
-            fs::remove_file(&path).map_err(io_err(&path))?;
+            .map_err(not_written)?;
+        let start = st.journal_len;
+        let r = (|| {
+            // Bytes past the last acknowledged record are the rest of an
+            // append that failed: write over them, never after them (#18).
+            if f.metadata()?.len() != start {
+                f.set_len(start)?;
+            }
+            f.seek(SeekFrom::Start(start))?;
+            #[cfg(test)]
+            if let Some(fault) = fault::hit() {
+                // Half-way through the write: a torn record.
+                f.write_all(&text.as_bytes()[..text.len() / 2])?;
+                match fault {
+                    fault::Fault::Crash => panic!("injected crash mid-append"),
+                    fault::Fault::Fail => return Err(io::Error::other("injected torn write")),
+                }
+            }
+            f.write_all(text.as_bytes())?;
+            step()?;
+            f.sync_data()?;
+            step()
+        })();
+        if let Err(e) = r {
+            // Cut the record off again, durably, or say we cannot tell.
+            return Err(match f.set_len(start).and_then(|()| f.sync_data()) {
+                Ok(()) => not_written(e),
+                Err(_) => JournalError::Unknown(Error::Io(path, e)),
+            });
+        }
+        if start == 0 {
+            // A new journal file: its directory entry must be durable too.
+            sync_dir(&self.dir).map_err(JournalError::Unknown)?;
+        }
+        st.journal_len += text.len() as u64;
+        Ok(())
+    }
+
+    /// Compacts when the journal outgrows the snapshot: keeps open() fast
+    /// and the journal bounded, at the cost of one snapshot write per
+    /// `items + 256` changes. A failure here loses nothing (the journal
+    /// stays, and replays onto the old snapshot or the new one alike), so
+    /// it does not fail the change that was just committed.
+    fn maybe_compact(&self, st: &mut State) -> Result<()> {
+        if st.journal_lines <= st.snap.items.len() + 256 {
+            return Ok(());
+        }
+        if save_snapshot(&self.dir, &st.snap).is_err() {
+            return Ok(());
+        }
+        // write_atomic fsynced the folder: the published files are durable.
+        st.dir_dirty = false;
+        if remove_if_there(&self.dir.join(JOURNAL_FILE)).is_ok() {
             st.journal_lines = 0;
+            st.journal_len = 0;
+            st.dir_dirty = true;
         }
         Ok(())
     }
@@ -639,6 +865,10 @@ pub fn kinds_of(list: &str) -> u8 {
 
 fn apply(snap: &mut Snapshot, line: JournalLine) {
     snap.rev = snap.rev.max(line.rev);
+    if let Some(from) = line.from {
+        snap.items.remove(&from);
+        snap.tombstones.insert(from, line.rev);
+    }
     match line.meta {
         Some(meta) => {
             snap.tombstones.remove(&line.href);
@@ -651,14 +881,140 @@ fn apply(snap: &mut Snapshot, line: JournalLine) {
     }
 }
 
+/// How an append to the journal failed.
+enum JournalError {
+    /// The record is not in the journal.
+    NotWritten(Error),
+    /// The record may be in the journal or not.
+    Unknown(Error),
+}
+
+/// Path of the stage of the change with revision `rev`.
+fn stage_path(dir: &Path, rev: u64) -> PathBuf {
+    dir.join(format!("{STAGE_PREFIX}{rev}"))
+}
+
+/// Writes `bytes` to the stage `path` (created or truncated) and fsyncs it;
+/// on failure removes what it wrote.
+fn stage_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
+    let r = (|| {
+        let mut f = File::create(path)?;
+        step()?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        step()
+    })();
+    r.map_err(|e| {
+        let _ = fs::remove_file(path);
+        Error::Io(path.to_path_buf(), e)
+    })
+}
+
+/// Removes `path`; a missing file is fine.
+fn remove_if_there(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Puts the files in line with a committed record (step 3 of
+/// [`Collection::commit`]): its stage, if still there, becomes the item,
+/// and a deleted or moved-away item's file is removed. Doing it again does
+/// nothing more. Returns whether anything changed.
+fn publish(dir: &Path, line: &JournalLine) -> Result<bool> {
+    let mut changed = false;
+    if line.meta.is_some() {
+        let stage = stage_path(dir, line.rev);
+        match fs::rename(&stage, dir.join(&line.href)) {
+            Ok(()) => changed = true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::Io(stage, e)),
+        }
+        step().map_err(io_err(dir))?;
+    }
+    let gone = match (&line.meta, &line.from) {
+        (None, _) => Some(&line.href),
+        (Some(_), Some(from)) if *from != line.href => Some(from),
+        _ => None,
+    };
+    if let Some(gone) = gone {
+        let path = dir.join(gone);
+        match fs::remove_file(&path) {
+            Ok(()) => changed = true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::Io(path, e)),
+        }
+        step().map_err(io_err(dir))?;
+    }
+    Ok(changed)
+}
+
+/// Recovery on open: publishes the journal's last record again (a crash
+/// may have come between its commit and its publish; only the last one can
+/// be unpublished) and removes every stage no record names (changes that
+/// never committed).
+fn recover(dir: &Path, last: Option<&JournalLine>) -> Result<()> {
+    let mut changed = false;
+    for e in fs::read_dir(dir).map_err(io_err(dir))? {
+        let e = e.map_err(io_err(dir))?;
+        let name = e.file_name();
+        let Some(rev) = name.to_str().and_then(|n| n.strip_prefix(STAGE_PREFIX)) else {
+            continue;
+        };
+        if last.is_some_and(|l| rev.parse() == Ok(l.rev)) {
+            continue;
+        }
+        remove_if_there(&e.path()).map_err(io_err(&e.path()))?;
+        changed = true;
+    }
+    if let Some(last) = last {
+        changed |= publish(dir, last)?;
+    }
+    if changed {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
 fn save_snapshot(dir: &Path, snap: &Snapshot) -> Result<()> {
     let path = dir.join(INDEX_FILE);
     let json = serde_json::to_vec(snap).map_err(|e| Error::Io(path.clone(), e.into()))?;
     write_atomic(&path, &json).map_err(io_err(&path))
 }
 
+/// The index as loaded: the snapshot with the journal applied, and how many
+/// journal records (and bytes) it took.
+struct Loaded {
+    snap: Snapshot,
+    lines: usize,
+    len: u64,
+}
+
 /// Loads the index (snapshot + journal), or rebuilds it from the item files.
-fn load_index(dir: &Path, props: &Props) -> Result<(Snapshot, usize)> {
+///
+/// Leaves the journal ending with its last whole record (see
+/// [`read_journal`]), so the next append starts on a line of its own.
+fn load_index(dir: &Path, props: &Props) -> Result<Loaded> {
+    let jpath = dir.join(JOURNAL_FILE);
+    let bytes = match fs::read(&jpath) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::Io(jpath, e)),
+    };
+    let read = read_journal(&bytes);
+    if !read.damaged && read.good_len < bytes.len() as u64 {
+        // A torn tail (crash mid-append, never acknowledged): cut it off
+        // and make the cut durable before anything is appended after it.
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&jpath)
+            .map_err(io_err(&jpath))?;
+        f.set_len(read.good_len)
+            .and_then(|()| f.sync_all())
+            .map_err(io_err(&jpath))?;
+    }
+    recover(dir, read.records.last())?;
     let path = dir.join(INDEX_FILE);
     let snap: Option<Snapshot> = fs::read(&path)
         .ok()
@@ -666,28 +1022,127 @@ fn load_index(dir: &Path, props: &Props) -> Result<(Snapshot, usize)> {
     let Some(mut snap) = snap else {
         let snap = rebuild_index(dir, props)?;
         save_snapshot(dir, &snap)?;
-        let _ = fs::remove_file(dir.join(JOURNAL_FILE));
-        return Ok((snap, 0));
+        let _ = fs::remove_file(&jpath);
+        return Ok(Loaded {
+            snap,
+            lines: 0,
+            len: 0,
+        });
     };
     let mut lines = 0;
-    let jpath = dir.join(JOURNAL_FILE);
-    if let Ok(f) = File::open(&jpath) {
-        for line in io::BufReader::new(f).lines() {
-            let Ok(line) = line else { break };
-            // A torn last line (crash mid-append) is simply not applied: its
-            // item write either happened (the file is there, re-indexed on the
-            // next rebuild) or not.
-            let Ok(j) = serde_json::from_str::<JournalLine>(&line) else {
-                break;
-            };
-            if j.meta.is_some() && !dir.join(&j.href).is_file() {
-                continue;
+    for mut j in read.records {
+        if j.meta.is_some() && !dir.join(&j.href).is_file() {
+            // The item file is gone (removed behind our back): nothing to
+            // index, but a move's source is gone all the same.
+            if let Some(from) = j.from.take() {
+                apply(
+                    &mut snap,
+                    JournalLine {
+                        rev: j.rev,
+                        href: from,
+                        meta: None,
+                        from: None,
+                    },
+                );
             }
-            apply(&mut snap, j);
-            lines += 1;
+            continue;
+        }
+        apply(&mut snap, j);
+        lines += 1;
+    }
+    if read.damaged {
+        // A damaged line with whole records after it (written by a version
+        // that appended after a torn line): cutting the journal would lose
+        // those, so fold everything readable into a fresh snapshot.
+        save_snapshot(dir, &snap)?;
+        remove_durably(dir, &jpath)?;
+        return Ok(Loaded {
+            snap,
+            lines: 0,
+            len: 0,
+        });
+    }
+    Ok(Loaded {
+        snap,
+        lines,
+        len: read.good_len,
+    })
+}
+
+/// What [`read_journal`] found.
+struct JournalRead {
+    /// Whole records, in order.
+    records: Vec<JournalLine>,
+    /// Length of the journal up to the end of its last whole line.
+    good_len: u64,
+    /// Whether a damaged line sits before `good_len` (not just a torn tail).
+    damaged: bool,
+}
+
+/// Splits the journal into records. A record is one JSON line ended by
+/// `\n`; each append writes one record and its newline with one `write`,
+/// and is acknowledged only after `fdatasync`, so anything after the last
+/// newline is the torn rest of an append that was never acknowledged.
+///
+/// A damaged line followed by whole lines can only come from versions
+/// before #18, which appended after a torn line without cutting it: the
+/// record glued onto the torn bytes is recovered (it was acknowledged).
+fn read_journal(bytes: &[u8]) -> JournalRead {
+    let mut out = JournalRead {
+        records: Vec::new(),
+        good_len: 0,
+        damaged: false,
+    };
+    let mut pending_damage = false;
+    let mut pos = 0;
+    while let Some(nl) = bytes[pos..].iter().position(|&b| b == b'\n') {
+        let line = &bytes[pos..pos + nl];
+        pos += nl + 1;
+        match serde_json::from_slice::<JournalLine>(line) {
+            Ok(j) => {
+                out.records.push(j);
+                out.good_len = pos as u64;
+                out.damaged |= pending_damage;
+            }
+            Err(_) => {
+                if let Some(j) = glued_record(line) {
+                    out.records.push(j);
+                    out.good_len = pos as u64;
+                    out.damaged = true;
+                } else {
+                    pending_damage = true;
+                }
+            }
         }
     }
-    Ok((snap, lines))
+    out
+}
+
+/// The whole record at the end of a damaged line, if there is one: records
+/// start with `{"rev":` (serde writes fields in order), which cannot occur
+/// inside a JSON string (its quotes would be escaped).
+fn glued_record(line: &[u8]) -> Option<JournalLine> {
+    const START: &[u8] = b"{\"rev\":";
+    (1..line.len().saturating_sub(START.len()))
+        .filter(|&i| line[i..].starts_with(START))
+        .find_map(|i| serde_json::from_slice(&line[i..]).ok())
+}
+
+/// Removes `path` and fsyncs its folder (a missing file is fine).
+fn remove_durably(dir: &Path, path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::Io(path.to_path_buf(), e)),
+    }
+    sync_dir(dir)
+}
+
+/// fsyncs a folder, so the renames, links and removals in it are durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
 }
 
 /// Rebuilds the index by analysing every item file (used when the index is
@@ -786,9 +1241,13 @@ impl Store {
         check_path(name)?;
         let key = (user.to_string(), name.to_string());
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = open.get(&key) {
+        if let Some(c) = open.get(&key)
+            && !c.is_poisoned()
+        {
             return Ok(c.clone());
         }
+        // Not open yet, or a failed write poisoned it: open it from disk,
+        // which finishes or drops the change that failed.
         let c = Arc::new(Collection::open(self.root.join(user).join(name))?);
         open.insert(key, c.clone());
         Ok(c)

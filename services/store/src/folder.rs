@@ -26,7 +26,7 @@
 //! missing or unreadable it is rebuilt from the Maildir with a new
 //! UIDVALIDITY (RFC 3501 §2.3.1.1: clients then resynchronise).
 
-use crate::{Result, StoreError, io, write_durable};
+use crate::{Result, StoreError, fsops, io, write_durable, write_durable_as};
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
@@ -518,8 +518,11 @@ impl Folder {
                 .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_data())),
             || format!("writing {}", tmp.display()),
         )?;
-        io(fs::rename(&tmp, &p), || format!("writing {}", p.display()))?;
-        io(fs::File::open(&self.dir).and_then(|d| d.sync_all()), || {
+        fsops::index_saved(&self.dir);
+        io(fsops::rename(&tmp, &p), || {
+            format!("writing {}", p.display())
+        })?;
+        io(fsops::sync_dir(&self.dir), || {
             format!("syncing {}", self.dir.display())
         })?;
         let snap = Arc::new(snap);
@@ -563,11 +566,18 @@ impl Folder {
             for n in names {
                 let (base, _) = split_info(&n);
                 let target = cur.join(format!("{base}:2,"));
-                if fs::rename(new.join(&n), &target).is_err() {
+                if fsops::rename(&new.join(&n), &target).is_err() {
                     continue; // taken by a concurrent sync of another process
                 }
                 // Noticed by the cur/ scan below as an unknown file.
                 recent.push(base.to_string());
+            }
+            if !recent.is_empty() {
+                // The new UIDs are saved in the index next: the moves must
+                // be on disk first.
+                for d in [&new, &cur] {
+                    io(fsops::sync_dir(d), || format!("syncing {}", d.display()))?;
+                }
             }
         }
         let mut recent_uids = Vec::new();
@@ -772,6 +782,7 @@ impl Folder {
         let (snap, (changed, failed)) = self.mutate(|snap| {
             let (mut changed, mut failed) = (Vec::new(), Vec::new());
             let cur = self.dir.join("cur");
+            let mut renamed = false;
             for &uid in uids {
                 let Some(i) = snap.position(uid) else {
                     continue;
@@ -788,9 +799,10 @@ impl Folder {
                 if nf.bits != m.flags.bits {
                     let from = cur.join(m.file_name());
                     let to = cur.join(format!("{}:2,{}", m.base, nf.letters()));
-                    io(fs::rename(&from, &to), || {
+                    io(fsops::rename(&from, &to), || {
                         format!("renaming {}", from.display())
                     })?;
+                    renamed = true;
                 }
                 snap.highest_modseq += 1;
                 let hm = snap.highest_modseq;
@@ -798,6 +810,13 @@ impl Folder {
                 m.flags = nf;
                 m.modseq = hm;
                 changed.push(uid);
+            }
+            // Flags live in the file names: a rename lost in a power cut
+            // would bring the old flags back over the saved index.
+            if renamed {
+                io(fsops::sync_dir(&cur), || {
+                    format!("syncing {}", cur.display())
+                })?;
             }
             Ok((changed, failed))
         })?;
@@ -819,7 +838,7 @@ impl Folder {
             for m in std::mem::take(&mut snap.messages) {
                 let selected = uids.is_none_or(|u| u.binary_search(&m.uid).is_ok());
                 if selected && (!only_deleted || m.flags.has(Flags::DELETED)) {
-                    match fs::remove_file(cur.join(m.file_name())) {
+                    match fsops::remove_file(&cur.join(m.file_name())) {
                         Ok(()) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                         Err(e) => {
@@ -840,6 +859,13 @@ impl Folder {
                 let drop = snap.expunged.len() - MAX_TOMBSTONES;
                 snap.vanished_floor = snap.expunged[drop - 1].1;
                 snap.expunged.drain(..drop);
+            }
+            // A file whose unlink is lost in a power cut would come back
+            // as a new message with a new UID.
+            if !gone.is_empty() {
+                io(fsops::sync_dir(&cur), || {
+                    format!("syncing {}", cur.display())
+                })?;
             }
             Ok(gone)
         })
@@ -863,26 +889,17 @@ impl Folder {
                 let name = format!("{base}:2,{}", m.flags.letters());
                 let to = dest.dir.join("cur").join(&name);
                 let from = self.path_of(m);
-                if fs::hard_link(&from, &to).is_err() {
+                if fsops::hard_link(&from, &to).is_err() {
                     // Renamed meanwhile (a flag change), or another file
-                    // system: read + write. The file is found by its base
-                    // name, without `self.read`: that syncs `self` under its
-                    // index lock, and when `self` is `dest` this closure
-                    // already holds that lock (#8: COPY into the selected
-                    // folder deadlocked).
+                    // system: read + write, under the name the index
+                    // records. The file is found by its base name, without
+                    // `self.read`: that syncs `self` under its index lock,
+                    // and when `self` is `dest` this closure already holds
+                    // that lock (#8: COPY into the selected folder
+                    // deadlocked).
                     let bytes = self.read_unlocked(m)?;
-                    let b = write_durable(
-                        &dest.dir,
-                        "cur",
-                        &bytes,
-                        &format!(":2,{}", m.flags.letters()),
-                    )?;
-                    let _ = fs::rename(
-                        dest.dir
-                            .join("cur")
-                            .join(format!("{b}:2,{}", m.flags.letters())),
-                        &to,
-                    );
+                    let suffix = format!(":2,{}", m.flags.letters());
+                    write_durable_as(&dest.dir, "cur", &base, &bytes, &suffix)?;
                 }
                 d.highest_modseq += 1;
                 let uid = d.uidnext;
@@ -896,6 +913,12 @@ impl Folder {
                     base,
                 });
                 pairs.push((m.uid, uid));
+            }
+            if !pairs.is_empty() {
+                let cur = dest.dir.join("cur");
+                io(fsops::sync_dir(&cur), || {
+                    format!("syncing {}", cur.display())
+                })?;
             }
             Ok(pairs)
         })?;

@@ -15,10 +15,20 @@
 //! **Invariant:** a message acknowledged by [`deliver`] is on stable storage
 //! (tmp → fsync → rename into `new/` → fsync of `new/`), the Maildir
 //! delivery protocol of <https://cr.yp.to/proto/maildir.html>.
+//!
+//! **Invariant:** every rename, link, unlink and `mkdir` that a reply
+//! depends on (flag changes rename files, EXPUNGE unlinks, COPY links or
+//! writes, CREATE/RENAME/DELETE change the mailbox root) is followed by an
+//! fsync of its directory before the folder index recording it is saved and
+//! before the call returns. They all go through `fsops`, whose test-build
+//! record lets a test check exactly that.
 
 #![deny(missing_docs)]
 
+#[cfg(test)]
+mod durability_tests;
 mod folder;
+mod fsops;
 mod mailbox;
 
 pub use folder::{
@@ -28,7 +38,7 @@ pub use mailbox::{Mailbox, SPECIAL_FOLDERS, check_name};
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -99,28 +109,38 @@ pub fn user_root(mail_root: &Path, domain: &str, user: &str) -> Result<PathBuf> 
         .join(path_component("user", user)?))
 }
 
-pub(crate) fn mkdir_0700(p: &Path) -> Result<()> {
-    match fs::DirBuilder::new().mode(0o700).create(p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(StoreError::Io(format!("creating {}", p.display()), e)),
-    }
+fn mkdir_0700(p: &Path) -> Result<bool> {
+    io(fsops::mkdir(p, 0o700), || {
+        format!("creating {}", p.display())
+    })
 }
 
-/// Creates `cur/ new/ tmp/` under `dir` (and `dir` itself), mode 0700.
+/// Creates `cur/ new/ tmp/` under `dir` (and `dir` itself, and any missing
+/// parent), mode 0700, durably: a new directory survives a power cut only
+/// once its entry in its parent is fsynced, and a delivery acknowledged
+/// into it depends on that.
 pub(crate) fn make_maildir(dir: &Path) -> Result<()> {
-    if let Some(parent) = dir.parent() {
-        io(
-            fs::DirBuilder::new()
-                .mode(0o700)
-                .recursive(true)
-                .create(parent),
-            || format!("creating {}", parent.display()),
-        )?;
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .skip(1)
+        .take_while(|a| !a.as_os_str().is_empty() && !a.is_dir())
+        .collect();
+    // Directories whose entries this call made, or found made by a
+    // concurrent creator that may not have fsynced them yet.
+    let mut touched = vec![dir];
+    for a in missing.into_iter().rev() {
+        mkdir_0700(a)?;
+        touched.extend(a.parent());
     }
     mkdir_0700(dir)?;
+    touched.extend(dir.parent());
     for sub in ["cur", "new", "tmp"] {
         mkdir_0700(&dir.join(sub))?;
+    }
+    touched.sort();
+    touched.dedup();
+    for d in touched.into_iter().rev() {
+        io(fsops::sync_dir(d), || format!("syncing {}", d.display()))?;
     }
     Ok(())
 }
@@ -170,6 +190,7 @@ pub(crate) fn unique_name(size: usize) -> String {
 
 /// Writes `bytes` durably into `tmp/` and renames it into `sub` (`new` or
 /// `cur`, with `suffix` such as `:2,S`), fsyncing file and directory.
+/// Returns the new base name.
 pub(crate) fn write_durable(
     maildir: &Path,
     sub: &str,
@@ -177,7 +198,19 @@ pub(crate) fn write_durable(
     suffix: &str,
 ) -> Result<String> {
     let base = unique_name(bytes.len());
-    let tmp = maildir.join("tmp").join(&base);
+    write_durable_as(maildir, sub, &base, bytes, suffix)?;
+    Ok(base)
+}
+
+/// [`write_durable`] under a base name the caller chose ([`unique_name`]).
+pub(crate) fn write_durable_as(
+    maildir: &Path,
+    sub: &str,
+    base: &str,
+    bytes: &[u8],
+    suffix: &str,
+) -> Result<()> {
+    let tmp = maildir.join("tmp").join(base);
     let mut f = io(
         fs::OpenOptions::new()
             .write(true)
@@ -194,7 +227,7 @@ pub(crate) fn write_durable(
     drop(f);
     let dest_dir = maildir.join(sub);
     let dest = dest_dir.join(format!("{base}{suffix}"));
-    if let Err(e) = fs::rename(&tmp, &dest) {
+    if let Err(e) = fsops::rename(&tmp, &dest) {
         let _ = fs::remove_file(&tmp);
         return Err(StoreError::Io(
             format!("renaming into {}", dest.display()),
@@ -202,10 +235,9 @@ pub(crate) fn write_durable(
         ));
     }
     // The rename is only durable once the directory entry is on disk.
-    io(fs::File::open(&dest_dir).and_then(|d| d.sync_all()), || {
+    io(fsops::sync_dir(&dest_dir), || {
         format!("syncing {}", dest_dir.display())
-    })?;
-    Ok(base)
+    })
 }
 
 /// Delivers one message durably into `folder` (`""` or `INBOX` for the

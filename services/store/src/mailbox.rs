@@ -7,7 +7,7 @@
 //! UTF-7 for IMAP4rev1 clients), again as Dovecot does on disk.
 
 use crate::folder::Folder;
-use crate::{Result, StoreError, io, make_maildir};
+use crate::{Result, StoreError, fsops, io, make_maildir};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -130,9 +130,10 @@ impl Mailbox {
         if !dir.is_dir() {
             return Err(StoreError::NotFound(name.into()));
         }
-        io(fs::remove_dir_all(&dir), || {
+        io(fsops::remove_dir_all(&dir), || {
             format!("deleting {}", dir.display())
         })?;
+        self.sync_root()?;
         let _ = self.subscribe(name, false);
         Ok(())
     }
@@ -163,14 +164,17 @@ impl Mailbox {
             .into_iter()
             .filter(|n| n.starts_with(&format!("{from}.")))
             .collect();
-        io(fs::rename(&src, &dst), || {
+        io(fsops::rename(&src, &dst), || {
             format!("renaming {}", src.display())
         })?;
         for c in children {
             let new = format!("{to}{}", &c[from.len()..]);
             let (s, d) = (self.folder_dir(&c)?, self.folder_dir(&new)?);
-            io(fs::rename(&s, &d), || format!("renaming {}", s.display()))?;
+            io(fsops::rename(&s, &d), || {
+                format!("renaming {}", s.display())
+            })?;
         }
+        self.sync_root()?;
         let subs = self.subscriptions()?;
         for s in subs {
             if s == from || s.starts_with(&format!("{from}.")) {
@@ -190,14 +194,12 @@ impl Mailbox {
             for e in rd {
                 let e = io(e, || format!("listing {}", src.display()))?;
                 let target = dst.join(sub).join(e.file_name());
-                io(fs::rename(e.path(), &target), || {
+                io(fsops::rename(&e.path(), &target), || {
                     format!("moving {}", e.path().display())
                 })?;
             }
             for d in [&src, &dst.join(sub)] {
-                io(fs::File::open(d).and_then(|f| f.sync_all()), || {
-                    format!("syncing {}", d.display())
-                })?;
+                io(fsops::sync_dir(d), || format!("syncing {}", d.display()))?;
             }
         }
         Ok(())
@@ -253,8 +255,18 @@ impl Mailbox {
                 .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all())),
             || format!("writing {}", tmp.display()),
         )?;
-        io(fs::rename(&tmp, &p), || format!("writing {}", p.display()))
+        io(fsops::rename(&tmp, &p), || {
+            format!("writing {}", p.display())
+        })?;
+        self.sync_root()
         // `lock` is released when it is dropped here.
+    }
+
+    /// fsyncs the mailbox root, where folders and `subscriptions` live.
+    fn sync_root(&self) -> Result<()> {
+        io(fsops::sync_dir(&self.root), || {
+            format!("syncing {}", self.root.display())
+        })
     }
 
     /// The RFC 6154 special-use attribute of a folder, if it has one.
