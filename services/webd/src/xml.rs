@@ -186,6 +186,9 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
                     name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
                     ..Element::default()
                 };
+                if !xml_name(&el.name) {
+                    return Err(XmlError(format!("invalid element name {:?}", el.name)));
+                }
                 for a in e.attributes() {
                     let a = a.map_err(|e| err(&e))?;
                     let key = a.key.as_namespace_binding();
@@ -196,10 +199,16 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
                     if !xml_chars(&v) {
                         return Err(XmlError("a character XML does not allow".into()));
                     }
-                    el.attrs.push((
-                        String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned(),
-                        v,
-                    ));
+                    let name = String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned();
+                    if !xml_name(&name) {
+                        return Err(XmlError(format!("invalid attribute name {name:?}")));
+                    }
+                    // Attributes are kept by local name: two that differ only
+                    // in prefix would be written back as a duplicate.
+                    if el.attrs.iter().any(|(n, _)| *n == name) {
+                        return Err(XmlError(format!("duplicate attribute {name:?}")));
+                    }
+                    el.attrs.push((name, v));
                 }
                 if empty {
                     match stack.last_mut() {
@@ -231,9 +240,11 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
             }
             Event::CData(c) => {
                 if let Some(top) = stack.last_mut() {
-                    top.children.push(Node::Text(
-                        String::from_utf8_lossy(&c.into_inner()).into_owned(),
-                    ));
+                    let t = String::from_utf8_lossy(&c.into_inner()).into_owned();
+                    if !xml_chars(&t) {
+                        return Err(XmlError("a character XML does not allow".into()));
+                    }
+                    top.children.push(Node::Text(t));
                 }
             }
             Event::Eof => return Err(XmlError("no root element".into())),
@@ -241,6 +252,25 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
         }
         buf.clear();
     }
+}
+
+/// Whether `s` can be a local name (XML Namespaces `NCName`, loosely: no
+/// markup, space, quote or colon, not starting with a digit, `-` or `.`).
+/// quick-xml takes anything up to `>` or `/` as a name; a name with `<` in
+/// it was written back as markup (found by fuzzing).
+fn xml_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| !c.is_ascii_digit() && c != '-' && c != '.')
+        && s.chars().all(|c| {
+            !c.is_whitespace()
+                && !c.is_control()
+                && !matches!(
+                    c,
+                    '<' | '>' | '/' | '"' | '\'' | '=' | '&' | ':' | '?' | '!'
+                )
+        })
 }
 
 /// Whether every character is one XML 1.0 allows (§2.2 `Char`): no C0
@@ -398,6 +428,9 @@ mod tests {
             &b"<a xmlns=\"urn:\x00\"/>"[..],
             b"<a b=\"\x01\"/>",
             b"<a>\x02</a>",
+            b"<a><b/:<c/></a>",
+            b"<a><![CDATA[\x1d]]></a>",
+            b"<a xmlns:p=\"urn:p\" xmlns:q=\"urn:q\" p:x=\"1\" q:x=\"2\"/>",
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
