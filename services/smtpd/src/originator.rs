@@ -7,7 +7,7 @@
 //! of every field is returned, groups flattened, so a forged address cannot
 //! hide behind an owned one in the same list.
 
-use mail_parser::{HeaderName, HeaderValue, MessageParser};
+use mail_parser::{HeaderName, HeaderValue};
 
 /// The addresses of a message's `From:` and `Sender:` fields, lowercased.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -42,7 +42,7 @@ impl Duplicate {
 /// message as the client sent it; what follows the header section is not
 /// looked at).
 pub(crate) fn originator(message: &[u8]) -> Result<Originator, Duplicate> {
-    let Some(parsed) = MessageParser::new().parse_headers(message) else {
+    let Some(parsed) = outpost_mime::parse_headers(message) else {
         return Ok(Originator::default());
     };
     let mut out = Originator::default();

@@ -701,7 +701,7 @@ impl Session {
             }
         }
         if let Some(user) = self.user.clone() {
-            let headers = mail_parser::MessageParser::new().parse_headers(&body.head[..]);
+            let headers = outpost_mime::parse_headers(&body.head[..]);
             // #16: every address of the From list and of Sender must be
             // the user's; a From field with no address at all is refused.
             if originator.from.as_ref().is_some_and(Vec::is_empty) {
