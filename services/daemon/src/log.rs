@@ -99,3 +99,60 @@ fn stderr_is_journal() -> bool {
     // stat() through the magic link gives the open file's own inode.
     std::fs::metadata("/proc/self/fd/2").is_ok_and(|m| m.dev() == dev && m.ino() == ino)
 }
+
+/// Longest user name a log event carries (a client chooses it): longer
+/// ones are cut, with `…`, so one LOGIN cannot write a megabyte of log.
+const MAX_LOGGED_USER: usize = 128;
+
+/// A client-chosen string fit for a log field: at most
+/// [`MAX_LOGGED_USER`] characters. (Control characters need no care here:
+/// `&str` fields are written `Debug`-escaped by the text layer and as
+/// separate fields by journald.)
+pub fn client_str(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(MAX_LOGGED_USER) {
+        None => s.into(),
+        Some((cut, _)) => format!("{}…", &s[..cut]).into(),
+    }
+}
+
+/// The one event of one login attempt (target `outpost::auth`), in every
+/// protocol: `protocol` (`imap`, `pop3`, `smtp`, `http`), `mechanism`
+/// (`LOGIN`, `PLAIN`, `USER`, `Basic`, …), the user as given, the peer,
+/// and on failure the reason (`invalid`, `locked`, `disabled`, `busy`, …:
+/// never the password). A success also records the user on the
+/// connection's span, so every later event of the session carries it.
+pub fn login(
+    protocol: &'static str,
+    mechanism: &str,
+    user: &str,
+    peer: std::net::IpAddr,
+    outcome: Result<(), &str>,
+) {
+    let user = client_str(user);
+    let user: &str = &user;
+    let mechanism = client_str(mechanism);
+    let mechanism: &str = &mechanism;
+    match outcome {
+        Ok(()) => {
+            tracing::Span::current().record("user", user);
+            tracing::info!(target: "outpost::auth", protocol, mechanism, user, peer = %peer, result = "ok", "login");
+        }
+        Err(reason) => {
+            tracing::warn!(target: "outpost::auth", protocol, mechanism, user, peer = %peer, result = "failed", reason, "login failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_strings_are_cut_at_the_bound() {
+        assert_eq!(client_str("bob"), "bob");
+        let long = "é".repeat(1000);
+        let cut = client_str(&long);
+        assert_eq!(cut.chars().count(), MAX_LOGGED_USER + 1);
+        assert!(cut.ends_with('…'));
+    }
+}

@@ -448,14 +448,19 @@ impl Session {
             .ok_or_else(|| CmdErr::Bad("no mailbox selected".into()))
     }
 
-    async fn login(&mut self, tag: &str, user: &str, pass: &str) -> R<()> {
+    async fn login(&mut self, tag: &str, mech: &str, user: &str, pass: &str) -> R<()> {
+        let log = |outcome: Result<(), &str>| {
+            outpost_daemon::log::login("imap", mech, user, self.peer.ip(), outcome)
+        };
         if !self.sh.plaintext_ok(self.tls, &self.peer) {
+            log(Err("plaintext before TLS"));
             self.line(&format!("{tag} NO [PRIVACYREQUIRED] use STARTTLS first"));
             return Ok(());
         }
         match self.sh.authenticate(user, pass, &self.peer).await {
             Ok(u) => {
                 let Some(slot) = self.sh.claim_user_ip(&u.address, self.peer.ip()) else {
+                    log(Err("too many sessions"));
                     self.line(&format!(
                         "{tag} NO [LIMIT] too many sessions for this user from this address"
                     ));
@@ -466,6 +471,13 @@ impl Session {
                 let (d, l) = (u.domain.clone(), u.local.clone());
                 match tokio::task::spawn_blocking(move || Mailbox::open(&root, &d, &l)).await {
                     Ok(Ok(mb)) => {
+                        outpost_daemon::log::login(
+                            "imap",
+                            mech,
+                            &u.address,
+                            self.peer.ip(),
+                            Ok(()),
+                        );
                         self.mailbox = Some(mb);
                         self.user = Some(u);
                         let c = &self.sh.config.imap;
@@ -473,13 +485,18 @@ impl Session {
                         let caps = self.caps();
                         self.line(&format!("{tag} OK [CAPABILITY {caps}] logged in"));
                     }
-                    _ => {
+                    r => {
+                        if let Ok(Err(e)) = &r {
+                            tracing::error!(user = u.address.as_str(), error = %e, "opening the mailbox failed");
+                        }
+                        log(Err("mailbox unavailable"));
                         self.user_ip_slot = None;
                         self.line(&format!("{tag} NO [UNAVAILABLE] mailbox unavailable"));
                     }
                 }
             }
             Err(e) => {
+                log(Err(crate::server::auth_reason(&e)));
                 self.auth_failures += 1;
                 // Slow down guessing within one connection too.
                 tokio::time::sleep(Duration::from_millis(
@@ -542,7 +559,7 @@ impl Session {
                 ) else {
                     return Err(CmdErr::Bad("LOGIN user password".into()));
                 };
-                self.login(&tag, &u, &p).await?;
+                self.login(&tag, "LOGIN", &u, &p).await?;
             }
             "AUTHENTICATE" if !authed => {
                 let mech = args.first().and_then(Tok::text).unwrap_or_default();
@@ -583,11 +600,26 @@ impl Session {
                 if parts.len() != 3 {
                     return Err(CmdErr::Bad("invalid PLAIN response".into()));
                 }
-                let (u, p) = (
+                let (z, u, p) = (
+                    String::from_utf8_lossy(parts[0]),
                     String::from_utf8_lossy(parts[1]),
                     String::from_utf8_lossy(parts[2]),
                 );
-                self.login(&tag, &u, &p).await?;
+                if !z.is_empty() && !z.eq_ignore_ascii_case(&u) {
+                    // No proxy authorisation (RFC 4616 §2): nobody may
+                    // act as someone else.
+                    outpost_daemon::log::login(
+                        "imap",
+                        "PLAIN",
+                        &u,
+                        self.peer.ip(),
+                        Err("authzid differs"),
+                    );
+                    return Err(CmdErr::No(
+                        "NO [AUTHORIZATIONFAILED] authorization identity refused".into(),
+                    ));
+                }
+                self.login(&tag, "PLAIN", &u, &p).await?;
             }
             "STARTTLS" | "LOGIN" | "AUTHENTICATE" => {
                 return Err(CmdErr::Bad("already authenticated".into()));

@@ -107,9 +107,16 @@ impl Pop {
         c
     }
 
-    async fn login(&mut self, user: &str, pass: &str) -> std::io::Result<()> {
+    async fn login(&mut self, mech: &str, user: &str, pass: &str) -> std::io::Result<()> {
         match self.sh.authenticate(user, pass, &self.peer).await {
             Err(e) => {
+                outpost_daemon::log::login(
+                    "pop3",
+                    mech,
+                    user,
+                    self.peer.ip(),
+                    Err(crate::server::auth_reason(&e)),
+                );
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 let code = if e.contains("locked") {
                     "[SYS/TEMP]"
@@ -120,6 +127,10 @@ impl Pop {
             }
             Ok(u) => {
                 let root = self.sh.mail_root();
+                let address = u.address.clone();
+                let log = |outcome: Result<(), &str>| {
+                    outpost_daemon::log::login("pop3", mech, &address, self.peer.ip(), outcome)
+                };
                 let r = tokio::task::spawn_blocking(move || -> Result<Maildrop, String> {
                     let mb =
                         Mailbox::open(&root, &u.domain, &u.local).map_err(|e| e.to_string())?;
@@ -146,15 +157,23 @@ impl Pop {
                 .await;
                 match r {
                     Ok(Ok(d)) => {
+                        log(Ok(()));
                         let n = d.msgs.len();
                         let size: u64 = d.msgs.iter().map(|m| m.size).sum();
                         self.drop = Some(d);
                         self.line(&format!("+OK maildrop has {n} messages ({size} octets)"));
                     }
                     Ok(Err(e)) if e == "locked" => {
+                        log(Err("maildrop in use"));
                         self.line("-ERR [IN-USE] maildrop already locked")
                     }
-                    _ => self.line("-ERR [SYS/TEMP] maildrop unavailable"),
+                    r => {
+                        if let Ok(Err(e)) = &r {
+                            tracing::error!(user = address.as_str(), error = %e, "opening the maildrop failed");
+                        }
+                        log(Err("maildrop unavailable"));
+                        self.line("-ERR [SYS/TEMP] maildrop unavailable")
+                    }
                 }
             }
         }
@@ -250,7 +269,7 @@ impl Pop {
                     let pass = l.get(5..).unwrap_or("").to_string();
                     match self.user.take() {
                         Some(u) if self.sh.plaintext_ok(self.tls, &self.peer) => {
-                            self.login(&u, &pass).await?
+                            self.login("USER", &u, &pass).await?
                         }
                         _ => self.line("-ERR USER first"),
                     }
@@ -283,11 +302,24 @@ impl Pop {
                             decoded.map(|d| d.split(|b| *b == 0).map(<[u8]>::to_vec).collect());
                         match parts {
                             Some(p) if p.len() == 3 => {
-                                let (u, pw) = (
+                                let (z, u, pw) = (
+                                    String::from_utf8_lossy(&p[0]).into_owned(),
                                     String::from_utf8_lossy(&p[1]).into_owned(),
                                     String::from_utf8_lossy(&p[2]).into_owned(),
                                 );
-                                self.login(&u, &pw).await?;
+                                if !z.is_empty() && !z.eq_ignore_ascii_case(&u) {
+                                    // No proxy authorisation (RFC 4616 §2).
+                                    outpost_daemon::log::login(
+                                        "pop3",
+                                        "PLAIN",
+                                        &u,
+                                        self.peer.ip(),
+                                        Err("authzid differs"),
+                                    );
+                                    self.line("-ERR [AUTH] authorization identity refused");
+                                } else {
+                                    self.login("PLAIN", &u, &pw).await?;
+                                }
                             }
                             _ => self.line("-ERR invalid AUTH response"),
                         }

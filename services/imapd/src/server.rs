@@ -255,6 +255,22 @@ impl Shared {
     }
 }
 
+/// The reason word of a failed [`Shared::authenticate`] for the login
+/// event (never the password, never the directory's whole message).
+pub fn auth_reason(e: &str) -> &'static str {
+    if e.starts_with("busy") {
+        "busy"
+    } else if e.contains("locked") {
+        "locked"
+    } else if e.contains("disabled") {
+        "disabled"
+    } else if e.contains("unavailable") {
+        "unavailable"
+    } else {
+        "invalid"
+    }
+}
+
 /// Which protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proto {

@@ -507,7 +507,11 @@ fn queue(config: &Config, cmd: QueueCmd) -> anyhow::Result<()> {
         .with_context(|| format!("opening the queue {}", config.smtp.queue_dir.display()))?;
     match cmd {
         QueueCmd::List { json } => {
-            let entries = q.list()?;
+            let scan = q.scan()?;
+            for (id, e) in &scan.unreadable {
+                eprintln!("warning: queue entry {id}: unreadable envelope: {e}");
+            }
+            let entries = scan.entries;
             if json {
                 println!("{}", serde_json::to_string_pretty(&entries)?);
             } else {

@@ -51,14 +51,6 @@ pub enum Listener {
 }
 
 impl Listener {
-    fn name(self) -> &'static str {
-        match self {
-            Listener::Mx => "mx",
-            Listener::Submission => "submission",
-            Listener::Submissions => "submissions",
-        }
-    }
-
     /// The name of this kind's listeners in logs, readiness and `cargo
     /// xtask serve` (`smtp`, `submission`, `smtps`).
     pub fn listener_name(self) -> &'static str {

@@ -327,11 +327,11 @@ impl Queue {
     }
 
     /// Every envelope, oldest first. Unreadable envelopes are reported on
-    /// stderr and skipped (never deleted: an admin may repair them).
+    /// in the log and skipped (never deleted: an admin may repair them).
     pub fn list(&self) -> std::io::Result<Vec<Envelope>> {
         let scan = self.scan()?;
         for (id, e) in &scan.unreadable {
-            eprintln!("queue: {}: {e}", self.env_path(id).display());
+            tracing::warn!(envelope = %self.env_path(id).display(), error = %e, "unreadable queue envelope skipped");
         }
         Ok(scan.entries)
     }

@@ -48,14 +48,16 @@ const CLEANUP_INTERVAL: Duration = Duration::from_secs(600);
 pub fn cleanup(queue: &crate::queue::Queue, config: &outpost_config::Config) {
     let grace = Duration::from_secs(config.smtp.queue_orphan_grace_secs);
     match queue.cleanup(grace) {
-        Ok(c) if !c.removed.is_empty() => eprintln!(
-            "relay: removed {} leftover(s) of interrupted enqueues older than {} s from {}",
-            c.removed.len(),
-            grace.as_secs(),
-            queue.dir().display()
+        Ok(c) if !c.removed.is_empty() => tracing::info!(
+            removed = c.removed.len(),
+            grace_secs = grace.as_secs(),
+            queue = %queue.dir().display(),
+            "removed leftovers of interrupted enqueues"
         ),
         Ok(_) => {}
-        Err(e) => eprintln!("relay: cleaning {}: {e}", queue.dir().display()),
+        Err(e) => {
+            tracing::error!(queue = %queue.dir().display(), error = %e, "queue cleanup failed")
+        }
     }
 }
 
@@ -167,9 +169,16 @@ pub async fn process(shared: &Arc<Shared>, mut env: Envelope) {
             RcptState::Delivered => "sent",
             RcptState::Failed => "bounced",
         };
-        eprintln!(
-            "relay: id={} from=<{}> to=<{}> attempts={} status={status} reply={}",
-            env.id, env.from, rc.address, env.attempts, rc.last_error
+        tracing::info!(
+            target: "outpost::mail",
+            id = %env.id,
+            from = env.from.as_str(),
+            to = rc.address.as_str(),
+            size = env.size,
+            attempts = env.attempts,
+            result = status,
+            reply = rc.last_error.as_str(),
+            "relay"
         );
     }
     let newly_failed: Vec<QueuedRcpt> = pending_before
@@ -192,18 +201,22 @@ pub async fn process(shared: &Arc<Shared>, mut env: Envelope) {
         shared.queue.update(&env)
     };
     if let Err(e) = result {
-        eprintln!("relay: id={} updating the queue: {e}", env.id);
+        tracing::error!(id = %env.id, error = %e, "updating the queue failed");
     }
 }
 
 /// Moves an entry to `held/`, with its one log line.
 fn hold(queue: &crate::queue::Queue, id: &str, why: &str) {
     match queue.hold(id) {
-        Ok(()) => eprintln!(
-            "relay: id={id} {why}; moved to {} status=held",
-            queue.held_dir().display()
+        Ok(()) => tracing::error!(
+            target: "outpost::mail",
+            id,
+            reason = why,
+            held = %queue.held_dir().display(),
+            result = "held",
+            "message held"
         ),
-        Err(e) => eprintln!("relay: id={id} {why}; holding it failed: {e}"),
+        Err(e) => tracing::error!(id, reason = why, error = %e, "holding a message failed"),
     }
 }
 
@@ -232,7 +245,7 @@ fn unreadable(shared: &Shared, mut env: Envelope, e: &std::io::Error) {
     }
     // The envelope with the recipients marked failed goes with it.
     if let Err(e) = shared.queue.update(&env) {
-        eprintln!("relay: id={} updating the queue: {e}", env.id);
+        tracing::error!(id = %env.id, error = %e, "updating the queue failed");
     }
     hold(&shared.queue, &env.id, &format!("cannot read message: {e}"));
 }
@@ -578,11 +591,23 @@ fn bounce(shared: &Shared, env: &Envelope, failed: &[QueuedRcpt], original: &[u8
     };
     let mut body = crate::spool::Body::from_vec(msg);
     match crate::session::deliver_all(shared, &local, &bounce_env, &mut body) {
-        Ok(()) => eprintln!(
-            "relay: id={} bounce id={} to=<{}> status=accepted",
-            env.id, bounce_env.id, env.from
+        Ok(()) => tracing::info!(
+            target: "outpost::mail",
+            id = %env.id,
+            bounce = %bounce_env.id,
+            to = env.from.as_str(),
+            size = bounce_env.size,
+            result = "bounced",
+            "bounce delivered"
         ),
-        Err(e) => eprintln!("relay: id={} bounce to=<{}> failed: {e}", env.id, env.from),
+        Err(e) => tracing::error!(
+            target: "outpost::mail",
+            id = %env.id,
+            to = env.from.as_str(),
+            result = "bounce-failed",
+            error = %e,
+            "bounce not delivered"
+        ),
     }
 }
 

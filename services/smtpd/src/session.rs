@@ -88,6 +88,23 @@ struct Transaction {
     ret_headers_only: bool,
 }
 
+/// The recipients of a transaction for a log event: the first few, then
+/// how many more (a transaction may have thousands).
+fn rcpt_list(tx: &Transaction) -> String {
+    const SHOWN: usize = 8;
+    let mut s = String::new();
+    for (i, r) in tx.rcpts.iter().take(SHOWN).enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&outpost_daemon::log::client_str(&r.address));
+    }
+    if tx.rcpts.len() > SHOWN {
+        s.push_str(&format!(" (+{} more)", tx.rcpts.len() - SHOWN));
+    }
+    s
+}
+
 struct Session {
     shared: Arc<Shared>,
     kind: Listener,
@@ -400,7 +417,7 @@ impl Session {
             State::AuthLoginPass(_, user) => match B64.decode(line) {
                 Ok(p) => {
                     let pass = String::from_utf8_lossy(&p).into_owned();
-                    self.verify(user, pass, out).await;
+                    self.verify("LOGIN", user, pass, out).await;
                 }
                 Err(_) => reply(out, "501 5.5.2 Cannot decode response"),
             },
@@ -438,42 +455,52 @@ impl Session {
         let pass = String::from_utf8_lossy(parts[2]).into_owned();
         if !authz.is_empty() && !authz.eq_ignore_ascii_case(&user) {
             // No proxy authorisation: nobody may act as someone else.
+            self.log_login("PLAIN", &user, Err("authzid differs"));
             self.auth_failed(out, "535 5.7.8 Authentication credentials invalid");
             return;
         }
-        self.verify(user, pass, out).await;
+        self.verify("PLAIN", user, pass, out).await;
     }
 
-    async fn verify(&mut self, user: String, pass: String, out: &mut Out) {
+    async fn verify(&mut self, mech: &'static str, user: String, pass: String, out: &mut Out) {
+        let given = user.clone();
         let result = self.shared.authenticate(user, pass, self.peer).await;
         match result {
             Ok(u) => {
-                eprintln!(
-                    "smtpd: auth ok user={} client={} listener={}",
-                    u.address,
-                    self.peer.ip(),
-                    self.kind.name()
-                );
+                self.log_login(mech, &u.address, Ok(()));
                 self.user = Some(u.address);
                 reply(out, "235 2.7.0 Authentication successful");
             }
-            Err(AuthError::Locked(_)) | Err(AuthError::Unavailable(_)) => {
-                self.auth_failed(out, "454 4.7.0 Temporary authentication failure")
-            }
-            Err(AuthError::Invalid) | Err(AuthError::Disabled) => {
-                self.auth_failed(out, "535 5.7.8 Authentication credentials invalid")
+            Err(e) => {
+                let why = match &e {
+                    AuthError::Invalid => "invalid",
+                    AuthError::Locked(_) => "locked",
+                    AuthError::Disabled => "disabled",
+                    AuthError::Unavailable(_) => "unavailable",
+                };
+                self.log_login(mech, &given, Err(why));
+                if let AuthError::Unavailable(detail) = &e {
+                    tracing::warn!(error = %detail, "password check unavailable");
+                }
+                match e {
+                    AuthError::Locked(_) | AuthError::Unavailable(_) => {
+                        self.auth_failed(out, "454 4.7.0 Temporary authentication failure")
+                    }
+                    AuthError::Invalid | AuthError::Disabled => {
+                        self.auth_failed(out, "535 5.7.8 Authentication credentials invalid")
+                    }
+                }
             }
         }
+    }
+
+    /// The `outpost::auth` event of this attempt.
+    fn log_login(&self, mech: &str, user: &str, outcome: Result<(), &str>) {
+        outpost_daemon::log::login("smtp", mech, user, self.peer.ip(), outcome);
     }
 
     fn auth_failed(&mut self, out: &mut Out, text: &str) {
         self.auth_failures += 1;
-        eprintln!(
-            "smtpd: auth failed client={} listener={} failures={}",
-            self.peer.ip(),
-            self.kind.name(),
-            self.auth_failures
-        );
         reply(out, text);
         if self.auth_failures >= self.shared.config.smtp.max_auth_failures_per_session {
             reply(out, "421 4.7.0 Too many failed authentication attempts");
@@ -616,11 +643,11 @@ impl Session {
                 (Vec::new(), vec![address.clone()])
             }
             Ok(Err(e)) => {
-                eprintln!("smtpd: directory lookup for {address}: {e}");
+                tracing::error!(rcpt = address.as_str(), error = %e, "directory lookup failed");
                 return reply(out, "451 4.3.0 Error: temporary directory failure");
             }
             Err(e) => {
-                eprintln!("smtpd: directory lookup for {address}: {e}");
+                tracing::error!(rcpt = address.as_str(), error = %e, "directory lookup failed");
                 return reply(out, "451 4.3.0 Error: temporary directory failure");
             }
         };
@@ -653,7 +680,7 @@ impl Session {
         let mut body = match spooled {
             Ok(body) => body,
             Err(e) => {
-                eprintln!("smtpd: from=<{}> spooling DATA: {e}", tx.from);
+                tracing::error!(from = tx.from.as_str(), error = %e, "spooling DATA failed");
                 return reply(
                     out,
                     "451 4.3.0 Error: local storage failure, try again later",
@@ -693,7 +720,7 @@ impl Session {
                 );
             }
             Err(e) => {
-                eprintln!("smtpd: from=<{}> reading the spooled message: {e}", tx.from);
+                tracing::error!(from = tx.from.as_str(), error = %e, "reading the spooled message failed");
                 return reply(
                     out,
                     "451 4.3.0 Error: local storage failure, try again later",
@@ -758,7 +785,7 @@ impl Session {
         let size = match body.len() {
             Ok(n) => n,
             Err(e) => {
-                eprintln!("smtpd: id={id} from=<{}> spooling DATA: {e}", tx.from);
+                tracing::error!(id = %id, from = tx.from.as_str(), error = %e, "spooling DATA failed");
                 return reply(
                     out,
                     "451 4.3.0 Error: local storage failure, try again later",
@@ -803,19 +830,29 @@ impl Session {
                 if n_remote > 0 {
                     self.shared.relay_wakeup.notify_one();
                 }
-                eprintln!(
-                    "smtpd: id={id} from=<{}> size={size} local={n_local} remote={n_remote} listener={} client={} user={} status=accepted",
-                    tx.from,
-                    self.kind.name(),
-                    self.peer.ip(),
-                    self.user.as_deref().unwrap_or("-"),
+                tracing::info!(
+                    target: "outpost::mail",
+                    id = %id,
+                    from = tx.from.as_str(),
+                    to = rcpt_list(&tx).as_str(),
+                    size,
+                    local = n_local,
+                    remote = n_remote,
+                    result = "queued",
+                    "message accepted"
                 );
                 reply(out, &format!("250 2.0.0 Ok: queued as {id}"));
             }
             Err(e) => {
-                eprintln!(
-                    "smtpd: id={id} from=<{}> status=tempfail error={e}",
-                    tx.from
+                tracing::error!(
+                    target: "outpost::mail",
+                    id = %id,
+                    from = tx.from.as_str(),
+                    to = rcpt_list(&tx).as_str(),
+                    size,
+                    result = "tempfail",
+                    error = %e,
+                    "message not stored"
                 );
                 reply(
                     out,
