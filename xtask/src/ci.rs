@@ -6,8 +6,8 @@
 //! `cargo xtask serve` runs (the real-client tests start it), the test suite
 //! (cargo-nextest over the workspace), a bounded fuzz run of every target,
 //! the reproducible ISO, the QEMU smoke
-//! boots and the end-to-end installs. Every step runs; the last line says
-//! how many passed.
+//! boots, the end-to-end installs and `cargo deny` (offline advisories,
+//! licences, bans). Every step runs; the last line says how many passed.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -124,6 +124,22 @@ pub fn run(args: CiArgs) -> Result<()> {
         deps(DepsArgs {})?;
     }
     let root = root();
+    // cargo-deny is no Debian package: when it is missing, its build starts
+    // now at the lowest priority (idle cycles of the test and QEMU steps)
+    // and the `deny` step at the end waits for it.
+    let deny_build = match crate::deny::find() {
+        Some(_) => None,
+        None => {
+            let log = root.join("target/outpost/cargo-deny-install.log");
+            std::fs::create_dir_all(log.parent().expect("a parent"))?;
+            println!(
+                "ci: building cargo-deny in the background (log: {})",
+                log.display()
+            );
+            Some(crate::deny::install(&log)?)
+        }
+    };
+    let mut deny_build = deny_build;
     let cargo = |args: &[&str]| {
         let mut c = cargo_command();
         c.current_dir(&root).args(args);
@@ -158,11 +174,19 @@ pub fn run(args: CiArgs) -> Result<()> {
         ("iso", cargo(&["xtask", "iso", "--check-reproducible"])),
         ("smoke", cargo(&["xtask", "e2e", "--smoke"])),
         ("e2e", cargo(&["xtask", "e2e"])),
+        // Offline RustSec advisories, licences, bans and sources.
+        ("deny", cargo(&["xtask", "deny"])),
     ];
     let (mut passed, mut failed) = (0, Vec::new());
     for (name, mut cmd) in steps {
         let started = std::time::Instant::now();
         println!("ci: ── {name} ──");
+        if name == "deny"
+            && let Some(mut build) = deny_build.take()
+        {
+            let status = build.wait()?;
+            println!("ci: cargo-deny build finished ({status})");
+        }
         let ok = run_cmd(&mut cmd)
             .map_err(|e| eprintln!("ci: {name}: {e:#}"))
             .is_ok();

@@ -5,6 +5,7 @@
 
 mod bench;
 mod ci;
+mod deny;
 mod e2e;
 mod fuzz;
 mod iso;
@@ -37,6 +38,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Coverage-guided fuzzing of the parsers and sessions (libFuzzer).
     Fuzz(fuzz::FuzzArgs),
+    /// cargo deny check, offline: advisories, licences, bans, sources.
+    Deny(deny::DenyArgs),
     /// Install the Debian packages the tests need (apt-get, as root).
     Deps(ci::DepsArgs),
     /// What CI runs: deps, fmt, clippy, the test suite, the QEMU tests.
@@ -51,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Deny(args) => deny::run(args),
         Command::Deps(args) => ci::deps(args),
         Command::Ci(args) => ci::run(args),
     }

@@ -75,8 +75,13 @@ fn libraries_know_nothing_of_daemons_or_async() {
     // Invariant: `kickstart` and `image` are libraries with no knowledge of
     // the services, and no async runtime.
     let deps = transitive_deps(&metadata());
+    // A rule naming a crate that is gone is a rule that checks nothing.
+    let of = |lib: &str| {
+        deps.get(lib)
+            .unwrap_or_else(|| panic!("tidy rule names {lib}, which is not in the workspace"))
+    };
     for lib in ["outpost-kickstart", "outpost-image"] {
-        let Some(list) = deps.get(lib) else { continue };
+        let list = of(lib);
         for d in list {
             assert!(
                 !(d.starts_with("outpost-") || d == "tokio"),
@@ -90,14 +95,32 @@ fn libraries_know_nothing_of_daemons_or_async() {
         "outpost-directory",
         "outpost-davstore",
         "outpost-config",
+        "outpost-queue",
+        "outpost-durable",
+        "outpost-mime",
     ] {
-        let Some(list) = deps.get(lib) else { continue };
+        let list = of(lib);
         assert!(
             !list
                 .iter()
                 .any(|d| d == "tokio" || d == "axum" || d == "hyper"),
             "{lib} must stay synchronous (the installer links it)"
         );
+    }
+    // The admin tool and the installer link libraries, never a daemon.
+    for tool in ["outpostctl", "outpost-installer"] {
+        for d in of(tool) {
+            assert!(
+                ![
+                    "outpost-smtpd",
+                    "outpost-imapd",
+                    "outpost-webd",
+                    "outpost-daemon"
+                ]
+                .contains(&d.as_str()),
+                "{tool} must not depend on the daemon crate {d} (ARCHITECTURE.md, Invariants)"
+            );
+        }
     }
 }
 
@@ -199,4 +222,62 @@ fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
             f(&p);
         }
     }
+}
+
+#[test]
+fn every_allow_says_why() {
+    // STYLE.md: a lint silenced is a decision; its reason sits beside it
+    // (`reason = "…"` in the attribute, or a `// Reason:` comment on the
+    // same line or the line before).
+    let root = crate::ci::root();
+    let mut bare = Vec::new();
+    for top in [
+        "kickstart",
+        "image",
+        "installer",
+        "services",
+        "xtask",
+        "fuzz",
+    ] {
+        walk(&root.join(top), &mut |path| {
+            if path.extension().is_none_or(|e| e != "rs")
+                || path.components().any(|c| c.as_os_str() == "target")
+            {
+                return;
+            }
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, l) in lines.iter().enumerate() {
+                let t = l.trim_start();
+                if !(t.starts_with("#[allow(") || t.starts_with("#![allow(")) {
+                    continue;
+                }
+                // The attribute up to its closing `)]`.
+                let attr: String = lines[i..]
+                    .iter()
+                    .take(8)
+                    .scan(false, |done, l| {
+                        (!*done).then(|| {
+                            *done = l.contains(")]");
+                            *l
+                        })
+                    })
+                    .collect();
+                let before = i.checked_sub(1).map(|j| lines[j]).unwrap_or("");
+                if !(attr.contains("reason") || l.contains("Reason:") || before.contains("Reason:"))
+                {
+                    bare.push(format!(
+                        "{}:{}",
+                        path.strip_prefix(&root).unwrap().display(),
+                        i + 1
+                    ));
+                }
+            }
+        });
+    }
+    assert!(
+        bare.is_empty(),
+        "allow without a reason:\n{}",
+        bare.join("\n")
+    );
 }

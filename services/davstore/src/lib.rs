@@ -235,18 +235,11 @@ pub fn check_path(path: &str) -> Result<()> {
 pub const MAX_NESTING: usize = 16;
 
 /// Writes `bytes` to `path` atomically: temporary file in the same folder,
-/// fsync, rename, fsync of the folder (so the rename itself is durable).
+/// fsync, rename, fsync of the folder (so the rename itself is durable);
+/// the shared `outpost-durable` write (temporaries are `.tmp-…`, which the
+/// scans skip).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("item");
-    let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    File::open(dir)?.sync_all()
+    outpost_durable::write_atomic(path, bytes, 0o644)
 }
 
 fn now_millis() -> u64 {
@@ -1140,9 +1133,7 @@ fn remove_durably(dir: &Path, path: &Path) -> Result<()> {
 
 /// fsyncs a folder, so the renames, links and removals in it are durable.
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+    outpost_durable::sync_dir(dir).map_err(io_err(dir))
 }
 
 /// Rebuilds the index by analysing every item file (used when the index is

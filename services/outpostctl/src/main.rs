@@ -17,7 +17,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use outpost_config::Config;
 use outpost_directory::{Directory, Lockout, NewUser, Password};
-use outpost_smtpd::queue::{Queue, RcptState};
+use outpost_queue::{Queue, RcptState};
 
 /// Administer an Outpost appliance.
 #[derive(Debug, Parser)]

@@ -22,7 +22,8 @@
 #![deny(missing_docs)]
 
 mod originator;
-pub mod queue;
+/// The queue is its own synchronous crate (outpostctl reads it too).
+pub use outpost_queue as queue;
 pub mod relay;
 pub mod session;
 mod spool;

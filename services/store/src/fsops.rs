@@ -57,7 +57,7 @@ pub(crate) fn mkdir(path: &Path, mode: u32) -> io::Result<bool> {
 
 /// fsyncs the directory `dir`, making the changes of its entries durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()?;
+    outpost_durable::sync_dir(dir)?;
     log::synced(dir);
     Ok(())
 }

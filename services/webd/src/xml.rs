@@ -26,6 +26,9 @@ pub const OUTPOST: &str = "https://outpost.invalid/ns/";
 
 /// Deepest element nesting accepted in a request body.
 const MAX_DEPTH: usize = 64;
+/// Attributes one element may carry (DAV elements have a handful); the
+/// duplicate check is a scan, so this also keeps it cheap.
+const MAX_ATTRS: usize = 32;
 
 /// Prefixes used in responses and in Radicale-style property keys.
 pub const PREFIXES: &[(&str, &str)] = &[
@@ -195,7 +198,15 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
                     if key.is_some() || a.key.as_ref() == b"xmlns" {
                         continue;
                     }
-                    let v = a.unescape_value().map_err(|e| err(&e))?.into_owned();
+                    if el.attrs.len() >= MAX_ATTRS {
+                        return Err(XmlError(format!(
+                            "more than {MAX_ATTRS} attributes on one element"
+                        )));
+                    }
+                    let v = a
+                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .map_err(|e| err(&e))?
+                        .into_owned();
                     if !xml_chars(&v) {
                         return Err(XmlError("a character XML does not allow".into()));
                     }
@@ -231,20 +242,28 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
             }
             Event::Text(t) => {
                 if let Some(top) = stack.last_mut() {
-                    let t = t.unescape().map_err(|e| err(&e))?.into_owned();
-                    if !xml_chars(&t) {
-                        return Err(XmlError("a character XML does not allow".into()));
-                    }
-                    top.children.push(Node::Text(t));
+                    push_text(top, &t.xml10_content().map_err(|e| err(&e))?)?;
+                }
+            }
+            // quick-xml ≥ 0.38 reports `&amp;`, `&#x41;` apart from the text
+            // around them: resolved here and joined to that text.
+            Event::GeneralRef(r) => {
+                if let Some(top) = stack.last_mut() {
+                    let c = match r.resolve_char_ref().map_err(|e| err(&e))? {
+                        Some(c) => c.to_string(),
+                        None => {
+                            let name = r.decode().map_err(|e| err(&e))?;
+                            quick_xml::escape::resolve_predefined_entity(&name)
+                                .ok_or_else(|| XmlError(format!("unknown entity &{name};")))?
+                                .to_string()
+                        }
+                    };
+                    push_text(top, &c)?;
                 }
             }
             Event::CData(c) => {
                 if let Some(top) = stack.last_mut() {
-                    let t = String::from_utf8_lossy(&c.into_inner()).into_owned();
-                    if !xml_chars(&t) {
-                        return Err(XmlError("a character XML does not allow".into()));
-                    }
-                    top.children.push(Node::Text(t));
+                    push_text(top, &String::from_utf8_lossy(&c.into_inner()))?;
                 }
             }
             Event::Eof => return Err(XmlError("no root element".into())),
@@ -252,6 +271,18 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
         }
         buf.clear();
     }
+}
+
+/// Appends character data to `el`, joined to the text just before it.
+fn push_text(el: &mut Element, t: &str) -> Result<(), XmlError> {
+    if !xml_chars(t) {
+        return Err(XmlError("a character XML does not allow".into()));
+    }
+    match el.children.last_mut() {
+        Some(Node::Text(prev)) => prev.push_str(t),
+        _ => el.children.push(Node::Text(t.to_string())),
+    }
+    Ok(())
 }
 
 /// Whether `s` can be a local name (XML Namespaces `NCName`, loosely: no
@@ -434,5 +465,27 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn entity_and_character_references_join_the_text_around_them() {
+        let e = parse(b"<a>x &amp; y&#x41;&#66;<![CDATA[<z>]]>&lt;</a>").unwrap();
+        assert_eq!(e.text(), "x & yAB<z><");
+        assert!(
+            parse(b"<a>&nbsp;</a>").is_err(),
+            "no DTD, no other entities"
+        );
+        assert!(parse(b"<a>&#0;</a>").is_err());
+        let e = parse(b"<a b=\"1&amp;2\"/>").unwrap();
+        assert_eq!(e.attrs, vec![("b".to_string(), "1&2".to_string())]);
+    }
+
+    #[test]
+    fn an_element_with_thousands_of_attributes_is_refused() {
+        // RUSTSEC-2026-0194's shape: duplicate checks over N attributes.
+        let attrs: String = (0..5000).map(|i| format!(" a{i}=\"v\"")).collect();
+        let doc = format!("<x{attrs}/>");
+        let e = parse(doc.as_bytes()).unwrap_err();
+        assert!(e.0.contains("attributes"), "{}", e.0);
     }
 }

@@ -226,13 +226,13 @@ fn groups_aliases_and_queue() {
     );
 
     // The queue as smtpd writes it.
-    let q = outpost_smtpd::queue::Queue::open(&e.dir.path().join("queue")).unwrap();
-    let env = outpost_smtpd::queue::Envelope {
+    let q = outpost_queue::Queue::open(&e.dir.path().join("queue")).unwrap();
+    let env = outpost_queue::Envelope {
         id: "ABC123".into(),
         from: "alice@outpost.test".into(),
-        rcpts: vec![outpost_smtpd::queue::QueuedRcpt {
+        rcpts: vec![outpost_queue::QueuedRcpt {
             address: "partner@remote.example".into(),
-            state: outpost_smtpd::queue::RcptState::Pending,
+            state: outpost_queue::RcptState::Pending,
             last_error: "connection refused".into(),
             notify_never: false,
             orcpt: None,

@@ -27,6 +27,8 @@
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+
+use outpost_durable::sync_dir;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -203,7 +205,10 @@ impl Queue {
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let leftover = name.ends_with(".tmp")
+            // Temporaries of interrupted writes: `.tmp-…` (outpost-durable),
+            // `….tmp` (before it).
+            let leftover = name.starts_with(".tmp-")
+                || name.ends_with(".tmp")
                 || name
                     .strip_suffix(".msg")
                     .is_some_and(|id| !self.env_path(id).exists());
@@ -309,7 +314,8 @@ impl Queue {
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(id) = name.strip_suffix(".env") else {
+            // `.tmp-…` names are writes in progress (outpost-durable).
+            let Some(id) = name.strip_suffix(".env").filter(|_| !name.starts_with('.')) else {
                 continue;
             };
             match fs::read(entry.path()).map(|b| serde_json::from_slice::<Envelope>(&b)) {
@@ -411,45 +417,18 @@ fn write_atomic(path: &Path, data: &[u8], sync_parent: bool) -> std::io::Result<
     write_atomic_with(path, sync_parent, |w| w.write_all(data))
 }
 
-/// Writes a temporary file with `write`, fsyncs it and renames it to
-/// `path`; the temporary file is removed if any step fails.
+/// The shared durable write (`outpost-durable`), queue files 0600.
 fn write_atomic_with<T>(
     path: &Path,
     sync_parent: bool,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
 ) -> std::io::Result<T> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    let result: std::io::Result<T> = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        let mut w = std::io::BufWriter::with_capacity(64 * 1024, &mut f);
-        let out = write(&mut w)?;
-        w.flush()?;
-        drop(w);
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        Ok(out)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    let out = result?;
-    if sync_parent && let Some(dir) = path.parent() {
-        sync_dir(dir)?;
-    }
-    Ok(out)
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    fs::File::open(dir)?.sync_all()
+    let parent = if sync_parent {
+        outpost_durable::Parent::Sync
+    } else {
+        outpost_durable::Parent::Defer
+    };
+    outpost_durable::write_atomic_with(path, 0o600, parent, write)
 }
 
 #[cfg(test)]
@@ -490,10 +469,14 @@ mod tests {
         // by opening, #17).
         fs::write(dir.path().join("ORPHAN.msg"), b"x").unwrap();
         fs::write(dir.path().join("X.env.tmp"), b"x").unwrap();
+        // A write in progress (or interrupted) is never an entry.
+        fs::write(dir.path().join(".tmp-1-0-Y.env"), b"{").unwrap();
         let q = Queue::open(dir.path()).unwrap();
         assert!(dir.path().join("ORPHAN.msg").exists());
+        let scan = q.scan().unwrap();
+        assert_eq!((scan.entries.len(), scan.unreadable.len()), (1, 0));
         let c = q.cleanup(Duration::ZERO).unwrap();
-        assert_eq!(c.removed.len(), 2, "{c:?}");
+        assert_eq!(c.removed.len(), 3, "{c:?}");
         assert!(!dir.path().join("ORPHAN.msg").exists());
         assert!(!dir.path().join("X.env.tmp").exists());
         assert_eq!(q.list().unwrap().len(), 1);
