@@ -315,7 +315,23 @@ impl Session {
             }
             self.flush().await?;
             let t = self.timeout();
-            if !self.fill(t).await? {
+            // Between commands (nothing half-received) a shutdown ends the
+            // session politely; a command in flight finishes first.
+            let between = self.rd.buffered() == 0;
+            let sd = self.sh.shutdown.clone();
+            let more = if between {
+                tokio::select! {
+                    r = self.fill(t) => r?,
+                    _ = sd.wait() => {
+                        self.line("* BYE [UNAVAILABLE] Server shutting down");
+                        let _ = self.flush().await;
+                        return Ok(());
+                    }
+                }
+            } else {
+                self.fill(t).await?
+            };
+            if !more {
                 self.line("* BYE idle timeout");
                 let _ = self.flush().await;
                 return Ok(());
@@ -2005,6 +2021,7 @@ impl Session {
         // 29 minutes; we end it after the configured idle timeout.
         let deadline = tokio::time::Instant::now() + self.timeout();
         let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let sd = self.sh.shutdown.clone();
         loop {
             match self.rd.take_line() {
                 Ok(Some(l)) => {
@@ -2032,6 +2049,10 @@ impl Session {
                 }
                 _ = tokio::time::sleep_until(deadline) => {
                     self.line("* BYE IDLE timeout");
+                    return Ok(Flow::Close);
+                }
+                _ = sd.wait() => {
+                    self.line("* BYE [UNAVAILABLE] Server shutting down");
                     return Ok(Flow::Close);
                 }
             }

@@ -86,9 +86,20 @@ impl Pop {
                 Err(_) => return Ok(None),
             }
             let mut buf = [0u8; 4096];
-            match tokio::time::timeout(timeout, self.io.read(&mut buf)).await {
-                Ok(Ok(0)) | Err(_) | Ok(Err(_)) => return Ok(None),
-                Ok(Ok(n)) => self.rd.feed(&buf[..n]),
+            let sd = self.sh.shutdown.clone();
+            let between = self.rd.buffered() == 0;
+            tokio::select! {
+                r = tokio::time::timeout(timeout, self.io.read(&mut buf)) => match r {
+                    Ok(Ok(0)) | Err(_) | Ok(Err(_)) => return Ok(None),
+                    Ok(Ok(n)) => self.rd.feed(&buf[..n]),
+                },
+                // Between commands: deletions are not committed (RFC 1939
+                // §6: only QUIT enters the UPDATE state).
+                _ = sd.wait(), if between => {
+                    self.line("-ERR [SYS/TEMP] server shutting down");
+                    let _ = self.flush().await;
+                    return Ok(None);
+                }
             }
         }
     }

@@ -191,7 +191,21 @@ impl Session {
             } else {
                 idle
             };
-            let n = match tokio::time::timeout(wait, stream.read(&mut buf)).await {
+            // A shutdown ends the session between transactions' commands
+            // (RFC 5321 §3.8: 421); a DATA transfer in flight finishes
+            // and is answered first, within the daemon's grace period.
+            let sd = self.shared.shutdown.clone();
+            let between = matches!(self.state, State::Command);
+            let read = tokio::select! {
+                r = tokio::time::timeout(wait, stream.read(&mut buf)) => r,
+                _ = sd.wait(), if between => {
+                    let msg = format!("421 4.3.2 {} Service shutting down\r\n", self.hostname());
+                    let _ = stream.write_all(msg.as_bytes()).await;
+                    let _ = stream.flush().await;
+                    return Ok(Outcome::Closed);
+                }
+            };
+            let n = match read {
                 Err(_) => {
                     let msg = format!("421 4.4.2 {} Error: timeout exceeded\r\n", self.hostname());
                     let _ = stream.write_all(msg.as_bytes()).await;

@@ -138,6 +138,27 @@ impl Served {
         self.state().join("mail")
     }
 
+    /// What the daemons (and serve) wrote to stderr so far: their logs.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state().join("serve.log")).unwrap_or_default()
+    }
+
+    /// The process id of one of this serve's daemons (`outpost-imapd`, …):
+    /// the process running that binary with this state's configuration.
+    pub fn pid(&self, daemon: &str) -> Option<u32> {
+        let state = self.state().to_string_lossy().into_owned();
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let args: Vec<String> = cmd
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let exe = Path::new(args.first()?).file_name()?.to_str()?.to_string();
+            (exe == daemon && args.iter().any(|a| a.starts_with(&state))).then_some(pid)
+        })
+    }
+
     /// The local CA certificate the daemons' certificates chain to.
     pub fn ca(&self) -> PathBuf {
         self.state().join("tls/ca.crt")

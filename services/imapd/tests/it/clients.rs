@@ -292,3 +292,107 @@ fn fetchmail_over_pop3_with_stls() {
         0
     );
 }
+
+/// A line-at-a-time raw TCP client for the shutdown test.
+struct Raw {
+    r: std::io::BufReader<std::net::TcpStream>,
+    w: std::net::TcpStream,
+}
+
+impl Raw {
+    fn connect(addr: std::net::SocketAddr) -> Raw {
+        let s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        Raw {
+            r: std::io::BufReader::new(s.try_clone().unwrap()),
+            w: s,
+        }
+    }
+
+    fn send(&mut self, s: &str) {
+        use std::io::Write;
+        self.w.write_all(s.as_bytes()).unwrap();
+    }
+
+    fn line(&mut self) -> String {
+        use std::io::BufRead;
+        let mut l = String::new();
+        self.r.read_line(&mut l).unwrap();
+        l
+    }
+
+    /// Reads lines until one starts with `prefix`; returns it.
+    fn until(&mut self, prefix: &str) -> String {
+        loop {
+            let l = self.line();
+            if l.is_empty() || l.starts_with(prefix) {
+                return l;
+            }
+        }
+    }
+}
+
+/// SIGTERM while an IMAP client IDLEs and an SMTP client is in the middle
+/// of DATA (issue 11): the IDLE ends with `* BYE`, the DATA transfer is
+/// finished and acknowledged (`250`), then the session is closed with `421`;
+/// the acknowledged message is in the mailbox, and both daemons exit.
+#[test]
+fn sigterm_ends_idle_and_smtp_data_cleanly_and_loses_nothing() {
+    let s = serve();
+    let mut imap = Raw::connect(s.addr("imap"));
+    imap.line();
+    imap.send(&format!("a LOGIN {USER} {PASS}\r\n"));
+    assert!(imap.until("a ").starts_with("a OK"));
+    imap.send("b SELECT INBOX\r\n");
+    assert!(imap.until("b ").starts_with("b OK"));
+    imap.send("c IDLE\r\n");
+    assert!(imap.line().starts_with("+ "));
+
+    let mut smtp = Raw::connect(s.addr("smtp"));
+    assert!(smtp.line().starts_with("220 "));
+    smtp.send("EHLO client.test\r\n");
+    assert!(smtp.until("250 ").starts_with("250 "));
+    smtp.send("MAIL FROM:<bob@example.lan>\r\n");
+    assert!(smtp.line().starts_with("250 "));
+    smtp.send(&format!("RCPT TO:<{USER}>\r\n"));
+    assert!(smtp.line().starts_with("250 "));
+    smtp.send("DATA\r\n");
+    assert!(smtp.line().starts_with("354 "));
+    smtp.send("From: bob@example.lan\r\nSubject: in flight\r\n\r\nfirst half, ");
+
+    for d in ["outpost-imapd", "outpost-smtpd"] {
+        let pid = s.pid(d).unwrap_or_else(|| panic!("{d} is not running"));
+        let ok = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    assert_eq!(imap.line(), "* BYE [UNAVAILABLE] Server shutting down\r\n");
+    assert_eq!(imap.line(), "", "the IMAP connection is closed");
+
+    smtp.send("second half, marker-sigterm-7c1\r\n.\r\n");
+    let r = smtp.line();
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    let r = smtp.line();
+    assert!(r.starts_with("421 4.3.2 "), "{r}");
+    assert_eq!(smtp.line(), "", "the SMTP connection is closed");
+
+    let new = s.mail_root().join("outpost.lan/alice/new");
+    let stored = std::fs::read_dir(&new)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .any(|m| m.contains("first half, second half, marker-sigterm-7c1"));
+    assert!(stored, "the acknowledged message is in {}", new.display());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while ["outpost-imapd", "outpost-smtpd"]
+        .iter()
+        .any(|d| s.pid(d).is_some())
+    {
+        assert!(std::time::Instant::now() < deadline, "daemons did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
