@@ -125,7 +125,7 @@ pub fn login(
     protocol: &'static str,
     mechanism: &str,
     user: &str,
-    peer: std::net::IpAddr,
+    peer: impl std::fmt::Display,
     outcome: Result<(), &str>,
 ) {
     let user = client_str(user);

@@ -109,7 +109,28 @@ impl Authenticator for DirectoryAuth {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             cache.remove(&user);
         }
-        let login = self.with_db(|db| db.login(&user, password, client).ok())??;
+        // One `outpost::auth` event per password verification (a cached
+        // re-authentication of the same credentials is none: DAV clients
+        // send them with every request).
+        let peer = client.unwrap_or("-");
+        let login = match self.with_db(|db| db.login(&user, password, client)) {
+            Some(Ok(l)) => l,
+            Some(Err(e)) => {
+                let why = match e {
+                    outpost_directory::AuthError::Invalid => "invalid",
+                    outpost_directory::AuthError::Locked(_) => "locked",
+                    outpost_directory::AuthError::Disabled => "disabled",
+                    outpost_directory::AuthError::Unavailable(_) => "unavailable",
+                };
+                outpost_daemon::log::login("http", "Basic", &user, peer, Err(why));
+                return None;
+            }
+            None => {
+                outpost_daemon::log::login("http", "Basic", &user, peer, Err("unavailable"));
+                return None;
+            }
+        };
+        outpost_daemon::log::login("http", "Basic", &login.user.address, peer, Ok(()));
         let address = login.user.address;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache.retain(|_, (_, at, _)| at.elapsed() < CACHE_TTL);
