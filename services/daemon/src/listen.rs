@@ -367,6 +367,8 @@ async fn accept_loop<H, F>(
             listener = spec.name,
             peer = %peer,
             tls = spec.implicit_tls,
+            // Set by the session when it upgrades (STARTTLS, STLS).
+            starttls = tracing::field::Empty,
             user = tracing::field::Empty,
         );
         let global = shared.global.clone().try_acquire_owned();

@@ -159,7 +159,10 @@ impl Shared {
         };
         let limit = Duration::from_secs(self.config.tls.handshake_timeout_secs.max(1));
         match tokio::time::timeout(limit, acc.accept(io)).await {
-            Ok(Ok(s)) => Ok(Box::new(s)),
+            Ok(Ok(s)) => {
+                tracing::Span::current().record("starttls", true);
+                Ok(Box::new(s))
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,

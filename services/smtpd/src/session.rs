@@ -46,6 +46,7 @@ pub async fn serve(
             return;
         };
         // RFC 3207 §4.2: forget everything learned before TLS.
+        tracing::Span::current().record("starttls", true);
         s.tls = true;
         s.helo = None;
         s.tx = None;

@@ -4,4 +4,5 @@ mod auth;
 mod clients;
 mod daemon;
 mod harness;
+mod logs;
 mod protocol;
