@@ -83,10 +83,13 @@ pub fn run_live() -> Result<ExitCode> {
 
 /// A block device or partition, for finding the media and answer files.
 #[derive(Debug, Clone)]
-struct BlockDev {
-    name: String,
-    path: PathBuf,
-    contents: Contents,
+pub struct BlockDev {
+    /// Kernel name (`sdb1`).
+    pub name: String,
+    /// Device node (`/dev/sdb1`).
+    pub path: PathBuf,
+    /// What [`disk::probe`] found on it.
+    pub contents: Contents,
 }
 
 /// Every block device and partition in `/sys/class/block` with its contents.
@@ -125,13 +128,7 @@ fn block_devices() -> Vec<BlockDev> {
 }
 
 fn label_of(c: &Contents) -> Option<(&str, &str)> {
-    match c {
-        Contents::Filesystem(s) => {
-            let (t, l) = s.split_once(' ')?;
-            Some((t, l))
-        }
-        _ => None,
-    }
+    c.fs_label().filter(|(_, l)| !l.is_empty())
 }
 
 /// Mount options: Debian's kernel defaults FAT to `iocharset=ascii`, whose
@@ -184,11 +181,11 @@ fn settled_block_devices() -> Vec<BlockDev> {
 
 /// Finds and mounts the install media: an iso9660 labelled OUTPOST (a CD or
 /// a USB stick holding the hybrid image). Retries for a few seconds because
-/// USB disks appear late.
-fn find_media() -> Result<PathBuf> {
+/// USB disks appear late. Returns the mount point and the device it is on.
+fn find_media() -> Result<(PathBuf, Option<PathBuf>)> {
     let at = PathBuf::from("/run/outpost/media");
     if at.join(PAYLOAD).exists() {
-        return Ok(at);
+        return Ok((at.clone(), disk::mount_source(&at)));
     }
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -199,7 +196,7 @@ fn find_media() -> Result<PathBuf> {
                     d.path.display()
                 ));
                 mount_ro(&d.path, "iso9660", &at)?;
-                return Ok(at);
+                return Ok((at, Some(d.path)));
             }
         }
         if Instant::now() > deadline {
@@ -209,28 +206,168 @@ fn find_media() -> Result<PathBuf> {
     }
 }
 
-/// The answer file: an OEMDRV stick's `ks.cfg` overrides `inst.ks=`
+/// Filesystem types an `OEMDRV` device may have (Anaconda's: ext2/3/4, FAT,
+/// ISO 9660, XFS), as `blkid`/the probe name them, with the kernel type to
+/// mount them as (the ext4 driver reads ext2 and ext3).
+const OEMDRV_TYPES: &[(&str, &str)] = &[
+    ("ext2", "ext4"),
+    ("ext3", "ext4"),
+    ("ext4", "ext4"),
+    ("vfat", "vfat"),
+    ("iso9660", "iso9660"),
+    ("xfs", "xfs"),
+];
+
+/// An `OEMDRV`-labelled filesystem: the device and its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OemDrv {
+    /// The device (a whole disk or a partition).
+    pub path: PathBuf,
+    /// Its filesystem type (`ext4`, `vfat`, …), or `?` if nothing says.
+    pub fstype: String,
+}
+
+/// The `OEMDRV` device among `devs` (probed here) and `blkid_found` (what
+/// `blkid -t LABEL=OEMDRV` lists, with the type it reports: it also sees a
+/// FAT label kept only in the root directory, as Windows writes it, and
+/// filesystems the probe does not know). None is no error; two are (which
+/// answer file would win is not obvious to whoever plugged them in).
+pub fn find_oemdrv(devs: &[BlockDev], blkid_found: &[(PathBuf, String)]) -> Result<Option<OemDrv>> {
+    let mut found: Vec<OemDrv> = devs
+        .iter()
+        .filter_map(|d| {
+            let (t, l) = d.contents.fs_label()?;
+            (l == "OEMDRV").then(|| OemDrv {
+                path: d.path.clone(),
+                fstype: t.to_owned(),
+            })
+        })
+        .collect();
+    for (p, t) in blkid_found {
+        if !found.iter().any(|f| &f.path == p) {
+            found.push(OemDrv {
+                path: p.clone(),
+                fstype: if t.is_empty() { "?".into() } else { t.clone() },
+            });
+        }
+    }
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => bail!(
+            "more than one device is labelled OEMDRV ({}): remove all but the one holding ks.cfg",
+            found
+                .iter()
+                .map(|f| format!("{} {}", f.path.display(), f.fstype))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// What `blkid -t LABEL=OEMDRV` lists, with each device's TYPE; empty when
+/// blkid is missing (a workstation) or finds nothing.
+fn blkid_oemdrv() -> Vec<(PathBuf, String)> {
+    let Ok(out) = Command::new("blkid")
+        .args(["-t", "LABEL=OEMDRV", "-o", "device"])
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("/dev/") && !l.starts_with("/dev/loop"))
+        .map(|dev| {
+            let t = Command::new("blkid")
+                .args(["-s", "TYPE", "-o", "value", dev])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                .unwrap_or_default();
+            (PathBuf::from(dev), t)
+        })
+        .collect()
+}
+
+/// Reads `ks.cfg` from the `OEMDRV` filesystem `oem`: mounts it read-only at
+/// `mnt`, copies `ks.cfg` from its root to `copy_to`, unmounts. Every way
+/// this can fail is an error naming the device — a type the installer cannot
+/// mount, a mount that fails, no `ks.cfg` (the files that are there are
+/// listed), an unreadable one — so an OEMDRV the technician meant is never
+/// passed over for the media's answer file.
+pub fn read_oemdrv(oem: &OemDrv, mnt: &Path, copy_to: &Path) -> Result<PathBuf> {
+    let dev = oem.path.display();
+    let Some(&(_, kernel_type)) = OEMDRV_TYPES.iter().find(|(t, _)| *t == oem.fstype) else {
+        bail!(
+            "{dev} is labelled OEMDRV but holds a {} filesystem, which the installer cannot read; \
+             use ext4, FAT, ISO 9660 or XFS",
+            oem.fstype
+        );
+    };
+    mount_ro(&oem.path, kernel_type, mnt).with_context(|| {
+        format!(
+            "{dev} is labelled OEMDRV ({}) but cannot be mounted",
+            oem.fstype
+        )
+    })?;
+    let read = (|| -> Result<String> {
+        let ks = mnt.join("ks.cfg");
+        if !ks.exists() {
+            let mut names: Vec<String> = std::fs::read_dir(mnt)
+                .map(|rd| {
+                    rd.flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|n| n != "lost+found")
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            names.truncate(10);
+            bail!(
+                "{dev} is labelled OEMDRV ({}) but has no ks.cfg at its root (it holds: {})",
+                oem.fstype,
+                if names.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            );
+        }
+        std::fs::read_to_string(&ks)
+            .with_context(|| format!("reading ks.cfg on the OEMDRV device {dev}"))
+    })();
+    if nix::mount::umount(mnt).is_err() {
+        let _ = nix::mount::umount2(mnt, MntFlags::MNT_DETACH);
+    }
+    let text = read?;
+    if let Some(d) = copy_to.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    std::fs::write(copy_to, text).with_context(|| format!("writing {}", copy_to.display()))?;
+    Ok(copy_to.to_path_buf())
+}
+
+/// The answer file: an OEMDRV device's `ks.cfg` overrides `inst.ks=`
 /// (Anaconda's rule), then `inst.ks=`, then `/ks/outpost.ks` on the media.
-fn find_answer_file(opts: &Options, media: &Path) -> Result<PathBuf> {
+/// Returns its path and the device it was read from (none for the media's
+/// own file, which [`find_media`] reports, or a file in the live system).
+fn find_answer_file(opts: &Options, media: &Path) -> Result<(PathBuf, Option<PathBuf>)> {
     if let Some(k) = &opts.ks {
-        return Ok(k.clone());
+        return Ok((k.clone(), None));
     }
     let devs = settled_block_devices();
-    for d in &devs {
-        if let Some((fs, "OEMDRV")) = label_of(&d.contents) {
-            let at = PathBuf::from("/run/outpost/oemdrv");
-            mount_ro(&d.path, fs, &at)?;
-            let ks = at.join("ks.cfg");
-            if ks.exists() {
-                log(&format!(
-                    "answer file: {} on the OEMDRV device {} (overrides inst.ks)",
-                    "ks.cfg",
-                    d.path.display()
-                ));
-                return Ok(ks);
-            }
-            let _ = nix::mount::umount(&at);
-        }
+    if let Some(oem) = find_oemdrv(&devs, &blkid_oemdrv())? {
+        let ks = read_oemdrv(
+            &oem,
+            Path::new("/run/outpost/oemdrv"),
+            Path::new("/run/outpost/oemdrv-ks/ks.cfg"),
+        )?;
+        log(&format!(
+            "answer file: ks.cfg on the OEMDRV device {} ({}; overrides inst.ks)",
+            oem.path.display(),
+            oem.fstype
+        ));
+        return Ok((ks, Some(oem.path)));
     }
     let src = match &opts.cmdline.ks {
         Some(Ok(s)) => s.clone(),
@@ -241,9 +378,9 @@ fn find_answer_file(opts: &Options, media: &Path) -> Result<PathBuf> {
         },
     };
     log(&format!("answer file: inst.ks={src}"));
-    let path = match &src {
-        KsSource::File(p) => PathBuf::from(p),
-        KsSource::Cdrom { device: None, path } => media.join(path.trim_start_matches('/')),
+    let (path, from) = match &src {
+        KsSource::File(p) => (PathBuf::from(p), disk::mount_source(Path::new(p))),
+        KsSource::Cdrom { device: None, path } => (media.join(path.trim_start_matches('/')), None),
         KsSource::Cdrom {
             device: Some(d),
             path,
@@ -262,18 +399,23 @@ fn find_answer_file(opts: &Options, media: &Path) -> Result<PathBuf> {
                     }
                 })
                 .with_context(|| format!("inst.ks={src}: no device {d}"))?;
-            let fs = label_of(&dev.contents)
+            let fs = dev
+                .contents
+                .fs_label()
                 .map(|(t, _)| t.to_owned())
-                .unwrap_or_else(|| "auto".into());
+                .unwrap_or_else(|| "ext4".into());
             let at = PathBuf::from("/run/outpost/ks");
-            mount_ro(&dev.path, if fs == "auto" { "ext4" } else { &fs }, &at)?;
-            at.join(path.trim_start_matches('/'))
+            mount_ro(&dev.path, &fs, &at)?;
+            (
+                at.join(path.trim_start_matches('/')),
+                Some(dev.path.clone()),
+            )
         }
     };
     if !path.exists() {
         bail!("inst.ks={src}: {} does not exist", path.display());
     }
-    Ok(path)
+    Ok((path, from))
 }
 
 /// A filesystem UUID from `blkid` (only used to find `hd:UUID=` answer files).
@@ -322,8 +464,8 @@ fn total_ram_mib() -> u64 {
 pub fn run(opts: Options) -> Result<ExitCode> {
     open_log();
     let t0 = Instant::now();
-    let media = match &opts.media {
-        Some(m) => m.clone(),
+    let (media, media_dev) = match &opts.media {
+        Some(m) => (m.clone(), None),
         None => match find_media() {
             Ok(m) => m,
             Err(e) => {
@@ -332,7 +474,7 @@ pub fn run(opts: Options) -> Result<ExitCode> {
             }
         },
     };
-    let ks_path = match find_answer_file(&opts, &media) {
+    let (ks_path, ks_dev) = match find_answer_file(&opts, &media) {
         Ok(p) => p,
         Err(e) => {
             log(&format!("error: no usable answer file: {e:#}"));
@@ -367,11 +509,18 @@ pub fn run(opts: Options) -> Result<ExitCode> {
         log("nothing was written.");
         return Ok(ExitCode::from(2));
     }
-    let disks = if opts.disks.is_empty() {
+    let mut disks = if opts.disks.is_empty() {
         disk::discover_sysfs(Path::new("/sys/block"), Path::new("/dev")).context("listing disks")?
     } else {
         disk::from_image_files(&opts.disks)?
     };
+    // The devices the media and the answer file came from are never targets.
+    if let Some(d) = &media_dev {
+        disk::mark_in_use(&mut disks, d, "the install media");
+    }
+    if let Some(d) = &ks_dev {
+        disk::mark_in_use(&mut disks, d, "the answer file");
+    }
     let spec = from_ks::storage_spec(&ks);
     let plan = match plan::make_plan(&spec, &disks, total_ram_mib()).and_then(|p| {
         layout::check(&ks).map_err(|e| plan::PlanError(e.to_string()))?;
@@ -1210,6 +1359,49 @@ fn finish(ks: &Kickstart) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn dev(path: &str, c: &str) -> BlockDev {
+        BlockDev {
+            name: path.trim_start_matches("/dev/").into(),
+            path: path.into(),
+            contents: if c.is_empty() {
+                Contents::PartitionTable("dos".into())
+            } else {
+                Contents::Filesystem(c.into())
+            },
+        }
+    }
+
+    /// An OEMDRV of any type is found by its label, from the probe or from
+    /// blkid (a FAT label kept only in the root directory, or a type the
+    /// probe does not know); two of them are an error.
+    #[test]
+    fn oemdrv_found_by_probe_or_blkid() {
+        let devs = [
+            dev("/dev/sda", ""),
+            dev("/dev/sda1", "ext4 OEMDRV"),
+            dev("/dev/vda", "ext4 root"),
+        ];
+        let oem = find_oemdrv(&devs, &[("/dev/sda1".into(), "ext4".into())])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (oem.path.to_str(), oem.fstype.as_str()),
+            (Some("/dev/sda1"), "ext4")
+        );
+        let oem = find_oemdrv(&devs[..1], &[("/dev/sda1".into(), "vfat".into())])
+            .unwrap()
+            .unwrap();
+        assert_eq!(oem.fstype, "vfat");
+        assert_eq!(find_oemdrv(&devs[2..], &[]).unwrap(), None);
+        let e = find_oemdrv(&devs, &[("/dev/sdb".into(), "exfat".into())]).unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "more than one device is labelled OEMDRV (/dev/sda1 ext4, /dev/sdb exfat)"
+            ),
+            "{e}"
+        );
+    }
 
     #[test]
     fn guids_and_paths() {

@@ -15,7 +15,13 @@
 //! swap, and — when the disk has at least [`VAR_MAIL_THRESHOLD_MIB`] —
 //! `/` capped at 20 GiB with a separate `/var/mail` taking the rest, so a
 //! full mail store cannot fill the root filesystem. Everything lands on one
-//! disk: the `bootloader --boot-drive` or the first usable disk.
+//! disk, chosen as described at [`autopart_disk`].
+//!
+//! Disks holding the install media or an answer file (an `OEMDRV` or
+//! `OUTPOST` filesystem on the disk or any of its partitions, or the device
+//! the live system read them from: [`Disk::exclusion`]) are never used or
+//! cleared, whatever the answer file says — Anaconda's protected devices.
+//! The plan lists them as untouched with the reason.
 //!
 //! **Invariant:** a plan only exists if every request fits and every disk it
 //! writes is blank or released by `clearpart`/`zerombr`; disks not in the plan
@@ -281,18 +287,35 @@ pub fn make_plan(spec: &StorageSpec, disks: &[Disk], ram_mib: u64) -> Result<Pla
             Some(IgnoreDisk::Drives(list)) => list_matches(list, d),
             None => false,
         };
-        if d.is_install_media() {
-            untouched.push((d, "install media".into()));
+        if let Some(why) = d.exclusion() {
+            untouched.push((d, why));
         } else if ignored {
             untouched.push((d, "ignoredisk".into()));
         } else {
             usable.push(d);
         }
     }
+    let excluded = || {
+        untouched
+            .iter()
+            .map(|(d, why)| format!("{}: {why}", d.name))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
     if usable.is_empty() {
-        return err("no usable disk: every disk is the install media or excluded by `ignoredisk`");
+        return err(format!(
+            "no usable disk: every disk holds the install media or an answer file, or is \
+             excluded by `ignoredisk` ({})",
+            excluded()
+        ));
     }
     let find = |name: &str, opt: &str| -> Result<String, PlanError> {
+        if let Some((d, why)) = untouched.iter().find(|(d, _)| d.matches(name)) {
+            return err(format!(
+                "{opt} names disk `{name}`, which is not a usable disk ({}: {why})",
+                d.name
+            ));
+        }
         usable
             .iter()
             .find(|d| d.matches(name))
@@ -303,6 +326,21 @@ pub fn make_plan(spec: &StorageSpec, disks: &[Disk], ram_mib: u64) -> Result<Pla
                 ))
             })
     };
+    // `clearpart --drives` naming a protected disk outright cannot be honoured.
+    if let Some(drives) = spec.clearpart.as_ref().and_then(|c| c.drives.as_ref()) {
+        for name in drives.iter().flat_map(|s| s.split(',')) {
+            let literal = !name.contains(['*', '?']);
+            if let Some((d, why)) = untouched
+                .iter()
+                .find(|(d, why)| literal && why != "ignoredisk" && d.matches(name))
+            {
+                return err(format!(
+                    "clearpart --drives names disk `{name}`, which is never cleared ({}: {why})",
+                    d.name
+                ));
+            }
+        }
+    }
 
     // 2. Boot loader.
     let bl = spec.bootloader.clone().unwrap_or_default();
@@ -344,12 +382,19 @@ pub fn make_plan(spec: &StorageSpec, disks: &[Disk], ram_mib: u64) -> Result<Pla
                 _ => return err(format!("autopart --fstype={f}: expected ext4 or xfs")),
             },
         };
-        let disk = boot_drive.clone().unwrap_or_else(|| usable[0].name.clone());
-        let d = usable
-            .iter()
-            .find(|d| d.name == disk)
-            .copied()
-            .unwrap_or(usable[0]);
+        let d = match &boot_drive {
+            Some(b) => usable
+                .iter()
+                .find(|d| &d.name == b)
+                .copied()
+                .unwrap_or(usable[0]),
+            None => {
+                let (d, note) = autopart_disk(spec, &usable, ram_mib, ap.noswap);
+                notes.push(note);
+                d
+            }
+        };
+        let disk = d.name.clone();
         let big = d.size_mib() >= VAR_MAIL_THRESHOLD_MIB;
         reqs.push(esp_req(Some(disk.clone())));
         reqs.push(Req {
@@ -451,41 +496,10 @@ pub fn make_plan(spec: &StorageSpec, disks: &[Disk], ram_mib: u64) -> Result<Pla
             .unwrap_or(0);
         placed[i].push(r);
     }
-    let cleared = |d: &Disk| -> bool {
-        let Some(cp) = &spec.clearpart else {
-            return false;
-        };
-        let on_drive = cp.drives.as_ref().is_none_or(|l| list_matches(l, d));
-        on_drive
-            && match &cp.which {
-                ClearWhich::All => true,
-                // A whole new table would drop foreign partitions too; only
-                // disks with nothing but Linux data (or nothing) qualify.
-                ClearWhich::Linux => !matches!(d.contents, Contents::PartitionTable(_)),
-                ClearWhich::None | ClearWhich::List(_) => false,
-            }
-    };
-    // A disk that receives partitions must be blank or released by the answer file.
-    let may_write = |d: &Disk| -> Result<(), PlanError> {
-        if d.contents.is_blank()
-            || cleared(d)
-            || (spec.zerombr && matches!(d.contents, Contents::Unknown))
-        {
-            return Ok(());
-        }
-        err(format!(
-            "disk {} ({}) holds a {}; refusing to overwrite it. Add `clearpart --all --drives={}` \
-             (and `zerombr` for an unrecognised label) to the answer file to allow erasing it",
-            d.name,
-            d.path.display(),
-            d.contents,
-            d.name
-        ))
-    };
     // Refusing to touch data comes before any complaint about sizes.
     for (i, d) in order.iter().enumerate() {
         if !placed[i].is_empty() {
-            may_write(d)?;
+            may_write(spec, d)?;
         }
         check_fits(d, &placed[i])?;
     }
@@ -530,9 +544,9 @@ pub fn make_plan(spec: &StorageSpec, disks: &[Disk], ram_mib: u64) -> Result<Pla
     let mut plans = Vec::new();
     for (i, d) in order.iter().enumerate() {
         let wanted = !placed[i].is_empty();
-        let clear = cleared(d);
+        let clear = cleared(spec, d);
         if wanted {
-            may_write(d)?;
+            may_write(spec, d)?;
         }
         if !wanted {
             let action = if clear && !d.contents.is_blank() {
@@ -598,6 +612,143 @@ pub fn make_plan(spec: &StorageSpec, disks: &[Disk], ram_mib: u64) -> Result<Pla
         timeout: bl.timeout,
         notes,
     })
+}
+
+/// Whether `clearpart` releases `d` (its `--drives` include it and its kind
+/// covers what `d` holds; `--linux`: [`Disk::linux_only`]).
+fn cleared(spec: &StorageSpec, d: &Disk) -> bool {
+    let Some(cp) = &spec.clearpart else {
+        return false;
+    };
+    let on_drive = cp.drives.as_ref().is_none_or(|l| list_matches(l, d));
+    on_drive
+        && match &cp.which {
+            ClearWhich::All => true,
+            // A whole new table would drop foreign partitions too; only
+            // disks with nothing but Linux data (or nothing) qualify.
+            ClearWhich::Linux => d.linux_only(cp.initlabel),
+            ClearWhich::None | ClearWhich::List(_) => false,
+        }
+}
+
+/// A disk that receives partitions must be blank or released by the answer
+/// file (`clearpart`, or `zerombr` for unrecognised data).
+fn may_write(spec: &StorageSpec, d: &Disk) -> Result<(), PlanError> {
+    if d.contents.is_blank()
+        || cleared(spec, d)
+        || (spec.zerombr && matches!(d.contents, Contents::Unknown))
+    {
+        return Ok(());
+    }
+    let why_not_linux = match &spec.clearpart {
+        Some(cp) if cp.which == ClearWhich::Linux => {
+            let foreign: Vec<String> = d
+                .parts
+                .iter()
+                .filter(|p| !p.is_linux())
+                .map(|p| p.describe())
+                .collect();
+            if !foreign.is_empty() {
+                format!(
+                    " (`clearpart --linux` keeps its non-Linux {})",
+                    foreign.join(", ")
+                )
+            } else if matches!(d.contents, Contents::PartitionTable(_)) && d.parts.is_empty() {
+                " (`clearpart --linux` keeps an empty table without `--initlabel`)".to_owned()
+            } else {
+                " (`clearpart --linux` releases only Linux filesystems and partitions)".to_owned()
+            }
+        }
+        _ => String::new(),
+    };
+    err(format!(
+        "disk {} ({}) holds a {}{why_not_linux}; refusing to overwrite it. Add `clearpart --all --drives={}` \
+         (and `zerombr` for an unrecognised label) to the answer file to allow erasing it",
+        d.name,
+        d.path.display(),
+        d.contents,
+        d.name
+    ))
+}
+
+/// Base MiB Outpost's autopart needs on a disk of `disk_mib`: ESP 500,
+/// `/` 2048 (and `/var/mail` 1024 from [`VAR_MAIL_THRESHOLD_MIB`]), swap.
+fn autopart_base_mib(disk_mib: u64, ram_mib: u64, noswap: bool) -> u64 {
+    let var_mail = if disk_mib >= VAR_MAIL_THRESHOLD_MIB {
+        1024
+    } else {
+        0
+    };
+    let swap = if noswap {
+        0
+    } else {
+        swap_suggestion(ram_mib, disk_mib)
+    };
+    500 + 2048 + var_mail + swap
+}
+
+/// The disk `autopart` uses when no `bootloader --boot-drive` names one, and
+/// a note saying why, for the printed plan.
+///
+/// Anaconda (blivet's `_getCandidateDisks` and `allocatePartitions`): every
+/// disk that is not ignored and not protected is a candidate — limited to
+/// `clearpart --drives` when given — once `clearpart` has released it and if
+/// it has room; a growable request (`/`) goes to the candidate where it can
+/// grow most, the boot disk (disk order) winning ties. Outpost keeps its
+/// whole layout on the disk that gets `/`, so: among the usable disks in
+/// `clearpart --drives` (all usable disks without it) that are blank or
+/// released by `clearpart`/`zerombr` and hold the layout's base sizes, the
+/// one with the most space; on a tie the first in disk order. With no such
+/// disk, the first usable one, so the refusal names what stands in the way
+/// (data to release, or the size).
+pub fn autopart_disk<'a>(
+    spec: &StorageSpec,
+    usable: &[&'a Disk],
+    ram_mib: u64,
+    noswap: bool,
+) -> (&'a Disk, String) {
+    let in_drives = |d: &Disk| {
+        spec.clearpart
+            .as_ref()
+            .and_then(|c| c.drives.as_ref())
+            .is_none_or(|l| list_matches(l, d))
+    };
+    let candidates: Vec<&Disk> = usable
+        .iter()
+        .copied()
+        .filter(|d| in_drives(d) && may_write(spec, d).is_ok())
+        .filter(|d| usable_mib(d) >= autopart_base_mib(d.size_mib(), ram_mib, noswap))
+        .collect();
+    let list = |v: &[&Disk]| {
+        v.iter()
+            .map(|d| format!("{} {} MiB", d.name, d.size_mib()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // max_by_key keeps the last maximum: compare on (size, reverse order).
+    match candidates
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, d)| (d.size_mib(), std::cmp::Reverse(*i)))
+    {
+        Some((_, d)) => (
+            d,
+            format!(
+                "autopart: {} holds the whole layout, the largest disk autopart may use \
+                 (candidates: {}; the first in disk order wins a tie)",
+                d.name,
+                list(&candidates)
+            ),
+        ),
+        None => (
+            usable[0],
+            format!(
+                "autopart: no usable disk is both free (blank or released by clearpart) and large \
+                 enough; trying {}",
+                usable[0].name
+            ),
+        ),
+    }
 }
 
 /// Refuses when the base sizes of `rs` exceed what `d` can hold.

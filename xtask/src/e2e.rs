@@ -1,6 +1,6 @@
 //! `cargo xtask e2e`: the installer end to end in QEMU (OVMF, TCG).
 //!
-//! Four scenarios, each its own check with a `ok`/`FAILED` line and a final
+//! Five scenarios, each its own check with a `ok`/`FAILED` line and a final
 //! `N passed, N failed`:
 //! 1. **default**: the ISO's own answer file (`inst.ks=cdrom:/ks/outpost.ks`)
 //!    onto one blank 8 GiB disk; then the installed disk boots alone and is
@@ -16,6 +16,14 @@
 //!    and the disk is byte-identical afterwards.
 //! 4. **invalid-oemdrv**: an invalid answer file on an `OEMDRV` stick: a
 //!    clear error (`file:line:col`) on the console and nothing written.
+//! 5. **oemdrv-partition** (issue 10, #22): the ISO's default answer file
+//!    (`zerombr`, `clearpart --all`, `autopart`) on the FAT `OEMDRV`
+//!    partition of a USB stick that has a DOS partition table, with a 3 GiB
+//!    data disk (GPT, one ext4 partition) and a blank 8 GiB disk attached.
+//!    The stick must stay byte-identical and be listed as untouched with the
+//!    reason; the layout goes onto the blank (largest) disk; `clearpart --all`
+//!    leaves the data disk an empty GPT, as in Anaconda; the installed disk
+//!    boots alone.
 //!
 //! Serial logs and disk images are kept under `target/outpost/e2e/`.
 //! Only loopback ports are forwarded. Every wait is bounded.
@@ -35,7 +43,7 @@ pub struct E2eArgs {
     /// The ISO to test (default: target/outpost/outpost.iso, built if missing).
     #[arg(long, value_name = "PATH")]
     pub iso: Option<PathBuf>,
-    /// Run only these scenarios (1-4; repeatable).
+    /// Run only these scenarios (1-5; repeatable).
     #[arg(long = "only", value_name = "N")]
     pub only: Vec<u32>,
 }
@@ -230,13 +238,18 @@ fn tail(s: &str) -> String {
 
 /// Runs the installer VM until it exits; returns (serial, wall time from the
 /// installer's first line to QEMU's exit).
-fn install(name: &str, iso: &Path, disks: &[&Path], oem: Option<&Path>) -> Result<(String, f64)> {
+fn install(
+    name: &str,
+    iso: &Path,
+    disks: &[&Path],
+    oem: Option<(&Path, Bus)>,
+) -> Result<(String, f64)> {
     let mut vm = Vm::new(name).memory_mb(2048).cpus(2).cdrom(iso, Some(0));
     for d in disks {
         vm = vm.disk(d, Bus::Virtio, None);
     }
-    if let Some(o) = oem {
-        vm = vm.disk(o, Bus::Virtio, None);
+    if let Some((o, bus)) = oem {
+        vm = vm.disk(o, bus, None);
     }
     let mut run = vm.spawn()?;
     let t0 = run.wait_for(
@@ -296,8 +309,9 @@ fn answer_file_hostname(ks: &str) -> String {
         .unwrap_or_else(|| "outpost".into())
 }
 
-fn scenario_default(iso: &Path) -> Result<String> {
-    let out = work_dir().join("default.ks");
+/// The ISO's own answer file (`/ks/outpost.ks`), extracted to `name`.
+fn iso_answer_file(iso: &Path, name: &str) -> Result<String> {
+    let out = work_dir().join(name);
     let _ = std::fs::remove_file(&out);
     tool(
         Command::new("xorriso")
@@ -306,7 +320,33 @@ fn scenario_default(iso: &Path) -> Result<String> {
             .args(["-extract", "/ks/outpost.ks"])
             .arg(&out),
     )?;
-    let ks = std::fs::read_to_string(&out).context("reading the ISO's answer file")?;
+    std::fs::read_to_string(&out).context("reading the ISO's answer file")
+}
+
+/// A disk image of `mib` MiB partitioned by the `sfdisk` script `table`.
+fn partitioned_disk(name: &str, mib: u64, table: &str) -> Result<PathBuf> {
+    use std::io::Write;
+    let img = blank_disk(name, mib)?;
+    let mut child = Command::new("sfdisk")
+        .arg("-q")
+        .arg(&img)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("starting sfdisk (run `cargo xtask deps`)")?;
+    child
+        .stdin
+        .take()
+        .context("sfdisk stdin")?
+        .write_all(table.as_bytes())?;
+    if !child.wait()?.success() {
+        bail!("sfdisk failed on {}", img.display());
+    }
+    Ok(img)
+}
+
+fn scenario_default(iso: &Path) -> Result<String> {
+    let ks = iso_answer_file(iso, "default.ks")?;
     let host = answer_file_hostname(&ks);
     let disk = blank_disk("s1-disk.img", 8192)?;
     let (serial, wall) = install("s1-install", iso, &[&disk], None)?;
@@ -389,7 +429,7 @@ fn scenario_two_disks(iso: &Path) -> Result<String> {
     let c = blank_disk("s2-vdc.img", 1024)?;
     let c_sum = sha256_file(&c)?;
     let oem = oemdrv("s2-oemdrv.img", TWO_DISKS_KS)?;
-    let (_serial, wall) = install("s2-install", iso, &[&a, &b, &c], Some(&oem))?;
+    let (_serial, wall) = install("s2-install", iso, &[&a, &b, &c], Some((&oem, Bus::Virtio)))?;
     if sha256_file(&c)? != c_sum {
         bail!("vdc (not in --only-use) was modified");
     }
@@ -474,6 +514,77 @@ fn scenario_invalid(iso: &Path) -> Result<String> {
     Ok("clear `ks.cfg:LINE:COL: error` on the console; nothing written".into())
 }
 
+fn scenario_oemdrv_partition(iso: &Path) -> Result<String> {
+    let ks = iso_answer_file(iso, "s5-default.ks")?;
+    let host = answer_file_hostname(&ks);
+    // The stick: a DOS table, partition 1 (from 1 MiB) FAT labelled OEMDRV
+    // holding the default answer file as ks.cfg.
+    let stick = partitioned_disk("s5-stick.img", 64, "label: dos\nstart=2048, type=c\n")?;
+    tool(
+        Command::new("mkfs.vfat")
+            .args(["-n", "OEMDRV", "--offset", "2048"])
+            .arg(&stick)
+            .arg((63 * 1024).to_string()),
+    )?;
+    let ks_path = work_dir().join("s5-ks.cfg");
+    std::fs::write(&ks_path, &ks)?;
+    tool(
+        Command::new("mcopy")
+            .arg("-i")
+            .arg(format!("{}@@{MIB}", stick.display()))
+            .arg(&ks_path)
+            .arg("::ks.cfg"),
+    )?;
+    // The data disk: GPT, one Linux partition holding ext4.
+    let data = partitioned_disk(
+        "s5-data.img",
+        3072,
+        "label: gpt\nstart=2048, size=262144, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n",
+    )?;
+    tool(
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", "precious", "-E", "offset=1048576"])
+            .arg(&data)
+            .arg("128M"),
+    )?;
+    let blank = blank_disk("s5-blank.img", 8192)?;
+    let stick_sum = sha256_file(&stick)?;
+    // vda = data, vdb = blank, sda = the stick on USB (it sorts first).
+    let (serial, wall) = install(
+        "s5-install",
+        iso,
+        &[&data, &blank],
+        Some((&stick, Bus::Usb)),
+    )?;
+    if sha256_file(&stick)? != stick_sum {
+        bail!("the OEMDRV stick was modified");
+    }
+    for want in [
+        "answer file: ks.cfg on the OEMDRV device /dev/sda1",
+        "untouched (the answer file was read from /dev/sda1",
+        "note: autopart: vdb holds the whole layout",
+    ] {
+        if !serial.contains(want) {
+            bail!("the serial log lacks `{want}`; tail:\n{}", tail(&serial));
+        }
+    }
+    let pd = partitions(&data)?;
+    if !pd.is_empty() {
+        bail!("the data disk should be an empty GPT after clearpart --all, has {pd:?}");
+    }
+    let names: Vec<String> = partitions(&blank)?.into_iter().map(|p| p.2).collect();
+    if names.first().map(String::as_str) != Some("EFI System Partition")
+        || !names.iter().any(|n| n == "/")
+    {
+        bail!("unexpected partitions on the blank disk: {names:?}");
+    }
+    let boot = boot_installed("s5-boot", &[&blank], &host, false)?;
+    Ok(format!(
+        "install {wall:.0} s wall; stick byte-identical and listed untouched; layout on vdb, \
+         vda cleared; {boot}"
+    ))
+}
+
 pub fn run(args: E2eArgs) -> Result<()> {
     if args.smoke {
         return crate::qemu::smoke(&args);
@@ -490,7 +601,7 @@ pub fn run(args: E2eArgs) -> Result<()> {
     }
     std::fs::create_dir_all(work_dir())?;
     type Scenario = fn(&Path) -> Result<String>;
-    let all: [(u32, &str, Scenario); 4] = [
+    let all: [(u32, &str, Scenario); 5] = [
         (1, "default answer file on one 8 GiB disk", scenario_default),
         (
             2,
@@ -507,17 +618,24 @@ pub fn run(args: E2eArgs) -> Result<()> {
             "invalid answer file on an OEMDRV stick",
             scenario_invalid,
         ),
+        (
+            5,
+            "default answer file from an OEMDRV partition; data and blank disks",
+            scenario_oemdrv_partition,
+        ),
     ];
     let chosen: Vec<_> = all
         .iter()
         .filter(|(n, _, _)| args.only.is_empty() || args.only.contains(n))
         .collect();
     // Two QEMUs at a time: ~1.3x throughput on 2 cores (PLATFORM.md). The
-    // long scenarios (1, 2) go to different workers.
+    // long scenarios (1, 2, 5) are split: 1 with the short 3 and 4, then 2 and 5.
     let t0 = Instant::now();
     let results: Vec<(u32, &str, Result<String>, f64)> = std::thread::scope(|s| {
-        let (odd, even): (Vec<_>, Vec<_>) =
-            chosen.iter().copied().partition(|(n, _, _)| n % 2 == 1);
+        let (odd, even): (Vec<_>, Vec<_>) = chosen
+            .iter()
+            .copied()
+            .partition(|(n, _, _)| matches!(n, 1 | 3 | 4));
         let iso = &iso;
         let h1 = s.spawn(move || {
             odd.into_iter()

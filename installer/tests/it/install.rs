@@ -268,3 +268,138 @@ fn a_failed_install_wipes_the_new_table() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A loop device over `img` (read-only), detached on drop.
+struct Loop(PathBuf);
+
+impl Loop {
+    fn new(img: &Path) -> Loop {
+        let out = run(Command::new("losetup")
+            .args(["-f", "--show", "-r"])
+            .arg(img));
+        Loop(PathBuf::from(out.trim()))
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").arg("-d").arg(&self.0).output();
+    }
+}
+
+/// An ext4 image labelled OEMDRV holding the files of `files` at its root,
+/// made without mounting (`mke2fs -d`).
+fn ext4_oemdrv(dir: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let src = dir.join(format!("{name}.d"));
+    std::fs::create_dir_all(&src).unwrap();
+    for (f, text) in files {
+        std::fs::write(src.join(f), text).unwrap();
+    }
+    let img = dir.join(name);
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "OEMDRV", "-d"])
+        .arg(&src)
+        .arg(&img));
+    img
+}
+
+/// Regression (#23): an ext4 `OEMDRV` was never read (the media's answer
+/// file was used silently). Now its `ks.cfg` is found by label on the
+/// device and read through the kernel's ext4 driver (needs root and loop
+/// devices, as the installs above).
+#[test]
+fn an_ext4_oemdrv_answer_file_is_read() {
+    use outpost_installer::disk::{Contents, probe};
+    use outpost_installer::install::{BlockDev, find_oemdrv, read_oemdrv};
+    let _one = one_at_a_time();
+    let dir = std::env::temp_dir().join(format!("outpost-it-oemdrv-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let img = ext4_oemdrv(&dir, "oem.img", &[("ks.cfg", KS)]);
+    let lo = Loop::new(&img);
+    let dev = BlockDev {
+        name: "loop".into(),
+        path: lo.0.clone(),
+        contents: probe(&lo.0, 16 << 20).unwrap(),
+    };
+    assert_eq!(dev.contents, Contents::Filesystem("ext4 OEMDRV".into()));
+    let oem = find_oemdrv(&[dev], &[])
+        .unwrap()
+        .expect("the OEMDRV device");
+    assert_eq!(oem.fstype, "ext4");
+    let copy = read_oemdrv(&oem, &dir.join("mnt"), &dir.join("out/ks.cfg")).unwrap();
+    assert_eq!(std::fs::read_to_string(copy).unwrap(), KS);
+    // Nothing stays mounted.
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(
+        !mounts.contains(&dir.join("mnt").display().to_string()),
+        "{mounts}"
+    );
+    drop(lo);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Regression (#23): an OEMDRV that is found but cannot be read is a loud
+/// error naming the device, never a silent fall-back to the media's answer
+/// file: no `ks.cfg` (the files present are listed), a filesystem that does
+/// not mount, a type the installer cannot read.
+#[test]
+fn an_unreadable_oemdrv_is_a_loud_error() {
+    use outpost_installer::install::{OemDrv, read_oemdrv};
+    let _one = one_at_a_time();
+    let dir = std::env::temp_dir().join(format!("outpost-it-badoem-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mnt = dir.join("mnt");
+    let out = dir.join("out/ks.cfg");
+    // Saved by an editor that appends .txt.
+    let img = ext4_oemdrv(&dir, "txt.img", &[("ks.cfg.txt", KS)]);
+    let lo = Loop::new(&img);
+    let oem = OemDrv {
+        path: lo.0.clone(),
+        fstype: "ext4".into(),
+    };
+    let e = format!("{:#}", read_oemdrv(&oem, &mnt, &out).unwrap_err());
+    assert!(
+        e.contains(
+            "is labelled OEMDRV (ext4) but has no ks.cfg at its root (it holds: ks.cfg.txt)"
+        ),
+        "{e}"
+    );
+    drop(lo);
+    // A damaged filesystem: an unknown incompatible feature bit in the
+    // superblock (s_feature_incompat at 1024 + 0x60) stops the kernel mounting it.
+    let img = ext4_oemdrv(&dir, "bad.img", &[("ks.cfg", KS)]);
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
+        f.seek(SeekFrom::Start(1024 + 0x60 + 3)).unwrap();
+        f.write_all(&[0x80]).unwrap();
+    }
+    let lo = Loop::new(&img);
+    let oem = OemDrv {
+        path: lo.0.clone(),
+        fstype: "ext4".into(),
+    };
+    let e = format!("{:#}", read_oemdrv(&oem, &mnt, &out).unwrap_err());
+    assert!(
+        e.contains("is labelled OEMDRV (ext4) but cannot be mounted"),
+        "{e}"
+    );
+    drop(lo);
+    let oem = OemDrv {
+        path: "/dev/sdz1".into(),
+        fstype: "ntfs".into(),
+    };
+    let e = format!("{:#}", read_oemdrv(&oem, &mnt, &out).unwrap_err());
+    assert!(
+        e.contains("/dev/sdz1 is labelled OEMDRV but holds a ntfs filesystem, which the installer cannot read"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,7 +1,7 @@
 //! Table tests of the planner: answer-file storage commands × disks → plan or refusal.
 
-use outpost_installer::disk::{Contents, Disk, MIB};
-use outpost_installer::plan::{make_plan, swap_suggestion};
+use outpost_installer::disk::{Contents, Disk, MIB, Partition};
+use outpost_installer::plan::{guid, make_plan, swap_suggestion};
 use outpost_installer::spec::*;
 
 fn disk(name: &str, gib: u64, contents: Contents) -> Disk {
@@ -12,6 +12,8 @@ fn disk(name: &str, gib: u64, contents: Contents) -> Disk {
         ids: vec![format!("virtio-SER-{name}")],
         removable: false,
         contents,
+        parts: Vec::new(),
+        in_use: None,
     }
 }
 
@@ -619,7 +621,8 @@ fn install_media_and_oemdrv_are_never_targets() {
         spec,
         &[media, oem, blank("vda", 8)],
         1024,
-        "sda: Untouched(\"install media\") []; sdb: Untouched(\"install media\") []; vda: Partition",
+        "sda: Untouched(\"holds the install media (iso9660 OUTPOST)\") []; \
+         sdb: Untouched(\"holds the answer file (vfat OEMDRV)\") []; vda: Partition",
     );
 }
 
@@ -686,4 +689,461 @@ fn probe_image_files() {
     assert_eq!(disks[0].contents, Contents::Blank);
     assert_eq!(disks[1].contents, Contents::Filesystem("ext4".into()));
     assert_eq!(disks[2].contents, Contents::Unknown);
+}
+
+/// Runs a tool that builds a test image; panics with its stderr on failure.
+fn build(cmd: &mut std::process::Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("starting {cmd:?}: {e} (e2fsprogs, dosfstools, fdisk)"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A sparse image file of `mib` MiB with the `sfdisk` script `table` (if any).
+fn image(dir: &std::path::Path, name: &str, mib: u64, table: Option<&str>) -> std::path::PathBuf {
+    use std::io::Write;
+    let p = dir.join(name);
+    std::fs::File::create(&p)
+        .unwrap()
+        .set_len(mib * MIB)
+        .unwrap();
+    if let Some(t) = table {
+        let mut child = std::process::Command::new("sfdisk")
+            .arg("-q")
+            .arg(&p)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("sfdisk must be installed (fdisk)");
+        child.stdin.take().unwrap().write_all(t.as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success(), "sfdisk {name}");
+    }
+    p
+}
+
+/// The storage commands of the default answer file (kickstart/templates/storage.ks.tera
+/// without `disk.only_use`).
+fn default_storage() -> StorageSpec {
+    StorageSpec {
+        zerombr: true,
+        clearpart: Some(ClearPart {
+            which: ClearWhich::All,
+            drives: None,
+            initlabel: true,
+            disklabel: Some("gpt".into()),
+        }),
+        autopart: Some(AutoPart {
+            kind: Some("plain".into()),
+            fstype: Some("ext4".into()),
+            ..Default::default()
+        }),
+        bootloader: Some(Bootloader {
+            location: Some("mbr".into()),
+            timeout: Some(5),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Regression (#22): a USB stick with a partition table whose first partition
+/// is the FAT `OEMDRV` holding `ks.cfg` was not recognised as the answer
+/// file's source: the default answer file (`zerombr`, `clearpart --all`,
+/// `autopart`) planned to partition the stick. Real images, built with
+/// sfdisk, mkfs.vfat and mkfs.ext4; named so the stick sorts first, as `sda`
+/// does before `vda`.
+#[test]
+fn a_partitioned_oemdrv_stick_is_never_a_target() {
+    use outpost_installer::disk::from_image_files;
+    let dir = std::env::temp_dir().join(format!("outpost-it-stick-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // The stick: a DOS table, partition 1 FAT labelled OEMDRV.
+    let stick = image(
+        &dir,
+        "a-stick.img",
+        64,
+        Some("label: dos\nstart=2048, type=c\n"),
+    );
+    build(
+        std::process::Command::new("mkfs.vfat")
+            .args(["-n", "OEMDRV", "--offset", "2048"])
+            .arg(&stick)
+            .arg(((64 - 1) * 1024).to_string()),
+    );
+    // A data disk: GPT with one Linux partition holding ext4.
+    let data = image(
+        &dir,
+        "b-data.img",
+        4096,
+        Some("label: gpt\nstart=2048, size=131072, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n"),
+    );
+    build(
+        std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", "precious", "-E", "offset=1048576"])
+            .arg(&data)
+            .arg("64M"),
+    );
+    let blank = image(&dir, "c-blank.img", 6144, None);
+    let disks = from_image_files(&[stick, data, blank]).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let got = summary(&default_storage(), &disks, 1024);
+    assert!(
+        got.starts_with("a-stick.img: Untouched(") && got.contains("OEMDRV"),
+        "{got}"
+    );
+    assert!(got.contains("b-data.img: Clear []"), "{got}");
+    assert!(
+        got.contains("c-blank.img: Partition [/boot/efi 1+600 vfat, / 601+"),
+        "{got}"
+    );
+    // The printed plan says which disk was excluded and why.
+    let text = make_plan(&default_storage(), &disks, 1024)
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("disk a-stick.img") && text.contains("untouched (holds the answer file"),
+        "{text}"
+    );
+}
+
+/// Regression (#23): `clearpart --linux` released a disk without a partition
+/// table whatever it held, so a FAT stick (or an NTFS or ISO 9660 disk)
+/// counted as Linux and would have been overwritten.
+#[test]
+fn clearpart_linux_spares_table_less_foreign_disks() {
+    let linux = || StorageSpec {
+        autopart: Some(AutoPart::default()),
+        clearpart: Some(ClearPart {
+            which: ClearWhich::Linux,
+            drives: None,
+            initlabel: false,
+            disklabel: None,
+        }),
+        ..Default::default()
+    };
+    for foreign in ["vfat STICK", "vfat", "ntfs", "iso9660 WIN11", "exfat"] {
+        let got = summary(
+            &linux(),
+            &[disk("vda", 8, Contents::Filesystem(foreign.into()))],
+            1024,
+        );
+        assert!(
+            got.starts_with("error: ") && got.contains("refusing to overwrite"),
+            "{foreign}: {got}"
+        );
+    }
+    for native in ["ext4", "xfs", "btrfs", "swap", "LVM2_member", "crypto_LUKS"] {
+        check(
+            linux(),
+            &[disk("vda", 8, Contents::Filesystem(native.into()))],
+            1024,
+            "vda: Partition",
+        );
+    }
+}
+
+/// Regression (#23): an ext4 (or XFS) filesystem labelled `OEMDRV` was probed
+/// without its label, so its `ks.cfg` was never read and the media's answer
+/// file was used silently.
+#[test]
+fn probe_reads_ext4_and_xfs_labels() {
+    use outpost_installer::disk::from_image_files;
+    let dir = std::env::temp_dir().join(format!("outpost-it-labels-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ext = image(&dir, "ext.img", 16, None);
+    build(
+        std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", "OEMDRV"])
+            .arg(&ext),
+    );
+    let xfs = image(&dir, "xfs.img", 300, None);
+    build(
+        std::process::Command::new("mkfs.xfs")
+            .args(["-q", "-f", "-L", "OEMDRV"])
+            .arg(&xfs),
+    );
+    let disks = from_image_files(&[ext, xfs]).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        disks[0].contents,
+        Contents::Filesystem("ext4 OEMDRV".into())
+    );
+    assert_eq!(disks[1].contents, Contents::Filesystem("xfs OEMDRV".into()));
+}
+
+fn partition(disk: &str, n: u32, type_id: &str, contents: Contents) -> Partition {
+    Partition {
+        number: n,
+        name: format!("{disk}{n}"),
+        start: u64::from(n) * MIB,
+        size: 64 * MIB,
+        type_id: type_id.into(),
+        contents,
+    }
+}
+
+fn with_parts(mut d: Disk, table: &str, parts: Vec<Partition>) -> Disk {
+    d.contents = Contents::PartitionTable(table.into());
+    d.parts = parts;
+    d
+}
+
+/// #22 as a table: the default answer file's storage commands against a USB
+/// stick whose partition holds OEMDRV (or the media), a data disk with a
+/// Linux partition and a blank disk. The stick is never used or cleared;
+/// `clearpart --all` clears the data disk (as Anaconda would); autopart puts
+/// the layout on the largest candidate, the first in disk order on a tie.
+#[test]
+fn autopart_skips_source_sticks_and_picks_like_anaconda() {
+    let stick = |fs: &str| {
+        with_parts(
+            disk("sda", 16, Contents::Blank),
+            "dos",
+            vec![partition("sda", 1, "0x0c", Contents::Filesystem(fs.into()))],
+        )
+    };
+    let data = |gib| {
+        with_parts(
+            disk("vda", gib, Contents::Blank),
+            "gpt",
+            vec![partition(
+                "vda",
+                1,
+                guid::LINUX_FS,
+                Contents::Filesystem("ext4 precious".into()),
+            )],
+        )
+    };
+    let cases: Vec<(Vec<Disk>, &str)> = vec![
+        (
+            vec![stick("vfat OEMDRV"), data(8), blank("vdb", 16)],
+            "sda: Untouched(\"holds the answer file (vfat OEMDRV) on partition 1 (sda1)\") []; \
+             vda: Clear []; vdb: Partition [/boot/efi 1+600 vfat",
+        ),
+        (
+            vec![stick("ext4 OEMDRV"), data(16), blank("vdb", 8)],
+            "sda: Untouched(\"holds the answer file (ext4 OEMDRV) on partition 1 (sda1)\") []; \
+             vda: Partition [/boot/efi 1+600 vfat",
+        ),
+        // A tie goes to the first disk in order (Anaconda's boot disk).
+        (
+            vec![stick("iso9660 OUTPOST"), data(8), blank("vdb", 8)],
+            "sda: Untouched(\"holds the install media (iso9660 OUTPOST) on partition 1 (sda1)\") []; \
+             vda: Partition [/boot/efi 1+600 vfat",
+        ),
+        // A disk too small for the layout is no candidate, however first it sorts.
+        (
+            vec![stick("vfat OEMDRV"), blank("vda", 1), blank("vdb", 4)],
+            "vda: Untouched(\"no partitions requested\") []; vdb: Partition",
+        ),
+    ];
+    for (disks, want) in cases {
+        check(default_storage(), &disks, 1024, want);
+    }
+    let disks = [stick("vfat OEMDRV"), data(8), blank("vdb", 16)];
+    let text = make_plan(&default_storage(), &disks, 1024)
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains(
+            "disk sda /dev/sda 16384 MiB [virtio-SER-sda]: untouched (holds the answer file \
+             (vfat OEMDRV) on partition 1 (sda1); dos partition table)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("note: autopart: vdb holds the whole layout, the largest disk")
+            && text.contains("candidates: vda 8192 MiB, vdb 16384 MiB"),
+        "{text}"
+    );
+    // Without clearpart the data disk is no candidate: the blank one is used.
+    let no_clear = StorageSpec {
+        autopart: Some(AutoPart::default()),
+        ..Default::default()
+    };
+    check(
+        no_clear,
+        &[stick("vfat OEMDRV"), data(16), blank("vdb", 8)],
+        1024,
+        "vda: Untouched(\"no partitions requested\") []; vdb: Partition",
+    );
+}
+
+/// The device the live system read the media or answer file from is
+/// excluded even when nothing on it is labelled (`inst.ks=hd:sdb1:/ks.cfg`),
+/// and naming a protected disk outright is refused.
+#[test]
+fn source_devices_are_excluded_and_cannot_be_named() {
+    let mut src = disk("sdb", 16, Contents::Filesystem("ext4 KEYS".into()));
+    src.in_use = Some("the answer file was read from /dev/sdb1".into());
+    check(
+        default_storage(),
+        &[src.clone(), blank("vda", 8)],
+        1024,
+        "sdb: Untouched(\"the answer file was read from /dev/sdb1\") []; vda: Partition",
+    );
+    let oem = with_parts(
+        disk("sda", 1, Contents::Blank),
+        "gpt",
+        vec![partition(
+            "sda",
+            2,
+            guid::LINUX_FS,
+            Contents::Filesystem("vfat OEMDRV".into()),
+        )],
+    );
+    for (spec, want) in [
+        (
+            StorageSpec {
+                clearpart: Some(ClearPart {
+                    which: ClearWhich::All,
+                    drives: Some(vec!["sda,vda".into()]),
+                    initlabel: true,
+                    disklabel: None,
+                }),
+                ..default_storage()
+            },
+            "clearpart --drives names disk `sda`, which is never cleared (sda: holds the answer file",
+        ),
+        (
+            StorageSpec {
+                bootloader: Some(Bootloader {
+                    boot_drive: Some("sda".into()),
+                    ..Default::default()
+                }),
+                ..default_storage()
+            },
+            "bootloader --boot-drive names disk `sda`, which is not a usable disk (sda: holds",
+        ),
+        (
+            StorageSpec {
+                ignoredisk: Some(IgnoreDisk::OnlyUse(vec!["sda".into()])),
+                ..default_storage()
+            },
+            "no usable disk: every disk holds the install media or an answer file, or is \
+             excluded by `ignoredisk` (sda: holds the answer file (vfat OEMDRV) on partition 2 (sda2); vda: ignoredisk)",
+        ),
+    ] {
+        let got = summary(&spec, &[oem.clone(), blank("vda", 8)], 1024);
+        assert!(
+            got.starts_with("error: ") && got.contains(want),
+            "\n got: {got}\nwant: {want}"
+        );
+    }
+}
+
+/// #23 with partitions: `clearpart --linux` releases a disk whose partitions
+/// are all Linux (by filesystem, or by type when they hold nothing foreign),
+/// and refuses one with an ESP, an NTFS or a FAT-in-Linux-type partition,
+/// naming it.
+#[test]
+fn clearpart_linux_looks_at_every_partition() {
+    let linux = |initlabel| StorageSpec {
+        autopart: Some(AutoPart::default()),
+        clearpart: Some(ClearPart {
+            which: ClearWhich::Linux,
+            drives: None,
+            initlabel,
+            disklabel: None,
+        }),
+        ..Default::default()
+    };
+    let base = || disk("vda", 8, Contents::Blank);
+    let all_linux = with_parts(
+        base(),
+        "gpt",
+        vec![
+            partition(
+                "vda",
+                1,
+                guid::ROOT_X86_64,
+                Contents::Filesystem("xfs".into()),
+            ),
+            partition("vda", 2, guid::SWAP, Contents::Filesystem("swap".into())),
+            partition(
+                "vda",
+                3,
+                "E6D6D379-F507-44C2-A23C-238F2A3DF928",
+                Contents::Unknown,
+            ),
+            partition(
+                "vda",
+                4,
+                "0FC63DAF-8483-4772-8E79-3D69D8477DE4",
+                Contents::Blank,
+            ),
+        ],
+    );
+    check(linux(false), &[all_linux], 1024, "vda: Partition");
+    let dos_linux = with_parts(
+        base(),
+        "dos",
+        vec![
+            partition("vda", 1, "0x83", Contents::Filesystem("ext4".into())),
+            partition("vda", 5, "0x82", Contents::Blank),
+        ],
+    );
+    check(linux(false), &[dos_linux], 1024, "vda: Partition");
+    for (p, named) in [
+        (
+            partition("vda", 1, guid::ESP, Contents::Filesystem("vfat".into())),
+            "partition 1 (vda1, vfat filesystem)",
+        ),
+        (
+            partition("vda", 2, "0x07", Contents::Filesystem("ntfs".into())),
+            "partition 2 (vda2, ntfs filesystem)",
+        ),
+        (
+            partition(
+                "vda",
+                1,
+                guid::LINUX_FS,
+                Contents::Filesystem("vfat DATA".into()),
+            ),
+            "partition 1 (vda1, vfat DATA filesystem)",
+        ),
+        (
+            partition("vda", 1, "0x07", Contents::Blank),
+            "partition 1 (vda1, blank)",
+        ),
+    ] {
+        let d = with_parts(
+            base(),
+            "gpt",
+            vec![
+                p,
+                partition(
+                    "vda",
+                    3,
+                    guid::LINUX_FS,
+                    Contents::Filesystem("ext4".into()),
+                ),
+            ],
+        );
+        let got = summary(&linux(false), &[d], 1024);
+        assert!(
+            got.contains(&format!("`clearpart --linux` keeps its non-Linux {named}"))
+                && got.contains("refusing to overwrite"),
+            "{got}"
+        );
+    }
+    // An empty table: only with --initlabel (Anaconda keeps the label otherwise).
+    let empty = with_parts(base(), "gpt", vec![]);
+    check(
+        linux(true),
+        std::slice::from_ref(&empty),
+        1024,
+        "vda: Partition",
+    );
+    let got = summary(&linux(false), &[empty], 1024);
+    assert!(
+        got.contains("keeps an empty table without `--initlabel`"),
+        "{got}"
+    );
 }
