@@ -1,0 +1,506 @@
+//! Storage commands against pykickstart's own checks (issue #10, item 26).
+//!
+//! Every row is an answer-file snippet, what pykickstart's real
+//! `ksvalidator` says about it, and what Outpost says. The pykickstart
+//! column was recorded by running pykickstart 3.78's `ksvalidator` (default
+//! handler; its storage commands are the `F41_Partition`, `F43_Raid`,
+//! `F21_VolGroup`, `F29_LogVol`, `F41_AutoPart`/`F45_AutoPart`,
+//! `F23_ReqPart`, `F28_ClearPart`, `F34_IgnoreDisk`, `F39_Bootloader`
+//! classes) on each snippet; the quoted text is its message and the comment
+//! names the `parse()` line in pykickstart's source that raises it.
+//!
+//! The rule the table enforces: Outpost never accepts what pykickstart
+//! rejects. Where Outpost rejects what pykickstart accepts, the row says why
+//! (docs/answer-file.md lists the same differences).
+//!
+//! Note that `ksvalidator` turns pykickstart's `KickstartParseWarning`s into
+//! errors (`warnings.filterwarnings(action="error", …)` in
+//! tools/ksvalidator.py), so a duplicate mount point, RAID device, volume
+//! group or logical volume fails validation there, and does here.
+//!
+//! CI does not need pykickstart. To check the pykickstart column again, point
+//! `OUTPOST_PYKICKSTART_KSVALIDATOR` at its `ksvalidator`, e.g.
+//! `python3 -m venv /tmp/pyks && /tmp/pyks/bin/pip install pykickstart` and
+//! `OUTPOST_PYKICKSTART_KSVALIDATOR=/tmp/pyks/bin/ksvalidator cargo nextest
+//! run -p outpost-kickstart storage`.
+
+use std::process::Command;
+
+use crate::support::{TempDir, check_err};
+
+/// What pykickstart's `ksvalidator` said about a row.
+#[derive(Clone, Copy)]
+enum Py {
+    /// Rejected, with this message.
+    Rejects(&'static str),
+    /// Accepted.
+    Accepts,
+}
+
+struct Row {
+    ks: &'static str,
+    py: Py,
+    /// Outpost's first error as printed, or `""` when Outpost accepts.
+    ours: &'static str,
+    /// Why Outpost rejects a file pykickstart accepts (empty otherwise).
+    why: &'static str,
+}
+
+/// Both reject.
+const fn both(ks: &'static str, py: &'static str, ours: &'static str) -> Row {
+    Row {
+        ks,
+        py: Py::Rejects(py),
+        ours,
+        why: "",
+    }
+}
+
+/// Both accept.
+const fn ok(ks: &'static str) -> Row {
+    Row {
+        ks,
+        py: Py::Accepts,
+        ours: "",
+        why: "",
+    }
+}
+
+/// pykickstart accepts; Outpost rejects on purpose, for the reason given.
+const fn stricter(ks: &'static str, ours: &'static str, why: &'static str) -> Row {
+    Row {
+        ks,
+        py: Py::Accepts,
+        ours,
+        why,
+    }
+}
+
+fn check(rows: &[Row]) {
+    let oracle = std::env::var_os("OUTPOST_PYKICKSTART_KSVALIDATOR");
+    let dir = TempDir::new("storage-oracle");
+    for (i, r) in rows.iter().enumerate() {
+        match (r.py, r.ours) {
+            (Py::Rejects(_), "") => panic!(
+                "{:?}: pykickstart rejects it, so Outpost must not accept it",
+                r.ks
+            ),
+            (Py::Accepts, "") => {
+                if let Err(d) = outpost_kickstart::parse_str("t.ks", r.ks) {
+                    panic!("expected {:?} to parse, got:\n{d}", r.ks);
+                }
+            }
+            (Py::Accepts, ours) => {
+                assert!(
+                    !r.why.is_empty(),
+                    "{:?}: Outpost is stricter than pykickstart here; say why",
+                    r.ks
+                );
+                check_err(r.ks, ours);
+            }
+            (Py::Rejects(_), ours) => check_err(r.ks, ours),
+        }
+        if let Some(ksvalidator) = &oracle {
+            let path = dir.write(&format!("row{i}.ks"), r.ks);
+            let out = Command::new(ksvalidator)
+                .arg(&path)
+                .output()
+                .expect("running pykickstart's ksvalidator");
+            // Parse errors go to stdout, argparse's to stderr.
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            match r.py {
+                Py::Accepts => assert!(
+                    out.status.success(),
+                    "{:?}: recorded as accepted by pykickstart, but:\n{text}",
+                    r.ks
+                ),
+                Py::Rejects(msg) => assert!(
+                    !out.status.success() && text.contains(msg),
+                    "{:?}: recorded as rejected by pykickstart with {msg:?}, but:\n{text}",
+                    r.ks
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn part_against_pykickstart() {
+    check(&[
+        ok("part / --size=100\n"),
+        ok("part /\n"),
+        ok("part / --maxsize=5\n"),
+        ok("part /tmp --fstype=tmpfs --size=100\n"),
+        ok("part /tmp --fstype=tmpfs --size=100 --maxsize=0\n"),
+        ok("part swap --size=1\npart swap --size=2\n"),
+        ok("part / --size=1 --onpart=sda1 --resize --size=5\n"),
+        ok("part / --size=5 --encrypted --luks-version=luks2-hw-opal --hw-passphrase=x\n"),
+        ok("part / --size=5 --encrypted --luks-version=luks2-hw-opal-only --hw-passphrase=x\n"),
+        ok("part / --size=5 --hw-passphrase=\n"),
+        // pykickstart has no rule tying --passphrase, --escrowcert or
+        // --backuppassphrase to --encrypted (they "do nothing" without it).
+        ok("part / --size=1 --passphrase=x\n"),
+        ok("part / --size=1 --escrowcert=x\n"),
+        ok("part / --size=1 --backuppassphrase\n"),
+        // partition.py:619 (F17_Partition.parse)
+        both(
+            "part / --onpart=sda1 --resize\n",
+            "--resize requires --size to specify new size",
+            "t.ks:1:22: error: part: --resize requires --size to give the new size",
+        ),
+        // partition.py:616
+        both(
+            "part / --size=5 --resize\n",
+            "--resize can only be used in conjunction with --onpart",
+            "t.ks:1:17: error: part: --resize can only be used together with --onpart",
+        ),
+        // partition.py:682 (F23_Partition.parse)
+        both(
+            "part / --size=100 --mkfsoptions=x --fsprofile=y\n",
+            "--mkfsoptions and --fsprofile cannot be used together.",
+            "t.ks:1:19: error: part: --mkfsoptions and --fsprofile cannot be used together",
+        ),
+        // partition.py:679
+        both(
+            "part / --noformat --mkfsoptions=-m0\n",
+            "--mkfsoptions with --noformat has no effect.",
+            "t.ks:1:19: error: part: --mkfsoptions with --noformat has no effect; remove one of them",
+        ),
+        // partition.py:735 (F29_Partition.parse)
+        both(
+            "part / --size=100 --pbkdf-time=3 --pbkdf-iterations=5\n",
+            "Only one of --pbkdf-time and --pbkdf-iterations can be specified.",
+            "t.ks:1:34: error: part: only one of --pbkdf-time and --pbkdf-iterations can be given",
+        ),
+        // argparse: the mount point is `nargs=1`.
+        both(
+            "part --size=1\n",
+            "the following arguments are required: <mntpoint>",
+            "t.ks:1:1: error: part: missing the mount point, e.g. `part / --fstype=ext4 --size=4096`",
+        ),
+        stricter(
+            "part / --size=-5\n",
+            "t.ks:1:8: error: part: option --size: invalid number \"-5\" (a whole number is expected, in MiB)",
+            "sizes are whole MiB; a negative size describes no partition",
+        ),
+        stricter(
+            "part / --size=100 --pbkdf-time=0 --pbkdf-iterations=5\n",
+            "t.ks:1:34: error: part: only one of --pbkdf-time and --pbkdf-iterations can be given",
+            "pykickstart only counts non-zero values; giving both options is contradictory either way",
+        ),
+    ]);
+}
+
+#[test]
+fn raid_against_pykickstart() {
+    check(&[
+        ok("raid / --device=md0 --level=1 raid.01 raid.02\n"),
+        ok("raid / --device=md0 --level=raid1 a b\n"),
+        ok("raid / --device=md0 --level=RAID10 a b\n"),
+        ok("raid / --device=md0 --level=1 --useexisting\n"),
+        ok("raid swap --device=md1 --level=0 a b\n"),
+        // pykickstart checks an empty --device only for an existing array.
+        ok("raid / --device= --level=1 a b\n"),
+        // raid.py:438 (FC3_Raid.parse)
+        both(
+            "raid / --device=md0 --level=1\n",
+            "Partitions required for raid",
+            "t.ks:1:1: error: raid: member partitions are required for /, e.g. `raid / --level=1 --device=md0 raid.01 raid.02`",
+        ),
+        // raid.py:440
+        both(
+            "raid / --device=md0 --useexisting a\n",
+            "Members may not be specified for preexisting RAID device",
+            "t.ks:1:35: error: raid: members may not be given for a preexisting RAID device (--useexisting)",
+        ),
+        // raid.py:347 (_level_cb)
+        both(
+            "raid / --device=md0 --level=7 a b\n",
+            "Invalid raid level: 7",
+            "t.ks:1:21: error: raid: --level=7 is not a RAID level (use 0, 1, 4, 5, 6 or 10)",
+        ),
+        // raid.py:700 (F23_Raid.parse)
+        both(
+            "raid / --device=md0 --level=1 --noformat --mkfsoptions=x\n",
+            "--mkfsoptions with --noformat has no effect.",
+            "t.ks:1:42: error: raid: --mkfsoptions with --noformat has no effect; remove one of them",
+        ),
+        // raid.py:766 (F29_Raid.parse)
+        both(
+            "raid / --device=md0 --level=1 --pbkdf-time=1 --pbkdf-iterations=1 a b\n",
+            "Only one of --pbkdf-time and --pbkdf-iterations can be specified.",
+            "t.ks:1:46: error: raid: only one of --pbkdf-time and --pbkdf-iterations can be given",
+        ),
+        // The F43 option table has no --grow or --hw-passphrase for raid.
+        both(
+            "raid / --device=md0 --level=1 --hw-passphrase=x a b\n",
+            "Unexpected arguments to raid command",
+            "t.ks:1:31: error: raid: unknown option --hw-passphrase; see `raid` in the kickstart reference for its options",
+        ),
+        stricter(
+            "raid / --device=md0 --level=1 --spares=-1 a b\n",
+            "t.ks:1:31: error: raid: option --spares: invalid number \"-1\" (a whole number is expected)",
+            "a negative number of spare disks describes no array",
+        ),
+    ]);
+}
+
+#[test]
+fn volgroup_against_pykickstart() {
+    check(&[
+        ok("volgroup vg0 pv.01\n"),
+        ok("volgroup vg0 --useexisting\n"),
+        ok("volgroup vg0 --useexisting --noformat\n"),
+        ok("volgroup vg0 pv.01 --reserved-percent=1\n"),
+        ok("volgroup vg0 pv.01 --reserved-percent=99\n"),
+        ok("volgroup vg0 pv.01 --reserved-space=0\n"),
+        // volgroup.py:173 (FC3_VolGroup.parse)
+        both(
+            "volgroup\n",
+            "volgroup must be given a VG name",
+            "t.ks:1:1: error: volgroup: missing the volume group name, e.g. `volgroup vg0 pv.01`",
+        ),
+        // volgroup.py:176
+        both(
+            "volgroup vg0\n",
+            "volgroup must be given a list of partitions",
+            "t.ks:1:1: error: volgroup: must be given a list of partitions, e.g. `volgroup vg0 pv.01`",
+        ),
+        // volgroup.py:178
+        both(
+            "volgroup vg0 --useexisting pv.01\n",
+            "Members may not be specified for preexisting volgroup",
+            "t.ks:1:28: error: volgroup: members may not be given for a preexisting volume group (--useexisting)",
+        ),
+        // volgroup.py:219 (F16_VolGroup.parse); Outpost's whole numbers
+        // refuse the sign already.
+        both(
+            "volgroup vg0 pv.01 --reserved-space=-1\n",
+            "Volume group reserved space must be a positive integer.",
+            "t.ks:1:20: error: volgroup: option --reserved-space: invalid number \"-1\" (a whole number is expected)",
+        ),
+    ]);
+}
+
+#[test]
+fn logvol_against_pykickstart() {
+    check(&[
+        ok("logvol / --vgname=vg0 --name=root --size=1\n"),
+        ok("logvol / --vgname=vg0 --name=root --recommended\n"),
+        ok("logvol swap --vgname=vg0 --name=swap --hibernation\n"),
+        ok("logvol / --vgname=vg0 --name=root --noformat\n"),
+        ok("logvol / --vgname=vg0 --name=root --useexisting\n"),
+        ok("logvol / --vgname=vg0 --name=root --percent=100\n"),
+        ok("logvol / --vgname=v --name=r --percent=50 --grow\n"),
+        ok("logvol / --vgname=vg0 --name=root --size=1 --maxsize=5\n"),
+        ok("logvol / --vgname=v --name=r --size=5 --thinpool\n"),
+        ok("logvol / --vgname=v --name=r --size=5 --thin --poolname=p\n"),
+        ok(
+            "logvol none --vgname=vg0 --name=pool --size=10 --thinpool --chunksize=64 --metadatasize=4\n",
+        ),
+        ok("logvol / --vgname=vg0 --name=root --size=10 --chunksize=0\n"),
+        ok(
+            "logvol / --vgname=vg0 --name=root --size=10 --cachesize=5 --cachepvs=pv.02 --cachemode=writethrough\n",
+        ),
+        ok("logvol / --vgname=v --name=r --useexisting --resize --size=5\n"),
+        ok("logvol / --vgname=v --name=r --size=1\nlogvol /home --vgname=w --name=r --size=1\n"),
+        // pykickstart only sizes a cache when one of the cache options
+        // is non-empty.
+        ok("logvol / --vgname=v --name=r --size=5 --cachepvs=,\n"),
+        ok("logvol / --vgname=v --name=r --size=5 --cachemode=\n"),
+        ok("logvol /tmp --vgname=v --name=r --size=1 --fstype=tmpfs --grow\n"),
+        // argparse: --name and --vgname are `required=True` (logvol.py:440, 460).
+        both(
+            "logvol / --vgname=vg0 --size=1\n",
+            "the following arguments are required: --name",
+            "t.ks:1:1: error: logvol: option --name is required, e.g. --name=VALUE",
+        ),
+        both(
+            "logvol / --name=root --size=1\n",
+            "the following arguments are required: --vgname",
+            "t.ks:1:1: error: logvol: option --vgname is required, e.g. --vgname=VALUE",
+        ),
+        // logvol.py:775 (F21_LogVol.parse)
+        both(
+            "logvol / --vgname=v --name=r --size=1 --percent=5\n",
+            "--size and --percent cannot both be specified for the same logvol",
+            "t.ks:1:39: error: logvol: --size and --percent cannot both be given",
+        ),
+        // logvol.py:682 (F17_LogVol.parse)
+        both(
+            "logvol / --vgname=v --name=r --useexisting --resize\n",
+            "--resize requires --size to indicate new size",
+            "t.ks:1:44: error: logvol: --resize requires --size to give the new size",
+        ),
+        // logvol.py:679
+        both(
+            "logvol / --vgname=v --name=r --size=5 --resize\n",
+            "--resize can only be used in conjunction with --useexisting",
+            "t.ks:1:39: error: logvol: --resize can only be used together with --useexisting",
+        ),
+        both(
+            "logvol / --vgname=v --name=r --size=1 --hw-passphrase=x\n",
+            "Unexpected arguments to logvol command",
+            "t.ks:1:39: error: logvol: unknown option --hw-passphrase; see `logvol` in the kickstart reference for its options",
+        ),
+        stricter(
+            "logvol / --vgname= --name=root --size=1\n",
+            "t.ks:1:1: error: logvol: option --vgname is required, e.g. --vgname=VALUE",
+            "an empty volume group name names no volume group",
+        ),
+        stricter(
+            "logvol / --vgname=vg0 --name=root --size=0 --percent=5\n",
+            "t.ks:1:44: error: logvol: --size and --percent cannot both be given",
+            "pykickstart only counts a non-zero --size; giving both is contradictory either way",
+        ),
+    ]);
+}
+
+#[test]
+fn autopart_and_conflicts_against_pykickstart() {
+    check(&[
+        ok("autopart\n"),
+        ok("autopart --hibernation\n"),
+        ok("autopart --nolvm --type=lvm\n"),
+        ok("autopart --encrypted --luks-version=luks2-hw-opal --hw-passphrase=x\n"),
+        ok("autopart --encrypted --luks-version=luks2-hw-opal --hw-passphrase=\n"),
+        ok("reqpart\npart / --size=1\n"),
+        ok("reqpart\nreqpart --add-boot\n"),
+        // autopart.py:360 (F21_AutoPart.parse)
+        both(
+            "autopart --type=btrfs --fstype=ext4\n",
+            "autopart --fstype cannot be used with --type=btrfs",
+            "t.ks:1:23: error: autopart: --fstype cannot be used with --type=btrfs",
+        ),
+        // autopart.py:357
+        both(
+            "autopart --fstype=btrfs\n",
+            "autopart --fstype=btrfs is not valid fstype, use --type=btrfs instead",
+            "t.ks:1:10: error: autopart: --fstype=btrfs is not a valid fstype; use --type=btrfs instead",
+        ),
+        // autopart.py:527 (F29_AutoPart.parse)
+        both(
+            "autopart --pbkdf-time=1 --pbkdf-iterations=2\n",
+            "Only one of --pbkdf-time and --pbkdf-iterations can be specified.",
+            "t.ks:1:25: error: autopart: only one of --pbkdf-time and --pbkdf-iterations can be given",
+        ),
+        // base.py _checkConflictingCommands with F23_AutoPart's
+        // conflictingCommands (autopart.py:365).
+        both(
+            "part / --size=1\nautopart\n",
+            "The autopart and partition commands can't be used at the same time.",
+            "t.ks:2:1: error: the part and autopart commands can't be used at the same time; remove autopart to lay out disks by hand, or remove the part lines",
+        ),
+        both(
+            "partition / --size=1\nautopart\n",
+            "The autopart and partition commands can't be used at the same time.",
+            "t.ks:2:1: error: the partition and autopart commands can't be used at the same time; remove autopart to lay out disks by hand, or remove the partition lines",
+        ),
+        both(
+            "volgroup vg0 pv.01\nautopart\n",
+            "The autopart and volgroup commands can't be used at the same time.",
+            "t.ks:2:1: error: the volgroup and autopart commands can't be used at the same time; remove autopart to lay out disks by hand, or remove the volgroup lines",
+        ),
+        both(
+            "logvol / --vgname=v --name=r --size=1\nautopart\n",
+            "The autopart and logvol commands can't be used at the same time.",
+            "t.ks:2:1: error: the logvol and autopart commands can't be used at the same time; remove autopart to lay out disks by hand, or remove the logvol lines",
+        ),
+        both(
+            "autopart\nraid / --device=md0 --level=1 a b\n",
+            "The raid and autopart commands can't be used at the same time.",
+            "t.ks:2:1: error: the raid and autopart commands can't be used at the same time; remove autopart to lay out disks by hand, or remove the raid lines",
+        ),
+        both(
+            "reqpart\nautopart\n",
+            "The autopart and reqpart commands can't be used at the same time.",
+            "t.ks:2:1: error: the reqpart and autopart commands can't be used at the same time; remove autopart to lay out disks by hand, or remove the reqpart lines",
+        ),
+        both(
+            "reqpart --bogus\n",
+            "unrecognized arguments: --bogus",
+            "t.ks:1:9: error: reqpart: unknown option --bogus; see `reqpart` in the kickstart reference for its options",
+        ),
+        stricter(
+            "autopart --fstype=swap\n",
+            "t.ks:1:10: error: autopart: --fstype=swap cannot be used for the root file system; use ext4 or xfs",
+            "autopart puts / on --fstype; swap, biosboot, prepboot and efi cannot hold it",
+        ),
+        stricter(
+            "autopart --type=stratis\n",
+            "t.ks:1:10: error: autopart: option --type: invalid choice \"stratis\" (choose from lvm, plain, thinp, btrfs)",
+            "stratis is F45 syntax; Outpost follows the F43 handler",
+        ),
+    ]);
+}
+
+#[test]
+fn disk_selection_and_bootloader_against_pykickstart() {
+    check(&[
+        ok("zerombr\n"),
+        ok("zerombr\nzerombr\n"),
+        ok("clearpart\n"),
+        ok("clearpart --drives=\n"),
+        ok("clearpart --list=sda1 --all\n"),
+        ok("ignoredisk --drives=sda\nignoredisk --drives=sdb\n"),
+        ok("bootloader --disabled --location=mbr\n"),
+        ok("bootloader --md5pass=x --password=y\n"),
+        both(
+            "zerombr --foo\n",
+            "unrecognized arguments: --foo",
+            "t.ks:1:9: error: zerombr: unknown option --foo; see `zerombr` in the kickstart reference for its options",
+        ),
+        both(
+            "zerombr foo\n",
+            "unrecognized arguments: foo",
+            "t.ks:1:9: error: zerombr: unexpected argument `foo`",
+        ),
+        // ignoredisk.py:88 (F8_IgnoreDisk.parse, used by F29/F34)
+        both(
+            "ignoredisk\n",
+            "One of --drives or --only-use must be specified for ignoredisk command.",
+            "t.ks:1:1: error: ignoredisk: give exactly one of --drives or --only-use",
+        ),
+        both(
+            "ignoredisk --drives=sda --only-use=sdb\n",
+            "One of --drives or --only-use must be specified for ignoredisk command.",
+            "t.ks:1:1: error: ignoredisk: give exactly one of --drives or --only-use",
+        ),
+        both(
+            "ignoredisk --drives=\n",
+            "One of --drives or --only-use must be specified for ignoredisk command.",
+            "t.ks:1:1: error: ignoredisk: give exactly one of --drives or --only-use",
+        ),
+        both(
+            "ignoredisk --interactive\n",
+            "unrecognized arguments: --interactive",
+            "t.ks:1:12: error: ignoredisk: unknown option --interactive; see `ignoredisk` in the kickstart reference for its options",
+        ),
+        // bootloader.py:551 (F39_Bootloader.parse)
+        both(
+            "bootloader --sdboot --extlinux\n",
+            "Only one of --sdboot and --extlinux may be specified for bootloader command.",
+            "t.ks:1:21: error: bootloader: only one of --sdboot and --extlinux may be given",
+        ),
+        // bootloader.py:329 (F17_Bootloader.parse)
+        both(
+            "bootloader --boot-drive=sda,sdb\n",
+            "--boot-drive accepts only one argument",
+            "t.ks:1:12: error: bootloader: --boot-drive accepts only one drive",
+        ),
+        both(
+            "bootloader --location=bogus\n",
+            "argument --location: invalid choice: 'bogus'",
+            "t.ks:1:12: error: bootloader: option --location: invalid choice \"bogus\" (choose from mbr, partition, none, boot)",
+        ),
+        stricter(
+            "clearpart --disklabel=sun\n",
+            "t.ks:1:11: error: clearpart: --disklabel=sun is not supported; use gpt or msdos",
+            "the installer writes only GPT and MBR partition tables",
+        ),
+    ]);
+}
