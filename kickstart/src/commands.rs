@@ -413,13 +413,17 @@ fn required(cmd: &str, args: &Args, dest: &str, opt: &str, col: u32) -> Result<S
 fn fs_checks(cmd: &str, args: &Args, col0: u32) -> Result<(), Fail> {
     let col = |d: &str| args.col(d).unwrap_or(col0);
     luks_checks(cmd, args, col0)?;
-    if args.str("mkfsoptions").is_some() && args.str("fsprofile").is_some() {
+    // partition.py:679-682, raid.py:700-703, logvol.py:856-859 (values
+    // tested for truth, so an empty one counts as not given).
+    if args.truthy("mkfsoptions") && args.truthy("fsprofile") {
         return Err((
             col("mkfsoptions"),
             format!("{cmd}: --mkfsoptions and --fsprofile cannot be used together"),
         ));
     }
-    if args.str("mkfsoptions").is_some() && (args.flag("noformat") || args.flag("useexisting")) {
+    // Only --noformat: --useexisting reformats the device, so the options
+    // are used.
+    if args.truthy("mkfsoptions") && args.flag("noformat") {
         return Err((
             col("mkfsoptions"),
             format!("{cmd}: --mkfsoptions with --noformat has no effect; remove one of them"),
@@ -442,6 +446,65 @@ fn luks_checks(cmd: &str, args: &Args, col0: u32) -> Result<(), Fail> {
 /// Strips a leading `/dev/` as pykickstart does for device options.
 pub(crate) fn strip_dev(s: &str) -> String {
     s.strip_prefix("/dev/").unwrap_or(s).to_string()
+}
+
+/// pykickstart's "preexisting" device: `--useexisting`, or `--noformat`,
+/// which its `parse()` methods turn into `preexist = True` (raid.py:433,
+/// volgroup.py:165, logvol.py:477). Returns the flag that was given.
+fn preexisting(args: &Args) -> Option<&'static str> {
+    if args.flag("useexisting") {
+        Some("--useexisting")
+    } else if args.flag("noformat") {
+        Some("--noformat")
+    } else {
+        None
+    }
+}
+
+/// Where an earlier command is, as seen from `here`: `line N` in the same
+/// file, `FILE:N` in another.
+fn at(earlier: &Origin, here: &Origin) -> String {
+    if earlier.file == here.file {
+        format!("line {}", earlier.line)
+    } else {
+        format!("{}:{}", earlier.file, earlier.line)
+    }
+}
+
+/// Outpost's own check, stricter than pykickstart (which compares mount
+/// points between `part` lines only, and RAID devices and logical volumes
+/// by name): a mount point (`/…`) holds one file system, whichever of
+/// `part`, `raid` and `logvol` defines it. Two file systems on `/` cannot
+/// both be installed.
+fn mount_point_free(
+    ks: &Kickstart,
+    cmd: &str,
+    mp: &str,
+    col: u32,
+    here: &Origin,
+) -> Result<(), Fail> {
+    if !mp.starts_with('/') {
+        return Ok(());
+    }
+    let parts = ks
+        .partitions
+        .iter()
+        .map(|p| ("part", &p.mountpoint, &p.origin));
+    let raids = ks.raids.iter().map(|r| ("raid", &r.mountpoint, &r.origin));
+    let lvs = ks
+        .logvols
+        .iter()
+        .map(|l| ("logvol", &l.mountpoint, &l.origin));
+    match parts.chain(raids).chain(lvs).find(|(_, m, _)| *m == mp) {
+        Some((other, _, o)) => Err((
+            col,
+            format!(
+                "{cmd}: the mount point {mp} is already used by {other} on {}; a mount point can hold one file system",
+                at(o, here)
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// pykickstart's `mountpoint` type: normalise absolute paths like
@@ -878,15 +941,27 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                 }
                 None => None,
             };
+            // argparse: `--device` is `required=True` (raid.py:385), even
+            // for an existing array.
+            let Some(device) = args.str("device").map(|d| strip_dev(&d)) else {
+                return Err((
+                    col0,
+                    "raid: option --device is required, e.g. --device=md0".into(),
+                ));
+            };
             fs_checks(cmd, &args, col0)?;
-            if args.flag("useexisting") && args.pos.len() > 1 {
+            let preexist = preexisting(&args);
+            if let Some(flag) = preexist
+                && args.pos.len() > 1
+            {
                 return Err((
                     args.pos[1].col,
-                    "raid: members may not be given for a preexisting RAID device (--useexisting)"
-                        .into(),
+                    format!(
+                        "raid: members may not be given for a preexisting RAID device ({flag})"
+                    ),
                 ));
             }
-            if !args.flag("useexisting") && args.pos.len() < 2 {
+            if preexist.is_none() && args.pos.len() < 2 {
                 return Err((
                     col0,
                     format!(
@@ -895,17 +970,43 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                     ),
                 ));
             }
-            let device = args.str("device").map(|d| strip_dev(&d));
-            if device.is_none() && !args.flag("useexisting") {
+            let dcol = args.col("device").unwrap_or(col0);
+            if let Some(prev) = ks
+                .raids
+                .iter()
+                .find(|r| r.device.as_deref() == Some(&device))
+            {
                 return Err((
-                    col0,
-                    "raid: option --device is required, e.g. --device=md0".into(),
+                    dcol,
+                    format!(
+                        "raid: a RAID device with the name {device} is already defined on {}",
+                        at(&prev.origin, origin)
+                    ),
                 ));
             }
+            // raid.py:460-461: a new array needs a level.
+            if preexist.is_none() && level.is_none() {
+                return Err((
+                    col0,
+                    "raid: option --level is required for a new RAID device, e.g. --level=1 (or --useexisting for an existing one)".into(),
+                ));
+            }
+            // raid.py:463-464 refuses an empty name for an existing array.
+            // Outpost refuses it for a new one too: pykickstart accepts
+            // `--device=` there but prints the line without it, which it
+            // then refuses.
+            if device.is_empty() {
+                return Err((
+                    dcol,
+                    "raid: --device needs the name of the RAID device, e.g. --device=md0".into(),
+                ));
+            }
+            let mountpoint = normpath(&args.pos[0].text);
+            mount_point_free(ks, cmd, &mountpoint, args.pos[0].col, origin)?;
             ks.raids.push(Raid {
-                mountpoint: normpath(&args.pos[0].text),
+                mountpoint,
                 members: args.pos[1..].iter().map(|w| w.text.clone()).collect(),
-                device,
+                device: Some(device),
                 level,
                 fstype: args.str("fstype"),
                 extra: args.extra(&["device", "level", "fstype"]),

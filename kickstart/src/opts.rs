@@ -122,6 +122,18 @@ impl Args {
             _ => Vec::new(),
         }
     }
+    /// Python truthiness of the stored value, which is what pykickstart's
+    /// `parse()` checks test (`if retval.size:`): absent, `false`, `0`, an
+    /// empty string and an empty list are all "not given".
+    pub fn truthy(&self, dest: &str) -> bool {
+        match self.vals.get(dest) {
+            Some((Val::Bool(b), _, _)) => *b,
+            Some((Val::Str(s), _, _)) => !s.is_empty(),
+            Some((Val::Int(i), _, _)) => *i != 0,
+            Some((Val::List(l), _, _)) => !l.is_empty(),
+            None => false,
+        }
+    }
     pub fn col(&self, dest: &str) -> Option<u32> {
         self.vals.get(dest).map(|v| v.2)
     }

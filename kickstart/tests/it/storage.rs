@@ -26,6 +26,8 @@
 
 use std::process::Command;
 
+use outpost_kickstart::print::flatten;
+
 use crate::support::{TempDir, check_err};
 
 /// What pykickstart's `ksvalidator` said about a row.
@@ -85,11 +87,16 @@ fn check(rows: &[Row]) {
                 "{:?}: pykickstart rejects it, so Outpost must not accept it",
                 r.ks
             ),
-            (Py::Accepts, "") => {
-                if let Err(d) = outpost_kickstart::parse_str("t.ks", r.ks) {
-                    panic!("expected {:?} to parse, got:\n{d}", r.ks);
+            (Py::Accepts, "") => match outpost_kickstart::parse_str("t.ks", r.ks) {
+                // What ksflatten prints must be valid too.
+                Ok(p) => {
+                    let printed = flatten(&p.kickstart);
+                    if let Err(d) = outpost_kickstart::parse_str("t.ks", &printed) {
+                        panic!("{:?} prints as {printed:?}, which fails:\n{d}", r.ks);
+                    }
                 }
-            }
+                Err(d) => panic!("expected {:?} to parse, got:\n{d}", r.ks),
+            },
             (Py::Accepts, ours) => {
                 assert!(
                     !r.why.is_empty(),
@@ -203,8 +210,12 @@ fn raid_against_pykickstart() {
         ok("raid / --device=md0 --level=RAID10 a b\n"),
         ok("raid / --device=md0 --level=1 --useexisting\n"),
         ok("raid swap --device=md1 --level=0 a b\n"),
-        // pykickstart checks an empty --device only for an existing array.
-        ok("raid / --device= --level=1 a b\n"),
+        stricter(
+            "raid / --device= --level=1 a b\n",
+            "t.ks:1:8: error: raid: --device needs the name of the RAID device, e.g. --device=md0",
+            "pykickstart checks an empty --device only for an existing array (raid.py:464), \
+             then prints the line without --device, which it refuses",
+        ),
         // raid.py:438 (FC3_Raid.parse)
         both(
             "raid / --device=md0 --level=1\n",
@@ -240,6 +251,49 @@ fn raid_against_pykickstart() {
             "raid / --device=md0 --level=1 --hw-passphrase=x a b\n",
             "Unexpected arguments to raid command",
             "t.ks:1:31: error: raid: unknown option --hw-passphrase; see `raid` in the kickstart reference for its options",
+        ),
+        // Regressions (#26): Outpost accepted these.
+        // raid.py:461 (FC3_Raid.parse): a new array needs a level.
+        both(
+            "raid / --device=md0 raid.01 raid.02\n",
+            "RAID Partition defined without RAID level",
+            "t.ks:1:1: error: raid: option --level is required for a new RAID device, e.g. --level=1 (or --useexisting for an existing one)",
+        ),
+        // raid.py:385: --device is `required=True`, even with --useexisting.
+        both(
+            "raid / --useexisting\n",
+            "the following arguments are required: --device",
+            "t.ks:1:1: error: raid: option --device is required, e.g. --device=md0",
+        ),
+        // raid.py:464
+        both(
+            "raid / --useexisting --device=\n",
+            "Device required for preexisting RAID device",
+            "t.ks:1:22: error: raid: --device needs the name of the RAID device, e.g. --device=md0",
+        ),
+        // raid.py:433-434 make --noformat imply --useexisting, so raid.py:440
+        // refuses members with it.
+        both(
+            "raid / --device=md0 --level=1 --noformat raid.01 raid.02\n",
+            "Members may not be specified for preexisting RAID device",
+            "t.ks:1:42: error: raid: members may not be given for a preexisting RAID device (--noformat)",
+        ),
+        // raid.py:458: a warning, which ksvalidator makes an error.
+        both(
+            "raid / --device=md0 --level=1 a b\nraid /home --device=md0 --level=1 c d\n",
+            "A RAID device with the name md0 has already been defined.",
+            "t.ks:2:12: error: raid: a RAID device with the name md0 is already defined on line 1",
+        ),
+        // Outpost refused these, pykickstart accepts them: --noformat is an
+        // existing array (no members), and --useexisting reformats it, so
+        // --mkfsoptions has an effect (raid.py:699 tests --noformat only).
+        ok("raid / --device=md0 --noformat\n"),
+        ok("raid / --device=md0 --level=1 --noformat\n"),
+        ok("raid / --device=md0 --level=1 --useexisting --mkfsoptions=x\n"),
+        stricter(
+            "raid / --device=md0 --level=1 a b\nraid / --device=md1 --level=1 c d\n",
+            "t.ks:2:6: error: raid: the mount point / is already used by raid on line 1; a mount point can hold one file system",
+            "pykickstart compares RAID devices only; two arrays mounted on / cannot both be installed",
         ),
         stricter(
             "raid / --device=md0 --level=1 --spares=-1 a b\n",
@@ -313,6 +367,9 @@ fn logvol_against_pykickstart() {
         ok("logvol / --vgname=v --name=r --size=5 --cachepvs=,\n"),
         ok("logvol / --vgname=v --name=r --size=5 --cachemode=\n"),
         ok("logvol /tmp --vgname=v --name=r --size=1 --fstype=tmpfs --grow\n"),
+        // Outpost refused this: --useexisting reformats the volume, so
+        // --mkfsoptions has an effect (logvol.py:855 tests --noformat only).
+        ok("logvol / --vgname=vg0 --name=root --useexisting --mkfsoptions=x\n"),
         // argparse: --name and --vgname are `required=True` (logvol.py:440, 460).
         both(
             "logvol / --vgname=vg0 --size=1\n",
