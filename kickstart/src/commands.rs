@@ -1045,29 +1045,142 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
         "logvol" => {
             args = p(&cat(LOGVOL_OWN, LUKS))?;
             positional(cmd, &args, 1, 1, "the mount point", col0)?;
-            fs_checks(cmd, &args, col0)?;
-            if args.int("size").is_some() && args.int("percent").is_some() {
+            let col = |d: &str| args.col(d).unwrap_or(col0);
+            // argparse: both are `required=True` (logvol.py:440, 460).
+            // Outpost also refuses an empty value, which names nothing.
+            let vgname = required(cmd, &args, "vgname", "--vgname", col0)?;
+            let name = required(cmd, &args, "name", "--name", col0)?;
+            // logvol.py:481-482: a warning, which ksvalidator makes an error.
+            if let Some(prev) = ks
+                .logvols
+                .iter()
+                .find(|l| l.vgname.as_deref() == Some(&vgname) && l.name.as_deref() == Some(&name))
+            {
                 return Err((
-                    args.col("percent").unwrap_or(col0),
-                    "logvol: --size and --percent cannot both be given".into(),
+                    col("name"),
+                    format!(
+                        "logvol: a logical volume with the name {name} is already defined in volume group {vgname} on {}",
+                        at(&prev.origin, origin)
+                    ),
                 ));
             }
-            if args.flag("resize") && !args.flag("useexisting") {
+            let preexist = preexisting(&args);
+            // logvol.py:678-682 (F17_LogVol.parse)
+            if args.flag("resize") && preexist.is_none() {
                 return Err((
-                    args.col("resize").unwrap_or(col0),
+                    col("resize"),
                     "logvol: --resize can only be used together with --useexisting".into(),
                 ));
             }
-            if args.flag("resize") && args.int("size").is_none() {
+            if args.flag("resize") && !args.truthy("size") {
                 return Err((
-                    args.col("resize").unwrap_or(col0),
+                    col("resize"),
                     "logvol: --resize requires --size to give the new size".into(),
                 ));
             }
-            let vgname = required(cmd, &args, "vgname", "--vgname", col0)?;
-            let name = required(cmd, &args, "name", "--name", col0)?;
+            // logvol.py:735-746 (F20_LogVol.parse): thin provisioning.
+            if args.flag("thin") && args.flag("thinpool") {
+                return Err((
+                    col("thin"),
+                    "logvol: --thin and --thinpool cannot both be given (a volume is a thin pool or a thin volume in one)".into(),
+                ));
+            }
+            if args.flag("thin") && !args.truthy("poolname") {
+                return Err((
+                    col("thin"),
+                    "logvol: --thin requires --poolname to name its thin pool, e.g. --poolname=pool00".into(),
+                ));
+            }
+            if !args.flag("thinpool")
+                && let Some(d) = ["chunksize", "metadatasize"]
+                    .into_iter()
+                    .find(|d| args.truthy(d))
+            {
+                return Err((
+                    col(d),
+                    "logvol: --chunksize and --metadatasize are for thin pools only; add --thinpool or remove them".into(),
+                ));
+            }
+            // logvol.py:748-754: a new volume needs a size.
+            if preexist.is_none()
+                && !args.truthy("percent")
+                && !args.truthy("size")
+                && !args.flag("recommended")
+                && !args.flag("hibernation")
+            {
+                return Err((
+                    col0,
+                    format!(
+                        "logvol: no size given for {}; add --size=MIB, --percent=N, --recommended or --hibernation (or --useexisting to use an existing volume)",
+                        args.pos[0].text
+                    ),
+                ));
+            }
+            if args.int("percent").is_some_and(|p| p > 100) {
+                return Err((
+                    col("percent"),
+                    "logvol: --percent must be between 0 and 100".into(),
+                ));
+            }
+            // logvol.py:774-775 tests both for truth; Outpost refuses an
+            // explicit --size=0 next to --percent too (contradictory).
+            if args.int("size").is_some() && args.int("percent").is_some() {
+                return Err((
+                    col("percent"),
+                    "logvol: --size and --percent cannot both be given".into(),
+                ));
+            }
+            // logvol.py:833-853 (F23_LogVol.parse): LVM cache.
+            if let Some(c) = ["cachesize", "cachemode", "cachepvs"]
+                .into_iter()
+                .filter(|d| args.truthy(d))
+                .min_by_key(|d| col(d))
+            {
+                let c = col(c);
+                if let Some(flag) = preexist {
+                    return Err((
+                        c,
+                        format!(
+                            "logvol: a cache cannot be added to an existing logical volume ({flag})"
+                        ),
+                    ));
+                }
+                if args.flag("thin") {
+                    return Err((
+                        c,
+                        "logvol: thin volumes cannot be cached; remove the --cache options".into(),
+                    ));
+                }
+                if !args.truthy("cachepvs") {
+                    return Err((
+                        c,
+                        "logvol: a cache needs --cachepvs, the (fast) physical volumes to put it on".into(),
+                    ));
+                }
+                if !args.truthy("cachesize") {
+                    return Err((
+                        args.col("cachesize").unwrap_or(c),
+                        "logvol: a cache needs --cachesize=MIB".into(),
+                    ));
+                }
+                if let Some(m) = args.str("cachemode")
+                    && !m.is_empty()
+                    && m != "writeback"
+                    && m != "writethrough"
+                {
+                    return Err((
+                        col("cachemode"),
+                        format!(
+                            "logvol: --cachemode={m} is not a cache mode (use writeback or writethrough)"
+                        ),
+                    ));
+                }
+            }
+            fs_checks(cmd, &args, col0)?;
+            let mountpoint = normpath(&args.pos[0].text);
+            mount_point_free(ks, cmd, &mountpoint, args.pos[0].col, origin)?;
             ks.logvols.push(LogVol {
-                mountpoint: normpath(&args.pos[0].text),
+                mountpoint,
                 vgname: Some(vgname),
                 name: Some(name),
                 size: args.int("size"),

@@ -404,6 +404,128 @@ fn logvol_against_pykickstart() {
             "Unexpected arguments to logvol command",
             "t.ks:1:39: error: logvol: unknown option --hw-passphrase; see `logvol` in the kickstart reference for its options",
         ),
+        // Regressions (#26): Outpost accepted these.
+        // logvol.py:750 (F20_LogVol.parse): a new volume needs a size.
+        both(
+            "logvol / --vgname=vg0 --name=root\n",
+            "No size given for logical volume. Use one of --useexisting, --noformat, --size, --percent, or --hibernation.",
+            "t.ks:1:1: error: logvol: no size given for /; add --size=MIB, --percent=N, --recommended or --hibernation (or --useexisting to use an existing volume)",
+        ),
+        both(
+            "logvol / --vgname=vg0 --name=root --grow\n",
+            "No size given for logical volume.",
+            "t.ks:1:1: error: logvol: no size given for /; add --size=MIB, --percent=N, --recommended or --hibernation (or --useexisting to use an existing volume)",
+        ),
+        both(
+            "logvol / --vgname=vg0 --name=root --size=0\n",
+            "No size given for logical volume.",
+            "t.ks:1:1: error: logvol: no size given for /; add --size=MIB, --percent=N, --recommended or --hibernation (or --useexisting to use an existing volume)",
+        ),
+        both(
+            "logvol / --vgname=vg0 --name=root --percent=0\n",
+            "No size given for logical volume.",
+            "t.ks:1:1: error: logvol: no size given for /; add --size=MIB, --percent=N, --recommended or --hibernation (or --useexisting to use an existing volume)",
+        ),
+        // logvol.py:754
+        both(
+            "logvol / --vgname=vg0 --name=root --percent=101\n",
+            "Percentage must be between 0 and 100.",
+            "t.ks:1:35: error: logvol: --percent must be between 0 and 100",
+        ),
+        // logvol.py:737
+        both(
+            "logvol / --vgname=vg0 --name=root --size=10 --thin --thinpool --poolname=p\n",
+            "--thin and --thinpool cannot both be specified for the same logvol",
+            "t.ks:1:45: error: logvol: --thin and --thinpool cannot both be given (a volume is a thin pool or a thin volume in one)",
+        ),
+        // logvol.py:741
+        both(
+            "logvol / --vgname=vg0 --name=root --size=10 --thin\n",
+            "--thin requires --poolname to specify pool name",
+            "t.ks:1:45: error: logvol: --thin requires --poolname to name its thin pool, e.g. --poolname=pool00",
+        ),
+        both(
+            "logvol / --vgname=v --name=r --size=5 --thin --poolname=\n",
+            "--thin requires --poolname to specify pool name",
+            "t.ks:1:39: error: logvol: --thin requires --poolname to name its thin pool, e.g. --poolname=pool00",
+        ),
+        // logvol.py:746
+        both(
+            "logvol / --vgname=vg0 --name=root --size=10 --chunksize=64\n",
+            "--chunksize and --metadatasize are for thin pools only",
+            "t.ks:1:45: error: logvol: --chunksize and --metadatasize are for thin pools only; add --thinpool or remove them",
+        ),
+        both(
+            "logvol / --vgname=vg0 --name=root --size=10 --metadatasize=64\n",
+            "--chunksize and --metadatasize are for thin pools only",
+            "t.ks:1:45: error: logvol: --chunksize and --metadatasize are for thin pools only; add --thinpool or remove them",
+        ),
+        // logvol.py:837 (F23_LogVol.parse); --noformat is an existing
+        // volume too (logvol.py:477).
+        both(
+            "logvol / --vgname=vg0 --name=root --size=10 --cachesize=5 --cachepvs=pv.02 --useexisting\n",
+            "Adding a cache to an existing logical volume is not supported",
+            "t.ks:1:45: error: logvol: a cache cannot be added to an existing logical volume (--useexisting)",
+        ),
+        both(
+            "logvol / --vgname=vg0 --name=root --noformat --cachesize=5 --cachepvs=pv.02\n",
+            "Adding a cache to an existing logical volume is not supported",
+            "t.ks:1:46: error: logvol: a cache cannot be added to an existing logical volume (--noformat)",
+        ),
+        // logvol.py:841
+        both(
+            "logvol / --vgname=vg0 --name=root --size=10 --thin --poolname=p --cachesize=5 --cachepvs=pv.02\n",
+            "Thin volumes cannot be cached",
+            "t.ks:1:65: error: logvol: thin volumes cannot be cached; remove the --cache options",
+        ),
+        // logvol.py:845
+        both(
+            "logvol / --vgname=vg0 --name=root --size=10 --cachesize=5\n",
+            "Cache needs to have a list of (fast) PVs specified",
+            "t.ks:1:45: error: logvol: a cache needs --cachepvs, the (fast) physical volumes to put it on",
+        ),
+        both(
+            "logvol / --vgname=vg0 --name=root --size=10 --cachemode=writeback\n",
+            "Cache needs to have a list of (fast) PVs specified",
+            "t.ks:1:45: error: logvol: a cache needs --cachepvs, the (fast) physical volumes to put it on",
+        ),
+        // logvol.py:849
+        both(
+            "logvol / --vgname=vg0 --name=root --size=10 --cachepvs=pv.02\n",
+            "Cache needs to have size specified",
+            "t.ks:1:45: error: logvol: a cache needs --cachesize=MIB",
+        ),
+        both(
+            "logvol / --vgname=v --name=r --size=5 --cachesize=0 --cachepvs=a\n",
+            "Cache needs to have size specified",
+            "t.ks:1:39: error: logvol: a cache needs --cachesize=MIB",
+        ),
+        // logvol.py:853
+        both(
+            "logvol / --vgname=vg0 --name=root --size=10 --cachesize=5 --cachepvs=pv.02 --cachemode=bogus\n",
+            "Invalid cache mode given: bogus",
+            "t.ks:1:76: error: logvol: --cachemode=bogus is not a cache mode (use writeback or writethrough)",
+        ),
+        // logvol.py:682: --size=0 is no size.
+        both(
+            "logvol / --vgname=vg0 --name=root --useexisting --resize --size=0\n",
+            "--resize requires --size to indicate new size",
+            "t.ks:1:49: error: logvol: --resize requires --size to give the new size",
+        ),
+        // logvol.py:482: a warning, which ksvalidator makes an error.
+        both(
+            "logvol / --vgname=v --name=r --size=1\nlogvol /home --vgname=v --name=r --size=1\n",
+            "A logical volume with the name r has already been defined in volume group v.",
+            "t.ks:2:25: error: logvol: a logical volume with the name r is already defined in volume group v on line 1",
+        ),
+        // Outpost refused this: --noformat is an existing volume
+        // (logvol.py:477), which --resize may resize (logvol.py:678).
+        ok("logvol / --vgname=vg0 --name=root --noformat --resize --size=5\n"),
+        stricter(
+            "part / --size=1\nlogvol / --vgname=v --name=r --size=1\n",
+            "t.ks:2:8: error: logvol: the mount point / is already used by part on line 1; a mount point can hold one file system",
+            "pykickstart compares mount points between part lines only; two file systems on / cannot both be installed",
+        ),
         stricter(
             "logvol / --vgname= --name=root --size=1\n",
             "t.ks:1:1: error: logvol: option --vgname is required, e.g. --vgname=VALUE",
