@@ -432,12 +432,29 @@ fn fs_checks(cmd: &str, args: &Args, col0: u32) -> Result<(), Fail> {
     Ok(())
 }
 
-/// pykickstart's LUKS check shared by the storage commands.
+/// pykickstart's LUKS checks shared by the storage commands.
 fn luks_checks(cmd: &str, args: &Args, col0: u32) -> Result<(), Fail> {
+    // partition.py:733-735 and its copies test both for truth; Outpost
+    // refuses an explicit 0 next to the other too (contradictory).
     if args.int("pbkdf_time").is_some() && args.int("pbkdf_iterations").is_some() {
         return Err((
             args.col("pbkdf_iterations").unwrap_or(col0),
             format!("{cmd}: only one of --pbkdf-time and --pbkdf-iterations can be given"),
+        ));
+    }
+    // partition.py:811-813, autopart.py:663-665 (only `part` and
+    // `autopart` have --hw-passphrase).
+    if args.truthy("hw_passphrase")
+        && (!args.flag("encrypted")
+            || !args
+                .str("luks_version")
+                .is_some_and(|v| v.starts_with("luks2-")))
+    {
+        return Err((
+            args.col("hw_passphrase").unwrap_or(col0),
+            format!(
+                "{cmd}: --hw-passphrase is only for LUKS2 HW-OPAL encryption; add --encrypted and --luks-version=luks2-hw-opal (or luks2-hw-opal-only)"
+            ),
         ));
     }
     Ok(())
@@ -883,23 +900,41 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                     format!("{cmd}: --resize can only be used together with --onpart"),
                 ));
             }
-            if args.flag("resize") && args.int("size").is_none() {
+            // partition.py:618-619 tests --size for truth: 0 is no size.
+            if args.flag("resize") && !args.truthy("size") {
                 return Err((
                     args.col("resize").unwrap_or(col0),
                     format!("{cmd}: --resize requires --size to give the new size"),
                 ));
             }
-            let mp = normpath(&args.pos[0].text);
-            if ks.partitions.iter().any(|q| q.mountpoint == mp)
-                && mp != "swap"
-                && mp != "None"
-                && mp != "none"
+            // partition.py:650-653 (F20_Partition.parse)
+            if args.str("fstype").as_deref() == Some("tmpfs")
+                && let Some(d) = ["grow", "maxsize"].into_iter().find(|d| args.truthy(d))
             {
-                warnings.push((
-                    args.pos[0].col,
-                    format!("{cmd}: a partition with the mountpoint {mp} has already been defined"),
+                return Err((
+                    args.col(d).unwrap_or(col0),
+                    format!(
+                        "{cmd}: --fstype=tmpfs cannot be used with --grow or --maxsize (a tmpfs has a fixed size)"
+                    ),
                 ));
             }
+            let mp = normpath(&args.pos[0].text);
+            // partition.py:460-461 warns; pykickstart's ksvalidator makes
+            // that warning an error, and so does Outpost: two partitions
+            // cannot have one mount point (or one pv./raid. name). Only
+            // `swap` may repeat.
+            if mp != "swap"
+                && let Some(prev) = ks.partitions.iter().find(|q| q.mountpoint == mp)
+            {
+                return Err((
+                    args.pos[0].col,
+                    format!(
+                        "{cmd}: a partition with the mountpoint {mp} is already defined on {}",
+                        at(&prev.origin, origin)
+                    ),
+                ));
+            }
+            mount_point_free(ks, cmd, &mp, args.pos[0].col, origin)?;
             let onpart = args.str("onpart").map(|s| strip_dev(&s));
             ks.partitions.push(Partition {
                 mountpoint: mp,
@@ -1016,10 +1051,19 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
         "volgroup" => {
             args = p(&cat(VOLGROUP, &[]))?;
             positional(cmd, &args, 1, usize::MAX, "the volume group name", col0)?;
-            if args.flag("useexisting") && args.pos.len() > 1 {
-                return Err((args.pos[1].col, "volgroup: members may not be given for a preexisting volume group (--useexisting)".into()));
+            let preexist = preexisting(&args);
+            // volgroup.py:175-178
+            if let Some(flag) = preexist
+                && args.pos.len() > 1
+            {
+                return Err((
+                    args.pos[1].col,
+                    format!(
+                        "volgroup: members may not be given for a preexisting volume group ({flag})"
+                    ),
+                ));
             }
-            if !args.flag("useexisting") && args.pos.len() < 2 {
+            if preexist.is_none() && args.pos.len() < 2 {
                 return Err((
                     col0,
                     "volgroup: must be given a list of partitions, e.g. `volgroup vg0 pv.01`"
@@ -1027,12 +1071,24 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                 ));
             }
             let name = args.pos[0].text.clone();
-            if ks.volgroups.iter().any(|v| v.name == name) {
-                warnings.push((
+            // volgroup.py:185-186 warns; ksvalidator makes it an error.
+            if let Some(prev) = ks.volgroups.iter().find(|v| v.name == name) {
+                return Err((
                     args.pos[0].col,
                     format!(
-                        "volgroup: a volume group with the name {name} has already been defined"
+                        "volgroup: a volume group with the name {name} is already defined on {}",
+                        at(&prev.origin, origin)
                     ),
+                ));
+            }
+            // volgroup.py:221-222 (F16_VolGroup.parse); a negative
+            // --reserved-space (volgroup.py:218) is not a whole number here.
+            if let Some(p) = args.int("reserved_percent")
+                && !(1..=99).contains(&p)
+            {
+                return Err((
+                    args.col("reserved_percent").unwrap_or(col0),
+                    "volgroup: --reserved-percent must be between 1 and 99".into(),
                 ));
             }
             ks.volgroups.push(VolGroup {

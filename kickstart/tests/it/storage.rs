@@ -189,6 +189,89 @@ fn part_against_pykickstart() {
             "the following arguments are required: <mntpoint>",
             "t.ks:1:1: error: part: missing the mount point, e.g. `part / --fstype=ext4 --size=4096`",
         ),
+        // Regressions (#26): Outpost accepted these.
+        // partition.py:650-653 (F20_Partition.parse): a tmpfs has a fixed size.
+        both(
+            "part /tmp --fstype=tmpfs --size=100 --grow\n",
+            "The --fstype=tmpfs option can't be used together with --grow or --maxsize",
+            "t.ks:1:37: error: part: --fstype=tmpfs cannot be used with --grow or --maxsize (a tmpfs has a fixed size)",
+        ),
+        both(
+            "part /tmp --fstype=tmpfs --size=100 --maxsize=200\n",
+            "The --fstype=tmpfs option can't be used together with --grow or --maxsize",
+            "t.ks:1:37: error: part: --fstype=tmpfs cannot be used with --grow or --maxsize (a tmpfs has a fixed size)",
+        ),
+        both(
+            "part /tmp --type=tmpfs --maxsize=5\n",
+            "The --fstype=tmpfs option can't be used together with --grow or --maxsize",
+            "t.ks:1:24: error: part: --fstype=tmpfs cannot be used with --grow or --maxsize (a tmpfs has a fixed size)",
+        ),
+        // partition.py:811-813 (F41_Partition.parse)
+        both(
+            "part / --size=100 --hw-passphrase=x\n",
+            "hw-passphrase may be specified only with LUKSv2 HW-OPAL encrypted devices",
+            "t.ks:1:19: error: part: --hw-passphrase is only for LUKS2 HW-OPAL encryption; add --encrypted and --luks-version=luks2-hw-opal (or luks2-hw-opal-only)",
+        ),
+        both(
+            "part / --size=100 --encrypted --hw-passphrase=x\n",
+            "hw-passphrase may be specified only with LUKSv2 HW-OPAL encrypted devices",
+            "t.ks:1:31: error: part: --hw-passphrase is only for LUKS2 HW-OPAL encryption; add --encrypted and --luks-version=luks2-hw-opal (or luks2-hw-opal-only)",
+        ),
+        both(
+            "part / --size=100 --encrypted --luks-version=luks2 --hw-passphrase=x\n",
+            "hw-passphrase may be specified only with LUKSv2 HW-OPAL encrypted devices",
+            "t.ks:1:52: error: part: --hw-passphrase is only for LUKS2 HW-OPAL encryption; add --encrypted and --luks-version=luks2-hw-opal (or luks2-hw-opal-only)",
+        ),
+        // pykickstart only tests the `luks2-` prefix.
+        ok("part / --size=5 --encrypted --luks-version=luks2-foo --hw-passphrase=x\n"),
+        // partition.py:618-619: --size=0 is no size.
+        both(
+            "part / --onpart=sda1 --resize --size=0\n",
+            "--resize requires --size to specify new size",
+            "t.ks:1:22: error: part: --resize requires --size to give the new size",
+        ),
+        // partition.py:460-461: a warning, which ksvalidator makes an
+        // error; only `swap` may repeat (and pv./raid. names may not).
+        both(
+            "part / --size=1\npart / --size=2\n",
+            "A partition with the mountpoint / has already been defined.",
+            "t.ks:2:6: error: part: a partition with the mountpoint / is already defined on line 1",
+        ),
+        both(
+            "part / --size=1\npartition / --size=2\n",
+            "A partition with the mountpoint / has already been defined.",
+            "t.ks:2:11: error: partition: a partition with the mountpoint / is already defined on line 1",
+        ),
+        both(
+            "part /boot/ --size=1\npart /boot --size=2\n",
+            "A partition with the mountpoint /boot has already been defined.",
+            "t.ks:2:6: error: part: a partition with the mountpoint /boot is already defined on line 1",
+        ),
+        both(
+            "part pv.01 --size=1\npart pv.01 --size=2\n",
+            "A partition with the mountpoint pv.01 has already been defined.",
+            "t.ks:2:6: error: part: a partition with the mountpoint pv.01 is already defined on line 1",
+        ),
+        both(
+            "part raid.01 --size=1\npart raid.01 --size=1\n",
+            "A partition with the mountpoint raid.01 has already been defined.",
+            "t.ks:2:6: error: part: a partition with the mountpoint raid.01 is already defined on line 1",
+        ),
+        both(
+            "part none --size=1\npart none --size=2\n",
+            "A partition with the mountpoint none has already been defined.",
+            "t.ks:2:6: error: part: a partition with the mountpoint none is already defined on line 1",
+        ),
+        both(
+            "part None --size=1\npart None --size=2\n",
+            "A partition with the mountpoint None has already been defined.",
+            "t.ks:2:6: error: part: a partition with the mountpoint None is already defined on line 1",
+        ),
+        stricter(
+            "logvol / --vgname=v --name=r --size=1\npart / --size=1\n",
+            "t.ks:2:6: error: part: the mount point / is already used by logvol on line 1; a mount point can hold one file system",
+            "pykickstart compares mount points between part lines only; two file systems on / cannot both be installed",
+        ),
         stricter(
             "part / --size=-5\n",
             "t.ks:1:8: error: part: option --size: invalid number \"-5\" (a whole number is expected, in MiB)",
@@ -330,6 +413,34 @@ fn volgroup_against_pykickstart() {
             "Members may not be specified for preexisting volgroup",
             "t.ks:1:28: error: volgroup: members may not be given for a preexisting volume group (--useexisting)",
         ),
+        // Regressions (#26): Outpost accepted these.
+        // volgroup.py:165 makes --noformat an existing group, so
+        // volgroup.py:178 refuses members with it.
+        both(
+            "volgroup vg0 --noformat pv.01\n",
+            "Members may not be specified for preexisting volgroup",
+            "t.ks:1:25: error: volgroup: members may not be given for a preexisting volume group (--noformat)",
+        ),
+        // volgroup.py:221-222
+        both(
+            "volgroup vg0 pv.01 --reserved-percent=0\n",
+            "Volume group reserved space percentage must be between 1 and 99.",
+            "t.ks:1:20: error: volgroup: --reserved-percent must be between 1 and 99",
+        ),
+        both(
+            "volgroup vg0 pv.01 --reserved-percent=100\n",
+            "Volume group reserved space percentage must be between 1 and 99.",
+            "t.ks:1:20: error: volgroup: --reserved-percent must be between 1 and 99",
+        ),
+        // volgroup.py:185-186: a warning, which ksvalidator makes an error.
+        both(
+            "volgroup vg0 a\nvolgroup vg0 b\n",
+            "A volgroup with the name vg0 has already been defined.",
+            "t.ks:2:10: error: volgroup: a volume group with the name vg0 is already defined on line 1",
+        ),
+        // Outpost refused this: --noformat is an existing group, which
+        // takes no partitions.
+        ok("volgroup vg0 --noformat\n"),
         // volgroup.py:219 (F16_VolGroup.parse); Outpost's whole numbers
         // refuse the sign already.
         both(
