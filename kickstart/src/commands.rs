@@ -155,10 +155,11 @@ const CLEARPART: &[Opt] = &[
 const REQPART: &[Opt] = &[opt(&["--add-boot"], "add_boot", Kind::True)];
 const AUTOPART_OWN: &[Opt] = &[
     opt(&["--nolvm"], "type", Kind::Const("plain")),
+    // autopart.py:248-252: `_type_cb` lower-cases the value.
     opt(
         &["--type"],
         "type",
-        Kind::Choice(&["lvm", "plain", "thinp", "btrfs"]),
+        Kind::ChoiceNoCase(&["lvm", "plain", "thinp", "btrfs"]),
     ),
     opt(&["--fstype"], "fstype", Kind::Str),
     opt(&["--nohome"], "nohome", Kind::True),
@@ -333,6 +334,13 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "the installer always installs from its own media",
     ),
     ("ostreesetup", "Outpost is not an OSTree system"),
+    // Not parsed at all (rather than parsed and left to the installer, as
+    // raid/volgroup/logvol are): the model has no btrfs volumes, so a
+    // parsed line would silently describe nothing.
+    (
+        "btrfs",
+        "the installer creates no btrfs volumes; use part with --fstype=ext4 or xfs",
+    ),
     (
         "authselect",
         "Debian uses PAM profiles; use %post if you must",
@@ -357,7 +365,32 @@ const UNSUPPORTED: &[(&str, &str)] = &[
 /// Result of one command: what the parser needs to track conflicts.
 pub(crate) struct Handled {
     pub warnings: Vec<(u32, String)>,
+    /// Options given on the line that pykickstart would keep for a later
+    /// line of the same command that leaves them out ([`STICKY`]), as
+    /// (destination, option name).
+    pub sticky: Vec<(&'static str, &'static str)>,
 }
+
+/// Options of single-instance storage commands whose argparse default in
+/// pykickstart is `None` (its option tables: autopart.py, bootloader.py,
+/// clearpart.py, ignoredisk.py). pykickstart parses every line of such a
+/// command into one object and `set_to_obj` skips `None` values
+/// (base.py:182-184), so these keep their value from an earlier line;
+/// options with any other default (flags: `False`; `--boot-drive`: `""`)
+/// are reset by every line. Outpost keeps the last line only, so the parser
+/// refuses a repeat that leaves one of these out.
+pub(crate) const STICKY: &[(&str, &[&str])] = &[
+    (
+        "autopart",
+        &["type", "fstype", "passphrase", "escrowcert", "cipher"],
+    ),
+    (
+        "bootloader",
+        &["append", "driveorder", "timeout", "default"],
+    ),
+    ("clearpart", &["type", "drives", "list"]),
+    ("ignoredisk", &["drives", "onlyuse"]),
+];
 
 fn positional(
     cmd: &str,
@@ -866,6 +899,13 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                 ]),
             });
             luks_checks(cmd, &args, col0)?;
+            // autopart.py:595-597 (F38_AutoPart.parse)
+            if args.flag("noswap") && args.flag("hibernation") {
+                return Err((
+                    args.col("hibernation").unwrap_or(col0),
+                    "autopart: only one of --noswap and --hibernation can be given".into(),
+                ));
+            }
             if args.str("fstype").is_some() && args.str("type").as_deref() == Some("btrfs") {
                 return Err((
                     args.col("fstype").unwrap_or(col0),
@@ -1349,7 +1389,21 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
         }
     }
     warnings.extend(args.warnings);
-    Ok(Handled { warnings })
+    let sticky = STICKY
+        .iter()
+        .find(|(c, _)| *c == cmd)
+        .map(|(_, dests)| {
+            let mut given: Vec<(&'static str, &'static str)> = args
+                .vals
+                .iter()
+                .filter(|(d, _)| dests.contains(d))
+                .map(|(d, (_, name, _))| (*d, *name))
+                .collect();
+            given.sort_unstable();
+            given
+        })
+        .unwrap_or_default();
+    Ok(Handled { warnings, sticky })
 }
 
 /// Closest known command by edit distance, for "did you mean".

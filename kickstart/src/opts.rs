@@ -30,6 +30,9 @@ pub(crate) enum Kind {
     List,
     /// One value from a fixed set.
     Choice(&'static [&'static str]),
+    /// One value from a fixed set, in any case; stored lower-cased (a
+    /// pykickstart type callback such as autopart's `_type_cb`).
+    ChoiceNoCase(&'static [&'static str]),
     /// Repeatable comma list, concatenated.
     Extend,
     /// Flag appending a constant to a list destination.
@@ -324,8 +327,12 @@ pub(crate) fn parse(cmd: &str, specs: &[Opt], words: &[Word]) -> Result<Args, Fa
                 }
             },
             Kind::List => Val::List(comma_split(&value)),
-            Kind::Choice(choices) => {
-                if !choices.contains(&value.as_str()) {
+            Kind::Choice(choices) | Kind::ChoiceNoCase(choices) => {
+                let norm = match spec.kind {
+                    Kind::ChoiceNoCase(_) => value.to_lowercase(),
+                    _ => value.clone(),
+                };
+                if !choices.contains(&norm.as_str()) {
                     return Err((
                         w.col,
                         format!(
@@ -334,7 +341,7 @@ pub(crate) fn parse(cmd: &str, specs: &[Opt], words: &[Word]) -> Result<Args, Fa
                         ),
                     ));
                 }
-                Val::Str(value)
+                Val::Str(norm)
             }
             Kind::Extend | Kind::AppendConst(_) => {
                 let mut l = match args.vals.remove(spec.dest) {

@@ -28,7 +28,7 @@ use std::process::Command;
 
 use outpost_kickstart::print::flatten;
 
-use crate::support::{TempDir, check_err};
+use crate::support::{TempDir, check_err, check_ok};
 
 /// What pykickstart's `ksvalidator` said about a row.
 #[derive(Clone, Copy)]
@@ -715,6 +715,22 @@ fn autopart_and_conflicts_against_pykickstart() {
             "unrecognized arguments: --bogus",
             "t.ks:1:9: error: reqpart: unknown option --bogus; see `reqpart` in the kickstart reference for its options",
         ),
+        // Regressions (#26): Outpost accepted these.
+        // autopart.py:595-597 (F38_AutoPart.parse)
+        both(
+            "autopart --noswap --hibernation\n",
+            "Only one of --noswap and --hibernation can be specified.",
+            "t.ks:1:19: error: autopart: only one of --noswap and --hibernation can be given",
+        ),
+        // autopart.py:663-665 (F41_AutoPart.parse)
+        both(
+            "autopart --hw-passphrase=x\n",
+            "hw-passphrase may be specified only with LUKSv2 HW-OPAL encrypted devices",
+            "t.ks:1:10: error: autopart: --hw-passphrase is only for LUKS2 HW-OPAL encryption; add --encrypted and --luks-version=luks2-hw-opal (or luks2-hw-opal-only)",
+        ),
+        // Outpost refused this: autopart.py:249 lower-cases --type.
+        ok("autopart --type=LVM\n"),
+        ok("autopart --type=Plain\n"),
         stricter(
             "autopart --fstype=swap\n",
             "t.ks:1:10: error: autopart: --fstype=swap cannot be used for the root file system; use ext4 or xfs",
@@ -724,6 +740,52 @@ fn autopart_and_conflicts_against_pykickstart() {
             "autopart --type=stratis\n",
             "t.ks:1:10: error: autopart: option --type: invalid choice \"stratis\" (choose from lvm, plain, thinp, btrfs)",
             "stratis is F45 syntax; Outpost follows the F43 handler",
+        ),
+    ]);
+    // Printed lower-case, as pykickstart does.
+    check_ok("autopart --type=LVM\n", "autopart --type=lvm\n");
+}
+
+/// Outpost does not parse `btrfs` (see `UNSUPPORTED` in commands.rs): every
+/// line is refused with the reason, which covers each of pykickstart's
+/// btrfs.py rules (listed here so the table shows them).
+#[test]
+fn btrfs_against_pykickstart() {
+    const WHY: &str = "t.ks:1:1: error: unsupported command: btrfs (the installer creates no btrfs volumes; use part with --fstype=ext4 or xfs)";
+    check(&[
+        stricter(
+            "btrfs / --data=1 btrfs.01\n",
+            WHY,
+            "the installer creates no btrfs volumes; refusing the command beats parsing a line that describes nothing",
+        ),
+        stricter(
+            "btrfs / --subvol --name=root LABEL=f\n",
+            WHY,
+            "the installer creates no btrfs volumes",
+        ),
+        // btrfs.py:224 (F17_BTRFS.parse)
+        both("btrfs /\n", "btrfs must be given a list of partitions", WHY),
+        // btrfs.py:226
+        both(
+            "btrfs / --subvol --name=root\n",
+            "btrfs subvol requires specification of parent volume",
+            WHY,
+        ),
+        // btrfs.py:229
+        both(
+            "btrfs / --subvol LABEL=f\n",
+            "btrfs subvolume requires a name",
+            WHY,
+        ),
+        // btrfs.py:215
+        both("btrfs --data=1\n", "btrfs must be given a mountpoint", WHY),
+        // btrfs.py:129 (level_cb)
+        both("btrfs / --data=7 btrfs.01\n", "Invalid btrfs level: 7", WHY),
+        // btrfs.py:264 (F23_BTRFS.parse)
+        both(
+            "btrfs / --noformat --mkfsoptions=x btrfs.01\n",
+            "--mkfsoptions with --noformat or --useexisting has no effect.",
+            WHY,
         ),
     ]);
 }
@@ -792,5 +854,61 @@ fn disk_selection_and_bootloader_against_pykickstart() {
             "t.ks:1:11: error: clearpart: --disklabel=sun is not supported; use gpt or msdos",
             "the installer writes only GPT and MBR partition tables",
         ),
+    ]);
+}
+
+/// pykickstart keeps one object per single-instance command and, for each
+/// later line, sets only the options whose value is not `None`
+/// (`set_to_obj`, base.py:182-184), so an option that defaults to `None`
+/// keeps its value from an earlier line: `clearpart --drives=sda` then
+/// `clearpart --all` means "clear sda" to Anaconda. Outpost keeps the last
+/// line only, so it refuses a repeated `autopart`, `bootloader`,
+/// `clearpart` or `ignoredisk` that leaves out such an option of an
+/// earlier one: the two readings would differ.
+#[test]
+fn repeated_storage_commands_against_pykickstart() {
+    check(&[
+        // The later line gives every option again: same meaning both ways
+        // (a warning names the line that is used).
+        ok("clearpart --all\nclearpart --all\n"),
+        ok("ignoredisk --drives=sda\nignoredisk --drives=sdb\n"),
+        ok("autopart --type=btrfs\nautopart --type=lvm\n"),
+        ok("autopart\nautopart --nohome\n"),
+        ok("bootloader --location=mbr\nbootloader --location=mbr\n"),
+        // reqpart and zerombr have nothing to merge.
+        ok("reqpart\nreqpart --add-boot\n"),
+        // Regressions (#26): Outpost accepted these, using the last line.
+        // ignoredisk.py:88 sees --drives from line 1 and --only-use.
+        both(
+            "ignoredisk --drives=sda\nignoredisk --only-use=sdb\n",
+            "One of --drives or --only-use must be specified for ignoredisk command.",
+            "t.ks:2:1: error: ignoredisk: ignoredisk is already given on line 1, and this line leaves out its --drives; Anaconda merges repeated ignoredisk lines (so that --drives still applies) while Outpost would use only this one: give one ignoredisk line",
+        ),
+        // autopart.py:360 sees --type=btrfs from line 1.
+        both(
+            "autopart --type=btrfs\nautopart --fstype=ext4\n",
+            "autopart --fstype cannot be used with --type=btrfs",
+            "t.ks:2:1: error: autopart: autopart is already given on line 1, and this line leaves out its --type; Anaconda merges repeated autopart lines (so that --type still applies) while Outpost would use only this one: give one autopart line",
+        ),
+        both(
+            "autopart --fstype=ext4\nautopart --type=btrfs\n",
+            "autopart --fstype cannot be used with --type=btrfs",
+            "t.ks:2:1: error: autopart: autopart is already given on line 1, and this line leaves out its --fstype; Anaconda merges repeated autopart lines (so that --fstype still applies) while Outpost would use only this one: give one autopart line",
+        ),
+        stricter(
+            "clearpart --drives=sda\nclearpart --all\n",
+            "t.ks:2:1: error: clearpart: clearpart is already given on line 1, and this line leaves out its --drives; Anaconda merges repeated clearpart lines (so that --drives still applies) while Outpost would use only this one: give one clearpart line",
+            "Anaconda reads `clearpart --all --drives=sda` (clear sda); the last line alone clears every disk",
+        ),
+        stricter(
+            "bootloader --append=quiet --timeout=3\nbootloader --location=none\n",
+            "t.ks:2:1: error: bootloader: bootloader is already given on line 1, and this line leaves out its --append; Anaconda merges repeated bootloader lines (so that --append still applies) while Outpost would use only this one: give one bootloader line",
+            "Anaconda reads `bootloader --append=quiet --location=none --timeout=3`; the last line alone drops both",
+        ),
+        // Options whose pykickstart default is not None are reset by every
+        // line (--boot-drive defaults to "", flags to False): no merge.
+        ok("bootloader --boot-drive=sda\nbootloader --location=none\n"),
+        ok("bootloader --sdboot\nbootloader --extlinux\n"),
+        ok("clearpart --all --initlabel\nclearpart --all\n"),
     ]);
 }
