@@ -3,8 +3,14 @@
 //! Option tables mirror pykickstart's current Fedora handler (F43 classes
 //! such as `F41_Partition`, `F39_Network`, `F28_ClearPart`); aliases are
 //! extra names of one option (`--ondrive` → `--ondisk`, `--usepart` →
-//! `--onpart`). A command that may appear once keeps the last occurrence;
-//! multi-instance commands warn on duplicates as pykickstart does.
+//! `--onpart`). A command that may appear once keeps the last occurrence
+//! (the parser refuses a repeated storage command whose meaning would then
+//! differ from pykickstart's merge, see [`STICKY`]); multi-instance commands
+//! warn on duplicates as pykickstart does, except the storage commands,
+//! where a duplicate is an error as in pykickstart's `ksvalidator`, which
+//! turns those warnings into errors. The storage rules mirror the checks in
+//! pykickstart's `parse()` methods, each citing its source line; the table
+//! in `tests/it/storage.rs` records pykickstart's verdict for every rule.
 
 use crate::lex::Word;
 use crate::model::*;

@@ -438,6 +438,12 @@ fn volgroup_against_pykickstart() {
             "A volgroup with the name vg0 has already been defined.",
             "t.ks:2:10: error: volgroup: a volume group with the name vg0 is already defined on line 1",
         ),
+        stricter(
+            "volgroup vg0 --psize=4096 pv.01\n",
+            "t.ks:1:14: error: volgroup: unknown option --psize; see `volgroup` in the kickstart reference for its options",
+            "pykickstart takes an unknown option of volgroup as a partition name \
+             (parse_known_args, volgroup.py:154-160); a misspelt option is not a PV",
+        ),
         // Outpost refused this: --noformat is an existing group, which
         // takes no partitions.
         ok("volgroup vg0 --noformat\n"),
