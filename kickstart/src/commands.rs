@@ -3,8 +3,14 @@
 //! Option tables mirror pykickstart's current Fedora handler (F43 classes
 //! such as `F41_Partition`, `F39_Network`, `F28_ClearPart`); aliases are
 //! extra names of one option (`--ondrive` → `--ondisk`, `--usepart` →
-//! `--onpart`). A command that may appear once keeps the last occurrence;
-//! multi-instance commands warn on duplicates as pykickstart does.
+//! `--onpart`). A command that may appear once keeps the last occurrence
+//! (the parser refuses a repeated storage command whose meaning would then
+//! differ from pykickstart's merge, see [`STICKY`]); multi-instance commands
+//! warn on duplicates as pykickstart does, except the storage commands,
+//! where a duplicate is an error as in pykickstart's `ksvalidator`, which
+//! turns those warnings into errors. The storage rules mirror the checks in
+//! pykickstart's `parse()` methods, each citing its source line; the table
+//! in `tests/it/storage.rs` records pykickstart's verdict for every rule.
 
 use crate::lex::Word;
 use crate::model::*;
@@ -155,10 +161,11 @@ const CLEARPART: &[Opt] = &[
 const REQPART: &[Opt] = &[opt(&["--add-boot"], "add_boot", Kind::True)];
 const AUTOPART_OWN: &[Opt] = &[
     opt(&["--nolvm"], "type", Kind::Const("plain")),
+    // autopart.py:248-252: `_type_cb` lower-cases the value.
     opt(
         &["--type"],
         "type",
-        Kind::Choice(&["lvm", "plain", "thinp", "btrfs"]),
+        Kind::ChoiceNoCase(&["lvm", "plain", "thinp", "btrfs"]),
     ),
     opt(&["--fstype"], "fstype", Kind::Str),
     opt(&["--nohome"], "nohome", Kind::True),
@@ -333,6 +340,13 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "the installer always installs from its own media",
     ),
     ("ostreesetup", "Outpost is not an OSTree system"),
+    // Not parsed at all (rather than parsed and left to the installer, as
+    // raid/volgroup/logvol are): the model has no btrfs volumes, so a
+    // parsed line would silently describe nothing.
+    (
+        "btrfs",
+        "the installer creates no btrfs volumes; use part with --fstype=ext4 or xfs",
+    ),
     (
         "authselect",
         "Debian uses PAM profiles; use %post if you must",
@@ -357,7 +371,32 @@ const UNSUPPORTED: &[(&str, &str)] = &[
 /// Result of one command: what the parser needs to track conflicts.
 pub(crate) struct Handled {
     pub warnings: Vec<(u32, String)>,
+    /// Options given on the line that pykickstart would keep for a later
+    /// line of the same command that leaves them out ([`STICKY`]), as
+    /// (destination, option name).
+    pub sticky: Vec<(&'static str, &'static str)>,
 }
+
+/// Options of single-instance storage commands whose argparse default in
+/// pykickstart is `None` (its option tables: autopart.py, bootloader.py,
+/// clearpart.py, ignoredisk.py). pykickstart parses every line of such a
+/// command into one object and `set_to_obj` skips `None` values
+/// (base.py:182-184), so these keep their value from an earlier line;
+/// options with any other default (flags: `False`; `--boot-drive`: `""`)
+/// are reset by every line. Outpost keeps the last line only, so the parser
+/// refuses a repeat that leaves one of these out.
+pub(crate) const STICKY: &[(&str, &[&str])] = &[
+    (
+        "autopart",
+        &["type", "fstype", "passphrase", "escrowcert", "cipher"],
+    ),
+    (
+        "bootloader",
+        &["append", "driveorder", "timeout", "default"],
+    ),
+    ("clearpart", &["type", "drives", "list"]),
+    ("ignoredisk", &["drives", "onlyuse"]),
+];
 
 fn positional(
     cmd: &str,
@@ -413,13 +452,17 @@ fn required(cmd: &str, args: &Args, dest: &str, opt: &str, col: u32) -> Result<S
 fn fs_checks(cmd: &str, args: &Args, col0: u32) -> Result<(), Fail> {
     let col = |d: &str| args.col(d).unwrap_or(col0);
     luks_checks(cmd, args, col0)?;
-    if args.str("mkfsoptions").is_some() && args.str("fsprofile").is_some() {
+    // partition.py:679-682, raid.py:700-703, logvol.py:856-859 (values
+    // tested for truth, so an empty one counts as not given).
+    if args.truthy("mkfsoptions") && args.truthy("fsprofile") {
         return Err((
             col("mkfsoptions"),
             format!("{cmd}: --mkfsoptions and --fsprofile cannot be used together"),
         ));
     }
-    if args.str("mkfsoptions").is_some() && (args.flag("noformat") || args.flag("useexisting")) {
+    // Only --noformat: --useexisting reformats the device, so the options
+    // are used.
+    if args.truthy("mkfsoptions") && args.flag("noformat") {
         return Err((
             col("mkfsoptions"),
             format!("{cmd}: --mkfsoptions with --noformat has no effect; remove one of them"),
@@ -428,12 +471,29 @@ fn fs_checks(cmd: &str, args: &Args, col0: u32) -> Result<(), Fail> {
     Ok(())
 }
 
-/// pykickstart's LUKS check shared by the storage commands.
+/// pykickstart's LUKS checks shared by the storage commands.
 fn luks_checks(cmd: &str, args: &Args, col0: u32) -> Result<(), Fail> {
+    // partition.py:733-735 and its copies test both for truth; Outpost
+    // refuses an explicit 0 next to the other too (contradictory).
     if args.int("pbkdf_time").is_some() && args.int("pbkdf_iterations").is_some() {
         return Err((
             args.col("pbkdf_iterations").unwrap_or(col0),
             format!("{cmd}: only one of --pbkdf-time and --pbkdf-iterations can be given"),
+        ));
+    }
+    // partition.py:811-813, autopart.py:663-665 (only `part` and
+    // `autopart` have --hw-passphrase).
+    if args.truthy("hw_passphrase")
+        && (!args.flag("encrypted")
+            || !args
+                .str("luks_version")
+                .is_some_and(|v| v.starts_with("luks2-")))
+    {
+        return Err((
+            args.col("hw_passphrase").unwrap_or(col0),
+            format!(
+                "{cmd}: --hw-passphrase is only for LUKS2 HW-OPAL encryption; add --encrypted and --luks-version=luks2-hw-opal (or luks2-hw-opal-only)"
+            ),
         ));
     }
     Ok(())
@@ -442,6 +502,65 @@ fn luks_checks(cmd: &str, args: &Args, col0: u32) -> Result<(), Fail> {
 /// Strips a leading `/dev/` as pykickstart does for device options.
 pub(crate) fn strip_dev(s: &str) -> String {
     s.strip_prefix("/dev/").unwrap_or(s).to_string()
+}
+
+/// pykickstart's "preexisting" device: `--useexisting`, or `--noformat`,
+/// which its `parse()` methods turn into `preexist = True` (raid.py:433,
+/// volgroup.py:165, logvol.py:477). Returns the flag that was given.
+fn preexisting(args: &Args) -> Option<&'static str> {
+    if args.flag("useexisting") {
+        Some("--useexisting")
+    } else if args.flag("noformat") {
+        Some("--noformat")
+    } else {
+        None
+    }
+}
+
+/// Where an earlier command is, as seen from `here`: `line N` in the same
+/// file, `FILE:N` in another.
+fn at(earlier: &Origin, here: &Origin) -> String {
+    if earlier.file == here.file {
+        format!("line {}", earlier.line)
+    } else {
+        format!("{}:{}", earlier.file, earlier.line)
+    }
+}
+
+/// Outpost's own check, stricter than pykickstart (which compares mount
+/// points between `part` lines only, and RAID devices and logical volumes
+/// by name): a mount point (`/…`) holds one file system, whichever of
+/// `part`, `raid` and `logvol` defines it. Two file systems on `/` cannot
+/// both be installed.
+fn mount_point_free(
+    ks: &Kickstart,
+    cmd: &str,
+    mp: &str,
+    col: u32,
+    here: &Origin,
+) -> Result<(), Fail> {
+    if !mp.starts_with('/') {
+        return Ok(());
+    }
+    let parts = ks
+        .partitions
+        .iter()
+        .map(|p| ("part", &p.mountpoint, &p.origin));
+    let raids = ks.raids.iter().map(|r| ("raid", &r.mountpoint, &r.origin));
+    let lvs = ks
+        .logvols
+        .iter()
+        .map(|l| ("logvol", &l.mountpoint, &l.origin));
+    match parts.chain(raids).chain(lvs).find(|(_, m, _)| *m == mp) {
+        Some((other, _, o)) => Err((
+            col,
+            format!(
+                "{cmd}: the mount point {mp} is already used by {other} on {}; a mount point can hold one file system",
+                at(o, here)
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// pykickstart's `mountpoint` type: normalise absolute paths like
@@ -786,6 +905,13 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                 ]),
             });
             luks_checks(cmd, &args, col0)?;
+            // autopart.py:595-597 (F38_AutoPart.parse)
+            if args.flag("noswap") && args.flag("hibernation") {
+                return Err((
+                    args.col("hibernation").unwrap_or(col0),
+                    "autopart: only one of --noswap and --hibernation can be given".into(),
+                ));
+            }
             if args.str("fstype").is_some() && args.str("type").as_deref() == Some("btrfs") {
                 return Err((
                     args.col("fstype").unwrap_or(col0),
@@ -820,23 +946,41 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                     format!("{cmd}: --resize can only be used together with --onpart"),
                 ));
             }
-            if args.flag("resize") && args.int("size").is_none() {
+            // partition.py:618-619 tests --size for truth: 0 is no size.
+            if args.flag("resize") && !args.truthy("size") {
                 return Err((
                     args.col("resize").unwrap_or(col0),
                     format!("{cmd}: --resize requires --size to give the new size"),
                 ));
             }
-            let mp = normpath(&args.pos[0].text);
-            if ks.partitions.iter().any(|q| q.mountpoint == mp)
-                && mp != "swap"
-                && mp != "None"
-                && mp != "none"
+            // partition.py:650-653 (F20_Partition.parse)
+            if args.str("fstype").as_deref() == Some("tmpfs")
+                && let Some(d) = ["grow", "maxsize"].into_iter().find(|d| args.truthy(d))
             {
-                warnings.push((
-                    args.pos[0].col,
-                    format!("{cmd}: a partition with the mountpoint {mp} has already been defined"),
+                return Err((
+                    args.col(d).unwrap_or(col0),
+                    format!(
+                        "{cmd}: --fstype=tmpfs cannot be used with --grow or --maxsize (a tmpfs has a fixed size)"
+                    ),
                 ));
             }
+            let mp = normpath(&args.pos[0].text);
+            // partition.py:460-461 warns; pykickstart's ksvalidator makes
+            // that warning an error, and so does Outpost: two partitions
+            // cannot have one mount point (or one pv./raid. name). Only
+            // `swap` may repeat.
+            if mp != "swap"
+                && let Some(prev) = ks.partitions.iter().find(|q| q.mountpoint == mp)
+            {
+                return Err((
+                    args.pos[0].col,
+                    format!(
+                        "{cmd}: a partition with the mountpoint {mp} is already defined on {}",
+                        at(&prev.origin, origin)
+                    ),
+                ));
+            }
+            mount_point_free(ks, cmd, &mp, args.pos[0].col, origin)?;
             let onpart = args.str("onpart").map(|s| strip_dev(&s));
             ks.partitions.push(Partition {
                 mountpoint: mp,
@@ -878,15 +1022,27 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                 }
                 None => None,
             };
+            // argparse: `--device` is `required=True` (raid.py:385), even
+            // for an existing array.
+            let Some(device) = args.str("device").map(|d| strip_dev(&d)) else {
+                return Err((
+                    col0,
+                    "raid: option --device is required, e.g. --device=md0".into(),
+                ));
+            };
             fs_checks(cmd, &args, col0)?;
-            if args.flag("useexisting") && args.pos.len() > 1 {
+            let preexist = preexisting(&args);
+            if let Some(flag) = preexist
+                && args.pos.len() > 1
+            {
                 return Err((
                     args.pos[1].col,
-                    "raid: members may not be given for a preexisting RAID device (--useexisting)"
-                        .into(),
+                    format!(
+                        "raid: members may not be given for a preexisting RAID device ({flag})"
+                    ),
                 ));
             }
-            if !args.flag("useexisting") && args.pos.len() < 2 {
+            if preexist.is_none() && args.pos.len() < 2 {
                 return Err((
                     col0,
                     format!(
@@ -895,17 +1051,43 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                     ),
                 ));
             }
-            let device = args.str("device").map(|d| strip_dev(&d));
-            if device.is_none() && !args.flag("useexisting") {
+            let dcol = args.col("device").unwrap_or(col0);
+            if let Some(prev) = ks
+                .raids
+                .iter()
+                .find(|r| r.device.as_deref() == Some(&device))
+            {
                 return Err((
-                    col0,
-                    "raid: option --device is required, e.g. --device=md0".into(),
+                    dcol,
+                    format!(
+                        "raid: a RAID device with the name {device} is already defined on {}",
+                        at(&prev.origin, origin)
+                    ),
                 ));
             }
+            // raid.py:460-461: a new array needs a level.
+            if preexist.is_none() && level.is_none() {
+                return Err((
+                    col0,
+                    "raid: option --level is required for a new RAID device, e.g. --level=1 (or --useexisting for an existing one)".into(),
+                ));
+            }
+            // raid.py:463-464 refuses an empty name for an existing array.
+            // Outpost refuses it for a new one too: pykickstart accepts
+            // `--device=` there but prints the line without it, which it
+            // then refuses.
+            if device.is_empty() {
+                return Err((
+                    dcol,
+                    "raid: --device needs the name of the RAID device, e.g. --device=md0".into(),
+                ));
+            }
+            let mountpoint = normpath(&args.pos[0].text);
+            mount_point_free(ks, cmd, &mountpoint, args.pos[0].col, origin)?;
             ks.raids.push(Raid {
-                mountpoint: normpath(&args.pos[0].text),
+                mountpoint,
                 members: args.pos[1..].iter().map(|w| w.text.clone()).collect(),
-                device,
+                device: Some(device),
                 level,
                 fstype: args.str("fstype"),
                 extra: args.extra(&["device", "level", "fstype"]),
@@ -915,10 +1097,19 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
         "volgroup" => {
             args = p(&cat(VOLGROUP, &[]))?;
             positional(cmd, &args, 1, usize::MAX, "the volume group name", col0)?;
-            if args.flag("useexisting") && args.pos.len() > 1 {
-                return Err((args.pos[1].col, "volgroup: members may not be given for a preexisting volume group (--useexisting)".into()));
+            let preexist = preexisting(&args);
+            // volgroup.py:175-178
+            if let Some(flag) = preexist
+                && args.pos.len() > 1
+            {
+                return Err((
+                    args.pos[1].col,
+                    format!(
+                        "volgroup: members may not be given for a preexisting volume group ({flag})"
+                    ),
+                ));
             }
-            if !args.flag("useexisting") && args.pos.len() < 2 {
+            if preexist.is_none() && args.pos.len() < 2 {
                 return Err((
                     col0,
                     "volgroup: must be given a list of partitions, e.g. `volgroup vg0 pv.01`"
@@ -926,12 +1117,24 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                 ));
             }
             let name = args.pos[0].text.clone();
-            if ks.volgroups.iter().any(|v| v.name == name) {
-                warnings.push((
+            // volgroup.py:185-186 warns; ksvalidator makes it an error.
+            if let Some(prev) = ks.volgroups.iter().find(|v| v.name == name) {
+                return Err((
                     args.pos[0].col,
                     format!(
-                        "volgroup: a volume group with the name {name} has already been defined"
+                        "volgroup: a volume group with the name {name} is already defined on {}",
+                        at(&prev.origin, origin)
                     ),
+                ));
+            }
+            // volgroup.py:221-222 (F16_VolGroup.parse); a negative
+            // --reserved-space (volgroup.py:218) is not a whole number here.
+            if let Some(p) = args.int("reserved_percent")
+                && !(1..=99).contains(&p)
+            {
+                return Err((
+                    args.col("reserved_percent").unwrap_or(col0),
+                    "volgroup: --reserved-percent must be between 1 and 99".into(),
                 ));
             }
             ks.volgroups.push(VolGroup {
@@ -944,29 +1147,142 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
         "logvol" => {
             args = p(&cat(LOGVOL_OWN, LUKS))?;
             positional(cmd, &args, 1, 1, "the mount point", col0)?;
-            fs_checks(cmd, &args, col0)?;
-            if args.int("size").is_some() && args.int("percent").is_some() {
+            let col = |d: &str| args.col(d).unwrap_or(col0);
+            // argparse: both are `required=True` (logvol.py:440, 460).
+            // Outpost also refuses an empty value, which names nothing.
+            let vgname = required(cmd, &args, "vgname", "--vgname", col0)?;
+            let name = required(cmd, &args, "name", "--name", col0)?;
+            // logvol.py:481-482: a warning, which ksvalidator makes an error.
+            if let Some(prev) = ks
+                .logvols
+                .iter()
+                .find(|l| l.vgname.as_deref() == Some(&vgname) && l.name.as_deref() == Some(&name))
+            {
                 return Err((
-                    args.col("percent").unwrap_or(col0),
-                    "logvol: --size and --percent cannot both be given".into(),
+                    col("name"),
+                    format!(
+                        "logvol: a logical volume with the name {name} is already defined in volume group {vgname} on {}",
+                        at(&prev.origin, origin)
+                    ),
                 ));
             }
-            if args.flag("resize") && !args.flag("useexisting") {
+            let preexist = preexisting(&args);
+            // logvol.py:678-682 (F17_LogVol.parse)
+            if args.flag("resize") && preexist.is_none() {
                 return Err((
-                    args.col("resize").unwrap_or(col0),
+                    col("resize"),
                     "logvol: --resize can only be used together with --useexisting".into(),
                 ));
             }
-            if args.flag("resize") && args.int("size").is_none() {
+            if args.flag("resize") && !args.truthy("size") {
                 return Err((
-                    args.col("resize").unwrap_or(col0),
+                    col("resize"),
                     "logvol: --resize requires --size to give the new size".into(),
                 ));
             }
-            let vgname = required(cmd, &args, "vgname", "--vgname", col0)?;
-            let name = required(cmd, &args, "name", "--name", col0)?;
+            // logvol.py:735-746 (F20_LogVol.parse): thin provisioning.
+            if args.flag("thin") && args.flag("thinpool") {
+                return Err((
+                    col("thin"),
+                    "logvol: --thin and --thinpool cannot both be given (a volume is a thin pool or a thin volume in one)".into(),
+                ));
+            }
+            if args.flag("thin") && !args.truthy("poolname") {
+                return Err((
+                    col("thin"),
+                    "logvol: --thin requires --poolname to name its thin pool, e.g. --poolname=pool00".into(),
+                ));
+            }
+            if !args.flag("thinpool")
+                && let Some(d) = ["chunksize", "metadatasize"]
+                    .into_iter()
+                    .find(|d| args.truthy(d))
+            {
+                return Err((
+                    col(d),
+                    "logvol: --chunksize and --metadatasize are for thin pools only; add --thinpool or remove them".into(),
+                ));
+            }
+            // logvol.py:748-754: a new volume needs a size.
+            if preexist.is_none()
+                && !args.truthy("percent")
+                && !args.truthy("size")
+                && !args.flag("recommended")
+                && !args.flag("hibernation")
+            {
+                return Err((
+                    col0,
+                    format!(
+                        "logvol: no size given for {}; add --size=MIB, --percent=N, --recommended or --hibernation (or --useexisting to use an existing volume)",
+                        args.pos[0].text
+                    ),
+                ));
+            }
+            if args.int("percent").is_some_and(|p| p > 100) {
+                return Err((
+                    col("percent"),
+                    "logvol: --percent must be between 0 and 100".into(),
+                ));
+            }
+            // logvol.py:774-775 tests both for truth; Outpost refuses an
+            // explicit --size=0 next to --percent too (contradictory).
+            if args.int("size").is_some() && args.int("percent").is_some() {
+                return Err((
+                    col("percent"),
+                    "logvol: --size and --percent cannot both be given".into(),
+                ));
+            }
+            // logvol.py:833-853 (F23_LogVol.parse): LVM cache.
+            if let Some(c) = ["cachesize", "cachemode", "cachepvs"]
+                .into_iter()
+                .filter(|d| args.truthy(d))
+                .min_by_key(|d| col(d))
+            {
+                let c = col(c);
+                if let Some(flag) = preexist {
+                    return Err((
+                        c,
+                        format!(
+                            "logvol: a cache cannot be added to an existing logical volume ({flag})"
+                        ),
+                    ));
+                }
+                if args.flag("thin") {
+                    return Err((
+                        c,
+                        "logvol: thin volumes cannot be cached; remove the --cache options".into(),
+                    ));
+                }
+                if !args.truthy("cachepvs") {
+                    return Err((
+                        c,
+                        "logvol: a cache needs --cachepvs, the (fast) physical volumes to put it on".into(),
+                    ));
+                }
+                if !args.truthy("cachesize") {
+                    return Err((
+                        args.col("cachesize").unwrap_or(c),
+                        "logvol: a cache needs --cachesize=MIB".into(),
+                    ));
+                }
+                if let Some(m) = args.str("cachemode")
+                    && !m.is_empty()
+                    && m != "writeback"
+                    && m != "writethrough"
+                {
+                    return Err((
+                        col("cachemode"),
+                        format!(
+                            "logvol: --cachemode={m} is not a cache mode (use writeback or writethrough)"
+                        ),
+                    ));
+                }
+            }
+            fs_checks(cmd, &args, col0)?;
+            let mountpoint = normpath(&args.pos[0].text);
+            mount_point_free(ks, cmd, &mountpoint, args.pos[0].col, origin)?;
             ks.logvols.push(LogVol {
-                mountpoint: normpath(&args.pos[0].text),
+                mountpoint,
                 vgname: Some(vgname),
                 name: Some(name),
                 size: args.int("size"),
@@ -1079,7 +1395,21 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
         }
     }
     warnings.extend(args.warnings);
-    Ok(Handled { warnings })
+    let sticky = STICKY
+        .iter()
+        .find(|(c, _)| *c == cmd)
+        .map(|(_, dests)| {
+            let mut given: Vec<(&'static str, &'static str)> = args
+                .vals
+                .iter()
+                .filter(|(d, _)| dests.contains(d))
+                .map(|(d, (_, name, _))| (*d, *name))
+                .collect();
+            given.sort_unstable();
+            given
+        })
+        .unwrap_or_default();
+    Ok(Handled { warnings, sticky })
 }
 
 /// Closest known command by edit distance, for "did you mean".

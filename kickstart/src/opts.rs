@@ -30,6 +30,9 @@ pub(crate) enum Kind {
     List,
     /// One value from a fixed set.
     Choice(&'static [&'static str]),
+    /// One value from a fixed set, in any case; stored lower-cased (a
+    /// pykickstart type callback such as autopart's `_type_cb`).
+    ChoiceNoCase(&'static [&'static str]),
     /// Repeatable comma list, concatenated.
     Extend,
     /// Flag appending a constant to a list destination.
@@ -120,6 +123,18 @@ impl Args {
         match self.vals.get(dest) {
             Some((Val::List(l), _, _)) => l.clone(),
             _ => Vec::new(),
+        }
+    }
+    /// Python truthiness of the stored value, which is what pykickstart's
+    /// `parse()` checks test (`if retval.size:`): absent, `false`, `0`, an
+    /// empty string and an empty list are all "not given".
+    pub fn truthy(&self, dest: &str) -> bool {
+        match self.vals.get(dest) {
+            Some((Val::Bool(b), _, _)) => *b,
+            Some((Val::Str(s), _, _)) => !s.is_empty(),
+            Some((Val::Int(i), _, _)) => *i != 0,
+            Some((Val::List(l), _, _)) => !l.is_empty(),
+            None => false,
         }
     }
     pub fn col(&self, dest: &str) -> Option<u32> {
@@ -312,8 +327,12 @@ pub(crate) fn parse(cmd: &str, specs: &[Opt], words: &[Word]) -> Result<Args, Fa
                 }
             },
             Kind::List => Val::List(comma_split(&value)),
-            Kind::Choice(choices) => {
-                if !choices.contains(&value.as_str()) {
+            Kind::Choice(choices) | Kind::ChoiceNoCase(choices) => {
+                let norm = match spec.kind {
+                    Kind::ChoiceNoCase(_) => value.to_lowercase(),
+                    _ => value.clone(),
+                };
+                if !choices.contains(&norm.as_str()) {
                     return Err((
                         w.col,
                         format!(
@@ -322,7 +341,7 @@ pub(crate) fn parse(cmd: &str, specs: &[Opt], words: &[Word]) -> Result<Args, Fa
                         ),
                     ));
                 }
-                Val::Str(value)
+                Val::Str(norm)
             }
             Kind::Extend | Kind::AppendConst(_) => {
                 let mut l = match args.vals.remove(spec.dest) {

@@ -68,13 +68,22 @@ pub(crate) struct Parser<'a> {
     pub ks: Kickstart,
     pub diags: Vec<Diagnostic>,
     errors: usize,
-    /// Single-instance command → line where it was last seen.
-    seen: HashMap<String, (String, u32)>,
+    /// Single-instance command → line where it was last seen, and the
+    /// [`commands::STICKY`] options its lines gave so far.
+    seen: HashMap<String, Seen>,
     /// First storage commands, for the autopart conflict check.
     autopart_at: Option<(String, u32, u32, usize)>,
     manual_at: Option<(String, u32, u32, String, usize)>,
     /// Index of the line being handled (reading order).
     cur: usize,
+}
+
+/// Where a single-instance command was last seen.
+#[derive(Clone)]
+struct Seen {
+    file: String,
+    line: u32,
+    sticky: Vec<(&'static str, &'static str)>,
 }
 
 fn is_blank_or_comment(text: &str) -> bool {
@@ -184,14 +193,14 @@ impl<'a> Parser<'a> {
                 for (col, msg) in h.warnings {
                     self.warn(line, col, msg);
                 }
-                self.track(line, &words[0]);
+                self.track(line, &words[0], h.sticky);
             }
             Err((col, msg)) => self.error(line, col, msg),
         }
     }
 
     /// Duplicate warnings for single commands and the autopart bookkeeping.
-    fn track(&mut self, line: &Line, word: &Word) {
+    fn track(&mut self, line: &Line, word: &Word, sticky: Vec<(&'static str, &'static str)>) {
         let name = word.text.as_str();
         let group = match name {
             "text" | "cmdline" | "graphical" => "text/cmdline/graphical",
@@ -199,20 +208,50 @@ impl<'a> Parser<'a> {
             n => n,
         };
         if !MULTI.contains(&name) {
-            if let Some((file, prev)) = self.seen.get(group).cloned() {
-                let where_ = if file == *line.file {
-                    format!("line {prev}")
+            let mut sticky = sticky;
+            if let Some(prev) = self.seen.get(group).cloned() {
+                let where_ = if prev.file == *line.file {
+                    format!("line {}", prev.line)
                 } else {
-                    format!("{file}:{prev}")
+                    format!("{}:{}", prev.file, prev.line)
                 };
-                self.warn(
-                    line,
-                    word.col,
-                    format!("{name}: {group} already given on {where_}; only the last one is used"),
-                );
+                // pykickstart would still apply an option of an earlier
+                // line that this one leaves out (commands::STICKY).
+                if let Some((_, opt)) = prev
+                    .sticky
+                    .iter()
+                    .find(|(d, _)| !sticky.iter().any(|(e, _)| e == d))
+                {
+                    self.error(
+                        line,
+                        word.col,
+                        format!(
+                            "{name}: {name} is already given on {where_}, and this line leaves out its {opt}; Anaconda merges repeated {name} lines (so that {opt} still applies) while Outpost would use only this one: give one {name} line"
+                        ),
+                    );
+                } else {
+                    self.warn(
+                        line,
+                        word.col,
+                        format!(
+                            "{name}: {group} already given on {where_}; only the last one is used"
+                        ),
+                    );
+                }
+                for s in prev.sticky {
+                    if !sticky.contains(&s) {
+                        sticky.push(s);
+                    }
+                }
             }
-            self.seen
-                .insert(group.to_string(), (line.file.to_string(), line.lineno));
+            self.seen.insert(
+                group.to_string(),
+                Seen {
+                    file: line.file.to_string(),
+                    line: line.lineno,
+                    sticky,
+                },
+            );
         }
         let (file, lineno, col, cur) = (line.file.to_string(), line.lineno, word.col, self.cur);
         match name {

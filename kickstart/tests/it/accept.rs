@@ -220,10 +220,6 @@ fn warnings_table() {
             "t.ks:2:9: warning: network: a network device with the name eth0 has already been defined; both lines are kept",
         ),
         (
-            "part / --size=1\npart / --size=2\n",
-            "t.ks:2:6: warning: part: a partition with the mountpoint / has already been defined",
-        ),
-        (
             "timezone Etc/UTC --nontp\n",
             "t.ks:1:18: warning: timezone: option --nontp is deprecated and has no effect; remove it",
         ),

@@ -11,5 +11,6 @@ mod include;
 mod lex;
 mod reject;
 mod render;
+mod storage;
 mod support;
 mod tidy;

@@ -90,6 +90,11 @@ fn rejected_table() {
             "eula\n",
             "t.ks:1:1: error: eula: the --agreed option is required (`eula --agreed`)",
         ),
+        // Was a warning; pykickstart's ksvalidator refuses it (#26).
+        (
+            "part / --size=1\npart / --size=2\n",
+            "t.ks:2:6: error: part: a partition with the mountpoint / is already defined on line 1",
+        ),
         (
             "raid / raid.01\n",
             "t.ks:1:1: error: raid: option --device is required, e.g. --device=md0",
