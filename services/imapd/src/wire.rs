@@ -79,13 +79,23 @@ pub fn internal_date(t: i64) -> String {
     )
 }
 
-/// Parses `d-Mon-yyyy` (SEARCH dates) → days since the epoch.
+/// `s` as a number of 1 to `max_len` ASCII digits (client input: no sign,
+/// no space, no overflow).
+fn digits(s: &str, min_len: usize, max_len: usize) -> Option<i64> {
+    ((min_len..=max_len).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// Parses `d-Mon-yyyy` (SEARCH dates) → days since the epoch. RFC 9051
+/// `date-year` is four digits, `date-day` one or two (a longer year once
+/// overflowed the day arithmetic; found by fuzzing).
 pub fn parse_date(s: &str) -> Option<i64> {
     let mut p = s.split('-');
-    let d: u32 = p.next()?.trim().parse().ok()?;
+    let d = digits(p.next()?.trim(), 1, 2)? as u32;
     let mon = p.next()?;
     let m = MONTHS.iter().position(|x| x.eq_ignore_ascii_case(mon))? as u32 + 1;
-    let y: i64 = p.next()?.parse().ok()?;
+    let y = digits(p.next()?, 4, 4)?;
     if p.next().is_some() || !(1..=31).contains(&d) {
         return None;
     }
@@ -98,9 +108,12 @@ pub fn parse_date_time(s: &str) -> Option<i64> {
     let (date, rest) = s.split_once(' ')?;
     let days = parse_date(date.trim())?;
     let (time, zone) = rest.trim().split_once(' ')?;
-    let mut t = time.split(':').map(|x| x.parse::<i64>().ok());
+    let mut t = time.split(':').map(|x| digits(x, 2, 2));
     let (h, mi, se) = (t.next()??, t.next()??, t.next()??);
-    if zone.len() != 5 {
+    if t.next().is_some() || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    if zone.len() != 5 || !zone.is_ascii() {
         return None;
     }
     let sign = match &zone[..1] {
@@ -108,14 +121,33 @@ pub fn parse_date_time(s: &str) -> Option<i64> {
         "-" => -1,
         _ => return None,
     };
-    let zh: i64 = zone[1..3].parse().ok()?;
-    let zm: i64 = zone[3..5].parse().ok()?;
+    let zh = digits(&zone[1..3], 2, 2)?;
+    let zm = digits(&zone[3..5], 2, 2)?;
     Some(days * 86_400 + h * 3600 + mi * 60 + se - sign * (zh * 3600 + zm * 60))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostile_dates_are_refused_not_overflowed() {
+        // Found by fuzzing: SEARCH SINCE 1-Jan-202111222222222232 overflowed.
+        assert_eq!(parse_date("1-Jan-202111222222222232"), None);
+        assert_eq!(parse_date("1-Jan-+2021"), None);
+        assert_eq!(parse_date("001-Jan-2021"), None);
+        assert_eq!(parse_date("1-Jan-2021"), Some(18_628));
+        assert_eq!(
+            parse_date_time("01-Jan-2021 99999999999999999:00:00 +0000"),
+            None
+        );
+        assert_eq!(parse_date_time("01-Jan-2021 10:00:00 é123"), None);
+        assert_eq!(parse_date_time("01-Jan-2021 24:00:00 +0000"), None);
+        assert_eq!(
+            parse_date_time("01-Jan-2021 10:00:00 +0100"),
+            Some(18_628 * 86_400 + 9 * 3600)
+        );
+    }
 
     #[test]
     fn dates_round_trip() {
