@@ -5,3 +5,4 @@ mod clients;
 mod daemon;
 mod harness;
 mod protocol;
+mod security;
