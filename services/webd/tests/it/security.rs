@@ -27,6 +27,11 @@ impl Drop for Daemon {
 
 impl Daemon {
     fn start(web: &str) -> Daemon {
+        Daemon::start_limited(web, None)
+    }
+
+    /// With `nofile`: under `ulimit -n NOFILE`.
+    fn start_limited(web: &str, nofile: Option<u32>) -> Daemon {
         let tmp = tempfile::tempdir().unwrap();
         let t = tmp.path();
         let mut dir = outpost_directory::Directory::open(&t.join("directory")).unwrap();
@@ -49,7 +54,17 @@ impl Daemon {
             ),
         )
         .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_outpost-webd"))
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_outpost-webd"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_outpost-webd")),
+        };
+        let child = cmd
             .arg("--config")
             .arg(&cfg)
             .stderr(Stdio::null())
@@ -466,4 +481,34 @@ fn expansion_bounds_refuse_with_max_instances() {
         failures.push(format!("free-busy: {status}\n{body}"));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
+}
+
+/// #12: an accept error (EMFILE) ended webd's listener and the daemon. The
+/// real binary under `ulimit -n 64`: idle connections use up its
+/// descriptors, a request waits in the backlog, and is answered once they
+/// close; so is the next one.
+#[test]
+fn webd_keeps_serving_after_running_out_of_file_descriptors() {
+    let d = Daemon::start_limited("", Some(64));
+    let options = "OPTIONS /dav/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let idle: Vec<TcpStream> = (0..100).map(|_| d.connect()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut queued = d.connect();
+    queued.write_all(options.as_bytes()).unwrap();
+    queued
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut b = [0u8; 1];
+    assert!(
+        queued.read(&mut b).is_err(),
+        "out of descriptors, the request waits"
+    );
+    drop(idle);
+    queued
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (status, _) = read_response(&mut queued);
+    assert_eq!(status, 200, "the waiting request is answered");
+    let (status, _) = d.exchange(options, b"");
+    assert_eq!(status, 200, "and the next one");
 }
