@@ -480,6 +480,22 @@ impl Config {
         if self.smtp.queue_orphan_grace_secs < 60 {
             return Err("smtp.queue_orphan_grace_secs must be at least 60".into());
         }
+        let w = &self.web;
+        if w.body_timeout_secs == 0 {
+            return Err("web.body_timeout_secs must be > 0".into());
+        }
+        if w.body_buffer_bytes < 1024 {
+            return Err("web.body_buffer_bytes must be at least 1024".into());
+        }
+        if w.max_expand_instances_per_item == 0
+            || w.max_expand_instances == 0
+            || w.max_expand_bytes == 0
+        {
+            return Err(
+                "web.max_expand_instances_per_item, max_expand_instances and max_expand_bytes must be > 0"
+                    .into(),
+            );
+        }
         Ok(())
     }
 }
@@ -529,6 +545,18 @@ mod tests {
             (
                 "[smtp]\nqueue_orphan_grace_secs = 5\n",
                 "queue_orphan_grace_secs must be at least 60",
+            ),
+            (
+                "[web]\nbody_timeout_secs = 0\n",
+                "body_timeout_secs must be > 0",
+            ),
+            (
+                "[web]\nbody_buffer_bytes = 10\n",
+                "body_buffer_bytes must be at least 1024",
+            ),
+            (
+                "[web]\nmax_expand_instances = 0\n",
+                "max_expand_bytes must be > 0",
             ),
         ];
         for (text, want) in cases {

@@ -24,6 +24,28 @@ pub struct Web {
     pub max_connections_per_ip: usize,
     /// Seconds a connection may stay idle before it is closed.
     pub idle_timeout_secs: u64,
+    /// Longest silence in seconds while a request body arrives, and the
+    /// grace period before [`Web::body_min_rate`] applies; a body that
+    /// misses either is answered `408` and its connection closed.
+    pub body_timeout_secs: u64,
+    /// Slowest average rate, bytes per second, at which a request body may
+    /// arrive: the body's deadline is `body_timeout_secs` plus one second
+    /// for every `body_min_rate` bytes received (0: no rate, only the
+    /// silence timeout).
+    pub body_min_rate: u64,
+    /// Bytes of a request body kept in memory while it arrives; the rest
+    /// is spooled to an unlinked file in `<general.state_dir>/web/spool`
+    /// (at least 1024).
+    pub body_buffer_bytes: usize,
+    /// Instances of one calendar object that a time range or `<C:expand>`
+    /// considers (the `CALDAV:max-instances` property, RFC 4791 §5.2.8).
+    pub max_expand_instances_per_item: usize,
+    /// Expanded instances in one response; more gets `403` with
+    /// `CALDAV:max-instances`.
+    pub max_expand_instances: usize,
+    /// Bytes of expanded calendar data in one response; more gets `403`
+    /// with `CALDAV:max-instances`.
+    pub max_expand_bytes: usize,
 }
 
 impl Default for Web {
@@ -36,6 +58,12 @@ impl Default for Web {
             max_connections: 1000,
             max_connections_per_ip: 100,
             idle_timeout_secs: 300,
+            body_timeout_secs: 30,
+            body_min_rate: 1024,
+            body_buffer_bytes: 64 * 1024,
+            max_expand_instances_per_item: 3000,
+            max_expand_instances: 10_000,
+            max_expand_bytes: 16 * 1024 * 1024,
         }
     }
 }

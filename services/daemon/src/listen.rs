@@ -596,6 +596,151 @@ mod tests {
         assert!(TcpStream::connect(addr).await.is_err());
     }
 
+    /// Set in the child process of
+    /// `running_out_of_file_descriptors_does_not_end_the_listener`.
+    const EMFILE_CHILD: &str = "OUTPOST_TEST_EMFILE_CHILD";
+    const EMFILE_TEST: &str =
+        "listen::tests::running_out_of_file_descriptors_does_not_end_the_listener";
+
+    /// Kills the child process when the test ends, however it ends.
+    struct KillOnDrop(std::process::Child);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// #12: an accept error (EMFILE) ended webd's listener and with it the
+    /// daemon. This test runs itself again as a child under `ulimit -n 64`:
+    /// a server on the shared accept loop that greets each connection and
+    /// holds it until the client closes. The parent opens connections until
+    /// the child's accepts fail, closes the ones it got, and checks that the
+    /// waiting ones and a new one are then served.
+    #[test]
+    fn running_out_of_file_descriptors_does_not_end_the_listener() {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::process::{Command, Stdio};
+        if std::env::var_os(EMFILE_CHILD).is_some() {
+            return emfile_child();
+        }
+        let exe = std::env::current_exe().unwrap();
+        let mut child = KillOnDrop(
+            Command::new("sh")
+                .arg("-c")
+                .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
+                .arg(&exe)
+                .args([EMFILE_TEST, "--exact", "--nocapture", "--test-threads=1"])
+                .env(EMFILE_CHILD, "1")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let stdout = child.0.stdout.take().unwrap();
+        let addr: SocketAddr = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            // libtest may print `test NAME ... ` before it on the same line.
+            .find_map(|l| l.split("ADDR ").nth(1).map(|a| a.trim().parse().unwrap()))
+            .expect("the child prints its address");
+        let greeted = |s: &mut std::net::TcpStream, wait: Duration| {
+            s.set_read_timeout(Some(wait)).unwrap();
+            let mut buf = [0u8; 7];
+            s.read_exact(&mut buf).is_ok() && &buf == b"hello\r\n"
+        };
+        // Far more connections than the child has descriptors for: the
+        // rest wait in the listen backlog while accept fails.
+        let mut served = Vec::new();
+        let mut waiting = Vec::new();
+        for _ in 0..100 {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            // Patient until the first one waits, then quick.
+            let wait = if waiting.is_empty() { 300 } else { 50 };
+            if greeted(&mut s, Duration::from_millis(wait)) {
+                served.push(s);
+            } else {
+                waiting.push(s);
+            }
+        }
+        assert!(
+            !served.is_empty() && !waiting.is_empty(),
+            "{} served, {} waiting: the child ran out of descriptors",
+            served.len(),
+            waiting.len()
+        );
+        let (before, stalled) = (served.len(), waiting.len());
+        // Descriptors free up: everyone waiting is served, then a newcomer.
+        drop(served);
+        for s in &mut waiting {
+            assert!(
+                greeted(s, Duration::from_secs(5)),
+                "a waiting client is served"
+            );
+        }
+        drop(waiting);
+        let mut late = std::net::TcpStream::connect(addr).unwrap();
+        assert!(
+            greeted(&mut late, Duration::from_secs(5)),
+            "a new client is served"
+        );
+        let _ = late.write_all(b"bye");
+        drop(late);
+        let _ = child.0.kill();
+        let mut log = String::new();
+        child
+            .0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        assert!(log.contains("accept failed; backing off"), "{log}");
+        assert!(log.contains("Too many open files"), "{log}");
+        println!("{before} served before EMFILE, {stalled} waited and were served after");
+    }
+
+    /// The child: an accept loop under a low descriptor limit.
+    fn emfile_child() {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let bound = bind(vec![Spec {
+                name: "test",
+                addr: "127.0.0.1:0".parse().unwrap(),
+                protocol: Protocol::Http,
+                implicit_tls: false,
+            }])
+            .await
+            .unwrap();
+            println!("ADDR {}", bound.addrs()[0].1);
+            let opts = ServeOptions {
+                limits: Limits {
+                    max_connections: 10_000,
+                    max_per_ip: 0,
+                    handshake_timeout: Duration::from_secs(1),
+                },
+                tls: None,
+                shutdown: Shutdown::new(),
+                grace: Duration::from_secs(1),
+            };
+            bound
+                .serve(opts, |mut c: Conn| async move {
+                    let _ = c.stream.write_all(b"hello\r\n").await;
+                    let mut buf = [0u8; 64];
+                    while matches!(c.stream.read(&mut buf).await, Ok(n) if n > 0) {}
+                })
+                .await;
+        });
+    }
+
     #[test]
     fn refusals_are_well_formed() {
         for p in [

@@ -27,6 +27,8 @@ use outpost_davstore::{
     self as ds, Access, Collection, Conditions, Error as StoreError, Grant, Props, Store,
 };
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// Characters escaped in hrefs we emit (RFC 3986 path segment).
@@ -93,7 +95,47 @@ pub struct Response {
     /// Headers.
     pub headers: Vec<(String, String)>,
     /// Body.
-    pub body: Vec<u8>,
+    pub body: Body,
+}
+
+/// A response body: one buffer, or the parts of a multistatus, which the
+/// HTTP layer sends one after another instead of joining them into a
+/// second copy (#7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// Bytes as they are.
+    Bytes(Vec<u8>),
+    /// Parts sent in order.
+    Parts(Vec<String>),
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::Bytes(Vec::new())
+    }
+}
+
+impl Body {
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Body::Bytes(b) => b.len(),
+            Body::Parts(p) => p.iter().map(String::len).sum(),
+        }
+    }
+
+    /// True if there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes in one buffer (tests, small bodies).
+    pub fn to_vec(&self) -> Vec<u8> {
+        match self {
+            Body::Bytes(b) => b.clone(),
+            Body::Parts(p) => p.concat().into_bytes(),
+        }
+    }
 }
 
 impl Response {
@@ -101,7 +143,7 @@ impl Response {
         Response {
             status,
             headers: Vec::new(),
-            body: Vec::new(),
+            body: Body::default(),
         }
     }
 
@@ -109,27 +151,39 @@ impl Response {
         let mut r = Response::new(status);
         r.headers
             .push(("content-type".into(), "text/plain; charset=utf-8".into()));
-        r.body = format!("{text}\n").into_bytes();
+        r.body = Body::Bytes(format!("{text}\n").into_bytes());
         r
     }
 
     fn xml(status: u16, body: String) -> Response {
+        Response::xml_parts(status, Body::Bytes(body.into_bytes()))
+    }
+
+    fn xml_parts(status: u16, body: Body) -> Response {
         let mut r = Response::new(status);
         r.headers.push((
             "content-type".into(),
             "application/xml; charset=utf-8".into(),
         ));
-        r.body = body.into_bytes();
+        r.body = body;
         r
     }
 
-    fn multistatus(parts: Vec<String>) -> Response {
-        let mut body = String::from(xml::MULTISTATUS_OPEN);
-        for p in parts {
-            body.push_str(&p);
+    fn multistatus(mut parts: Vec<String>) -> Response {
+        parts.insert(0, xml::MULTISTATUS_OPEN.to_string());
+        parts.push(xml::MULTISTATUS_CLOSE.to_string());
+        Response::xml_parts(207, Body::Parts(parts))
+    }
+
+    /// A multistatus of a query, or `403 CALDAV:max-instances` if its
+    /// expansion went over a bound (RFC 4791 §9.6.5; Apple's Calendar
+    /// Server answers the same way).
+    fn query_result(q: &PropQuery, parts: Vec<String>) -> Response {
+        if q.exceeded() {
+            drop(parts);
+            return max_instances();
         }
-        body.push_str(xml::MULTISTATUS_CLOSE);
-        Response::xml(207, body)
+        Response::multistatus(parts)
     }
 
     fn error(status: u16, condition: &str) -> Response {
@@ -184,22 +238,112 @@ fn segments(path: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// What the request head alone decides, before any body is read (#6).
+#[derive(Debug)]
+pub enum Gate {
+    /// The answer, whatever the body: a redirect, `OPTIONS`, or `401`.
+    Answer(Response),
+    /// The authenticated user; the request goes on with its body.
+    User(String),
+}
+
+/// Bounds on recurrence expansion (#7), `[web]` `max_expand_*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Instances of one calendar object a `<C:expand>` or free-busy
+    /// writes within its range.
+    pub max_instances_per_item: usize,
+    /// Instances one response writes.
+    pub max_instances: usize,
+    /// Bytes of expanded calendar data one response writes.
+    pub max_expand_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_instances_per_item: 3000,
+            max_instances: 10_000,
+            max_expand_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// What one response has expanded so far, against its [`Limits`].
+#[derive(Debug)]
+struct Budget {
+    limits: Limits,
+    instances: Cell<usize>,
+    bytes: Cell<usize>,
+    exceeded: Cell<bool>,
+}
+
+impl Budget {
+    fn new(limits: Limits) -> Rc<Budget> {
+        Rc::new(Budget {
+            limits,
+            instances: Cell::new(0),
+            bytes: Cell::new(0),
+            exceeded: Cell::new(false),
+        })
+    }
+
+    /// Counts `instances` more (and `bytes`); false, and exceeded from
+    /// then on, once over a bound.
+    fn charge(&self, instances: usize, bytes: usize) -> bool {
+        let i = self.instances.get().saturating_add(instances);
+        let b = self.bytes.get().saturating_add(bytes);
+        self.instances.set(i);
+        self.bytes.set(b);
+        if instances > self.limits.max_instances_per_item
+            || i > self.limits.max_instances
+            || b > self.limits.max_expand_bytes
+        {
+            self.exceeded.set(true);
+        }
+        !self.exceeded.get()
+    }
+}
+
+/// `403` with the `CALDAV:max-instances` precondition.
+fn max_instances() -> Response {
+    Response::error(403, "<C:max-instances/>")
+}
+
 impl App {
-    /// Handles one request.
+    /// Handles one request (head and body together), with the default
+    /// expansion [`Limits`].
     pub fn handle(&self, req: &Request) -> Response {
+        match self.gate(req) {
+            Gate::Answer(r) => r,
+            Gate::User(user) => self.handle_as(&user, req, &Limits::default()),
+        }
+    }
+
+    /// Decides what the head of `req` alone can: the well-known
+    /// redirects, `OPTIONS`, and authentication (#6: nobody gets a body
+    /// read before their credentials are checked). Ignores `req.body`.
+    pub fn gate(&self, req: &Request) -> Gate {
         let path = req.path.split('?').next().unwrap_or("");
         if path == "/.well-known/caldav" || path == "/.well-known/carddav" {
-            return Response::new(301).header("location", "/dav/");
+            return Gate::Answer(Response::new(301).header("location", "/dav/"));
         }
         if req.method == "OPTIONS" {
-            return options();
+            return Gate::Answer(options());
         }
-        let Some(user) = self.authenticate(req) else {
-            return Response::text(401, "authentication required").header(
+        match self.authenticate(req) {
+            Some(user) => Gate::User(user),
+            None => Gate::Answer(Response::text(401, "authentication required").header(
                 "www-authenticate",
                 "Basic realm=\"Outpost\", charset=\"UTF-8\"",
-            );
-        };
+            )),
+        }
+    }
+
+    /// Handles a request of `user`, whom [`App::gate`] authenticated.
+    pub fn handle_as(&self, user: &str, req: &Request, limits: &Limits) -> Response {
+        let path = req.path.split('?').next().unwrap_or("");
+        let user = user.to_string();
         // A user who never had a home (created by `outpostctl` rather than
         // the installer) gets the default calendar, task list and address
         // book on first login, as the installer would have made them.
@@ -217,9 +361,9 @@ impl App {
             Err(r) => return r,
         };
         let res = match req.method.as_str() {
-            "PROPFIND" => self.propfind(&user, req, &target),
+            "PROPFIND" => self.propfind(&user, req, &target, limits),
             "PROPPATCH" => self.proppatch(&user, req, &target),
-            "REPORT" => self.report(&user, req, &target),
+            "REPORT" => self.report(&user, req, &target, limits),
             "GET" | "HEAD" => self.get(&user, req, &target),
             "PUT" => self.put(&user, req, &target),
             "DELETE" => self.delete(&user, req, &target),
@@ -232,7 +376,7 @@ impl App {
             let mut r = res;
             r.headers
                 .push(("content-length".into(), r.body.len().to_string()));
-            r.body.clear();
+            r.body = Body::default();
             return r;
         }
         res
@@ -361,12 +505,12 @@ impl App {
 
     // ---------------------------------------------------------------- PROPFIND
 
-    fn propfind(&self, user: &str, req: &Request, target: &Target) -> Response {
+    fn propfind(&self, user: &str, req: &Request, target: &Target, limits: &Limits) -> Response {
         let depth = match req.header("depth") {
             Some("0") => 0,
             _ => 1,
         };
-        let query = match parse_propfind(&req.body) {
+        let query = match parse_propfind(&req.body, limits) {
             Ok(q) => q,
             Err(r) => return r,
         };
@@ -408,6 +552,9 @@ impl App {
                     let items: Vec<(String, ItemMeta)> =
                         col.with_items(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
                     for (name, meta) in items {
+                        if query.exceeded() {
+                            break;
+                        }
                         parts.push(self.describe(
                             user,
                             &Res::Item {
@@ -463,7 +610,7 @@ impl App {
             }
             Target::Deep(_) => return Response::text(404, "not found"),
         }
-        Response::multistatus(parts)
+        Response::query_result(&query, parts)
     }
 
     /// The user's own collections and the ones shared with them, as
@@ -501,7 +648,7 @@ impl App {
         let mut expand = None;
         let names: Vec<PropName> = match q {
             PropQuery::Props(p, e) => {
-                expand = *e;
+                expand = e.as_ref();
                 p.clone()
             }
             PropQuery::All(include) => {
@@ -530,7 +677,7 @@ impl App {
     }
 
     /// The XML of one property of `res`, or `None` if it has none.
-    fn prop(&self, user: &str, res: &Res, n: &PropName, expand: Option<Range>) -> Option<String> {
+    fn prop(&self, user: &str, res: &Res, n: &PropName, expand: Option<&Expand>) -> Option<String> {
         let principal = format!("/dav/{}/", enc(user));
         let href = |h: &str| format!("<D:href>{}</D:href>", xml::escape(h));
         // Properties every resource has.
@@ -656,11 +803,23 @@ impl App {
                 (CALDAV, "calendar-data") if col.is_calendar() => {
                     let (bytes, _) = col.get(name).ok()?;
                     // RFC 4791 §9.6.5: with <C:expand>, instances in the range
-                    // as separate components in UTC, without recurrence rules.
-                    if let Some(r) = expand
-                        && let Some(text) = filter::expand(&bytes, r)
-                    {
-                        return Some(n.with(&xml::escape(&text)));
+                    // as separate components in UTC, without recurrence rules,
+                    // within the response's budget (#7).
+                    if let Some(x) = expand {
+                        let per_item = x.budget.limits.max_instances_per_item;
+                        match filter::expand(&bytes, x.range, per_item) {
+                            Some(filter::Expanded::Text { text, instances }) => {
+                                if !x.budget.charge(instances, text.len()) {
+                                    return None;
+                                }
+                                return Some(n.with(&xml::escape(&text)));
+                            }
+                            Some(filter::Expanded::TooMany) => {
+                                x.budget.charge(usize::MAX, 0);
+                                return None;
+                            }
+                            None => {}
+                        }
                     }
                     Some(n.with(&xml::escape(&String::from_utf8_lossy(&bytes))))
                 }
@@ -794,7 +953,7 @@ impl App {
 
     // ------------------------------------------------------------------ REPORT
 
-    fn report(&self, user: &str, req: &Request, target: &Target) -> Response {
+    fn report(&self, user: &str, req: &Request, target: &Target, limits: &Limits) -> Response {
         let root = match xml::parse(&req.body) {
             Ok(r) => r,
             Err(e) => return Response::text(400, &e.to_string()),
@@ -815,7 +974,7 @@ impl App {
                 let Some(meta) = col.meta(item) else {
                     return Response::text(404, "not found");
                 };
-                let q = report_props(&root);
+                let q = report_props(&root, limits);
                 let res = Res::Item {
                     href: href.clone(),
                     owner: owner.clone(),
@@ -823,7 +982,8 @@ impl App {
                     name: item.clone(),
                     meta,
                 };
-                return Response::multistatus(vec![self.describe(user, &res, &q)]);
+                let parts = vec![self.describe(user, &res, &q)];
+                return Response::query_result(&q, parts);
             }
             Target::Home(_) | Target::Root => {
                 if root.is(DAV, "principal-search-property-set") {
@@ -840,7 +1000,7 @@ impl App {
             Ok(c) => c,
             Err(r) => return r,
         };
-        let q = report_props(&root);
+        let q = report_props(&root, limits);
         let item_res = |name: &str, meta: ItemMeta| Res::Item {
             href: format!("{href}{}", enc(name)),
             owner: owner.clone(),
@@ -852,6 +1012,9 @@ impl App {
             (CALDAV, "calendar-multiget") | (CARDDAV, "addressbook-multiget") => {
                 let mut parts = Vec::new();
                 for h in root.elems().filter(|e| e.is(DAV, "href")) {
+                    if q.exceeded() {
+                        break;
+                    }
                     let h = h.text();
                     // Compare decoded paths: clients may send `%40` for `@`,
                     // or an absolute URL (RFC 4918 §8.3).
@@ -870,7 +1033,7 @@ impl App {
                         _ => parts.push(xml::status_response(h.trim(), "404 Not Found")),
                     }
                 }
-                Response::multistatus(parts)
+                Response::query_result(&q, parts)
             }
             (CALDAV, "calendar-query") => {
                 let Some(f) = root
@@ -888,6 +1051,9 @@ impl App {
                 });
                 let mut parts = Vec::new();
                 for (name, meta) in candidates {
+                    if q.exceeded() {
+                        break;
+                    }
                     let Ok((bytes, _)) = col.get(&name) else {
                         continue;
                     };
@@ -895,7 +1061,7 @@ impl App {
                         parts.push(self.describe(user, &item_res(&name, meta), &q));
                     }
                 }
-                Response::multistatus(parts)
+                Response::query_result(&q, parts)
             }
             (CARDDAV, "addressbook-query") => {
                 let f = root.child(CARDDAV, "filter").map(CardFilter::parse);
@@ -919,7 +1085,7 @@ impl App {
                         parts.push(self.describe(user, &item_res(&name, meta), &q));
                     }
                 }
-                Response::multistatus(parts)
+                Response::query_result(&q, parts)
             }
             (DAV, "sync-collection") => {
                 let token = root
@@ -947,6 +1113,9 @@ impl App {
                 };
                 let mut parts = Vec::new();
                 for (name, meta) in changes.changed {
+                    if q.exceeded() {
+                        break;
+                    }
                     parts.push(self.describe(user, &item_res(&name, meta), &q));
                 }
                 for name in changes.deleted {
@@ -959,7 +1128,7 @@ impl App {
                     "<D:sync-token>{SYNC_PREFIX}{}</D:sync-token>",
                     changes.rev
                 ));
-                Response::multistatus(parts)
+                Response::query_result(&q, parts)
             }
             (CALDAV, "free-busy-query") => {
                 let Some(tr) = root.child(CALDAV, "time-range") else {
@@ -980,10 +1149,20 @@ impl App {
                         .map(|(k, _)| k.clone())
                         .collect()
                 });
+                // Free-busy periods count against the expansion bounds
+                // like expanded instances (#7).
+                let budget = Budget::new(*limits);
                 let mut periods = Vec::new();
                 for name in candidates {
                     if let Ok((bytes, _)) = col.get(&name) {
-                        periods.extend(filter::busy(&bytes, r));
+                        let busy = filter::busy(&bytes, r, limits.max_instances_per_item);
+                        let Some(busy) = busy else {
+                            return max_instances();
+                        };
+                        if !budget.charge(busy.len(), busy.len() * 50) {
+                            return max_instances();
+                        }
+                        periods.extend(busy);
                     }
                 }
                 periods.sort();
@@ -1004,7 +1183,7 @@ impl App {
                 let mut resp = Response::new(200);
                 resp.headers
                     .push(("content-type".into(), "text/calendar; charset=utf-8".into()));
-                resp.body = body.into_bytes();
+                resp.body = Body::Bytes(body.into_bytes());
                 resp
             }
             _ => Response::error(403, "<D:supported-report/>"),
@@ -1029,7 +1208,7 @@ impl App {
                         r.headers
                             .push(("content-type".into(), content_type(&col, &meta).into()));
                         r.headers.push(("etag".into(), meta.etag()));
-                        r.body = bytes;
+                        r.body = Body::Bytes(bytes);
                         r
                     }
                     Err(e) => store_error(e),
@@ -1544,14 +1723,32 @@ fn time_range(e: &xml::Element) -> Range {
 /// What a PROPFIND (or REPORT) asks for.
 #[derive(Debug, Clone)]
 enum PropQuery {
-    /// Named properties, and the `C:expand` range of `calendar-data`, if any.
-    Props(Vec<PropName>, Option<Range>),
+    /// Named properties, and the `C:expand` of `calendar-data`, if any.
+    Props(Vec<PropName>, Option<Expand>),
     /// allprop, plus `include`d properties.
     All(Vec<PropName>),
     Names,
 }
 
-fn parse_propfind(body: &[u8]) -> Result<PropQuery, Response> {
+impl PropQuery {
+    /// Whether an expansion went over its bounds (the response is then
+    /// `403 CALDAV:max-instances`, and the rest need not be computed).
+    fn exceeded(&self) -> bool {
+        match self {
+            PropQuery::Props(_, Some(x)) => x.budget.exceeded.get(),
+            _ => false,
+        }
+    }
+}
+
+/// A `<C:expand>`: its range, and the budget of the whole response.
+#[derive(Debug, Clone)]
+struct Expand {
+    range: Range,
+    budget: Rc<Budget>,
+}
+
+fn parse_propfind(body: &[u8], limits: &Limits) -> Result<PropQuery, Response> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(PropQuery::All(Vec::new()));
     }
@@ -1559,15 +1756,18 @@ fn parse_propfind(body: &[u8]) -> Result<PropQuery, Response> {
     if !root.is(DAV, "propfind") {
         return Err(Response::text(400, "expected DAV:propfind"));
     }
-    Ok(prop_query(&root).unwrap_or(PropQuery::All(Vec::new())))
+    Ok(prop_query(&root, limits).unwrap_or(PropQuery::All(Vec::new())))
 }
 
-fn prop_query(root: &Element) -> Option<PropQuery> {
+fn prop_query(root: &Element, limits: &Limits) -> Option<PropQuery> {
     if let Some(p) = root.child(DAV, "prop") {
         let expand = p
             .child(CALDAV, "calendar-data")
             .and_then(|d| d.child(CALDAV, "expand"))
-            .map(time_range);
+            .map(|e| Expand {
+                range: time_range(e),
+                budget: Budget::new(*limits),
+            });
         return Some(PropQuery::Props(
             p.elems().map(|e| PropName::new(&e.ns, &e.name)).collect(),
             expand,
@@ -1586,8 +1786,8 @@ fn prop_query(root: &Element) -> Option<PropQuery> {
     None
 }
 
-fn report_props(root: &Element) -> PropQuery {
-    prop_query(root).unwrap_or(PropQuery::Props(vec![PropName::new(DAV, "getetag")], None))
+fn report_props(root: &Element, limits: &Limits) -> PropQuery {
+    prop_query(root, limits).unwrap_or(PropQuery::Props(vec![PropName::new(DAV, "getetag")], None))
 }
 
 /// The path of an absolute URI (`https://host/dav/…` → `/dav/…`), or the

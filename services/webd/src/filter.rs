@@ -15,8 +15,36 @@ use calcard::icalendar::dates::TimeOrDelta;
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use outpost_davstore::item::{self, ItemMeta};
 
-/// Instances expanded per item when evaluating a time range.
-const EXPAND_LIMIT: usize = 20_000;
+/// Instances computed per calendar object, counted from its start, for a
+/// time-range test, free-busy or `<C:expand>`: bounds the work one object
+/// can cause (a few milliseconds, about 1 MiB while it is tested). What a
+/// response may *write* is bounded separately, per object and per
+/// response, by the `[web]` `max_expand_*` keys (#7).
+pub const SCAN_LIMIT: usize = 20_000;
+
+/// The instances of a calendar object, computed up to [`SCAN_LIMIT`], and
+/// whether that cut them off before `r` ended (a rule that goes on).
+fn instances(cal: &calcard::icalendar::ICalendar, r: Range) -> (Vec<Instance>, bool) {
+    let mut events = cal.expand_dates(Tz::UTC, SCAN_LIMIT).events;
+    // EXDATEs use up the scan too, so this can miss a cut; it then only
+    // stays silent, it never writes more.
+    let cut = events.len() >= SCAN_LIMIT
+        && events
+            .iter()
+            .map(|ev| ev.start.timestamp())
+            .max()
+            .is_some_and(|last| last < r.end);
+    events.sort_by_key(|ev| ev.start.timestamp());
+    (events, cut)
+}
+
+fn hit((s, e): (i64, i64), r: Range) -> bool {
+    if s == e {
+        s >= r.start && s < r.end
+    } else {
+        s < r.end && e > r.start
+    }
+}
 
 /// A time range in UTC seconds, `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,32 +283,29 @@ impl CompFilter {
 }
 
 /// Whether any instance of the calendar object overlaps `r` (RFC 4791 §9.9).
+/// A rule whose instances go on past [`SCAN_LIMIT`] before `r` ends counts
+/// as overlapping: the object is returned rather than silently lost.
 pub fn overlaps(bytes: &[u8], r: Range) -> bool {
     let Ok(cal) = item::parse_ical(bytes) else {
         return false;
     };
-    let expand = cal.expand_dates(Tz::UTC, EXPAND_LIMIT);
-    if expand.events.is_empty() {
+    let (events, cut) = instances(&cal, r);
+    if events.is_empty() {
         // VTODO/VJOURNAL without dates match any range.
         return true;
     }
-    expand.events.iter().any(|ev| {
-        let (s, e) = instance_span(ev);
-        if s == e {
-            s >= r.start && s < r.end
-        } else {
-            s < r.end && e > r.start
-        }
-    })
+    cut || events.iter().any(|ev| hit(instance_span(ev), r))
 }
 
 /// All instances `(start, end)` of opaque VEVENTs overlapping `r`, for
-/// free-busy (RFC 4791 §7.10: TRANSP:TRANSPARENT and CANCELLED are free).
-pub fn busy(bytes: &[u8], r: Range) -> Vec<(i64, i64)> {
+/// free-busy (RFC 4791 §7.10: TRANSP:TRANSPARENT and CANCELLED are free);
+/// `None` if there are more than `max` of them in `r`, or more than the
+/// scan computes.
+pub fn busy(bytes: &[u8], r: Range, max: usize) -> Option<Vec<(i64, i64)>> {
     let text = String::from_utf8_lossy(bytes);
     let comps = components(&text);
     let Some(ev) = comps.iter().find(|c| c.name == "VEVENT") else {
-        return Vec::new();
+        return Some(Vec::new());
     };
     let get = |n: &str| {
         ev.lines
@@ -291,18 +316,23 @@ pub fn busy(bytes: &[u8], r: Range) -> Vec<(i64, i64)> {
     if get("TRANSP").as_deref() == Some("TRANSPARENT")
         || get("STATUS").as_deref() == Some("CANCELLED")
     {
-        return Vec::new();
+        return Some(Vec::new());
     }
     let Ok(cal) = item::parse_ical(bytes) else {
-        return Vec::new();
+        return Some(Vec::new());
     };
-    cal.expand_dates(Tz::UTC, EXPAND_LIMIT)
-        .events
+    let (events, cut) = instances(&cal, r);
+    if cut {
+        return None;
+    }
+    let periods: Vec<(i64, i64)> = events
         .iter()
         .map(instance_span)
         .filter(|(s, e)| s < &r.end && e > &r.start && e > s)
         .map(|(s, e)| (s.max(r.start), e.min(r.end)))
-        .collect()
+        .take(max.saturating_add(1))
+        .collect();
+    (periods.len() <= max).then_some(periods)
 }
 
 type Instance = calcard::icalendar::dates::CalendarEvent<
@@ -489,30 +519,52 @@ fn write_raw(out: &mut String, comps: &[RawComponent], i: usize) {
     out.push_str(&format!("END:{}\r\n", c.name));
 }
 
+/// What [`expand`] made of a calendar object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expanded {
+    /// The expanded object, and how many instances it holds.
+    Text {
+        /// The calendar object.
+        text: String,
+        /// Instances written.
+        instances: usize,
+    },
+    /// More than the allowed instances fall in the range (or the scan
+    /// stops before the range ends): nothing was written.
+    TooMany,
+}
+
 /// The calendar object with every instance overlapping `r` written as its
-/// own component in UTC (RFC 4791 §9.6.5); `None` if it cannot be parsed.
-pub fn expand(bytes: &[u8], r: Range) -> Option<String> {
+/// own component in UTC (RFC 4791 §9.6.5), at most `max` of them (else
+/// [`Expanded::TooMany`], before anything is written); `None` if it cannot
+/// be parsed.
+pub fn expand(bytes: &[u8], r: Range, max: usize) -> Option<Expanded> {
     let cal = item::parse_ical(bytes).ok()?;
     let text = String::from_utf8_lossy(bytes);
     let comps = raw_components(&text);
     let top = comps.first()?;
+    let (instances, cut) = instances(&cal, r);
+    let is_instance = |ev: &&Instance| {
+        hit(instance_span(ev), r)
+            && comps
+                .get(ev.comp_id as usize)
+                .is_some_and(|c| matches!(c.name.as_str(), "VEVENT" | "VTODO" | "VJOURNAL"))
+    };
+    let count = instances
+        .iter()
+        .filter(is_instance)
+        .take(max.saturating_add(1))
+        .count();
+    if cut || count > max {
+        return Some(Expanded::TooMany);
+    }
     let mut out = String::from("BEGIN:VCALENDAR\r\n");
     for l in &top.lines {
         out.push_str(l);
         out.push_str("\r\n");
     }
-    let mut instances = cal.expand_dates(Tz::UTC, EXPAND_LIMIT).events;
-    instances.sort_by_key(|ev| ev.start.timestamp());
-    for ev in &instances {
+    for ev in instances.iter().filter(is_instance) {
         let (s, e) = instance_span(ev);
-        let hit = if s == e {
-            s >= r.start && s < r.end
-        } else {
-            s < r.end && e > r.start
-        };
-        if !hit {
-            continue;
-        }
         let Some(c) = comps.get(ev.comp_id as usize) else {
             continue;
         };
@@ -555,7 +607,10 @@ pub fn expand(bytes: &[u8], r: Range) -> Option<String> {
         out.push_str(&format!("END:{}\r\n", c.name));
     }
     out.push_str("END:VCALENDAR\r\n");
-    Some(out)
+    Some(Expanded::Text {
+        text: out,
+        instances: count,
+    })
 }
 
 /// The UTC time of an override's RECURRENCE-ID, resolved with the calendar's

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod body;
 pub mod dav;
 pub mod filter;
 pub mod server;

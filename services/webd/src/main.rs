@@ -44,6 +44,8 @@ fn main() -> anyhow::Result<()> {
             max_body: config.web.max_body_bytes,
         });
         let opts = Options::from_config(config);
+        // Spool files a crash left between creating and unlinking them.
+        outpost_webd::body::clean(&opts.spool_dir);
         let tls = if config.web.listen.is_empty() {
             None
         } else {

@@ -3,23 +3,43 @@
 //! and an idle timeout. Requests run on tokio's blocking pool because the
 //! DAV handler does synchronous file I/O (fsync) and argon2.
 //!
+//! A request goes head first (#6): the head is authenticated
+//! ([`App::gate`]) before a byte of the body is read, and a request that
+//! is answered without its body (`401`, `OPTIONS`, a redirect, `413`) is
+//! answered with `Connection: close`, so hyper closes instead of reading
+//! the rest. The body is then received within its bounds ([`crate::body`]:
+//! size, time, a memory buffer and a spool file), and the handler runs.
+//! Responses are sent as the handler's parts, never joined (#7).
+//!
 //! **Invariant:** credentials are accepted only over TLS or from a
 //! loopback peer: a plain-HTTP request from any other address gets 403
-//! before the handler runs.
+//! before the handler runs. **Invariant:** no request body is read before
+//! its credentials are checked.
 
-use crate::dav::{App, Request, Response};
+use crate::body;
+use crate::dav::{self, App, Body, Gate, Request, Response};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use outpost_config::Config;
 use outpost_daemon::{Conn, Limits, Protocol, Shutdown, Spec};
+use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Spooled request bodies read back into memory at once (the DAV handler
+/// takes bytes); more wait their turn, so memory holds at most this many
+/// bodies beyond the per-connection buffers.
+pub const SPOOLED_REQUESTS: usize = 4;
 
 /// Listener options.
 #[derive(Debug, Clone)]
@@ -32,15 +52,35 @@ pub struct Options {
     pub idle_timeout: Duration,
     /// TLS handshake timeout.
     pub handshake_timeout: Duration,
+    /// Longest silence while a request body arrives, and the grace before
+    /// `body_min_rate` applies (`web.body_timeout_secs`).
+    pub body_timeout: Duration,
+    /// Slowest average body rate in bytes per second (`web.body_min_rate`).
+    pub body_min_rate: u64,
+    /// Bytes of a body kept in memory (`web.body_buffer_bytes`).
+    pub body_buffer: usize,
+    /// Where bodies beyond the buffer are spooled.
+    pub spool_dir: PathBuf,
+    /// Expansion bounds (`web.max_expand_*`).
+    pub dav: dav::Limits,
+    /// [`SPOOLED_REQUESTS`], shared by every connection of these options.
+    spooled: Arc<Semaphore>,
 }
 
 impl Default for Options {
     fn default() -> Self {
+        let web = outpost_config::web::Web::default();
         Options {
             max_connections: 1000,
             max_connections_per_ip: 0,
             idle_timeout: Duration::from_secs(300),
             handshake_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(web.body_timeout_secs),
+            body_min_rate: web.body_min_rate,
+            body_buffer: web.body_buffer_bytes,
+            spool_dir: std::env::temp_dir().join("outpost-webd-spool"),
+            dav: dav::Limits::default(),
+            spooled: Arc::new(Semaphore::new(SPOOLED_REQUESTS)),
         }
     }
 }
@@ -48,11 +88,32 @@ impl Default for Options {
 impl Options {
     /// The options `[web]` and `[tls]` configure.
     pub fn from_config(config: &Config) -> Options {
+        let web = &config.web;
         Options {
-            max_connections: config.web.max_connections.max(1),
-            max_connections_per_ip: config.web.max_connections_per_ip,
-            idle_timeout: Duration::from_secs(config.web.idle_timeout_secs.max(1)),
+            max_connections: web.max_connections.max(1),
+            max_connections_per_ip: web.max_connections_per_ip,
+            idle_timeout: Duration::from_secs(web.idle_timeout_secs.max(1)),
             handshake_timeout: Duration::from_secs(config.tls.handshake_timeout_secs.max(1)),
+            body_timeout: Duration::from_secs(web.body_timeout_secs.max(1)),
+            body_min_rate: web.body_min_rate,
+            body_buffer: web.body_buffer_bytes,
+            spool_dir: config.general.state_dir.join("web/spool"),
+            dav: dav::Limits {
+                max_instances_per_item: web.max_expand_instances_per_item,
+                max_instances: web.max_expand_instances,
+                max_expand_bytes: web.max_expand_bytes,
+            },
+            spooled: Arc::new(Semaphore::new(SPOOLED_REQUESTS)),
+        }
+    }
+
+    fn body_limits(&self, max: usize) -> body::Limits {
+        body::Limits {
+            max,
+            buffer: self.body_buffer,
+            timeout: self.body_timeout,
+            min_rate: self.body_min_rate,
+            spool_dir: self.spool_dir.clone(),
         }
     }
 
@@ -89,7 +150,7 @@ pub fn specs(config: &Config) -> Vec<Spec> {
 /// Runs HTTP/1.1 on an accepted connection (TLS already established on
 /// `https` listeners).
 pub async fn session(app: Arc<App>, opts: Options, conn: Conn) {
-    connection(conn.stream, conn.peer, conn.tls, app, opts.idle_timeout).await;
+    connection(conn.stream, conn.peer, conn.tls, app, Arc::new(opts)).await;
 }
 
 /// Accepts connections on `listener` until the process ends (in-process
@@ -120,13 +181,14 @@ pub async fn serve(
     Ok(())
 }
 
-async fn connection<S>(stream: S, peer: SocketAddr, secure: bool, app: Arc<App>, idle: Duration)
+async fn connection<S>(stream: S, peer: SocketAddr, secure: bool, app: Arc<App>, opts: Arc<Options>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let idle = opts.idle_timeout;
     let svc = service_fn(move |req| {
-        let app = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(app, req, peer, secure).await) }
+        let (app, opts) = (app.clone(), opts.clone());
+        async move { Ok::<_, Infallible>(handle(app, opts, req, peer, secure).await) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -136,32 +198,33 @@ where
     let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
 }
 
+/// Whether the head announces a body (RFC 9112 §6.3).
+fn carries_body(headers: &hyper::HeaderMap) -> bool {
+    headers.contains_key(hyper::header::TRANSFER_ENCODING)
+        || headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
 async fn handle(
     app: Arc<App>,
+    opts: Arc<Options>,
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
     secure: bool,
-) -> hyper::Response<Full<Bytes>> {
+) -> hyper::Response<Chunks> {
+    let (parts, incoming) = req.into_parts();
+    let with_body = carries_body(&parts.headers);
     if !secure && !peer.ip().is_loopback() {
-        return to_hyper(Response {
-            status: 403,
-            headers: vec![("content-type".into(), "text/plain".into())],
-            body: b"HTTPS required\n".to_vec(),
-        });
+        return unread(
+            Response {
+                status: 403,
+                headers: vec![("content-type".into(), "text/plain".into())],
+                body: Body::Bytes(b"HTTPS required\n".to_vec()),
+            },
+            with_body,
+        );
     }
-    let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > app.max_body as u64) {
-        return too_large();
-    }
-    let body = match Limited::new(body, app.max_body).collect().await {
-        Ok(b) => b.to_bytes().to_vec(),
-        Err(_) => return too_large(),
-    };
     let request = Request {
         method: parts.method.as_str().to_ascii_uppercase(),
         path: parts.uri.path().to_string(),
@@ -175,35 +238,151 @@ async fn handle(
                 ))
             })
             .collect(),
-        body,
+        body: Vec::new(),
         client: Some(peer.ip().to_string()),
     };
-    let resp = tokio::task::spawn_blocking(move || app.handle(&request))
+    // The head first: argon2 and the directory are blocking work.
+    let gated = {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || {
+            let gate = app.gate(&request);
+            (gate, request)
+        })
         .await
-        .unwrap_or_else(|_| Response {
-            status: 500,
-            headers: Vec::new(),
-            body: b"internal error\n".to_vec(),
-        });
+    };
+    let (user, mut request) = match gated {
+        Ok((Gate::User(user), request)) => (user, request),
+        Ok((Gate::Answer(r), _)) => return unread(r, with_body),
+        Err(_) => return unread(internal_error(), with_body),
+    };
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > app.max_body as u64) {
+        return unread(too_large(), with_body);
+    }
+    let received = match body::receive(incoming, &opts.body_limits(app.max_body)).await {
+        Ok(r) => r,
+        Err(body::Error::TooLarge) => return unread(too_large(), true),
+        Err(body::Error::Timeout) => {
+            return unread(plain(408, "request body too slow\n"), true);
+        }
+        Err(body::Error::Client(_)) => return unread(plain(400, "bad request body\n"), true),
+        Err(body::Error::Io(e)) => {
+            tracing::warn!(error = %e, dir = %opts.spool_dir.display(), "spooling a request body");
+            return unread(internal_error(), true);
+        }
+    };
+    // A spooled body comes back into memory for the handler, a few at once.
+    let permit = if received.spilled() {
+        match opts.spooled.clone().acquire_owned().await {
+            Ok(p) => Some(p),
+            Err(_) => return to_hyper(internal_error()),
+        }
+    } else {
+        None
+    };
+    let limits = opts.dav;
+    let resp = tokio::task::spawn_blocking(move || {
+        request.body = match received.into_vec() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading a spooled request body");
+                return internal_error();
+            }
+        };
+        let resp = app.handle_as(&user, &request, &limits);
+        drop(request);
+        drop(permit);
+        resp
+    })
+    .await
+    .unwrap_or_else(|_| internal_error());
     to_hyper(resp)
 }
 
-fn too_large() -> hyper::Response<Full<Bytes>> {
-    to_hyper(Response {
-        status: 413,
-        headers: Vec::new(),
-        body: b"request body too large\n".to_vec(),
-    })
+fn plain(status: u16, text: &str) -> Response {
+    Response {
+        status,
+        headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+        body: Body::Bytes(text.as_bytes().to_vec()),
+    }
 }
 
-fn to_hyper(r: Response) -> hyper::Response<Full<Bytes>> {
+fn internal_error() -> Response {
+    plain(500, "internal error\n")
+}
+
+fn too_large() -> Response {
+    plain(413, "request body too large\n")
+}
+
+/// `r` for a request whose body is not read: with a body announced, the
+/// connection closes after the answer instead of reading it (#6).
+fn unread(mut r: Response, with_body: bool) -> hyper::Response<Chunks> {
+    if with_body {
+        r.headers.push(("connection".into(), "close".into()));
+    }
+    to_hyper(r)
+}
+
+fn to_hyper(r: Response) -> hyper::Response<Chunks> {
     let mut b = hyper::Response::builder().status(r.status);
     for (k, v) in &r.headers {
         b = b.header(k.as_str(), v.as_str());
     }
-    b.body(Full::new(Bytes::from(r.body))).unwrap_or_else(|_| {
-        let mut resp = hyper::Response::new(Full::new(Bytes::from_static(b"bad response\n")));
+    b.body(Chunks::from(r.body)).unwrap_or_else(|_| {
+        let mut resp = hyper::Response::new(Chunks::from(Body::Bytes(b"bad response\n".to_vec())));
         *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
         resp
     })
+}
+
+/// A response body sent as the handler made it: one buffer or the parts
+/// of a multistatus, in order, each moved (not copied) into a frame.
+#[derive(Debug)]
+pub struct Chunks {
+    chunks: VecDeque<Bytes>,
+    len: u64,
+}
+
+impl From<Body> for Chunks {
+    fn from(b: Body) -> Chunks {
+        let chunks: VecDeque<Bytes> = match b {
+            Body::Bytes(v) => VecDeque::from([Bytes::from(v)]),
+            Body::Parts(p) => p.into_iter().map(Bytes::from).collect(),
+        };
+        let len = chunks.iter().map(|c| c.len() as u64).sum();
+        Chunks { chunks, len }
+    }
+}
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        while let Some(c) = this.chunks.pop_front() {
+            if c.is_empty() {
+                continue;
+            }
+            this.len -= c.len() as u64;
+            return Poll::Ready(Some(Ok(Frame::data(c))));
+        }
+        Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.len == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.len)
+    }
 }

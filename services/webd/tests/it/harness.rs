@@ -22,6 +22,11 @@ pub const PASSWORD: &str = "correct horse 1";
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_with(|_| {})
+    }
+
+    /// A server whose listener options `tune` adjusts.
+    pub fn start_with(tune: impl FnOnce(&mut Options)) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let dir_path = tmp.path().join("directory");
         let mut dir = Directory::open(&dir_path).unwrap();
@@ -38,6 +43,9 @@ impl Server {
             auth: Arc::new(DirectoryAuth::new(&dir_path)),
             max_body: 64 * 1024,
         });
+        let mut opts = Options::default();
+        opts.spool_dir = tmp.path().join("spool");
+        tune(&mut opts);
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         std_listener.set_nonblocking(true).unwrap();
         let addr = std_listener.local_addr().unwrap();
@@ -49,7 +57,7 @@ impl Server {
                 .unwrap();
             rt.block_on(async move {
                 let l = tokio::net::TcpListener::from_std(std_listener).unwrap();
-                let _ = server::serve(l, None, app, Options::default()).await;
+                let _ = server::serve(l, None, app, opts).await;
             });
         });
         Server { addr, _tmp: tmp }
@@ -136,3 +144,6 @@ pub fn normalize(s: &str) -> String {
     }
     out
 }
+
+/// Adjusts the expansion bounds of a [`Server`] (a table column).
+pub type DavLimitsFn = fn(&mut outpost_webd::dav::Limits);

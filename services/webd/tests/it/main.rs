@@ -6,3 +6,4 @@ mod daemon;
 mod harness;
 mod logs;
 mod protocol;
+mod security;
