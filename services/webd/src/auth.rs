@@ -11,7 +11,8 @@
 //! effect at once (#15). Failures always go to the directory (which keeps
 //! the shared lockout).
 
-use outpost_directory::{Directory, Lockout};
+use outpost_daemon::{AuthGate, GateError};
+use outpost_directory::{AuthError, Directory, Lockout};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -22,10 +23,24 @@ use std::time::{Duration, Instant};
 /// How long a successful login is remembered.
 pub const CACHE_TTL: Duration = Duration::from_secs(300);
 
+/// Why credentials were not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Wrong, unknown, disabled or locked: `401`.
+    Invalid,
+    /// No password-check slot in time (#9): `503`, try again later.
+    Busy,
+}
+
 /// Checks passwords and group membership.
 pub trait Authenticator: Send + Sync + std::fmt::Debug {
     /// The canonical user address if `password` is right, else `None`.
     fn authenticate(&self, user: &str, password: &str, client: Option<&str>) -> Option<String>;
+    /// Like [`Authenticator::authenticate`], telling a busy refusal apart.
+    fn check(&self, user: &str, password: &str, client: Option<&str>) -> Result<String, Refusal> {
+        self.authenticate(user, password, client)
+            .ok_or(Refusal::Invalid)
+    }
     /// Whether `user` is `group` or a member of it (after alias/group expansion).
     fn is_member(&self, group: &str, user: &str) -> bool;
 }
@@ -41,6 +56,9 @@ pub struct DirectoryAuth {
     db: Mutex<Option<Directory>>,
     cache: Mutex<HashMap<String, Cached>>,
     salt: [u8; 16],
+    /// The daemon's password-check gate and its runtime (#9): full checks
+    /// (argon2) wait for a slot; without it they run unbounded (tests).
+    gate: Option<(AuthGate, tokio::runtime::Handle)>,
 }
 
 impl DirectoryAuth {
@@ -67,7 +85,15 @@ impl DirectoryAuth {
             db: Mutex::new(None),
             cache: Mutex::new(HashMap::new()),
             salt,
+            gate: None,
         }
+    }
+
+    /// Full password checks go through `gate` (the `[directory]` bounds, as
+    /// in smtpd and imapd), driven on `runtime` from the blocking pool.
+    pub fn with_gate(mut self, gate: AuthGate, runtime: tokio::runtime::Handle) -> DirectoryAuth {
+        self.gate = Some((gate, runtime));
+        self
     }
 
     fn digest(&self, user: &str, password: &str) -> [u8; 32] {
@@ -90,6 +116,10 @@ impl DirectoryAuth {
 
 impl Authenticator for DirectoryAuth {
     fn authenticate(&self, user: &str, password: &str, client: Option<&str>) -> Option<String> {
+        self.check(user, password, client).ok()
+    }
+
+    fn check(&self, user: &str, password: &str, client: Option<&str>) -> Result<String, Refusal> {
         let user = user.trim().to_ascii_lowercase();
         let d = self.digest(&user, password);
         let hit = {
@@ -102,7 +132,7 @@ impl Authenticator for DirectoryAuth {
         if let Some(generation) = hit {
             let still = self.with_db(|db| db.check_cached(&user, client, generation).is_ok());
             if still == Some(true) {
-                return Some(user);
+                return Ok(user);
             }
             // Changed, disabled, deleted or locked: the full check decides
             // (and counts).
@@ -111,23 +141,47 @@ impl Authenticator for DirectoryAuth {
         }
         // One `outpost::auth` event per password verification (a cached
         // re-authentication of the same credentials is none: DAV clients
-        // send them with every request).
+        // send them with every request). The check opens its own directory
+        // handle: no lock is held across argon2, so one slow check never
+        // queues the cheap requests behind it.
         let peer = client.unwrap_or("-");
-        let login = match self.with_db(|db| db.login(&user, password, client)) {
-            Some(Ok(l)) => l,
-            Some(Err(e)) => {
+        let (dir, lockout) = (self.dir.clone(), self.lockout);
+        let (u, p, c) = (
+            user.clone(),
+            password.to_string(),
+            client.map(str::to_string),
+        );
+        let verify = move || match Directory::open_with(&dir, lockout) {
+            Ok(db) => db.login(&u, &p, c.as_deref()),
+            Err(e) => Err(AuthError::Unavailable(e.to_string())),
+        };
+        let result = match &self.gate {
+            Some((gate, runtime)) => {
+                let ip = client
+                    .and_then(|c| c.parse::<std::net::IpAddr>().ok())
+                    .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+                match runtime.block_on(gate.check(ip.to_canonical(), verify)) {
+                    Ok(r) => r,
+                    Err(GateError::Busy) => {
+                        outpost_daemon::log::login("http", "Basic", &user, peer, Err("busy"));
+                        return Err(Refusal::Busy);
+                    }
+                    Err(e) => Err(AuthError::Unavailable(e.to_string())),
+                }
+            }
+            None => verify(),
+        };
+        let login = match result {
+            Ok(l) => l,
+            Err(e) => {
                 let why = match e {
-                    outpost_directory::AuthError::Invalid => "invalid",
-                    outpost_directory::AuthError::Locked(_) => "locked",
-                    outpost_directory::AuthError::Disabled => "disabled",
-                    outpost_directory::AuthError::Unavailable(_) => "unavailable",
+                    AuthError::Invalid => "invalid",
+                    AuthError::Locked(_) => "locked",
+                    AuthError::Disabled => "disabled",
+                    AuthError::Unavailable(_) => "unavailable",
                 };
                 outpost_daemon::log::login("http", "Basic", &user, peer, Err(why));
-                return None;
-            }
-            None => {
-                outpost_daemon::log::login("http", "Basic", &user, peer, Err("unavailable"));
-                return None;
+                return Err(Refusal::Invalid);
             }
         };
         outpost_daemon::log::login("http", "Basic", &login.user.address, peer, Ok(()));
@@ -142,7 +196,7 @@ impl Authenticator for DirectoryAuth {
                 login.generation,
             ),
         );
-        Some(address)
+        Ok(address)
     }
 
     fn is_member(&self, group: &str, user: &str) -> bool {

@@ -332,11 +332,18 @@ impl App {
             return Gate::Answer(options());
         }
         match self.authenticate(req) {
-            Some(user) => Gate::User(user),
-            None => Gate::Answer(Response::text(401, "authentication required").header(
-                "www-authenticate",
-                "Basic realm=\"Outpost\", charset=\"UTF-8\"",
-            )),
+            Ok(user) => Gate::User(user),
+            // #9: every password-check slot taken: later, not "wrong".
+            Err(crate::auth::Refusal::Busy) => Gate::Answer(
+                Response::text(503, "too many logins at once, try again")
+                    .header("retry-after", "5"),
+            ),
+            Err(crate::auth::Refusal::Invalid) => {
+                Gate::Answer(Response::text(401, "authentication required").header(
+                    "www-authenticate",
+                    "Basic realm=\"Outpost\", charset=\"UTF-8\"",
+                ))
+            }
         }
     }
 
@@ -382,19 +389,20 @@ impl App {
         res
     }
 
-    fn authenticate(&self, req: &Request) -> Option<String> {
+    fn authenticate(&self, req: &Request) -> Result<String, crate::auth::Refusal> {
         use base64::Engine as _;
-        let h = req.header("authorization")?;
-        let (scheme, b64) = h.split_once(' ')?;
+        let invalid = crate::auth::Refusal::Invalid;
+        let h = req.header("authorization").ok_or(invalid)?;
+        let (scheme, b64) = h.split_once(' ').ok_or(invalid)?;
         if !scheme.eq_ignore_ascii_case("basic") {
-            return None;
+            return Err(invalid);
         }
         let raw = base64::engine::general_purpose::STANDARD
             .decode(b64.trim())
-            .ok()?;
-        let raw = String::from_utf8(raw).ok()?;
-        let (u, p) = raw.split_once(':')?;
-        self.auth.authenticate(u, p, req.client.as_deref())
+            .map_err(|_| invalid)?;
+        let raw = String::from_utf8(raw).map_err(|_| invalid)?;
+        let (u, p) = raw.split_once(':').ok_or(invalid)?;
+        self.auth.check(u, p, req.client.as_deref())
     }
 
     /// Access `user` has to `owner`'s collection `name`.

@@ -37,10 +37,16 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("opening DAV store {}", dav_root.display()))?;
         let app = Arc::new(App {
             store,
-            auth: Arc::new(DirectoryAuth::with_lockout(
-                &config.directory.path,
-                outpost_directory::Lockout::from(&config.directory),
-            )),
+            auth: Arc::new(
+                DirectoryAuth::with_lockout(
+                    &config.directory.path,
+                    outpost_directory::Lockout::from(&config.directory),
+                )
+                .with_gate(
+                    outpost_daemon::AuthGate::from_config(&config.directory),
+                    tokio::runtime::Handle::current(),
+                ),
+            ),
             max_body: config.web.max_body_bytes,
         });
         let opts = Options::from_config(config);

@@ -186,9 +186,29 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let idle = opts.idle_timeout;
-    let svc = service_fn(move |req| {
+    let svc = service_fn(move |req: hyper::Request<Incoming>| {
         let (app, opts) = (app.clone(), opts.clone());
-        async move { Ok::<_, Infallible>(handle(app, opts, req, peer, secure).await) }
+        async move {
+            // One `outpost::http` event per request (method, path, status,
+            // bytes, time); the connection's span adds peer and user.
+            let started = std::time::Instant::now();
+            let method = req.method().clone();
+            let path = req.uri().path().to_string();
+            let resp = handle(app, opts, req, peer, secure).await;
+            let bytes = hyper::body::Body::size_hint(resp.body())
+                .exact()
+                .unwrap_or(0);
+            tracing::info!(
+                target: "outpost::http",
+                method = method.as_str(),
+                path = &*outpost_daemon::log::client_str(&path),
+                status = resp.status().as_u16(),
+                bytes,
+                ms = started.elapsed().as_millis() as u64,
+                "request"
+            );
+            Ok::<_, Infallible>(resp)
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -244,8 +264,11 @@ async fn handle(
     // The head first: argon2 and the directory are blocking work.
     let gated = {
         let app = app.clone();
+        // The connection's span goes along, so the login event carries it
+        // and a login records its user there.
+        let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
-            let gate = app.gate(&request);
+            let gate = span.in_scope(|| app.gate(&request));
             (gate, request)
         })
         .await
@@ -285,7 +308,9 @@ async fn handle(
         None
     };
     let limits = opts.dav;
+    let span = tracing::Span::current();
     let resp = tokio::task::spawn_blocking(move || {
+        let _in = span.enter();
         request.body = match received.into_vec() {
             Ok(b) => b,
             Err(e) => {
