@@ -198,14 +198,20 @@ fn unauthenticated_bodies_get_401_before_they_are_read() {
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let started = Instant::now();
             let (status, _) = read_response(&mut s);
-            assert!(allowed.contains(&status), "{status}: the body is not waited for");
+            assert!(
+                allowed.contains(&status),
+                "{status}: the body is not waited for"
+            );
             assert!(started.elapsed() < Duration::from_secs(5));
         }
     };
     // Wrong passwords: each costs an argon2 check (not counted below). Four
     // at once from one address exceed its password-check share (#9): those
     // beyond it are told `503` at once, also without reading the body.
-    answered((0..4).map(|i| send(Some("wrong"), i)).collect(), &[401, 503]);
+    answered(
+        (0..4).map(|i| send(Some("wrong"), i)).collect(),
+        &[401, 503],
+    );
     // No credentials, as in the review.
     let before = d.mem("VmRSS:");
     answered((0..8).map(|i| send(None, i)).collect(), &[401]);
