@@ -33,11 +33,8 @@ pub fn check(ks: &Kickstart) -> Result<()> {
     let Some(o) = &ks.outpost else { return Ok(()) };
     for u in &o.users {
         match &u.password {
-            None => bail!(
-                "line {}: mail user {} has no password (--password=…)",
-                u.origin.line,
-                u.name
-            ),
+            // No password: one is made at first boot (#24, see `lay_out`).
+            None => {}
             Some(Password::Hash(h)) if !h.starts_with("$argon2") => bail!(
                 "line {}: mail user {}: --iscrypted needs an argon2id PHC hash ($argon2id$…), the directory's format",
                 u.origin.line,
@@ -157,7 +154,15 @@ pub fn lay_out(root: &Path, ks: &Kickstart) -> Result<()> {
                 }
             },
             Some(Password::Hash(h)) => outpost_directory::Password::Hash(h.clone()),
-            None => bail!("mail user {address} has no password"),
+            // The default site's admin (#24): nobody can log in until
+            // outpost-firstboot.service makes a password on the appliance,
+            // so no two appliances share one and the image holds none.
+            None => {
+                crate::install::log(&format!(
+                    "mail user {address}: no password in the answer file; one is made at first boot (shown on the console, kept in /var/lib/outpost/initial-passwords)"
+                ));
+                outpost_directory::Password::Unset
+            }
         };
         let roles = if u.roles.is_empty() {
             vec!["user".to_owned()]

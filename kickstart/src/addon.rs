@@ -307,6 +307,7 @@ fn one<'l>(
                 aliases,
                 quota,
                 origin,
+                password_col: args.col("password").unwrap_or(0),
             });
         }
         "services" => {

@@ -23,6 +23,7 @@ pub mod lex;
 pub mod model;
 mod opts;
 mod parser;
+pub mod passwords;
 pub mod print;
 pub mod render;
 mod source;

@@ -651,6 +651,10 @@ pub struct MailUser {
     pub quota: Option<u64>,
     /// Where the line is.
     pub origin: Origin,
+    /// 1-based column of `--password` on that line (0 without one), for
+    /// the build's password check ([`crate::passwords::check_for_image`]).
+    #[serde(skip)]
+    pub password_col: u32,
 }
 
 impl MailUser {

@@ -174,10 +174,14 @@ pub struct SiteUser {
     /// Display name.
     #[serde(default)]
     pub full_name: Option<String>,
-    /// crypt(3)/PHC hash.
+    /// The password as an argon2 PHC or SHA-crypt hash. Absent: the
+    /// appliance generates a password at first boot (#24).
     #[serde(default)]
     pub password_hash: Option<String>,
-    /// Plain-text password (hashed by the installer).
+    /// A clear-text password: always refused (#24). A site file ends up on
+    /// the ISO, where anyone holding it could read the password; the key
+    /// is kept so that the refusal can say so, at the value's line and
+    /// column, instead of calling it an unknown field.
     #[serde(default)]
     pub password: Option<String>,
     /// Roles (`admin`, `user`).
@@ -370,15 +374,204 @@ pub fn render_default() -> Result<String, RenderError> {
 pub fn load_site(yaml: &str, name: &str) -> Result<Site, RenderError> {
     let site: Site = serde_norway::from_str(yaml).map_err(|e| {
         let (line, col) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        let mut message = e.to_string();
+        // serde_norway appends " at line L column C": already in front.
+        if let Some(cut) = message.rfind(&format!(" at line {line} column {col}")) {
+            message.truncate(cut);
+        }
         RenderError::Site {
             name: name.into(),
             line,
             col,
-            message: e.to_string(),
+            message,
         }
     })?;
     check_site(&site, name)?;
+    check_passwords(&site, yaml, name)?;
     Ok(site)
+}
+
+/// One step of a path into a YAML document: a mapping key or a sequence
+/// index.
+#[derive(Debug, Clone, Copy)]
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Marks the error [`locate`] provokes at the value it looks for.
+const HERE: &str = "@@outpost-locate-here@@";
+
+/// The 1-based line and column where the value at `path` starts in
+/// `yaml`, if it exists. serde_norway has no spans, but every error it
+/// returns carries the position of the value being read: walk the
+/// document to `path` and fail there.
+fn locate(yaml: &str, path: &[Seg<'_>]) -> Option<(usize, usize)> {
+    use serde::de::DeserializeSeed as _;
+    let de = serde_norway::Deserializer::from_str(yaml);
+    match Find(path).deserialize(de) {
+        Err(e) if e.to_string().contains(HERE) => e.location().map(|l| (l.line(), l.column())),
+        _ => None,
+    }
+}
+
+/// The walker of [`locate`]: visits only the path, skips everything else.
+struct Find<'a, 'p>(&'p [Seg<'a>]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Find<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if self.0.is_empty() {
+            d.deserialize_any(Here)
+        } else {
+            d.deserialize_any(self)
+        }
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Find<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping or a sequence")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+        while let Some(k) = m.next_key::<serde_norway::Value>()? {
+            match self.0[0] {
+                Seg::Key(want) if k.as_str() == Some(want) => {
+                    m.next_value_seed(Find(&self.0[1..]))?
+                }
+                _ => {
+                    m.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        loop {
+            let found = match self.0[0] {
+                Seg::Index(want) if want == i => s.next_element_seed(Find(&self.0[1..]))?,
+                _ => s.next_element::<serde::de::IgnoredAny>()?.map(|_| ()),
+            };
+            if found.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+    // A scalar where the path goes on: the path does not exist.
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// Refuses whatever value it is given, so the error carries its position.
+struct Here;
+
+impl serde::de::Visitor<'_> for Here {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(HERE)
+    }
+}
+
+/// An error at the value `path` of the site file `yaml` (0:0 if it cannot
+/// be found, e.g. for a [`Site`] built in code).
+fn site_err_at(yaml: &str, name: &str, path: &[Seg<'_>], message: String) -> RenderError {
+    let (line, col) = locate(yaml, path).unwrap_or((0, 0));
+    RenderError::Site {
+        name: name.into(),
+        line,
+        col,
+        message,
+    }
+}
+
+/// The site's password rules (#24), with positions: no clear text, and
+/// only hashes the directory can verify.
+fn check_passwords(site: &Site, yaml: &str, name: &str) -> Result<(), RenderError> {
+    for (i, u) in site.users.iter().enumerate() {
+        if u.password.is_some() {
+            return Err(site_err_at(
+                yaml,
+                name,
+                &[Seg::Key("users"), Seg::Index(i), Seg::Key("password")],
+                format!(
+                    "users[{i}].password: a site file must not hold a clear-text password (the ISO \
+                     would carry it for anyone to read); give password_hash (an argon2id hash, \
+                     `outpostctl user hash`), or leave it out and the appliance generates one at \
+                     first boot"
+                ),
+            ));
+        }
+        if let Some(h) = &u.password_hash
+            && !crate::passwords::is_supported_hash(h)
+        {
+            return Err(site_err_at(
+                yaml,
+                name,
+                &[Seg::Key("users"), Seg::Index(i), Seg::Key("password_hash")],
+                format!(
+                    "users[{i}].password_hash: not an argon2 PHC string ($argon2id$…) or a \
+                     SHA-crypt hash ($6$…, $5$…), the forms the directory verifies"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// [`render_site`] for an image build: also refuses a `password_hash` of a
+/// weak password (`crate::passwords::candidates`: common passwords, the
+/// user name, the domain, the host name), at the hash's line and column.
+/// `verify` computes the hashes (this crate has no cryptography).
+pub fn render_site_checked(
+    yaml: &str,
+    name: &str,
+    verify: crate::passwords::Verify<'_>,
+) -> Result<String, RenderError> {
+    let site = load_site(yaml, name)?;
+    let mut domains = vec![site.domain.clone()];
+    domains.extend(site.domains.iter().cloned());
+    let fqdn = format!("{}.{}", site.hostname, site.domain);
+    for (i, u) in site.users.iter().enumerate() {
+        let Some(hash) = &u.password_hash else {
+            continue;
+        };
+        let address = if u.name.contains('@') {
+            u.name.to_ascii_lowercase()
+        } else {
+            format!("{}@{}", u.name.to_ascii_lowercase(), site.domain)
+        };
+        let problem = match crate::passwords::weak_hash(hash, &address, &domains, &fqdn, verify) {
+            Ok(None) => continue,
+            Ok(Some(why)) => format!("the password of {address} is weak ({why}); choose another"),
+            Err(e) => format!("cannot be checked: {e}"),
+        };
+        return Err(site_err_at(
+            yaml,
+            name,
+            &[Seg::Key("users"), Seg::Index(i), Seg::Key("password_hash")],
+            format!("users[{i}].password_hash: {problem}"),
+        ));
+    }
+    render(&site, name)
 }
 
 fn site_err(name: &str, message: String) -> RenderError {
@@ -432,17 +625,6 @@ fn check_site(site: &Site, name: &str) -> Result<(), RenderError> {
             format!("disk.fstype: {:?} is not ext4 or xfs", site.disk.fstype),
         ));
     }
-    for u in &site.users {
-        if u.password.is_some() && u.password_hash.is_some() {
-            return Err(site_err(
-                name,
-                format!(
-                    "users: {}: give password or password_hash, not both",
-                    u.name
-                ),
-            ));
-        }
-    }
     if let Some(post) = &site.post {
         for l in crate::lex::split_lines(post) {
             let first = l.split_whitespace().next().unwrap_or("");
@@ -467,6 +649,7 @@ pub fn render_site(yaml: &str, name: &str) -> Result<String, RenderError> {
 
 /// Renders a [`Site`] (`name` appears in the file's header comment).
 pub fn render(site: &Site, name: &str) -> Result<String, RenderError> {
+    check_passwords(site, "", name)?;
     let mut tera = tera::Tera::default();
     tera.autoescape_on(Vec::new());
     tera.register_filter("ksq", ksq);

@@ -7,7 +7,10 @@
 //!    checked from outside: multi-user reached, the login prompt shows the
 //!    answer file's host name, SMTP answers through a loopback-forwarded
 //!    port, and offline (`sfdisk`, `debugfs`) the GPT, fstab, Outpost
-//!    layout, modes and install log are right.
+//!    layout, modes and install log are right. The answer file holds no
+//!    password: the first boot prints admin's generated one on the serial
+//!    console once, and the disk must hold the same one, root-only, in
+//!    `/var/lib/outpost/initial-passwords` (#24).
 //! 2. **two-disks**: explicit `part` lines over two disks with
 //!    `ignoredisk --only-use`, from an `OEMDRV` stick; a third disk must stay
 //!    byte-identical; the `%post` marker must exist; the installed system boots.
@@ -155,7 +158,14 @@ fn find_time(serial: &str, prefix: &str, suffix: &str) -> Option<f64> {
 
 /// Boots the installed disk(s) alone; checks multi-user, the login prompt
 /// with `hostname`, and (if `smtp`) the SMTP greeting through a forwarded port.
-fn boot_installed(name: &str, disks: &[&Path], hostname: &str, smtp: bool) -> Result<String> {
+/// Boots an installed disk to its login prompt; returns the notes for the
+/// report and the serial console's text.
+fn boot_installed(
+    name: &str,
+    disks: &[&Path],
+    hostname: &str,
+    smtp: bool,
+) -> Result<(String, String)> {
     let mut vm = Vm::new(name).memory_mb(1536).cpus(2);
     for (i, d) in disks.iter().enumerate() {
         vm = vm.disk(d, Bus::Virtio, (i == 0).then_some(0));
@@ -196,8 +206,20 @@ fn boot_installed(name: &str, disks: &[&Path], hostname: &str, smtp: bool) -> Re
         let banner = smtp_banner(port, &mut run)?;
         notes.push_str(&format!(", SMTP says `{}`", banner.trim()));
     }
+    let serial = run.serial();
     run.kill();
-    Ok(notes)
+    Ok((notes, serial))
+}
+
+/// The first-boot password (#24) of `address`, as the appliance printed it
+/// on the serial console.
+fn console_password(serial: &str, address: &str) -> Option<String> {
+    let marker = format!("outpost: initial password of {address}: ");
+    serial.lines().find_map(|l| {
+        let at = l.find(&marker)?;
+        let pw = l[at + marker.len()..].trim();
+        (!pw.is_empty()).then(|| pw.to_owned())
+    })
 }
 
 fn smtp_banner(port: u16, run: &mut Running) -> Result<String> {
@@ -379,9 +401,38 @@ fn scenario_default(iso: &Path) -> Result<String> {
             bail!("{p} missing on the installed disk");
         }
     }
-    let boot = boot_installed("s1-boot", &[&disk], &host, true)?;
+    if ks.contains("--password") {
+        bail!("the ISO's answer file carries a password (#24)");
+    }
+    let (boot, serial) = boot_installed("s1-boot", &[&disk], &host, true)?;
+    // #24: the password was made on this appliance, shown once on the
+    // console, and kept root-only on the disk until it is changed.
+    let admin = "admin@outpost.lan";
+    let Some(pw) = console_password(&serial, admin) else {
+        bail!(
+            "no first-boot password for {admin} on the serial console; serial tail:\n{}",
+            tail(&serial)
+        );
+    };
+    let notes = "/var/lib/outpost/initial-passwords";
+    let st = debugfs(&disk, "/", &format!("stat {notes}"))?;
+    if !st.contains("Mode:  0600") || !st.contains("User:     0") {
+        bail!("{notes} is not 0600 root: {st}");
+    }
+    let text = debugfs(&disk, "/", &format!("cat {notes}"))?;
+    if !text.lines().any(|l| l == format!("{admin} {pw}")) {
+        bail!("{notes} does not hold the password the console showed: {text}");
+    }
+    let issue = debugfs(
+        &disk,
+        "/",
+        "cat /etc/issue.d/outpost-initial-passwords.issue",
+    )?;
+    if !issue.contains(&pw) {
+        bail!("the getty issue note does not show the password: {issue}");
+    }
     Ok(format!(
-        "install {wall:.0} s wall ({inner:.0} s in the installer, payload unpack {payload:.0} s); {boot}"
+        "install {wall:.0} s wall ({inner:.0} s in the installer, payload unpack {payload:.0} s); {boot}; first-boot password of {admin} on the console and in {notes} (0600)"
     ))
 }
 
@@ -458,7 +509,7 @@ fn scenario_two_disks(iso: &Path) -> Result<String> {
     if !fstab.contains(" /var/mail xfs ") {
         bail!("fstab has no /var/mail xfs line: {fstab}");
     }
-    let boot = boot_installed("s2-boot", &[&a, &b], "e2e-two.outpost.lan", false)?;
+    let (boot, _) = boot_installed("s2-boot", &[&a, &b], "e2e-two.outpost.lan", false)?;
     Ok(format!(
         "install {wall:.0} s wall; vdc untouched; %post marker present; {boot}"
     ))

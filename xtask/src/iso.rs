@@ -12,6 +12,7 @@
 mod boot;
 mod initramfs;
 mod manifest;
+mod passwords;
 mod rootfs;
 mod steps;
 
@@ -293,11 +294,19 @@ fn render(cfg: &Config, p: &steps::Progress) -> Result<AnswerFile> {
     // A site is rendered through the kickstart crate's templates; the
     // rendered text is then parsed again below like any answer file, so a
     // template bug cannot slip an invalid file onto the ISO.
+    // Passwords (#24): whatever goes onto the ISO is public, so a mail
+    // user's password may only be a hash, and not of a weak password
+    // (`outpost_kickstart::passwords`); without one, the appliance makes
+    // one at first boot.
     let (name, text) = match &cfg.answer {
         Answer::Default => (
             "default-site.yaml".to_owned(),
-            outpost_kickstart::render::render_default()
-                .map_err(|e| anyhow::anyhow!("rendering the default site: {e}"))?,
+            outpost_kickstart::render::render_site_checked(
+                outpost_kickstart::render::DEFAULT_SITE,
+                "default-site.yaml",
+                &passwords::verify,
+            )
+            .map_err(|e| anyhow::anyhow!("rendering the default site: {e}"))?,
         ),
         Answer::Ks(path) => (
             path.display().to_string(),
@@ -307,8 +316,9 @@ fn render(cfg: &Config, p: &steps::Progress) -> Result<AnswerFile> {
             let yaml = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
             let name = path.display().to_string();
-            let text = outpost_kickstart::render::render_site(&yaml, &name)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let text =
+                outpost_kickstart::render::render_site_checked(&yaml, &name, &passwords::verify)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             (name, text)
         }
     };
@@ -316,6 +326,17 @@ fn render(cfg: &Config, p: &steps::Progress) -> Result<AnswerFile> {
         Ok(parsed) => parsed,
         Err(diags) => bail!("the answer file is invalid:\n{diags}"),
     };
+    if matches!(cfg.answer, Answer::Ks(_)) {
+        let refused =
+            outpost_kickstart::passwords::check_for_image(&parsed.kickstart, &passwords::verify);
+        if !refused.is_empty() {
+            let lines: Vec<String> = refused.iter().map(ToString::to_string).collect();
+            bail!(
+                "the answer file's passwords cannot go onto an image:\n{}",
+                lines.join("\n")
+            );
+        }
+    }
     for w in &parsed.warnings {
         p.say(w.to_string());
     }

@@ -73,13 +73,24 @@ fn ksrender_renders_default_and_site_files() {
     let d = TempDir::new("render");
     let site = d.write(
         "site.yaml",
-        "domain: corp.lan\nusers:\n  - {name: ann, password: \"a # b\"}\n",
+        "domain: corp.lan\nusers:\n  - {name: ann, password_hash: \"$argon2id$a # b\"}\n",
     );
     let (code, out, err) = run(r, &[site.as_os_str()]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("user ann --password=\"a # b\" --plaintext"),
+        out.contains("user ann --password=\"$argon2id$a # b\" --iscrypted"),
         "{out}"
+    );
+    // A clear-text password is refused (#24), at its position.
+    let clear = d.write(
+        "clear.yaml",
+        "domain: corp.lan\nusers:\n  - {name: ann, password: \"a # b\"}\n",
+    );
+    let (code, _, err) = run(r, &[clear.as_os_str()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("clear.yaml:3:27: error: users[0].password:"),
+        "{err}"
     );
     let bad = d.write("bad.yaml", "domain: corp.lan\nbogus: 1\n");
     let (code, _, err) = run(r, &[bad.as_os_str()]);

@@ -17,9 +17,14 @@
 //! parameters that are the `argon2` crate's default). A SHA-crypt hash
 //! (`$6$`, `$5$`) handed over by the installer from a Kickstart
 //! `--iscrypted` password is accepted and upgraded to argon2id at the
-//! user's first successful login.
+//! user's first successful login. A user may also have no password yet
+//! ([`Password::Unset`], stored as [`UNSET_PASSWORD`]): nobody can log in
+//! as that user until one is set, which the appliance does at first boot
+//! ([`initial`]).
 
 #![deny(missing_docs)]
+
+pub mod initial;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
@@ -39,7 +44,7 @@ pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
     address    TEXT PRIMARY KEY,          -- lower-case local@domain
     full_name  TEXT NOT NULL DEFAULT '',
-    password   TEXT NOT NULL,             -- argon2id PHC string
+    password   TEXT NOT NULL,             -- argon2id PHC string, or '!unset'
     roles      TEXT NOT NULL DEFAULT '',  -- comma-separated, e.g. 'admin,user'
     quota      INTEGER NOT NULL DEFAULT 0,-- bytes, 0 = unlimited
     enabled    INTEGER NOT NULL DEFAULT 1,
@@ -92,6 +97,10 @@ DROP TABLE IF EXISTS auth_failures;
 
 /// `PRAGMA user_version` of [`SCHEMA`].
 pub const SCHEMA_VERSION: i64 = 2;
+
+/// The stored password of a user who has none yet ([`Password::Unset`]):
+/// not a hash of anything, so no password verifies against it.
+pub const UNSET_PASSWORD: &str = "!unset";
 
 /// Nesting limit for alias and group expansion (loops are cut here too).
 const MAX_EXPANSION_DEPTH: usize = 8;
@@ -177,13 +186,19 @@ impl User {
 }
 
 /// A password as given to [`Directory::add_user`]: clear text (checked
-/// against the policy and hashed) or an existing argon2 PHC hash.
+/// against the policy and hashed), an existing argon2 PHC hash, or none
+/// yet.
 #[derive(Debug, Clone)]
 pub enum Password {
     /// Clear text; hashed with argon2id.
     Plain(String),
     /// A `$argon2id$…` PHC string, stored as is.
     Hash(String),
+    /// No password yet: nobody can log in as the user until one is set
+    /// ([`Directory::set_password`], or [`initial::provision`] at first
+    /// boot, which is what the installer relies on for users the answer
+    /// file gives no password).
+    Unset,
 }
 
 /// What [`Directory::add_user`] needs.
@@ -611,6 +626,7 @@ impl Directory {
                 check_hash(h)?;
                 h.clone()
             }
+            Password::Unset => UNSET_PASSWORD.to_owned(),
         };
         let aliases = new
             .aliases
@@ -726,25 +742,81 @@ impl Directory {
     /// credential generation (cached logins end) and clears the account's
     /// lockout (from every source, and account-wide; a source's lock over
     /// all accounts stays).
+    ///
+    /// This is the directory's one way to change a password. A caller
+    /// that changes one for a person (`outpostctl user passwd`) then calls
+    /// [`initial::retire`], so a first-boot password note that no longer
+    /// works is removed at once (the first-boot unit also does it at every
+    /// boot).
     pub fn set_password(&mut self, address: &str, password: &str) -> Result<()> {
         let address = address.trim().to_ascii_lowercase();
         check_password(&address, password)?;
         let hash = hash_password(password)?;
+        if self.update_password(&address, &hash, None)? {
+            Ok(())
+        } else {
+            Err(Error::NotFound(address))
+        }
+    }
+
+    /// Stores `hash` as the password of `address` (only if the stored one
+    /// is `only_if`, when given), with a new credential generation and the
+    /// account's lockout cleared; `false` if no row matched.
+    fn update_password(
+        &mut self,
+        address: &str,
+        hash: &str,
+        only_if: Option<&str>,
+    ) -> Result<bool> {
         let tx = self.conn.transaction()?;
         let generation = next_generation(&tx)?;
-        let n = tx.execute(
-            "UPDATE users SET password = ?2, generation = ?3 WHERE address = ?1",
-            params![address, hash, generation],
-        )?;
+        let n = match only_if {
+            None => tx.execute(
+                "UPDATE users SET password = ?2, generation = ?3 WHERE address = ?1",
+                params![address, hash, generation],
+            )?,
+            Some(old) => tx.execute(
+                "UPDATE users SET password = ?2, generation = ?3 WHERE address = ?1 AND password = ?4",
+                params![address, hash, generation, old],
+            )?,
+        };
         if n == 0 {
-            return Err(Error::NotFound(address));
+            return Ok(false);
         }
         tx.execute(
             "DELETE FROM auth_attempts WHERE account = ?1",
             params![address],
         )?;
         tx.commit()?;
-        Ok(())
+        Ok(true)
+    }
+
+    /// The users who have no password yet ([`Password::Unset`]), sorted.
+    pub fn users_without_password(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT address FROM users WHERE password = ?1 ORDER BY address")?;
+        let rows = stmt
+            .query_map(params![UNSET_PASSWORD], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Whether `password` is the stored password of `address`, checked
+    /// without the lockout and without recording anything. Only for tools
+    /// run by root on the appliance ([`initial::retire`] asks whether a
+    /// first-boot password still works); logins go through
+    /// [`Directory::login`].
+    pub fn password_matches(&self, address: &str, password: &str) -> Result<bool> {
+        let hash: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT password FROM users WHERE address = ?1",
+                params![address.trim().to_ascii_lowercase()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(hash.is_some_and(|h| verify_hash(&h, password)))
     }
 
     /// Enables or disables a user; either starts a new credential

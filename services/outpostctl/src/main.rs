@@ -1,5 +1,6 @@
 //! `outpostctl`: the admin's command line for users, aliases, groups,
-//! domain aliases and the mail queue.
+//! domain aliases, the mail queue, the server certificate and the
+//! first-boot password.
 //!
 //! `main` is a flat dispatcher: each subcommand is one `fn` taking the
 //! loaded configuration. Every change is validated first and done in one
@@ -44,15 +45,21 @@ enum Command {
     /// The outbound mail queue.
     #[command(subcommand)]
     Queue(QueueCmd),
-    /// The local certificate authority.
+    /// The server certificate and the local certificate authority.
     #[command(subcommand)]
     Tls(TlsCmd),
+    /// Give users without a password a generated one (run at every boot
+    /// by outpost-firstboot.service) and remove notes of changed ones.
+    #[command(name = "first-boot")]
+    FirstBoot,
 }
 
 #[derive(Debug, Subcommand)]
 enum TlsCmd {
     /// Print the local CA certificate (PEM) for clients to import.
     Ca,
+    /// Show the server certificate; warn when it expires soon.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +100,15 @@ enum UserCmd {
         /// Also delete the user's mailbox.
         #[arg(long)]
         purge: bool,
+    },
+    /// Print the argon2id hash of a password (for a site file's
+    /// password_hash); nothing is stored.
+    Hash {
+        /// The address the password is for (checked against the policy).
+        address: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// Set a user's password (and lift a lockout).
     Passwd {
@@ -236,8 +252,97 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             })?;
             print!("{pem}");
+            // The PEM goes to stdout for a pipe; the warning to stderr.
+            if let Ok(cert) = outpost_tls::inspect(&config)
+                && let Some(w) =
+                    cert.warning(renew_before(&config), time::OffsetDateTime::now_utc())
+            {
+                eprintln!("warning: {w}");
+            }
             Ok(())
         }
+        Command::Tls(TlsCmd::Status) => tls_status(&config),
+        Command::FirstBoot => first_boot(&config),
+    }
+}
+
+fn renew_before(config: &Config) -> time::Duration {
+    time::Duration::days(i64::from(config.tls.renew_before_days))
+}
+
+/// `tls status`: which certificate the daemons serve, until when, and a
+/// warning once fewer than `tls.renew_before_days` are left (#25). Reads
+/// only: renewing is the daemons' job (at start and hourly).
+fn tls_status(config: &Config) -> anyhow::Result<()> {
+    let cert = outpost_tls::inspect(config).context("reading the server certificate")?;
+    let now = time::OffsetDateTime::now_utc();
+    println!("certificate: {}", cert.path.display());
+    println!(
+        "source:      {}",
+        match cert.source {
+            outpost_tls::Source::LocalCa => "the local CA (renewed by the daemons)",
+            outpost_tls::Source::Admin => "tls.cert (the admin's; Outpost cannot renew it)",
+        }
+    );
+    println!("names:       {}", cert.names.join(", "));
+    println!("serial:      {}", cert.serial);
+    println!("not before:  {}", cert.not_before);
+    println!("not after:   {}", cert.not_after);
+    println!("days left:   {}", cert.days_left(now));
+    if let Some(w) = cert.warning(renew_before(config), now) {
+        println!("warning: {w}");
+    }
+    Ok(())
+}
+
+/// `first-boot`: make passwords for users who have none, then drop notes of
+/// passwords that were changed (#24). Never prints a password: the
+/// unit's output goes to the journal; the password goes to the console and
+/// the root-only file.
+fn first_boot(config: &Config) -> anyhow::Result<()> {
+    let mut dir = open_directory(config)?;
+    let notes = initial_notes(config);
+    let given = outpost_directory::initial::provision(&mut dir, &notes)
+        .context("making first-boot passwords")?;
+    for a in &given {
+        println!(
+            "{a}: password made; shown on the console and kept in {} (root only) until changed",
+            notes.file.display()
+        );
+    }
+    for a in outpost_directory::initial::retire(&dir, &notes)? {
+        println!("{a}: first-boot password changed; its note is removed");
+    }
+    Ok(())
+}
+
+/// Where the first-boot notes are: the system's (`general.state_dir`,
+/// `/etc/issue.d`, `/dev/console`), or all in `OUTPOST_INITIAL_NOTES_DIR`
+/// when that is set (for tests).
+fn initial_notes(config: &Config) -> outpost_directory::initial::Notes {
+    match std::env::var_os("OUTPOST_INITIAL_NOTES_DIR") {
+        Some(d) => {
+            let d = PathBuf::from(d);
+            outpost_directory::initial::Notes {
+                file: d.join(outpost_directory::initial::FILE_NAME),
+                issue: d.join("outpost-initial-passwords.issue"),
+                console: Some(d.join("console")),
+            }
+        }
+        None => outpost_directory::initial::Notes::system(&config.general.state_dir),
+    }
+}
+
+/// Drops first-boot notes that no longer work; a failure is reported but
+/// does not undo the change that was made (the next boot retries).
+fn retire_notes(config: &Config, dir: &Directory) {
+    match outpost_directory::initial::retire(dir, &initial_notes(config)) {
+        Ok(gone) => {
+            for a in gone {
+                println!("{a}: first-boot password note removed");
+            }
+        }
+        Err(e) => eprintln!("outpostctl: warning: removing first-boot password notes: {e}"),
     }
 }
 
@@ -323,6 +428,15 @@ fn user(config: &Config, cmd: UserCmd) -> anyhow::Result<()> {
                 }
             }
         }
+        UserCmd::Hash {
+            address,
+            password_stdin,
+        } => {
+            let address = outpost_directory::normalize_address(&address)?;
+            let password = read_password(password_stdin, &address)?;
+            outpost_directory::check_password(&address, &password)?;
+            println!("{}", outpost_directory::hash_password(&password)?);
+        }
         UserCmd::List { json } => {
             let users = dir.users()?;
             if json {
@@ -376,6 +490,7 @@ fn user(config: &Config, cmd: UserCmd) -> anyhow::Result<()> {
                     root.display()
                 );
             }
+            retire_notes(config, &dir);
         }
         UserCmd::Passwd {
             address,
@@ -389,6 +504,7 @@ fn user(config: &Config, cmd: UserCmd) -> anyhow::Result<()> {
             dir.set_password(&address, &password)
                 .map_err(|e| anyhow::anyhow!("{e}; nothing changed"))?;
             println!("password of {address} changed");
+            retire_notes(config, &dir);
         }
         UserCmd::Enable { address, off } => {
             dir.set_enabled(&address, !off)?;

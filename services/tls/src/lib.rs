@@ -142,6 +142,36 @@ pub fn load_or_create_with(
     hostnames: &[String],
     renew_before: time::Duration,
 ) -> Result<TlsMaterial, Error> {
+    load_or_create_at(
+        tls_dir,
+        hostnames,
+        renew_before,
+        time::OffsetDateTime::now_utc(),
+    )
+}
+
+/// Whether a server certificate valid from `not_before` to `not_after`
+/// must be reissued at `now`: fewer than `renew_before` left (or expired),
+/// or not valid yet (the clock was set back after it was issued, so
+/// clients would refuse it).
+pub fn renewal_due(
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+    renew_before: time::Duration,
+    now: time::OffsetDateTime,
+) -> bool {
+    not_after - now < renew_before || now < not_before
+}
+
+/// [`load_or_create_with`] as if the time were `now`: what the daemons
+/// run, with the clock passed in so that tests (and only tests) can issue
+/// a certificate in the past, which is then near its expiry today.
+pub fn load_or_create_at(
+    tls_dir: &Path,
+    hostnames: &[String],
+    renew_before: time::Duration,
+    now: time::OffsetDateTime,
+) -> Result<TlsMaterial, Error> {
     fs::create_dir_all(tls_dir).map_err(|e| Error::Io(tls_dir.to_owned(), e))?;
     // Every daemon calls this at start, often at the same moment on first
     // boot: an exclusive lock makes exactly one of them create the CA.
@@ -177,9 +207,9 @@ pub fn load_or_create_with(
     let key_path = tls_dir.join(SERVER_KEY);
     let wanted_names = hostnames.join("\n");
     let current_names = fs::read_to_string(&names_path).unwrap_or_default();
-    let now = time::OffsetDateTime::now_utc();
     let expiring = match fs::read(&cert_path) {
-        Ok(pem) => leaf_not_after(&pem).is_none_or(|end| end - now < renew_before),
+        Ok(pem) => leaf_validity(&pem)
+            .is_none_or(|(start, end)| renewal_due(start, end, renew_before, now)),
         Err(_) => true,
     };
     if !cert_path.exists() || !key_path.exists() || current_names != wanted_names || expiring {
@@ -221,10 +251,112 @@ pub fn load_or_create_with(
     })
 }
 
-/// The expiry of the first certificate in a PEM file.
-fn leaf_not_after(pem: &[u8]) -> Option<time::OffsetDateTime> {
+/// The validity of the first certificate in a PEM file.
+fn leaf_validity(pem: &[u8]) -> Option<(time::OffsetDateTime, time::OffsetDateTime)> {
     let der = CertificateDer::pem_slice_iter(pem).next()?.ok()?;
-    describe(&der).0
+    let p = CertificateParams::from_ca_cert_der(&der).ok()?;
+    Some((p.not_before, p.not_after))
+}
+
+/// Where the certificate the daemons serve comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Generated and renewed by the local CA (`tls.dir`).
+    LocalCa,
+    /// The admin's `tls.cert`: Outpost cannot renew it.
+    Admin,
+}
+
+/// What `outpostctl tls status` shows of the server certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertInfo {
+    /// The PEM file it was read from.
+    pub path: PathBuf,
+    /// Who issues it.
+    pub source: Source,
+    /// Its DNS names.
+    pub names: Vec<String>,
+    /// Its serial number (hex, colon-separated).
+    pub serial: String,
+    /// Start of validity.
+    pub not_before: time::OffsetDateTime,
+    /// End of validity.
+    pub not_after: time::OffsetDateTime,
+}
+
+impl CertInfo {
+    /// Whole days left at `now` (negative once expired).
+    pub fn days_left(&self, now: time::OffsetDateTime) -> i64 {
+        (self.not_after - now).whole_days()
+    }
+
+    /// A warning for the admin when the certificate is expired, not valid
+    /// yet, or has fewer than `renew_before` (`tls.renew_before_days`)
+    /// left: a generated one should have been renewed by then (no daemon
+    /// running?), an admin's must be replaced by hand.
+    pub fn warning(
+        &self,
+        renew_before: time::Duration,
+        now: time::OffsetDateTime,
+    ) -> Option<String> {
+        let what = match self.source {
+            Source::LocalCa => "; the daemons renew it from the local CA at start and hourly: \
+                 is one running (`systemctl status outpost-smtpd outpost-imapd outpost-webd`)?"
+                .to_owned(),
+            Source::Admin => format!(
+                "; Outpost cannot renew tls.cert: replace {} (and tls.key) and the daemons \
+                 load it within the hour",
+                self.path.display()
+            ),
+        };
+        let days = self.days_left(now);
+        if now < self.not_before {
+            return Some(format!(
+                "server certificate is not valid before {} (is the clock right?){what}",
+                self.not_before
+            ));
+        }
+        if self.not_after <= now {
+            return Some(format!(
+                "server certificate expired {} day(s) ago{what}",
+                -days
+            ));
+        }
+        if self.not_after - now < renew_before {
+            return Some(format!(
+                "server certificate expires in {days} day{}{what}",
+                if days == 1 { "" } else { "s" }
+            ));
+        }
+        None
+    }
+}
+
+/// The server certificate the configuration makes the daemons serve
+/// (the admin's `tls.cert`, else the local CA's `server.crt`), read
+/// without creating or renewing anything.
+pub fn inspect(config: &outpost_config::Config) -> Result<CertInfo, Error> {
+    let (path, source) = match &config.tls.cert {
+        Some(cert) => (cert.clone(), Source::Admin),
+        None => (config.tls.dir.join(SERVER_CERT), Source::LocalCa),
+    };
+    let der = load_certs(&path)?.swap_remove(0);
+    let p = CertificateParams::from_ca_cert_der(&der)
+        .map_err(|e| Error::Pem(path.clone(), e.to_string()))?;
+    let (_, names) = describe(&der);
+    let serial = p
+        .serial_number
+        .as_ref()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    Ok(CertInfo {
+        path,
+        source,
+        names,
+        serial,
+        not_before: p.not_before,
+        not_after: p.not_after,
+    })
 }
 
 /// Expiry and DNS names of a certificate (rcgen's X.509 reader).
@@ -408,6 +540,136 @@ mod tests {
             "same CA, clients keep trusting it"
         );
         assert!(renewed.not_after.unwrap() >= first.not_after.unwrap());
+    }
+
+    fn config_for(dir: &Path) -> outpost_config::Config {
+        let mut c = outpost_config::Config::default();
+        c.tls.dir = dir.to_owned();
+        c
+    }
+
+    /// Checks `chain` for `name` at `now` the way a client that imported
+    /// `ca.crt` does (webpki, through rustls).
+    fn verifies(
+        m: &TlsMaterial,
+        name: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<(), rustls::Error> {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(m.ca_pem.as_bytes()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let v = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider(),
+        )
+        .build()
+        .unwrap();
+        let at = rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+            now.unix_timestamp() as u64,
+        ));
+        use rustls::client::danger::ServerCertVerifier as _;
+        v.verify_server_cert(
+            &m.chain[0],
+            &m.chain[1..],
+            &rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap(),
+            &[],
+            at,
+        )
+        .map(|_| ())
+    }
+
+    #[test]
+    fn a_certificate_with_little_time_left_is_renewed_with_a_new_serial_and_the_same_names() {
+        // Regression (#25): the server certificate was reissued only when
+        // the names changed, so after 825 days every client refused it.
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec!["outpost.test".to_string(), "localhost".to_string()];
+        let now = time::OffsetDateTime::now_utc();
+        // Issued 820 days ago: five days left today.
+        let old = load_or_create_at(
+            dir.path(),
+            &names,
+            DEFAULT_RENEW_BEFORE,
+            now - time::Duration::days(820),
+        )
+        .unwrap();
+        let before = inspect(&config_for(dir.path())).unwrap();
+        assert_eq!(before.days_left(now), 4);
+        assert!(before.warning(DEFAULT_RENEW_BEFORE, now).is_some());
+        // What the daemons do at start and every hour.
+        let renewed = load_or_create_with(dir.path(), &names, DEFAULT_RENEW_BEFORE).unwrap();
+        let after = inspect(&config_for(dir.path())).unwrap();
+        assert_ne!(after.serial, before.serial, "a new serial");
+        assert_eq!(after.names, before.names, "the same names");
+        assert_eq!(renewed.names, names);
+        assert_eq!(
+            renewed.ca_pem, old.ca_pem,
+            "the same CA: imported ca.crt stays valid"
+        );
+        assert!(after.days_left(now) >= 824, "{}", after.days_left(now));
+        assert_eq!(after.warning(DEFAULT_RENEW_BEFORE, now), None);
+        verifies(&renewed, "outpost.test", now).unwrap();
+        // The old one is indeed refused in six days; the new one is not.
+        let later = now + time::Duration::days(6);
+        assert!(verifies(&old, "outpost.test", later).is_err());
+        verifies(&renewed, "outpost.test", later).unwrap();
+        // And it is kept from now on (no reissue at every check).
+        let again = load_or_create_with(dir.path(), &names, DEFAULT_RENEW_BEFORE).unwrap();
+        assert_eq!(again.chain[0], renewed.chain[0]);
+    }
+
+    #[test]
+    fn a_certificate_not_valid_yet_is_reissued() {
+        // Issued while the clock was a month ahead, then the clock was
+        // corrected: clients would refuse it until then.
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec!["outpost.test".to_string()];
+        let now = time::OffsetDateTime::now_utc();
+        let ahead = load_or_create_at(
+            dir.path(),
+            &names,
+            DEFAULT_RENEW_BEFORE,
+            now + time::Duration::days(30),
+        )
+        .unwrap();
+        assert!(verifies(&ahead, "outpost.test", now).is_err());
+        let fixed = load_or_create_with(dir.path(), &names, DEFAULT_RENEW_BEFORE).unwrap();
+        assert_ne!(fixed.chain[0], ahead.chain[0]);
+        verifies(&fixed, "outpost.test", now).unwrap();
+    }
+
+    #[test]
+    fn warnings_say_what_to_do_for_each_source() {
+        let now = time::OffsetDateTime::now_utc();
+        let info = |source, left: i64| CertInfo {
+            path: PathBuf::from("/etc/ssl/outpost.pem"),
+            source,
+            names: vec!["outpost.test".into()],
+            serial: "01".into(),
+            not_before: now - time::Duration::days(100),
+            not_after: now + time::Duration::days(left) + time::Duration::hours(1),
+        };
+        let w = |c: CertInfo| c.warning(time::Duration::days(90), now);
+        assert_eq!(w(info(Source::LocalCa, 91)), None);
+        let local = w(info(Source::LocalCa, 10)).unwrap();
+        assert!(
+            local.starts_with("server certificate expires in 10 days; the daemons renew it"),
+            "{local}"
+        );
+        let admin = w(info(Source::Admin, 1)).unwrap();
+        assert!(
+            admin.starts_with("server certificate expires in 1 day; Outpost cannot renew tls.cert: replace /etc/ssl/outpost.pem"),
+            "{admin}"
+        );
+        let expired = w(info(Source::Admin, -4)).unwrap();
+        assert!(
+            expired.starts_with("server certificate expired 3 day(s) ago"),
+            "{expired}"
+        );
+        let mut early = info(Source::LocalCa, 500);
+        early.not_before = now + time::Duration::days(2);
+        assert!(w(early).unwrap().contains("is the clock right?"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! Integration tests of `outpost-directory`: one binary, one module per area.
 
 mod auth;
+mod initial;
 mod users;

@@ -21,9 +21,25 @@ impl Env {
         Env { dir }
     }
 
+    /// Rewrites the configuration with `edit` applied.
+    fn configure(&self, edit: impl FnOnce(&mut outpost_config::Config)) {
+        let path = self.dir.path().join("outpost.toml");
+        let mut c = outpost_config::Config::load(&path).unwrap();
+        edit(&mut c);
+        std::fs::write(path, c.to_toml()).unwrap();
+    }
+
+    /// Where the first-boot notes (file, issue note, console) go in tests.
+    fn notes(&self) -> std::path::PathBuf {
+        self.dir.path().join("notes")
+    }
+
     /// Runs outpostctl; returns (exit code, stdout, stderr).
     fn run(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        std::fs::create_dir_all(self.notes()).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_outpostctl"))
+            // Never the real /etc/issue.d or /dev/console.
+            .env("OUTPOST_INITIAL_NOTES_DIR", self.notes())
             .arg("--config")
             .arg(self.dir.path().join("outpost.toml"))
             .args(args)
@@ -310,4 +326,169 @@ fn tls_ca_prints_the_exportable_certificate() {
     let (code, out, _) = e.run(&["tls", "ca"], "");
     assert_eq!(code, 0);
     assert!(out.starts_with("-----BEGIN CERTIFICATE-----"), "{out}");
+}
+
+#[test]
+fn tls_status_warns_when_the_server_certificate_expires_soon() {
+    // Regression (#25): nothing told the admin the certificate was about
+    // to expire. Issued 820 days ago by the local CA: 4 whole days left.
+    let e = Env::new();
+    let tls = e.dir.path().join("tls");
+    let now = time::OffsetDateTime::now_utc();
+    outpost_tls::load_or_create_at(
+        &tls,
+        &["outpost.test".to_string()],
+        outpost_tls::DEFAULT_RENEW_BEFORE,
+        now - time::Duration::days(820),
+    )
+    .unwrap();
+    let before = std::fs::read(tls.join("server.crt")).unwrap();
+    let (code, out, err) = e.run(&["tls", "status"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("names:       outpost.test\n"), "{out}");
+    assert!(out.contains("days left:   4\n"), "{out}");
+    assert!(
+        out.contains("warning: server certificate expires in 4 days; the daemons renew it"),
+        "{out}"
+    );
+    // `tls ca` keeps stdout for the PEM and warns on stderr.
+    let (code, out, err) = e.run(&["tls", "ca"], "");
+    assert_eq!(code, 0);
+    assert!(out.starts_with("-----BEGIN CERTIFICATE-----"), "{out}");
+    assert!(
+        err.contains("warning: server certificate expires in 4 days"),
+        "{err}"
+    );
+    // Status only reads: renewing is the daemons' job.
+    assert_eq!(std::fs::read(tls.join("server.crt")).unwrap(), before);
+    // Once renewed (what a daemon does at start), no warning.
+    outpost_tls::load_or_create(&tls, &["outpost.test".to_string()]).unwrap();
+    let (_, out, _) = e.run(&["tls", "status"], "");
+    assert!(!out.contains("warning"), "{out}");
+}
+
+#[test]
+fn tls_status_warns_for_an_admin_certificate_outpost_cannot_renew() {
+    let e = Env::new();
+    let now = time::OffsetDateTime::now_utc();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["mail.example.org".to_string()]).unwrap();
+    params.not_before = now - time::Duration::days(300);
+    params.not_after = now + time::Duration::days(10) + time::Duration::hours(1);
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (e.dir.path().join("cert.pem"), e.dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    e.configure(|c| {
+        c.tls.cert = Some(cert_path.clone());
+        c.tls.key = Some(key_path.clone());
+    });
+    let (code, out, err) = e.run(&["tls", "status"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("source:      tls.cert"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "warning: server certificate expires in 10 days; Outpost cannot renew tls.cert: replace {}",
+            cert_path.display()
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn tls_status_before_any_daemon_ran_says_so() {
+    let e = Env::new();
+    let (code, _, err) = e.run(&["tls", "status"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("server.crt"), "{err}");
+}
+
+#[test]
+fn first_boot_makes_the_admin_password_and_passwd_retires_its_notes() {
+    // Regression (#24): the default site's admin has no password in the
+    // image; `outpostctl first-boot` (outpost-firstboot.service) makes one.
+    let e = Env::new();
+    let admin = "admin@outpost.test";
+    {
+        let mut d = outpost_directory::Directory::open(&e.dir.path().join("directory")).unwrap();
+        d.add_user(&outpost_directory::NewUser {
+            password: outpost_directory::Password::Unset,
+            ..outpost_directory::NewUser::new(admin, "")
+        })
+        .unwrap();
+    }
+    // A console to write to (the real one is /dev/console).
+    std::fs::create_dir_all(e.notes()).unwrap();
+    std::fs::write(e.notes().join("console"), "").unwrap();
+    let (code, out, err) = e.run(&["first-boot"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!("{admin}: password made;")),
+        "{out}"
+    );
+    let file = e.notes().join("initial-passwords");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let pw = text
+        .lines()
+        .find_map(|l| l.strip_prefix("admin@outpost.test "))
+        .unwrap()
+        .to_owned();
+    assert!(
+        !out.contains(&pw) && !err.contains(&pw),
+        "never on stdout/stderr (the journal)"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let console = std::fs::read_to_string(e.notes().join("console")).unwrap();
+    assert!(
+        console.contains(&format!("outpost: initial password of {admin}: {pw}")),
+        "{console}"
+    );
+    let d = outpost_directory::Directory::open(&e.dir.path().join("directory")).unwrap();
+    d.login(admin, &pw, None).unwrap();
+    // At the next boot: nothing to do.
+    let (code, out, _) = e.run(&["first-boot"], "");
+    assert_eq!((code, out.as_str()), (0, ""));
+    // The admin changes it: the notes go.
+    let (code, out, err) = e.run(
+        &["user", "passwd", admin, "--password-stdin"],
+        "my own long passphrase\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("{admin}: first-boot password note removed")),
+        "{out}"
+    );
+    assert!(!file.exists());
+    assert!(!e.notes().join("outpost-initial-passwords.issue").exists());
+    assert!(d.login(admin, &pw, None).is_err());
+}
+
+#[test]
+fn user_hash_prints_an_argon2id_hash_for_site_files() {
+    let e = Env::new();
+    let (code, out, err) = e.run(
+        &["user", "hash", "admin@outpost.test", "--password-stdin"],
+        "a long and private phrase\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let hash = out.trim();
+    assert!(hash.starts_with("$argon2id$"), "{out}");
+    let mut d = outpost_directory::Directory::open(&e.dir.path().join("directory")).unwrap();
+    d.add_user(&outpost_directory::NewUser {
+        password: outpost_directory::Password::Hash(hash.into()),
+        ..outpost_directory::NewUser::new("admin@outpost.test", "")
+    })
+    .unwrap();
+    d.login("admin@outpost.test", "a long and private phrase", None)
+        .unwrap();
+    let (code, _, err) = e.run(
+        &["user", "hash", "admin@outpost.test", "--password-stdin"],
+        "admin\n",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("password refused"), "{err}");
 }
