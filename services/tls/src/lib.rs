@@ -17,8 +17,6 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -469,32 +467,16 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
     })
 }
 
-/// Writes `data` to `path` via a temporary file, fsync and rename, so a crash
-/// never leaves a half-written key behind.
+/// Writes `data` to `path` durably (the shared `outpost-durable` write), so a
+/// crash never leaves a half-written key behind.
 fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let io = |e| Error::Io(path.to_owned(), e);
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io)?;
-    f.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(io)?;
-    f.write_all(data).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    fs::rename(&tmp, path).map_err(io)?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-    }
-    Ok(())
+    outpost_durable::write_atomic(path, data, mode).map_err(|e| Error::Io(path.to_owned(), e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn creates_then_reloads_and_keeps_the_ca() {
