@@ -35,11 +35,17 @@ pub fn check(ks: &Kickstart) -> Result<()> {
         match &u.password {
             // No password: one is made at first boot (#24, see `lay_out`).
             None => {}
-            Some(Password::Hash(h)) if !h.starts_with("$argon2") => bail!(
-                "line {}: mail user {}: --iscrypted needs an argon2id PHC hash ($argon2id$…), the directory's format",
-                u.origin.line,
-                u.name
-            ),
+            // The directory's own rule (argon2, or SHA-crypt upgraded at the
+            // first login), so a hash the build accepted installs too.
+            Some(Password::Hash(h)) => {
+                if let Err(e) = outpost_directory::check_hash(h) {
+                    bail!(
+                        "line {}: mail user {}: --iscrypted: {e} (give an argon2id PHC hash, e.g. from `outpostctl user hash`, or a $6$/$5$ crypt(3) hash)",
+                        u.origin.line,
+                        u.name
+                    );
+                }
+            }
             Some(_) => {}
         }
     }
@@ -199,4 +205,30 @@ pub fn lay_out(root: &Path, ks: &Kickstart) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_user(password: &str) -> Kickstart {
+        let text = format!(
+            "%addon org_outpost\ndomain outpost.lan\nuser bob --password='{password}' --iscrypted\n%end\n"
+        );
+        outpost_kickstart::parse_str("ks.cfg", &text)
+            .unwrap_or_else(|d| panic!("{d:?}"))
+            .kickstart
+    }
+
+    #[test]
+    fn crypted_passwords_follow_the_directorys_rule() {
+        // What the build lets through installs too: argon2 and SHA-crypt.
+        let argon =
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGg";
+        assert!(check(&with_user(argon)).is_ok());
+        assert!(check(&with_user("$6$salt$c0ffee")).is_ok());
+        assert!(check(&with_user("$5$rounds=5000$salt$c0ffee")).is_ok());
+        let e = check(&with_user("$1$salt$md5")).unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("--iscrypted"), "{e}");
+    }
 }
