@@ -629,7 +629,7 @@ fn scenario_oemdrv_partition(iso: &Path) -> Result<String> {
     {
         bail!("unexpected partitions on the blank disk: {names:?}");
     }
-    let boot = boot_installed("s5-boot", &[&blank], &host, false)?;
+    let (boot, _) = boot_installed("s5-boot", &[&blank], &host, false)?;
     Ok(format!(
         "install {wall:.0} s wall; stick byte-identical and listed untouched; layout on vdb, \
          vda cleared; {boot}"
