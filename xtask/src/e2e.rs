@@ -133,14 +133,19 @@ fn partitions(img: &Path) -> Result<Vec<(u64, u64, String)>> {
 
 /// Runs `debugfs -R cmd` on the ext4 partition named `name` of `img`.
 fn debugfs(img: &Path, part_name: &str, cmd: &str) -> Result<String> {
+    let target = e2fs_target(img, part_name)?;
+    tool(Command::new("debugfs").args(["-R", cmd, &target]))
+}
+
+/// The partition named `part_name` of `img` as e2fsprogs opens it: its unix
+/// I/O manager takes `?offset=` after the file name.
+fn e2fs_target(img: &Path, part_name: &str) -> Result<String> {
     let parts = partitions(img)?;
     let (start, _, _) = parts
         .iter()
         .find(|p| p.2 == part_name)
         .with_context(|| format!("{}: no partition named {part_name}", img.display()))?;
-    // e2fsprogs' unix I/O manager takes `?offset=` after the file name.
-    let target = format!("{}?offset={start}", img.display());
-    tool(Command::new("debugfs").args(["-R", cmd, &target]))
+    Ok(format!("{}?offset={start}", img.display()))
 }
 
 /// Replays the ext4 journal of the partition named `part_name` (a guest
@@ -149,12 +154,7 @@ fn debugfs(img: &Path, part_name: &str, cmd: &str) -> Result<String> {
 /// kept across its restart), so its exit status says nothing: the caller's
 /// next debugfs read shows whether the file system is readable.
 fn replay_journal(img: &Path, part_name: &str) -> Result<()> {
-    let parts = partitions(img)?;
-    let (start, _, _) = parts
-        .iter()
-        .find(|p| p.2 == part_name)
-        .with_context(|| format!("{}: no partition named {part_name}", img.display()))?;
-    let target = format!("{}?offset={start}", img.display());
+    let target = e2fs_target(img, part_name)?;
     Command::new("e2fsck")
         .args(["-p", "-E", "journal_only", &target])
         .stdout(std::process::Stdio::null())
