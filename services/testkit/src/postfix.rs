@@ -2,7 +2,9 @@
 //! virtual Maildirs under a directory of the caller's, so the system's
 //! Postfix service is neither used nor touched. The smtpd tests use it as
 //! the upstream smarthost; `cargo xtask bench smtp` measures it beside
-//! Outpost. Needs Debian's `postfix` (`cargo xtask deps`).
+//! Outpost. Needs Debian's `postfix` (`cargo xtask deps`). Mail Postfix
+//! defers is retried within seconds, not its default five minutes: a
+//! test waiting for delivery must not fail on one transient deferral.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -73,7 +75,8 @@ impl Postfix {
              virtual_mailbox_base = {v}\nvirtual_mailbox_maps = static:{mailbox}/\n\
              virtual_uid_maps = static:{uid}\nvirtual_gid_maps = static:{gid}\n\
              smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n\
-             maillog_file_prefixes = {r}\nmaillog_file = {r}/maillog\n",
+             maillog_file_prefixes = {r}\nmaillog_file = {r}/maillog\n\
+             queue_run_delay = 1s\nminimal_backoff_time = 1s\nmaximal_backoff_time = 2s\n",
             q = root.join("queue").display(),
             d = root.join("data").display(),
             v = root.join("vmail").display(),
@@ -151,6 +154,36 @@ impl Postfix {
     /// Its mail log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.root.join("maillog")).unwrap_or_default()
+    }
+
+    /// A failure summary of its log: how many deliveries were sent,
+    /// deferred or bounced, every delivery line that was not `sent`, and
+    /// the last lines (a whole log of hundreds of messages is cut off by
+    /// test runners before the interesting part).
+    pub fn diagnosis(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        let count = |s: &str| lines.iter().filter(|l| l.contains(s)).count();
+        let mut out = format!(
+            "postfix: {} sent, {} deferred, {} bounced\n",
+            count("status=sent"),
+            count("status=deferred"),
+            count("status=bounced")
+        );
+        for l in lines
+            .iter()
+            .filter(|l| (l.contains("status=") && !l.contains("status=sent")) || l.contains("warning") || l.contains("fatal"))
+            .take(40)
+        {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out.push_str("last lines:\n");
+        for l in &lines[lines.len().saturating_sub(30)..] {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out
     }
 
     /// The Maildir its mail is delivered to.

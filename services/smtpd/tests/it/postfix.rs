@@ -43,6 +43,10 @@ impl Postfix {
         self.pf.log()
     }
 
+    pub fn diagnosis(&self) -> String {
+        self.pf.diagnosis()
+    }
+
     /// Messages delivered to the catch-all Maildir.
     pub fn delivered(&self) -> Vec<String> {
         crate::common::maildir_messages(&self.pf.maildir())
