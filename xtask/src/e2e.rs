@@ -4,7 +4,9 @@
 //! `N passed, N failed`:
 //! 1. **default**: the ISO's own answer file (`inst.ks=cdrom:/ks/outpost.ks`)
 //!    onto one blank 8 GiB disk; then the installed disk boots alone and is
-//!    checked from outside: multi-user reached, the login prompt shows the
+//!    checked from outside: the boot finished with no failed unit (decided
+//!    inside the guest: outpost-ready.service prints the result of
+//!    `systemctl is-system-running --wait` on the console), the login prompt shows the
 //!    answer file's host name, SMTP answers through a loopback-forwarded
 //!    port, and offline (`sfdisk`, `debugfs`) the GPT, fstab, Outpost
 //!    layout, modes and install log are right. The answer file holds no
@@ -177,7 +179,8 @@ fn find_time(serial: &str, prefix: &str, suffix: &str) -> Option<f64> {
     })
 }
 
-/// Boots the installed disk(s) alone; checks multi-user, the login prompt
+/// Boots the installed disk(s) alone; checks the boot finished with no failed
+/// unit (outpost-ready.service's console line), the login prompt
 /// with `hostname`, and (if `smtp`) the SMTP greeting through a forwarded port.
 /// Boots an installed disk to its login prompt; returns the notes for the
 /// report and the serial console's text.
@@ -202,25 +205,33 @@ fn boot_installed(
             .arg("virtio-net-pci,netdev=n0,romfile=");
     }
     let mut run = vm.spawn()?;
-    let t = run.wait_for(
-        // systemd colours the unit name; the description is plain text.
-        "- Multi-User System",
-        timeout("OUTPOST_E2E_BOOT_TIMEOUT", 420),
-    )?;
+    // Readiness is decided inside the guest: outpost-ready.service prints
+    // this line once `systemctl is-system-running --wait` returns, i.e. when
+    // the boot's job queue is empty (a console status line of systemd's own
+    // can be lost on a loaded machine; this one is written after the fact).
+    const READY: &str = "outpost: boot finished, system ";
+    let t = run.wait_for(READY, timeout("OUTPOST_E2E_BOOT_TIMEOUT", 420))?;
     let short = hostname.split('.').next().unwrap_or(hostname);
     run.wait_for(&format!("{short} login:"), Duration::from_secs(120))?;
-    // Every unit must have started: a failed nftables, ssh or Outpost daemon fails the check.
-    let failed: Vec<String> = run
-        .serial()
+    let serial = run.serial();
+    let state = serial
         .lines()
-        .filter(|l| l.contains("Failed to start"))
+        .find_map(|l| Some(l[l.find(READY)? + READY.len()..].trim().to_owned()))
+        .unwrap_or_default();
+    // Every unit must have started: a failed nftables, ssh or Outpost daemon fails the check.
+    let mut failed: Vec<String> = serial
+        .lines()
+        .filter(|l| l.contains("Failed to start") || l.contains("outpost: failed unit "))
         .map(|l| l.replace("\u{1b}[0;1;39m", "").replace("\u{1b}[0m", ""))
         .collect();
+    if state != "running" && failed.is_empty() {
+        failed.push(format!("system state {state:?}"));
+    }
     if !failed.is_empty() {
         bail!("units failed at boot: {}", failed.join(" | "));
     }
     let mut notes = format!(
-        "multi-user after {:.1} s, login prompt `{short} login:`",
+        "boot finished (system {state}) after {:.1} s, login prompt `{short} login:`",
         t.as_secs_f64()
     );
     if smtp {
