@@ -172,7 +172,11 @@ impl Postfix {
         );
         for l in lines
             .iter()
-            .filter(|l| (l.contains("status=") && !l.contains("status=sent")) || l.contains("warning") || l.contains("fatal"))
+            .filter(|l| {
+                (l.contains("status=") && !l.contains("status=sent"))
+                    || l.contains("warning")
+                    || l.contains("fatal")
+            })
             .take(40)
         {
             out.push_str(l);

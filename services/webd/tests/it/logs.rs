@@ -1,7 +1,7 @@
 //! The logs of a real-client run (issue 11): `cargo xtask serve`, then
 //! swaks (SMTP submission, right and wrong password), curl (IMAP with
 //! STARTTLS, POP3 with STLS, HTTPS PROPFIND right and wrong), mbsync (IMAP
-//! sync). The daemons' whole log is then searched for the passwords and the
+//! sync), litmus (WebDAV `basic` suite). The daemons' whole log is then searched for the passwords and the
 //! message body used: none may appear; and each login shows up exactly once
 //! as an `outpost::auth` event with the right result.
 
@@ -145,6 +145,44 @@ Channel sync\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Both\nSyncState
         logins(&log, "imap", "failed") + logins(&log, "pop3", "failed"),
         0,
         "{log}"
+    );
+
+    // litmus (WebDAV, Basic auth on every request over serve's plain-HTTP
+    // loopback listener): dozens of authenticated requests and bodies; the
+    // password must still appear nowhere and no login may count as failed.
+    // (`http` here: litmus cannot be given the CA.)
+    let litmus = output(
+        Command::new("litmus")
+            .args([
+                "-k",
+                &format!("http://{}/dav/{USER}/", s.addr("http")),
+                USER,
+                PASS,
+            ])
+            .env("TESTS", "basic")
+            .current_dir(work.path()),
+    );
+    let text = String::from_utf8_lossy(&litmus.stdout);
+    assert!(text.contains("summary for `basic'"), "{text}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let log = s.log();
+    for secret in [PASS, WRONG, BODY] {
+        assert!(
+            !log.contains(secret),
+            "{secret:?} is in the log after litmus"
+        );
+    }
+    assert_eq!(
+        logins(&log, "http", "failed"),
+        1,
+        "litmus made a login fail:\n{log}"
+    );
+    // Its requests re-send the credentials already verified over HTTPS:
+    // cached re-authentications, not new logins (auth.rs), so still one.
+    assert_eq!(
+        logins(&log, "http", "ok"),
+        1,
+        "a cached re-authentication was logged as a login:\n{log}"
     );
     if std::env::var_os("OUTPOST_SHOW_LOG").is_some() {
         eprintln!("{log}");
