@@ -241,6 +241,11 @@ pub struct Upstream {
     pub username: String,
     /// AUTH password.
     pub password: String,
+    /// Longest wait in seconds for one whole reply of the smarthost (the
+    /// greeting, or the answer to one command), however slowly its bytes
+    /// arrive; then the attempt fails temporarily and the mail stays
+    /// queued. RFC 5321 §4.5.3.2 suggests 2 to 10 minutes per reply.
+    pub reply_timeout_secs: u64,
 }
 
 impl Default for Upstream {
@@ -252,6 +257,7 @@ impl Default for Upstream {
             ca_file: None,
             username: String::new(),
             password: String::new(),
+            reply_timeout_secs: 300,
         }
     }
 }
@@ -473,6 +479,9 @@ impl Config {
             || self.smtp.retry_max_secs < self.smtp.retry_initial_secs
         {
             return Err("smtp.retry_initial_secs must be > 0 and <= smtp.retry_max_secs".into());
+        }
+        if self.smtp.upstream.reply_timeout_secs == 0 {
+            return Err("smtp.upstream.reply_timeout_secs must be > 0".into());
         }
         if self.smtp.data_buffer_bytes < 1024 {
             return Err("smtp.data_buffer_bytes must be at least 1024".into());

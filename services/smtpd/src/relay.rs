@@ -39,7 +39,6 @@ const SCAN_INTERVAL: Duration = Duration::from_secs(2);
 /// Parallel deliveries to the smarthost.
 const RELAY_CONCURRENCY: usize = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-const REPLY_TIMEOUT: Duration = Duration::from_secs(300);
 /// Pause between cleanup passes over the queue directory.
 const CLEANUP_INTERVAL: Duration = Duration::from_secs(600);
 
@@ -270,35 +269,72 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 struct Client {
     io: Box<dyn Io>,
     buf: Vec<u8>,
+    /// The longest wait for one whole reply, and for each write
+    /// (`smtp.upstream.reply_timeout_secs`).
+    timeout: Duration,
 }
 
+/// The longest reply line accepted, CRLF included. RFC 5321 §4.5.3.1.5
+/// says 512 octets; real servers send longer EHLO and error texts, so eight
+/// times that, and no more: a smarthost sending bytes without a newline
+/// must not grow the buffer without bound.
+const MAX_REPLY_LINE: usize = 4096;
+/// The most lines of one multi-line reply (EHLO lists a dozen or two).
+const MAX_REPLY_LINES: usize = 100;
+
 impl Client {
-    /// Reads one (possibly multi-line) reply: code and joined text.
+    fn new(io: Box<dyn Io>, timeout: Duration) -> Client {
+        Client {
+            io,
+            buf: Vec::new(),
+            timeout,
+        }
+    }
+
+    /// Reads one (possibly multi-line) reply: code and joined text. Bounded
+    /// in line length, line count and total time (one deadline for the
+    /// whole reply, not per read: a smarthost trickling a byte at a time
+    /// cannot hold the delivery forever). Hand-written because it is this
+    /// small once bounded; the reply grammar is RFC 5321 §4.2.
     async fn reply(&mut self) -> Result<(u16, String), Failure> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
         let mut lines = Vec::new();
         loop {
             while let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+                if pos + 1 > MAX_REPLY_LINE {
+                    return Err(temp(format!(
+                        "reply line longer than {MAX_REPLY_LINE} bytes"
+                    )));
+                }
                 let line: Vec<u8> = self.buf.drain(..=pos).collect();
                 let line = String::from_utf8_lossy(&line).trim_end().to_string();
-                if line.len() < 3 {
-                    return Err(temp(format!("malformed reply {line:?}")));
-                }
-                let code: u16 = line[..3]
-                    .parse()
-                    .map_err(|_| temp(format!("malformed reply {line:?}")))?;
+                let code = match line.get(..3).map(|c| (c, c.parse::<u16>())) {
+                    Some((c, Ok(code))) if c.bytes().all(|b| b.is_ascii_digit()) => code,
+                    _ => return Err(temp(format!("malformed reply {line:?}"))),
+                };
                 let last = line.as_bytes().get(3) != Some(&b'-');
                 lines.push(line);
                 if last {
                     return Ok((code, lines.join(" / ")));
                 }
-                if lines.len() > 100 {
-                    return Err(temp("reply too long"));
+                if lines.len() >= MAX_REPLY_LINES {
+                    return Err(temp(format!("reply of more than {MAX_REPLY_LINES} lines")));
                 }
             }
+            if self.buf.len() > MAX_REPLY_LINE {
+                return Err(temp(format!(
+                    "reply line longer than {MAX_REPLY_LINE} bytes"
+                )));
+            }
             let mut chunk = [0u8; 4096];
-            let n = tokio::time::timeout(REPLY_TIMEOUT, self.io.read(&mut chunk))
+            let n = tokio::time::timeout_at(deadline, self.io.read(&mut chunk))
                 .await
-                .map_err(|_| temp("timeout waiting for the smarthost"))?
+                .map_err(|_| {
+                    temp(format!(
+                        "no complete reply within {} s from the smarthost",
+                        self.timeout.as_secs()
+                    ))
+                })?
                 .map_err(|e| temp(format!("reading from the smarthost: {e}")))?;
             if n == 0 {
                 return Err(temp("smarthost closed the connection"));
@@ -308,13 +344,19 @@ impl Client {
     }
 
     async fn send(&mut self, data: &[u8]) -> Result<(), Failure> {
-        self.io
-            .write_all(data)
+        let timeout = self.timeout;
+        let write = async {
+            self.io.write_all(data).await?;
+            self.io.flush().await
+        };
+        tokio::time::timeout(timeout, write)
             .await
-            .map_err(|e| temp(format!("writing to the smarthost: {e}")))?;
-        self.io
-            .flush()
-            .await
+            .map_err(|_| {
+                temp(format!(
+                    "writing to the smarthost: no progress within {} s",
+                    timeout.as_secs()
+                ))
+            })?
             .map_err(|e| temp(format!("writing to the smarthost: {e}")))
     }
 
@@ -340,10 +382,8 @@ async fn send(
     .await
     .map_err(|_| temp(format!("connecting to {}:{}: timeout", up.host, up.port)))?
     .map_err(|e| temp(format!("connecting to {}:{}: {e}", up.host, up.port)))?;
-    let mut c = Client {
-        io: Box::new(tcp),
-        buf: Vec::new(),
-    };
+    let timeout = Duration::from_secs(up.reply_timeout_secs);
+    let mut c = Client::new(Box::new(tcp), timeout);
     let (code, text) = c.reply().await?;
     if code != 220 {
         return Err(temp(format!("greeting: {text}")));
@@ -375,14 +415,14 @@ async fn send(
         // Any bytes buffered before the handshake would be an injection.
         c.buf.clear();
         let Client { io, .. } = c;
-        let tls = tokio_rustls::TlsConnector::from(config)
-            .connect(name, io)
-            .await
-            .map_err(|e| temp(format!("TLS with the smarthost: {e}")))?;
-        c = Client {
-            io: Box::new(tls),
-            buf: Vec::new(),
-        };
+        let tls = tokio::time::timeout(
+            timeout,
+            tokio_rustls::TlsConnector::from(config).connect(name, io),
+        )
+        .await
+        .map_err(|_| temp("TLS with the smarthost: handshake timeout"))?
+        .map_err(|e| temp(format!("TLS with the smarthost: {e}")))?;
+        c = Client::new(Box::new(tls), timeout);
         let (code, text) = c.command(&format!("EHLO {hostname}")).await?;
         if code != 250 {
             return Err(temp(format!("EHLO after STARTTLS: {text}")));

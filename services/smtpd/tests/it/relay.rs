@@ -352,3 +352,189 @@ async fn dsn_envid_with_crlf_never_becomes_a_bounce_header() {
         assert!(dsn.contains(want), "missing {want:?} in\n{dsn}");
     }
 }
+
+/// A fake smarthost on 127.0.0.1:0 that plays `script` to the first
+/// connection; returns its port. The script gets the accepted stream.
+async fn fake_smarthost<F, Fut>(script: F) -> u16
+where
+    F: FnOnce(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        if let Ok((tcp, _)) = listener.accept().await {
+            script(tcp).await;
+        }
+    });
+    port
+}
+
+/// Starts smtpd relaying to 127.0.0.1:`port` in clear text, queues one
+/// message for a remote recipient and waits for the first attempt; returns
+/// the server, the recipient's `last_error` and this process's peak RSS
+/// once the server had started (KiB). The entry must still be queued and
+/// pending.
+async fn first_attempt(port: u16, reply_timeout_secs: u64) -> (TestServer, String, u64) {
+    let s = start_with(|c| {
+        c.smtp.upstream.host = "127.0.0.1".into();
+        c.smtp.upstream.port = port;
+        c.smtp.upstream.tls = UpstreamTls::None;
+        c.smtp.upstream.reply_timeout_secs = reply_timeout_secs;
+        // One attempt only.
+        c.smtp.retry_initial_secs = 3600;
+        c.smtp.retry_max_secs = 3600;
+    })
+    .await;
+    let started = peak_rss_kib();
+    let t = crate::now();
+    let env = outpost_smtpd::queue::Envelope {
+        id: outpost_smtpd::queue::new_id(),
+        from: "alice@outpost.test".into(),
+        rcpts: vec![outpost_smtpd::queue::QueuedRcpt {
+            address: "partner@remote.example".into(),
+            state: outpost_smtpd::queue::RcptState::Pending,
+            last_error: String::new(),
+            notify_never: false,
+            orcpt: None,
+        }],
+        created: t,
+        attempts: 0,
+        next_attempt: t,
+        size: 0,
+        envid: None,
+        ret_headers_only: false,
+        submitter: None,
+    };
+    s.shared
+        .queue
+        .enqueue(&env, b"Subject: hostile\r\n\r\nx\r\n")
+        .unwrap();
+    s.shared.queue.request_flush().unwrap();
+    let q = &s.shared.queue;
+    assert!(
+        wait_for(30, || q
+            .list()
+            .unwrap()
+            .first()
+            .is_some_and(|e| e.attempts >= 1))
+        .await,
+        "no delivery attempt finished: {:?}",
+        q.list().unwrap()
+    );
+    let list = q.list().unwrap();
+    assert_eq!(list.len(), 1, "the message stays queued: {list:?}");
+    let rc = &list[0].rcpts[0];
+    assert_eq!(
+        rc.state,
+        outpost_smtpd::queue::RcptState::Pending,
+        "a temporary failure: {list:?}"
+    );
+    let err = rc.last_error.clone();
+    (s, err, started)
+}
+
+/// Peak resident memory of this process in KiB (`VmHWM`).
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smarthost_endless_line_without_newline_is_cut_off_early() {
+    // Regression (#11): the reply reader buffered until a newline, so a
+    // smarthost sending bytes without one grew memory without bound.
+    const TOTAL: usize = 64 << 20;
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+    let port = fake_smarthost(move |mut tcp| async move {
+        let chunk = vec![b'x'; 64 << 10];
+        let mut sent = 0usize;
+        let _ = tcp.write_all(b"220 ").await;
+        while sent < TOTAL {
+            match tcp.write_all(&chunk).await {
+                Ok(()) => sent += chunk.len(),
+                Err(_) => break,
+            }
+        }
+        let _ = sent_tx.send(sent);
+    })
+    .await;
+    let (_s, err, before) = first_attempt(port, 300).await;
+    let grown = peak_rss_kib().saturating_sub(before);
+    assert!(err.contains("reply line longer than"), "{err}");
+    let sent = tokio::time::timeout(Duration::from_secs(30), sent_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    eprintln!(
+        "relay: gave up after the smarthost sent {sent} of {TOTAL} bytes; peak RSS grew {grown} KiB"
+    );
+    assert!(sent < TOTAL, "the relay read all {TOTAL} bytes");
+    assert!(grown < 16 << 10, "peak RSS grew {grown} KiB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smarthost_trickling_a_reply_hits_the_total_reply_timeout() {
+    // Regression (#11): each read restarted the 300 s timeout, so one byte
+    // every few seconds kept a delivery (and its slot) forever.
+    let port = fake_smarthost(|mut tcp| async move {
+        // Bounded: at most 60 s of trickling.
+        for _ in 0..600 {
+            if tcp.write_all(b"2").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let (_s, err, _) = first_attempt(port, 2).await;
+    let took = started.elapsed();
+    eprintln!("relay: trickled reply given up after {took:.2?}");
+    assert!(err.contains("no complete reply within 2 s"), "{err}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smarthost_reply_with_10000_continuation_lines_is_refused() {
+    let port = fake_smarthost(|mut tcp| async move {
+        let mut greeting = "220-x\r\n".repeat(10_000);
+        greeting.push_str("220 ok\r\n");
+        let _ = tcp.write_all(greeting.as_bytes()).await;
+        let mut sink = [0u8; 1024];
+        let _ = tokio::io::AsyncReadExt::read(&mut tcp, &mut sink).await;
+    })
+    .await;
+    let (_s, err, _) = first_attempt(port, 300).await;
+    assert!(err.contains("reply of more than 100 lines"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smarthost_empty_continuation_lines_are_counted_too() {
+    // A byte limit alone would let short lines run on without end: lines
+    // are counted, so an endless stream of empty "220-" lines still ends.
+    let port = fake_smarthost(|mut tcp| async move {
+        let lines = "220-\r\n".repeat(100_000);
+        let _ = tcp.write_all(lines.as_bytes()).await;
+    })
+    .await;
+    let (_s, err, _) = first_attempt(port, 300).await;
+    assert!(err.contains("reply of more than 100 lines"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smarthost_malformed_reply_code_is_a_temporary_failure() {
+    let port = fake_smarthost(|mut tcp| async move {
+        let _ = tcp.write_all(b"22x hello\r\n").await;
+        let mut sink = [0u8; 1024];
+        let _ = tokio::io::AsyncReadExt::read(&mut tcp, &mut sink).await;
+    })
+    .await;
+    let (_s, err, _) = first_attempt(port, 300).await;
+    assert!(err.contains("malformed reply"), "{err}");
+    assert!(err.contains("22x hello"), "{err}");
+}
