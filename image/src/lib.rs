@@ -18,4 +18,4 @@ pub mod sums;
 pub mod tarball;
 mod time;
 
-pub use time::civil_from_unix;
+pub use self::time::civil_from_unix;

@@ -1,29 +1,22 @@
 //! Calendar arithmetic for stamping `SOURCE_DATE_EPOCH` into formats that
 //! store broken-down dates (FAT directory entries, ISO 9660 volume dates),
-//! without pulling a date/time crate and without ever reading the clock.
+//! with the `time` crate's calendar, never reading the clock.
 
 /// Converts Unix seconds to `(year, month, day, hour, minute, second)` in
-/// UTC, using Howard Hinnant's `civil_from_days` algorithm.
+/// UTC (beyond the year 9999, which no `SOURCE_DATE_EPOCH` reaches: the
+/// epoch).
 pub fn civil_from_unix(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = if m <= 2 { y + 1 } else { y };
+    let dt = i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     (
-        y,
-        m,
-        d,
-        (rem / 3_600) as u32,
-        ((rem % 3_600) / 60) as u32,
-        (rem % 60) as u32,
+        i64::from(dt.year()),
+        u32::from(u8::from(dt.month())),
+        u32::from(dt.day()),
+        u32::from(dt.hour()),
+        u32::from(dt.minute()),
+        u32::from(dt.second()),
     )
 }
 

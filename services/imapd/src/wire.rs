@@ -41,41 +41,23 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// Days since 1970-01-01 → (year, month 1-12, day) (H. Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// (year, month, day) → days since 1970-01-01.
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// The calendar date of Unix seconds `t` (UTC; out of `time`'s range,
+/// years beyond ±9999, the epoch: no mail store holds such a date).
+fn utc(t: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 /// INTERNALDATE format `"dd-Mon-yyyy hh:mm:ss +0000"` (RFC 9051 date-time).
 pub fn internal_date(t: i64) -> String {
-    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
-    let s = t.rem_euclid(86_400);
+    let dt = utc(t);
     format!(
-        "\"{d:02}-{}-{y:04} {:02}:{:02}:{:02} +0000\"",
-        MONTHS[(m - 1) as usize],
-        s / 3600,
-        s / 60 % 60,
-        s % 60
+        "\"{:02}-{}-{:04} {:02}:{:02}:{:02} +0000\"",
+        dt.day(),
+        MONTHS[usize::from(u8::from(dt.month())) - 1],
+        dt.year(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
     )
 }
 
@@ -96,10 +78,19 @@ pub fn parse_date(s: &str) -> Option<i64> {
     let mon = p.next()?;
     let m = MONTHS.iter().position(|x| x.eq_ignore_ascii_case(mon))? as u32 + 1;
     let y = digits(p.next()?, 4, 4)?;
-    if p.next().is_some() || !(1..=31).contains(&d) {
+    if p.next().is_some() {
         return None;
     }
-    Some(days_from_civil(y, m, d))
+    // A day the month does not have (31-Feb) is no date: refused.
+    let month = time::Month::try_from(u8::try_from(m).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?)
+        .ok()?;
+    Some(
+        date.midnight()
+            .assume_utc()
+            .unix_timestamp()
+            .div_euclid(86_400),
+    )
 }
 
 /// Parses an APPEND date-time `dd-Mon-yyyy hh:mm:ss +zzzz` → Unix seconds.
@@ -162,6 +153,11 @@ mod tests {
         );
         assert_eq!(parse_date(" 1-Feb-2000"), Some(10_988));
         assert_eq!(parse_date("1-Foo-2000"), None);
+        // Days the month does not have are no dates.
+        assert_eq!(parse_date("29-Feb-2024"), Some(19_782));
+        assert_eq!(parse_date("29-Feb-2023"), None);
+        assert_eq!(parse_date("31-Apr-2026"), None);
+        assert_eq!(parse_date("0-Jan-2026"), None);
     }
 
     #[test]
