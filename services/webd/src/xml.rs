@@ -210,8 +210,21 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
                     if !xml_chars(&v) {
                         return Err(XmlError("a character XML does not allow".into()));
                     }
+                    // An attribute's prefix must be declared, as an
+                    // element's must (Namespaces in XML §5); and one whose
+                    // local name is `xmlns` would be written back as a
+                    // namespace declaration (found by fuzzing:
+                    // `mlns:xmlns="…"` came back as a second `xmlns`).
+                    if let (ResolveResult::Unknown(p), _) =
+                        reader.resolver().resolve_attribute(a.key)
+                    {
+                        return Err(XmlError(format!(
+                            "unknown prefix {}",
+                            String::from_utf8_lossy(&p)
+                        )));
+                    }
                     let name = String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned();
-                    if !xml_name(&name) {
+                    if !xml_name(&name) || name == "xmlns" {
                         return Err(XmlError(format!("invalid attribute name {name:?}")));
                     }
                     // Attributes are kept by local name: two that differ only
@@ -486,6 +499,23 @@ mod tests {
         assert!(parse(b"<a>&#0;</a>").is_err());
         let e = parse(b"<a b=\"1&amp;2\"/>").unwrap();
         assert_eq!(e.attrs, vec![("b".to_string(), "1&2".to_string())]);
+    }
+
+    #[test]
+    fn an_attribute_named_xmlns_or_with_an_unknown_prefix_is_refused() {
+        // Found by fuzzing (dav_xml): `p:xmlns` was kept as `xmlns` and
+        // written back as a second namespace declaration, which no parser
+        // accepts; an undeclared attribute prefix was silently dropped.
+        for bad in [
+            &br#"<a xmlns="urn:a"><b mlns:xmlns="x"/></a>"#[..],
+            br#"<a xmlns:p="urn:p" p:xmlns="x"/>"#,
+            br#"<a q:b="1"/>"#,
+        ] {
+            assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        let ok = parse(br#"<a xmlns:p="urn:p" p:b="1"/>"#).unwrap();
+        let text = ok.to_xml();
+        assert_eq!(parse(text.as_bytes()).unwrap().to_xml(), text);
     }
 
     #[test]
