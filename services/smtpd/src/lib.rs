@@ -260,7 +260,17 @@ impl Server {
 
     /// Runs the relay and accepts connections until the shutdown signal.
     pub async fn run(self) -> anyhow::Result<()> {
-        let relay = tokio::spawn(relay::run(self.shared.clone()));
+        // Aborted however `run` ends, also when its future is dropped: a
+        // dropped JoinHandle leaves the task running, and two relays on one
+        // queue deliver the same due entry twice (seen: a restarted server
+        // in the relay test sent one message twice).
+        struct AbortOnDrop(tokio::task::JoinHandle<()>);
+        impl Drop for AbortOnDrop {
+            fn drop(&mut self) {
+                self.0.abort();
+            }
+        }
+        let _relay = AbortOnDrop(tokio::spawn(relay::run(self.shared.clone())));
         let opts = outpost_daemon::listen::ServeOptions {
             limits: limits(&self.shared.config),
             tls: Some(self.shared.tls.clone()),
@@ -271,7 +281,6 @@ impl Server {
         self.bound
             .serve(opts, move |c| session(sh.clone(), c))
             .await;
-        relay.abort();
         Ok(())
     }
 }
