@@ -192,21 +192,12 @@ Content-Disposition: attachment; filename=\"log{i}.bin\"\r\nContent-Transfer-Enc
 }
 
 fn rfc2822(t: u64) -> String {
-    let dt = i64::try_from(t)
+    use time::format_description::well_known::Rfc2822;
+    i64::try_from(t)
         .ok()
         .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let (wd, mon) = (dt.weekday().to_string(), dt.month().to_string());
-    format!(
-        "{}, {} {} {} {:02}:{:02}:{:02} +0000",
-        &wd[..3],
-        dt.day(),
-        &mon[..3],
-        dt.year(),
-        dt.hour(),
-        dt.minute(),
-        dt.second()
-    )
+        .and_then(|d| d.format(&Rfc2822).ok())
+        .unwrap_or_else(|| "Thu, 01 Jan 1970 00:00:00 +0000".into())
 }
 
 fn wait_port(port: u16, what: &str) -> anyhow::Result<()> {

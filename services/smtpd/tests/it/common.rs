@@ -221,3 +221,26 @@ pub async fn script(addr: SocketAddr, steps: &[(&str, &str)]) {
         c.check(input, want).await;
     }
 }
+
+/// A queue entry from alice to one pending remote recipient, due now.
+pub fn envelope(id: &str) -> outpost_smtpd::queue::Envelope {
+    let t = crate::now();
+    outpost_smtpd::queue::Envelope {
+        id: id.into(),
+        from: "alice@outpost.test".into(),
+        rcpts: vec![outpost_smtpd::queue::QueuedRcpt {
+            address: "partner@remote.example".into(),
+            state: outpost_smtpd::queue::RcptState::Pending,
+            last_error: String::new(),
+            notify_never: false,
+            orcpt: None,
+        }],
+        created: t,
+        attempts: 0,
+        next_attempt: t,
+        size: 5,
+        envid: None,
+        ret_headers_only: false,
+        submitter: None,
+    }
+}

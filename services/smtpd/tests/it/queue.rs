@@ -6,31 +6,9 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use outpost_smtpd::queue::{Envelope, Queue, QueuedRcpt, RcptState, new_id};
+use outpost_smtpd::queue::{Queue, new_id};
 
-use crate::common::start_with;
-
-fn envelope(id: &str) -> Envelope {
-    let t = crate::now();
-    Envelope {
-        id: id.into(),
-        from: "alice@outpost.test".into(),
-        rcpts: vec![QueuedRcpt {
-            address: "partner@remote.example".into(),
-            state: RcptState::Pending,
-            last_error: String::new(),
-            notify_never: false,
-            orcpt: None,
-        }],
-        created: t,
-        attempts: 0,
-        next_attempt: t,
-        size: 5,
-        envid: None,
-        ret_headers_only: false,
-        submitter: None,
-    }
-}
+use crate::common::{envelope, start_with};
 
 /// Sets a file's modification time `secs` seconds into the past.
 fn age(path: &Path, secs: u64) {

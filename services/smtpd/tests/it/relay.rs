@@ -370,6 +370,17 @@ where
     port
 }
 
+/// A fake smarthost that sends `reply`, then reads until the client gives
+/// up.
+async fn fake_smarthost_saying(reply: Vec<u8>) -> u16 {
+    fake_smarthost(|mut tcp| async move {
+        let _ = tcp.write_all(&reply).await;
+        let mut sink = [0u8; 1024];
+        while matches!(tokio::io::AsyncReadExt::read(&mut tcp, &mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await
+}
+
 /// Starts smtpd relaying to 127.0.0.1:`port` in clear text, queues one
 /// message for a remote recipient and waits for the first attempt; returns
 /// the server, the recipient's `last_error` and this process's peak RSS
@@ -387,25 +398,7 @@ async fn first_attempt(port: u16, reply_timeout_secs: u64) -> (TestServer, Strin
     })
     .await;
     let started = peak_rss_kib();
-    let t = crate::now();
-    let env = outpost_smtpd::queue::Envelope {
-        id: outpost_smtpd::queue::new_id(),
-        from: "alice@outpost.test".into(),
-        rcpts: vec![outpost_smtpd::queue::QueuedRcpt {
-            address: "partner@remote.example".into(),
-            state: outpost_smtpd::queue::RcptState::Pending,
-            last_error: String::new(),
-            notify_never: false,
-            orcpt: None,
-        }],
-        created: t,
-        attempts: 0,
-        next_attempt: t,
-        size: 0,
-        envid: None,
-        ret_headers_only: false,
-        submitter: None,
-    };
+    let env = crate::common::envelope(&outpost_smtpd::queue::new_id());
     s.shared
         .queue
         .enqueue(&env, b"Subject: hostile\r\n\r\nx\r\n")
@@ -501,14 +494,9 @@ async fn smarthost_trickling_a_reply_hits_the_total_reply_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smarthost_reply_with_10000_continuation_lines_is_refused() {
-    let port = fake_smarthost(|mut tcp| async move {
-        let mut greeting = "220-x\r\n".repeat(10_000);
-        greeting.push_str("220 ok\r\n");
-        let _ = tcp.write_all(greeting.as_bytes()).await;
-        let mut sink = [0u8; 1024];
-        let _ = tokio::io::AsyncReadExt::read(&mut tcp, &mut sink).await;
-    })
-    .await;
+    let mut greeting = "220-x\r\n".repeat(10_000);
+    greeting.push_str("220 ok\r\n");
+    let port = fake_smarthost_saying(greeting.into_bytes()).await;
     let (_s, err, _) = first_attempt(port, 300).await;
     assert!(err.contains("reply of more than 100 lines"), "{err}");
 }
@@ -517,24 +505,51 @@ async fn smarthost_reply_with_10000_continuation_lines_is_refused() {
 async fn smarthost_empty_continuation_lines_are_counted_too() {
     // A byte limit alone would let short lines run on without end: lines
     // are counted, so an endless stream of empty "220-" lines still ends.
-    let port = fake_smarthost(|mut tcp| async move {
-        let lines = "220-\r\n".repeat(100_000);
-        let _ = tcp.write_all(lines.as_bytes()).await;
-    })
-    .await;
+    let port = fake_smarthost_saying("220-\r\n".repeat(100_000).into_bytes()).await;
     let (_s, err, _) = first_attempt(port, 300).await;
     assert!(err.contains("reply of more than 100 lines"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smarthost_malformed_reply_code_is_a_temporary_failure() {
-    let port = fake_smarthost(|mut tcp| async move {
-        let _ = tcp.write_all(b"22x hello\r\n").await;
-        let mut sink = [0u8; 1024];
-        let _ = tokio::io::AsyncReadExt::read(&mut tcp, &mut sink).await;
-    })
-    .await;
+    let port = fake_smarthost_saying(b"22x hello\r\n".to_vec()).await;
     let (_s, err, _) = first_attempt(port, 300).await;
     assert!(err.contains("malformed reply"), "{err}");
     assert!(err.contains("22x hello"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_leaves_no_relay_running() {
+    // Regression: `Server::run` spawned the relay and aborted it only when
+    // `serve` returned; dropping `run` (a restart) left it running, and two
+    // relays on one queue delivered a due message twice.
+    let s = start_with(|c| {
+        c.smtp.upstream.host = "127.0.0.1".into();
+        c.smtp.upstream.port = free_port();
+        c.smtp.upstream.tls = UpstreamTls::None;
+        c.smtp.retry_initial_secs = 1;
+        c.smtp.retry_max_secs = 1;
+    })
+    .await;
+    s.shared
+        .queue
+        .enqueue(
+            &crate::common::envelope(&outpost_smtpd::queue::new_id()),
+            b"Subject: x\r\n\r\nx\r\n",
+        )
+        .unwrap();
+    s.shared.queue.request_flush().unwrap();
+    let (shared, _dir) = (s.shared.clone(), s.dir.clone());
+    let attempts = || shared.queue.list().unwrap()[0].attempts;
+    assert!(wait_for(20, || attempts() >= 1).await, "no attempt");
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped = attempts();
+    // Retries are due every second and the relay scans every 2 s.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        attempts(),
+        stopped,
+        "a relay still runs after its server stopped"
+    );
 }
