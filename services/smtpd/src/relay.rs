@@ -343,21 +343,29 @@ impl Client {
         }
     }
 
+    /// Writes `data` in pieces of 64 KiB, each of which must be taken
+    /// within the timeout: a smarthost that stops reading fails the attempt,
+    /// while a large message over a slow (DDIL) link may take as long as it
+    /// needs, as long as it moves.
     async fn send(&mut self, data: &[u8]) -> Result<(), Failure> {
         let timeout = self.timeout;
-        let write = async {
-            self.io.write_all(data).await?;
-            self.io.flush().await
+        let stalled = || {
+            temp(format!(
+                "writing to the smarthost: no progress within {} s",
+                timeout.as_secs()
+            ))
         };
-        tokio::time::timeout(timeout, write)
+        let failed = |e: std::io::Error| temp(format!("writing to the smarthost: {e}"));
+        for piece in data.chunks(64 * 1024) {
+            tokio::time::timeout(timeout, self.io.write_all(piece))
+                .await
+                .map_err(|_| stalled())?
+                .map_err(failed)?;
+        }
+        tokio::time::timeout(timeout, self.io.flush())
             .await
-            .map_err(|_| {
-                temp(format!(
-                    "writing to the smarthost: no progress within {} s",
-                    timeout.as_secs()
-                ))
-            })?
-            .map_err(|e| temp(format!("writing to the smarthost: {e}")))
+            .map_err(|_| stalled())?
+            .map_err(failed)
     }
 
     async fn command(&mut self, line: &str) -> Result<(u16, String), Failure> {

@@ -381,12 +381,19 @@ async fn fake_smarthost_saying(reply: Vec<u8>) -> u16 {
     .await
 }
 
+/// The message the hostile-smarthost tests queue.
+const HOSTILE: &[u8] = b"Subject: hostile\r\n\r\nx\r\n";
+
 /// Starts smtpd relaying to 127.0.0.1:`port` in clear text, queues one
-/// message for a remote recipient and waits for the first attempt; returns
+/// message (`body`) for a remote recipient and waits for the first attempt; returns
 /// the server, the recipient's `last_error` and this process's peak RSS
 /// once the server had started (KiB). The entry must still be queued and
 /// pending.
-async fn first_attempt(port: u16, reply_timeout_secs: u64) -> (TestServer, String, u64) {
+async fn first_attempt(
+    port: u16,
+    reply_timeout_secs: u64,
+    body: &[u8],
+) -> (TestServer, String, u64) {
     let s = start_with(|c| {
         c.smtp.upstream.host = "127.0.0.1".into();
         c.smtp.upstream.port = port;
@@ -399,10 +406,7 @@ async fn first_attempt(port: u16, reply_timeout_secs: u64) -> (TestServer, Strin
     .await;
     let started = peak_rss_kib();
     let env = crate::common::envelope(&outpost_smtpd::queue::new_id());
-    s.shared
-        .queue
-        .enqueue(&env, b"Subject: hostile\r\n\r\nx\r\n")
-        .unwrap();
+    s.shared.queue.enqueue(&env, body).unwrap();
     s.shared.queue.request_flush().unwrap();
     let q = &s.shared.queue;
     assert!(
@@ -456,7 +460,7 @@ async fn smarthost_endless_line_without_newline_is_cut_off_early() {
         let _ = sent_tx.send(sent);
     })
     .await;
-    let (_s, err, before) = first_attempt(port, 300).await;
+    let (_s, err, before) = first_attempt(port, 300, HOSTILE).await;
     let grown = peak_rss_kib().saturating_sub(before);
     assert!(err.contains("reply line longer than"), "{err}");
     let sent = tokio::time::timeout(Duration::from_secs(30), sent_rx)
@@ -485,7 +489,7 @@ async fn smarthost_trickling_a_reply_hits_the_total_reply_timeout() {
     })
     .await;
     let started = std::time::Instant::now();
-    let (_s, err, _) = first_attempt(port, 2).await;
+    let (_s, err, _) = first_attempt(port, 2, HOSTILE).await;
     let took = started.elapsed();
     eprintln!("relay: trickled reply given up after {took:.2?}");
     assert!(err.contains("no complete reply within 2 s"), "{err}");
@@ -497,7 +501,7 @@ async fn smarthost_reply_with_10000_continuation_lines_is_refused() {
     let mut greeting = "220-x\r\n".repeat(10_000);
     greeting.push_str("220 ok\r\n");
     let port = fake_smarthost_saying(greeting.into_bytes()).await;
-    let (_s, err, _) = first_attempt(port, 300).await;
+    let (_s, err, _) = first_attempt(port, 300, HOSTILE).await;
     assert!(err.contains("reply of more than 100 lines"), "{err}");
 }
 
@@ -506,14 +510,14 @@ async fn smarthost_empty_continuation_lines_are_counted_too() {
     // A byte limit alone would let short lines run on without end: lines
     // are counted, so an endless stream of empty "220-" lines still ends.
     let port = fake_smarthost_saying("220-\r\n".repeat(100_000).into_bytes()).await;
-    let (_s, err, _) = first_attempt(port, 300).await;
+    let (_s, err, _) = first_attempt(port, 300, HOSTILE).await;
     assert!(err.contains("reply of more than 100 lines"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smarthost_malformed_reply_code_is_a_temporary_failure() {
     let port = fake_smarthost_saying(b"22x hello\r\n".to_vec()).await;
-    let (_s, err, _) = first_attempt(port, 300).await;
+    let (_s, err, _) = first_attempt(port, 300, HOSTILE).await;
     assert!(err.contains("malformed reply"), "{err}");
     assert!(err.contains("22x hello"), "{err}");
 }
@@ -552,4 +556,36 @@ async fn a_stopped_server_leaves_no_relay_running() {
         stopped,
         "a relay still runs after its server stopped"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smarthost_that_stops_reading_mid_data_fails_the_attempt() {
+    // A smarthost that answers 354 and then reads nothing: the write of an
+    // 8 MiB message stalls once the socket buffers are full; the stall
+    // bound ends the attempt and the message stays queued.
+    let port = fake_smarthost(|tcp| async move {
+        use tokio::io::AsyncBufReadExt;
+        let mut tcp = tokio::io::BufReader::new(tcp);
+        let _ = tcp.get_mut().write_all(b"220 x\r\n").await;
+        let mut line = String::new();
+        while matches!(tcp.read_line(&mut line).await, Ok(n) if n > 0) {
+            let reply: &[u8] = if line.starts_with("DATA") {
+                b"354 go\r\n"
+            } else {
+                b"250 ok\r\n"
+            };
+            let _ = tcp.get_mut().write_all(reply).await;
+            if line.starts_with("DATA") {
+                // Hold the connection, never read again.
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                return;
+            }
+            line.clear();
+        }
+    })
+    .await;
+    let mut body = b"Subject: big\r\n\r\n".to_vec();
+    body.resize(8 << 20, b'x');
+    let (_s, err, _) = first_attempt(port, 2, &body).await;
+    assert!(err.contains("no progress within 2 s"), "{err}");
 }
