@@ -303,4 +303,35 @@ mod tests {
         let raw = b"content-type: text/plain\r\nX-Content-Type: message/rfc822\r\n";
         assert_eq!(nesting_bound(raw), 0);
     }
+
+    #[test]
+    fn a_quoted_printable_part_ending_in_a_soft_break_keeps_every_byte() {
+        // mail-parser 0.11.9 subtracted a line break a soft break never
+        // added: `=\r\n` before the boundary overflowed (a panic in debug
+        // and fuzz builds), `abc=\r\n` lost its `c` (found by `cargo xtask
+        // fuzz mime`; fixed in vendor/mail-parser).
+        for (body, want) in [
+            ("=\r\n", ""),
+            ("x=\r\n", "x"),
+            ("abc=\r\n", "abc"),
+            ("ab=\r\ncd=\r\n", "abcd"),
+            ("abc\r\n", "abc"),
+            ("abc=3D\r\n", "abc="),
+            ("=\n", ""),
+            ("abc=\n", "abc"),
+        ] {
+            let nl = if body.contains("\r\n") { "\r\n" } else { "\n" };
+            let raw = format!(
+                "Content-Type: multipart/mixed; boundary=\"b\"{nl}{nl}--b{nl}\
+                 Content-Type: text/plain{nl}\
+                 Content-Transfer-Encoding: quoted-printable{nl}{nl}\
+                 {body}--b--{nl}"
+            );
+            let m = parse(raw.as_bytes(), DEFAULT_MAX_DEPTH).unwrap();
+            let part = m
+                .body_text(0)
+                .unwrap_or_else(|| panic!("no text for {body:?}"));
+            assert_eq!(part, want, "quoted-printable body {body:?}");
+        }
+    }
 }
