@@ -26,6 +26,8 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use outpost_config::UpstreamTls;
+use smtp_proto::Error as ProtoError;
+use smtp_proto::response::parser::{MAX_RESPONSE_LENGTH, ResponseReceiver};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -269,6 +271,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 struct Client {
     io: Box<dyn Io>,
     buf: Vec<u8>,
+    /// The lines of the last complete reply (for the EHLO keywords).
+    last_reply: Vec<String>,
     /// The longest wait for one whole reply, and for each write
     /// (`smtp.upstream.reply_timeout_secs`).
     timeout: Duration,
@@ -287,18 +291,24 @@ impl Client {
         Client {
             io,
             buf: Vec::new(),
+            last_reply: Vec::new(),
             timeout,
         }
     }
 
-    /// Reads one (possibly multi-line) reply: code and joined text. Bounded
-    /// in line length, line count and total time (one deadline for the
-    /// whole reply, not per read: a smarthost trickling a byte at a time
-    /// cannot hold the delivery forever). Hand-written because it is this
-    /// small once bounded; the reply grammar is RFC 5321 §4.2.
+    /// Reads one (possibly multi-line) reply: code and joined text. The
+    /// grammar (three-digit code, `-`/space separator, enhanced status
+    /// code) is `smtp-proto`'s reply parser; around it this reader bounds
+    /// what the parser cannot: each line is cut out of a buffer of at most
+    /// [`MAX_REPLY_LINE`] bytes before the parser sees it, a reply has at
+    /// most [`MAX_REPLY_LINES`] lines (the parser's own bound is 4096 bytes
+    /// in all, which short empty lines would take long to reach), and one
+    /// deadline covers the whole reply (not each read: a smarthost
+    /// trickling a byte at a time cannot hold the delivery forever).
     async fn reply(&mut self) -> Result<(u16, String), Failure> {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut lines = Vec::new();
+        let mut parser = ResponseReceiver::default();
+        let mut lines: Vec<String> = Vec::new();
         loop {
             while let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
                 if pos + 1 > MAX_REPLY_LINE {
@@ -306,16 +316,28 @@ impl Client {
                         "reply line longer than {MAX_REPLY_LINE} bytes"
                     )));
                 }
-                let line: Vec<u8> = self.buf.drain(..=pos).collect();
-                let line = String::from_utf8_lossy(&line).trim_end().to_string();
-                let code = match line.get(..3).map(|c| (c, c.parse::<u16>())) {
-                    Some((c, Ok(code))) if c.bytes().all(|b| b.is_ascii_digit()) => code,
-                    _ => return Err(temp(format!("malformed reply {line:?}"))),
-                };
-                let last = line.as_bytes().get(3) != Some(&b'-');
+                let raw: Vec<u8> = self.buf.drain(..=pos).collect();
+                let line = String::from_utf8_lossy(&raw).trim_end().to_string();
+                // Every line carries the code (RFC 5321 §4.2.1); like
+                // Postfix, the last line's counts if a server mixes them.
+                let code = line.get(..3).and_then(|c| c.parse::<u16>().ok());
+                let parsed = parser.parse(&mut raw.iter());
                 lines.push(line);
-                if last {
-                    return Ok((code, lines.join(" / ")));
+                match (parsed, code) {
+                    (Ok(_), Some(code)) => {
+                        self.last_reply = std::mem::take(&mut lines);
+                        return Ok((code, self.last_reply.join(" / ")));
+                    }
+                    (Err(ProtoError::NeedsMoreData { .. }), Some(_)) => {}
+                    (Err(ProtoError::ResponseTooLong), _) => {
+                        return Err(temp(format!(
+                            "reply longer than {MAX_RESPONSE_LENGTH} bytes"
+                        )));
+                    }
+                    _ => {
+                        let bad = lines.pop().unwrap_or_default();
+                        return Err(temp(format!("malformed reply {bad:?}")));
+                    }
                 }
                 if lines.len() >= MAX_REPLY_LINES {
                     return Err(temp(format!("reply of more than {MAX_REPLY_LINES} lines")));
@@ -341,6 +363,27 @@ impl Client {
             }
             self.buf.extend_from_slice(&chunk[..n]);
         }
+    }
+
+    /// The EHLO keywords of the last reply (RFC 5321 §4.1.1.1: the first
+    /// word of each line after the greeting line, past an enhanced status
+    /// code some servers put on every line), upper case. A greeting text
+    /// that merely mentions `STARTTLS` is no offer.
+    fn extensions(&self) -> Vec<String> {
+        let is_esc = |w: &str| {
+            let parts: Vec<&str> = w.split('.').collect();
+            parts.len() == 3
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        };
+        self.last_reply
+            .iter()
+            .skip(1)
+            .filter_map(|l| l.get(4..))
+            .filter_map(|rest| rest.split_ascii_whitespace().find(|w| !is_esc(w)))
+            .map(str::to_ascii_uppercase)
+            .collect()
     }
 
     /// Writes `data` in pieces of 64 KiB, each of which must be taken
@@ -396,11 +439,13 @@ async fn send(
     if code != 220 {
         return Err(temp(format!("greeting: {text}")));
     }
-    let (code, mut caps) = c.command(&format!("EHLO {hostname}")).await?;
+    let (code, text) = c.command(&format!("EHLO {hostname}")).await?;
     if code != 250 {
-        return Err(temp(format!("EHLO: {caps}")));
+        return Err(temp(format!("EHLO: {text}")));
     }
-    let offers_tls = caps.to_ascii_uppercase().contains("STARTTLS");
+    let mut caps = c.extensions();
+    let offers = |caps: &[String], ext: &str| caps.iter().any(|c| c == ext);
+    let offers_tls = offers(&caps, "STARTTLS");
     let use_tls = match up.tls {
         UpstreamTls::Starttls if !offers_tls => {
             return Err(temp(
@@ -435,7 +480,7 @@ async fn send(
         if code != 250 {
             return Err(temp(format!("EHLO after STARTTLS: {text}")));
         }
-        caps = text;
+        caps = c.extensions();
     }
     if !up.username.is_empty() {
         let token = B64.encode(format!("\0{}\0{}", up.username, up.password));
@@ -445,13 +490,11 @@ async fn send(
             return Err(temp(format!("AUTH: {text}")));
         }
     }
-    let caps_upper = caps.to_ascii_uppercase();
     let mut mail = format!("MAIL FROM:<{from}>");
-    if caps_upper.contains("8BITMIME") && message.iter().any(|b| *b >= 0x80) {
+    if offers(&caps, "8BITMIME") && message.iter().any(|b| *b >= 0x80) {
         mail.push_str(" BODY=8BITMIME");
     }
-    if caps_upper.contains("SMTPUTF8") && (!from.is_ascii() || rcpts.iter().any(|r| !r.is_ascii()))
-    {
+    if offers(&caps, "SMTPUTF8") && (!from.is_ascii() || rcpts.iter().any(|r| !r.is_ascii())) {
         mail.push_str(" SMTPUTF8");
     }
     let (code, text) = c.command(&mail).await?;

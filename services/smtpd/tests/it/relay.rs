@@ -394,10 +394,20 @@ async fn first_attempt(
     reply_timeout_secs: u64,
     body: &[u8],
 ) -> (TestServer, String, u64) {
+    first_attempt_with(port, reply_timeout_secs, body, UpstreamTls::None).await
+}
+
+/// [`first_attempt`] with the given `smtp.upstream.tls`.
+async fn first_attempt_with(
+    port: u16,
+    reply_timeout_secs: u64,
+    body: &[u8],
+    tls: UpstreamTls,
+) -> (TestServer, String, u64) {
     let s = start_with(|c| {
         c.smtp.upstream.host = "127.0.0.1".into();
         c.smtp.upstream.port = port;
-        c.smtp.upstream.tls = UpstreamTls::None;
+        c.smtp.upstream.tls = tls;
         c.smtp.upstream.reply_timeout_secs = reply_timeout_secs;
         // One attempt only.
         c.smtp.retry_initial_secs = 3600;
@@ -520,6 +530,77 @@ async fn smarthost_malformed_reply_code_is_a_temporary_failure() {
     let (_s, err, _) = first_attempt(port, 300, HOSTILE).await;
     assert!(err.contains("malformed reply"), "{err}");
     assert!(err.contains("22x hello"), "{err}");
+}
+
+/// A smarthost that greets, answers EHLO with `ehlo` and every other
+/// command with `454 4.7.0 not now`.
+async fn fake_smarthost_with_ehlo(ehlo: &'static str) -> u16 {
+    fake_smarthost(move |tcp| async move {
+        let (rd, mut wr) = tcp.into_split();
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(rd));
+        let _ = wr.write_all(b"220 fake.example ESMTP\r\n").await;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let reply: &[u8] = if line.to_ascii_uppercase().starts_with("EHLO") {
+                ehlo.as_bytes()
+            } else {
+                b"454 4.7.0 not now\r\n"
+            };
+            if wr.write_all(reply).await.is_err() {
+                break;
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smarthost_greeting_that_mentions_starttls_is_no_offer() {
+    // Regression (#11): the capability check was `contains("STARTTLS")`
+    // over the whole reply, so a greeting line saying the word counted as
+    // an offer, and a required-TLS relay went on to send STARTTLS.
+    let port = fake_smarthost_with_ehlo(
+        "250-fake.example hello, STARTTLS fans\r\n250-X-NOT-STARTTLS\r\n250 8BITMIME\r\n",
+    )
+    .await;
+    let (_s, err, _) = first_attempt_with(port, 300, HOSTILE, UpstreamTls::Starttls).await;
+    assert!(err.contains("does not offer STARTTLS"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smarthost_starttls_keyword_is_matched_per_line_in_any_case() {
+    // The keyword in lower case with the enhanced-status prefix some
+    // servers put on every line is still an offer: the relay asks for it.
+    let port =
+        fake_smarthost_with_ehlo("250-fake.example\r\n250-SIZE 1000\r\n250 2.0.0 starttls\r\n")
+            .await;
+    let (_s, err, _) = first_attempt_with(port, 300, HOSTILE, UpstreamTls::Starttls).await;
+    assert!(err.contains("STARTTLS: 454 4.7.0 not now"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smarthost_reply_codes_and_separators_are_checked_on_every_line() {
+    for (reply, bad) in [
+        ("220-fake\r\n22x more\r\n", "22x more"),
+        ("220-fake\r\n220+more\r\n", "220+more"),
+        ("220-fake\r\nhello\r\n", "hello"),
+        ("2200 fake\r\n", "2200 fake"),
+    ] {
+        let port = fake_smarthost_saying(reply.as_bytes().to_vec()).await;
+        let (_s, err, _) = first_attempt(port, 300, HOSTILE).await;
+        assert!(err.contains("malformed reply"), "{reply:?}: {err}");
+        assert!(err.contains(bad), "{reply:?}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smarthost_reply_longer_than_the_parser_bound_in_all_is_refused() {
+    // Lines each under the line bound and fewer than 100 of them, but more
+    // than smtp-proto's 4096 bytes in all.
+    let mut greeting = format!("220-{}\r\n", "y".repeat(2000)).repeat(3);
+    greeting.push_str("220 ok\r\n");
+    let port = fake_smarthost_saying(greeting.into_bytes()).await;
+    let (_s, err, _) = first_attempt(port, 300, HOSTILE).await;
+    assert!(err.contains("reply longer than 4096 bytes"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
