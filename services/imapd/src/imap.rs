@@ -1455,7 +1455,7 @@ impl Session {
                 continue;
             }
             let raw = if needs_body {
-                match std::fs::read(sel.folder.path_of(m)) {
+                match sel.folder.read_message(m) {
                     Ok(r) => Some(r),
                     Err(_) => sel.folder.read(m.uid).ok(),
                 }
@@ -2117,11 +2117,7 @@ fn search_view(sel: &Selected, key: &Key) -> Vec<usize> {
         for i in range {
             let m = &sel.view[i];
             let f = &sel.folder;
-            let load = || {
-                std::fs::read(f.path_of(m))
-                    .ok()
-                    .or_else(|| f.read(m.uid).ok())
-            };
+            let load = || f.read_message(m).ok().or_else(|| f.read(m.uid).ok());
             let mut c = Candidate::new(m, i as u32 + 1, sel.recent.contains(&m.uid), &load);
             if search::matches(key, &mut c) {
                 hits.push(i);

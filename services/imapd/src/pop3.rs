@@ -18,7 +18,7 @@ struct Maildrop {
     /// Retrieved messages, marked `\Seen` at QUIT (one index update, and
     /// nothing changes if the connection drops, like the deletions).
     retrieved: Vec<bool>,
-    _lock: std::fs::File,
+    _lock: outpost_store::MaildropLock,
 }
 
 /// Runs one POP3 connection.
@@ -146,14 +146,11 @@ impl Pop {
                     let mb =
                         Mailbox::open(&root, &u.domain, &u.local).map_err(|e| e.to_string())?;
                     let folder = mb.folder("INBOX").map_err(|e| e.to_string())?;
-                    let lock = std::fs::OpenOptions::new()
-                        .create(true)
-                        .truncate(false)
-                        .write(true)
-                        .open(folder.dir().join("outpost-pop3.lock"))
-                        .map_err(|e| e.to_string())?;
                     // RFC 1939 §8: one session holds the maildrop.
-                    lock.try_lock().map_err(|_| "locked".to_string())?;
+                    let lock = folder
+                        .lock_maildrop()
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| "locked".to_string())?;
                     let snap = folder.sync().map_err(|e| e.to_string())?.snapshot;
                     let msgs = snap.messages.clone();
                     let deleted = vec![false; msgs.len()];
@@ -408,7 +405,9 @@ impl Pop {
                         continue;
                     };
                     let m = d.msgs[i].clone();
-                    let data = match std::fs::read(d.folder.path_of(&m))
+                    let data = match d
+                        .folder
+                        .read_message(&m)
                         .or_else(|_| d.folder.read(m.uid).map_err(std::io::Error::other))
                     {
                         Ok(b) => b,

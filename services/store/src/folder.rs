@@ -446,6 +446,16 @@ impl Drop for Lock {
     }
 }
 
+/// The file whose `flock` is the POP3 maildrop lock.
+const MAILDROP_LOCK: &str = "outpost-pop3.lock";
+
+/// Holds a folder's POP3 maildrop lock ([`Folder::lock_maildrop`]); the
+/// lock is released when this drops (the file is closed).
+#[derive(Debug)]
+pub struct MaildropLock {
+    _file: fs::File,
+}
+
 impl Folder {
     /// A folder at `dir` (a Maildir with `cur/ new/ tmp/`).
     pub fn new(dir: PathBuf) -> Folder {
@@ -710,6 +720,28 @@ impl Folder {
     /// Path of a message's file for reading.
     pub fn path_of(&self, m: &MessageMeta) -> PathBuf {
         self.dir.join("cur").join(m.file_name())
+    }
+
+    /// The bytes of the message `m` names, read from its file as of the
+    /// snapshot `m` came from (no re-sync: a concurrent flag change may
+    /// have renamed it, and the caller falls back to [`Folder::read`]).
+    /// Sessions read through this, so the file layout stays the store's.
+    pub fn read_message(&self, m: &MessageMeta) -> std::io::Result<Vec<u8>> {
+        fs::read(self.path_of(m))
+    }
+
+    /// Takes the POP3 maildrop lock of this folder (RFC 1939 §8: one
+    /// session holds a maildrop): an exclusive, non-blocking `flock` on
+    /// `outpost-pop3.lock` in the folder, held until the guard drops.
+    /// `Ok(None)` when the lock is not to be had (another session holds
+    /// it); an error only when the lock file cannot be opened.
+    pub fn lock_maildrop(&self) -> std::io::Result<Option<MaildropLock>> {
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(MAILDROP_LOCK))?;
+        Ok(file.try_lock().ok().map(|()| MaildropLock { _file: file }))
     }
 
     /// Reads a message. If a concurrent flag change renamed the file, the

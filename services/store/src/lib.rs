@@ -32,7 +32,8 @@ mod fsops;
 mod mailbox;
 
 pub use folder::{
-    Flags, Folder, MAX_KEYWORD_LEN, MAX_TOMBSTONES, MessageMeta, Snapshot, StoreFlags, SyncChanges,
+    Flags, Folder, MAX_KEYWORD_LEN, MAX_TOMBSTONES, MaildropLock, MessageMeta, Snapshot,
+    StoreFlags, SyncChanges,
 };
 pub use mailbox::{Mailbox, SPECIAL_FOLDERS, check_name};
 

@@ -344,3 +344,42 @@ fn uids_follow_arrival_order_not_name_text() {
         "UIDs 1..5 in arrival order"
     );
 }
+
+#[test]
+fn read_message_reads_the_file_a_snapshot_names() {
+    let t = tempfile::tempdir().unwrap();
+    let root = create_mailbox_tree(t.path(), "outpost.lan", "admin").unwrap();
+    let f = Mailbox::open_path(root).folder("INBOX").unwrap();
+    let (_, uid) = f.append(&msg(1), &Flags::default(), None).unwrap();
+    let snap = f.sync().unwrap().snapshot;
+    let m = &snap.messages[snap.position(uid).unwrap()];
+    assert_eq!(f.read_message(m).unwrap(), msg(1));
+    assert_eq!(f.read_message(m).unwrap(), f.read(uid).unwrap());
+    // After an expunge the old snapshot's file is gone: an error, not bytes.
+    f.expunge(Some(&[uid]), false).unwrap();
+    assert_eq!(
+        f.read_message(m).unwrap_err().kind(),
+        std::io::ErrorKind::NotFound
+    );
+}
+
+#[test]
+fn maildrop_lock_is_exclusive_until_dropped() {
+    let t = tempfile::tempdir().unwrap();
+    let root = create_mailbox_tree(t.path(), "outpost.lan", "admin").unwrap();
+    let mb = Mailbox::open_path(root);
+    let a = mb.folder("INBOX").unwrap();
+    let b = mb.folder("INBOX").unwrap();
+    let held = a.lock_maildrop().unwrap().expect("first lock");
+    assert!(b.lock_maildrop().unwrap().is_none(), "second lock refused");
+    // The same file name and flock as before, so an older imapd agrees.
+    let file = std::fs::File::open(a.dir().join("outpost-pop3.lock")).unwrap();
+    assert!(file.try_lock().is_err());
+    drop(held);
+    assert!(file.try_lock().is_ok());
+    file.unlock().unwrap();
+    assert!(
+        b.lock_maildrop().unwrap().is_some(),
+        "free again after drop"
+    );
+}
