@@ -1,5 +1,6 @@
-//! SEARCH keys (RFC 9051 §6.4.4, RFC 7162 MODSEQ), their evaluation against
-//! the index and message contents, and SORT criteria (RFC 5256).
+//! SEARCH keys (RFC 9051 §6.4.4, RFC 7162 MODSEQ) evaluated against the
+//! index and message contents (the keys are parsed by
+//! `outpost_imap_proto::search`), and SORT criteria (RFC 5256).
 //! [`extract_base_subject`] is the RFC 5256 §2.1 base subject that SORT
 //! SUBJECT and both THREAD algorithms compare.
 //!
@@ -8,189 +9,9 @@
 //! quoted-printable parts are decoded with mail-parser first.
 
 use crate::cache::{self, Summary};
-use crate::parse::Tok;
-use crate::seqset::SeqSet;
-use crate::wire::parse_date;
+pub use outpost_imap_proto::search::{Key, SystemFlag, parse_keys};
 use outpost_store::{Flags, MessageMeta};
 use std::sync::Arc;
-
-/// One search key.
-#[derive(Debug, Clone)]
-pub enum Key {
-    /// ALL.
-    All,
-    /// Flag set / not set (`SEEN`, `UNSEEN`, …).
-    Flag(u8, bool),
-    /// KEYWORD / UNKEYWORD.
-    Keyword(String, bool),
-    /// RECENT, NEW (recent and unseen), OLD.
-    Recent(bool),
-    /// NEW.
-    New,
-    /// Header field substring: FROM TO CC BCC SUBJECT or HEADER name.
-    Header(String, String),
-    /// BODY.
-    Body(String),
-    /// TEXT.
-    Text(String),
-    /// BEFORE/ON/SINCE on INTERNALDATE (days since epoch), ordering -1/0/1.
-    Internal(i64, i8),
-    /// SENTBEFORE/SENTON/SENTSINCE on the Date header.
-    Sent(i64, i8),
-    /// LARGER (true) / SMALLER.
-    Size(u64, bool),
-    /// UID set.
-    Uid(SeqSet),
-    /// Sequence set.
-    Seq(SeqSet),
-    /// MODSEQ n.
-    ModSeq(u64),
-    /// NOT.
-    Not(Box<Key>),
-    /// OR.
-    Or(Box<Key>, Box<Key>),
-    /// A parenthesised list (AND).
-    And(Vec<Key>),
-}
-
-/// Parses keys from `toks`; `max_seq`/`max_uid` resolve `*`. Keys nest
-/// (NOT, OR, parenthesised lists) at most `max_depth` deep: parsing,
-/// evaluating and dropping a key recurse, so a line of thousands of NOTs
-/// must be refused, not followed (#2).
-pub fn parse_keys(
-    toks: &[Tok],
-    max_seq: u32,
-    max_uid: u32,
-    max_depth: usize,
-) -> Result<Key, String> {
-    let mut i = 0;
-    let mut v = Vec::new();
-    let p = KeyParser {
-        ms: max_seq,
-        mu: max_uid,
-        max_depth,
-    };
-    while i < toks.len() {
-        v.push(p.one(toks, &mut i, 0)?);
-    }
-    if v.is_empty() {
-        return Err("missing search key".into());
-    }
-    Ok(if v.len() == 1 {
-        v.pop().unwrap_or(Key::All)
-    } else {
-        Key::And(v)
-    })
-}
-
-struct KeyParser {
-    ms: u32,
-    mu: u32,
-    max_depth: usize,
-}
-
-impl KeyParser {
-    fn one(&self, toks: &[Tok], i: &mut usize, depth: usize) -> Result<Key, String> {
-        if depth >= self.max_depth {
-            return Err(format!(
-                "search keys nested more than {} deep",
-                self.max_depth
-            ));
-        }
-        let (ms, mu) = (self.ms, self.mu);
-        let t = toks.get(*i).ok_or("missing search key")?;
-        *i += 1;
-        let arg = |i: &mut usize| -> Result<String, String> {
-            let a = toks
-                .get(*i)
-                .and_then(Tok::text)
-                .ok_or("missing search argument")?;
-            *i += 1;
-            Ok(a)
-        };
-        let date = |s: String| parse_date(&s).ok_or_else(|| format!("bad date {s:?}"));
-        let key = match t {
-            Tok::List(l) => {
-                let mut j = 0;
-                let mut v = Vec::new();
-                while j < l.len() {
-                    v.push(self.one(l, &mut j, depth + 1)?);
-                }
-                Key::And(v)
-            }
-            Tok::Str(_) => return Err("unexpected string in search".into()),
-            Tok::Atom(a) => match a.to_ascii_uppercase().as_str() {
-                "ALL" => Key::All,
-                "ANSWERED" => Key::Flag(Flags::ANSWERED, true),
-                "UNANSWERED" => Key::Flag(Flags::ANSWERED, false),
-                "DELETED" => Key::Flag(Flags::DELETED, true),
-                "UNDELETED" => Key::Flag(Flags::DELETED, false),
-                "DRAFT" => Key::Flag(Flags::DRAFT, true),
-                "UNDRAFT" => Key::Flag(Flags::DRAFT, false),
-                "FLAGGED" => Key::Flag(Flags::FLAGGED, true),
-                "UNFLAGGED" => Key::Flag(Flags::FLAGGED, false),
-                "SEEN" => Key::Flag(Flags::SEEN, true),
-                "UNSEEN" => Key::Flag(Flags::SEEN, false),
-                "RECENT" => Key::Recent(true),
-                "OLD" => Key::Recent(false),
-                "NEW" => Key::New,
-                "KEYWORD" => Key::Keyword(arg(i)?, true),
-                "UNKEYWORD" => Key::Keyword(arg(i)?, false),
-                f @ ("FROM" | "TO" | "CC" | "BCC" | "SUBJECT") => {
-                    Key::Header(f.to_ascii_lowercase(), arg(i)?.to_lowercase())
-                }
-                "HEADER" => {
-                    let name = arg(i)?;
-                    Key::Header(name.to_ascii_lowercase(), arg(i)?.to_lowercase())
-                }
-                "BODY" => Key::Body(arg(i)?.to_lowercase()),
-                "TEXT" => Key::Text(arg(i)?.to_lowercase()),
-                "BEFORE" => Key::Internal(date(arg(i)?)?, -1),
-                "ON" => Key::Internal(date(arg(i)?)?, 0),
-                "SINCE" => Key::Internal(date(arg(i)?)?, 1),
-                "SENTBEFORE" => Key::Sent(date(arg(i)?)?, -1),
-                "SENTON" => Key::Sent(date(arg(i)?)?, 0),
-                "SENTSINCE" => Key::Sent(date(arg(i)?)?, 1),
-                "LARGER" => Key::Size(arg(i)?.parse().map_err(|_| "bad number")?, true),
-                "SMALLER" => Key::Size(arg(i)?.parse().map_err(|_| "bad number")?, false),
-                "UID" => Key::Uid(SeqSet::parse(&arg(i)?, mu).ok_or("bad UID set")?),
-                "NOT" => Key::Not(Box::new(self.one(toks, i, depth + 1)?)),
-                "OR" => {
-                    let a = self.one(toks, i, depth + 1)?;
-                    let b = self.one(toks, i, depth + 1)?;
-                    Key::Or(Box::new(a), Box::new(b))
-                }
-                "MODSEQ" => {
-                    // MODSEQ [entry-name entry-type] n (RFC 7162 §3.1.5).
-                    let mut a = arg(i)?;
-                    if a.starts_with('/') || a.starts_with('"') {
-                        arg(i)?;
-                        a = arg(i)?;
-                    }
-                    Key::ModSeq(a.parse().map_err(|_| "bad MODSEQ")?)
-                }
-                other => Key::Seq(
-                    SeqSet::parse(other, ms)
-                        .ok_or_else(|| format!("unknown search key {other}"))?,
-                ),
-            },
-        };
-        Ok(key)
-    }
-}
-
-impl Key {
-    /// Whether the key (anywhere) needs MODSEQ in the result.
-    pub fn has_modseq(&self) -> bool {
-        match self {
-            Key::ModSeq(_) => true,
-            Key::Not(k) => k.has_modseq(),
-            Key::Or(a, b) => a.has_modseq() || b.has_modseq(),
-            Key::And(v) => v.iter().any(Key::has_modseq),
-            _ => false,
-        }
-    }
-}
 
 /// One message being evaluated, with lazily loaded content.
 pub struct Candidate<'a> {
@@ -313,11 +134,22 @@ fn day_cmp(t: i64, day: i64, ord: i8) -> bool {
     }
 }
 
+/// The store's bit for a system flag.
+fn flag_bit(f: SystemFlag) -> u8 {
+    match f {
+        SystemFlag::Seen => Flags::SEEN,
+        SystemFlag::Answered => Flags::ANSWERED,
+        SystemFlag::Flagged => Flags::FLAGGED,
+        SystemFlag::Deleted => Flags::DELETED,
+        SystemFlag::Draft => Flags::DRAFT,
+    }
+}
+
 /// Evaluates `key` on a candidate.
 pub fn matches(key: &Key, c: &mut Candidate<'_>) -> bool {
     match key {
         Key::All => true,
-        Key::Flag(bit, on) => c.meta.flags.has(*bit) == *on,
+        Key::Flag(f, on) => c.meta.flags.has(flag_bit(*f)) == *on,
         Key::Keyword(k, on) => {
             c.meta
                 .flags
