@@ -107,6 +107,14 @@ fn libraries_know_nothing_of_daemons_or_async() {
             "{lib} must stay synchronous (the installer links it)"
         );
     }
+    // IMAP/POP3 parsing is pure: no I/O runtime, no store, no other
+    // Outpost crate (ARCHITECTURE.md, `imap-proto`).
+    for d in of("outpost-imap-proto") {
+        assert!(
+            !(d.starts_with("outpost-") || d == "tokio"),
+            "outpost-imap-proto must not depend on {d} (see ARCHITECTURE.md, imap-proto)"
+        );
+    }
     // The admin tool and the installer link libraries, never a daemon.
     for tool in ["outpostctl", "outpost-installer"] {
         for d in of(tool) {
