@@ -36,6 +36,11 @@ pub struct FuzzArgs {
     /// libFuzzer's RSS limit per process, in MiB.
     #[arg(long, default_value_t = 2048)]
     pub rss_limit_mb: u64,
+    /// Optimisation level of the instrumented build (0-3). CI's short run
+    /// takes 1: the build of the whole tree is the step's cost, not the
+    /// executions. Each level has its own build directory.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub opt_level: u8,
 }
 
 const TRIPLE: &str = "x86_64-unknown-linux-gnu";
@@ -73,7 +78,7 @@ fn targets(root: &Path) -> Result<Vec<(String, String)>> {
 }
 
 /// Builds the instrumented libFuzzer binary; returns its path.
-fn build(root: &Path) -> Result<PathBuf> {
+fn build(root: &Path, opt_level: u8) -> Result<PathBuf> {
     let flags = [
         "-Cpasses=sancov-module",
         "-Cllvm-args=-sanitizer-coverage-level=4",
@@ -86,8 +91,15 @@ fn build(root: &Path) -> Result<PathBuf> {
         "-Cforce-frame-pointers",
     ]
     .join(" ");
-    let dir = fuzz_dir();
-    println!("fuzz: building the instrumented targets (target/fuzz)");
+    // Level 3 keeps the directory it always had (and its cache).
+    let dir = match opt_level {
+        3 => fuzz_dir(),
+        n => fuzz_dir().join(format!("o{n}")),
+    };
+    println!(
+        "fuzz: building the instrumented targets at opt-level {opt_level} ({})",
+        dir.display()
+    );
     crate::ci::run_cmd(
         crate::ci::cargo_command()
             .current_dir(root)
@@ -96,6 +108,7 @@ fn build(root: &Path) -> Result<PathBuf> {
             .env("CARGO_PROFILE_RELEASE_LTO", "false")
             .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
             .env("CARGO_PROFILE_RELEASE_DEBUG", "line-tables-only")
+            .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", opt_level.to_string())
             .args([
                 "build",
                 "--release",
@@ -111,6 +124,12 @@ fn build(root: &Path) -> Result<PathBuf> {
     Ok(dir.join(TRIPLE).join("release").join("outpost-fuzz"))
 }
 
+/// Whether `dir` is a directory this process can create files in.
+fn tmpfs_writable(dir: &Path) -> bool {
+    let probe = dir.join(format!(".outpost-fuzz-probe-{}", std::process::id()));
+    dir.is_dir() && std::fs::write(&probe, b"").is_ok() && std::fs::remove_file(&probe).is_ok()
+}
+
 /// Runs one target for `args.time` seconds; returns the executions done.
 fn fuzz_one(bin: &Path, root: &Path, name: &str, args: &FuzzArgs) -> Result<u64> {
     let seeds = root.join("fuzz/corpus").join(name);
@@ -121,6 +140,12 @@ fn fuzz_one(bin: &Path, root: &Path, name: &str, args: &FuzzArgs) -> Result<u64>
     let log_dir = fuzz_dir().join("logs").join(name);
     std::fs::create_dir_all(&log_dir)?;
     let mut cmd = Command::new(bin);
+    // The session targets open a store in a temporary directory for every
+    // input and pay its fsyncs; on tmpfs they run ~1.7x faster (imap_session:
+    // ~470 → ~820 executions/s here). A TMPDIR the caller set wins.
+    if std::env::var_os("TMPDIR").is_none() && tmpfs_writable(Path::new("/dev/shm")) {
+        cmd.env("TMPDIR", "/dev/shm");
+    }
     cmd.env("OUTPOST_FUZZ_TARGET", name)
         .arg(format!("-max_total_time={}", args.time))
         .arg("-timeout=30")
@@ -191,7 +216,9 @@ pub fn run(args: FuzzArgs) -> Result<()> {
     } else {
         bail!("no fuzz target {which:?} (see `cargo xtask fuzz --list`)");
     };
-    let bin = build(&root)?;
+    let started = std::time::Instant::now();
+    let bin = build(&root, args.opt_level)?;
+    println!("fuzz: built in {:.0?}", started.elapsed());
     let mut failed = Vec::new();
     for name in chosen {
         let started = std::time::Instant::now();
