@@ -125,7 +125,7 @@ fn build(root: &Path, opt_level: u8) -> Result<PathBuf> {
 }
 
 /// Whether `dir` is a directory this process can create files in.
-fn tmpfs_writable(dir: &Path) -> bool {
+fn writable_dir(dir: &Path) -> bool {
     let probe = dir.join(format!(".outpost-fuzz-probe-{}", std::process::id()));
     dir.is_dir() && std::fs::write(&probe, b"").is_ok() && std::fs::remove_file(&probe).is_ok()
 }
@@ -143,7 +143,7 @@ fn fuzz_one(bin: &Path, root: &Path, name: &str, args: &FuzzArgs) -> Result<u64>
     // The session targets open a store in a temporary directory for every
     // input and pay its fsyncs; on tmpfs they run ~1.7x faster (imap_session:
     // ~470 → ~820 executions/s here). A TMPDIR the caller set wins.
-    if std::env::var_os("TMPDIR").is_none() && tmpfs_writable(Path::new("/dev/shm")) {
+    if std::env::var_os("TMPDIR").is_none() && writable_dir(Path::new("/dev/shm")) {
         cmd.env("TMPDIR", "/dev/shm");
     }
     cmd.env("OUTPOST_FUZZ_TARGET", name)
