@@ -43,7 +43,7 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         name: "imap_command",
-        about: "IMAP framing (literals, limits), tokenizer, FETCH items, SEARCH keys, sequence sets, mUTF-7",
+        about: "IMAP framing (literals, limits), tokenizer, FETCH items, SEARCH keys, sequence sets, mUTF-7; POP3 command lines",
         run: imap_command,
     },
     Target {
@@ -136,6 +136,20 @@ fn imap_command(data: &[u8]) {
     for e in events {
         let Event::Frame(f) = e else { continue };
         let Ok(cmd) = parse_command(&f) else { continue };
+        // The typed command (what the session dispatches on) and its
+        // sequence sets resolved as a session would.
+        if let Ok(t) = outpost_imap_proto::command::parse(cmd.clone()) {
+            use outpost_imap_proto::Command as C;
+            match &t.command {
+                C::Fetch { set, .. } | C::Store { set, .. } | C::Copy { set, .. } => {
+                    let _ = set.resolve(1000).map(|s| s.size());
+                }
+                C::Expunge(Some(set)) => {
+                    let _ = set.resolve(u32::MAX).map(|s| s.size());
+                }
+                _ => {}
+            }
+        }
         for a in &cmd.args {
             let _ = fetch::parse_atts(a);
             if let Some(t) = a.text() {
@@ -150,6 +164,11 @@ fn imap_command(data: &[u8]) {
         if let Some(Tok::List(l)) = cmd.args.first() {
             let _ = search::parse_keys(l, 1000, 5000, 64);
         }
+    }
+    // The same bytes as POP3 command lines, decoded as the session does.
+    for line in data.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let _ = outpost_imap_proto::parse_pop3(&String::from_utf8_lossy(line));
     }
 }
 

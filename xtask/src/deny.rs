@@ -81,6 +81,13 @@ pub fn install(log: &Path) -> Result<Child> {
             "CARGO_TARGET_DIR",
             root().join("target/outpost/tools-build"),
         )
+        // A check that runs once for seconds needs no optimised binary:
+        // these halve a build that competes with CI's other steps.
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1")
+        .env("CARGO_PROFILE_RELEASE_LTO", "off")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_INCREMENTAL", "false")
         .stdout(log.try_clone()?)
         .stderr(log);
     c.spawn().context("starting cargo install cargo-deny")

@@ -42,7 +42,7 @@ impl Tok {
 
 /// A parsed command line: tag, upper-cased command name, arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Command {
+pub struct Tokens {
     /// The client's tag.
     pub tag: String,
     /// The command name, upper case (`UID FETCH` is `UID` + args).
@@ -274,9 +274,9 @@ pub fn tokenize(frame: &[u8]) -> Result<Vec<Tok>, String> {
     Ok(stack.pop().unwrap_or_default())
 }
 
-/// Tokenizes a frame into a [`Command`]; on error returns the tag (if any)
+/// Tokenizes a frame into [`Tokens`]; on error returns the tag (if any)
 /// and the message for a BAD reply.
-pub fn parse_command(frame: &[u8]) -> Result<Command, (String, String)> {
+pub fn parse_command(frame: &[u8]) -> Result<Tokens, (String, String)> {
     let tag = frame
         .split(|b| *b == b' ' || *b == b'\r' || *b == b'\n')
         .next()
@@ -292,7 +292,7 @@ pub fn parse_command(frame: &[u8]) -> Result<Command, (String, String)> {
         Some(Tok::Atom(n)) => n.to_ascii_uppercase(),
         _ => return Err((tag, "missing command".into())),
     };
-    Ok(Command {
+    Ok(Tokens {
         tag,
         name,
         args: it.collect(),

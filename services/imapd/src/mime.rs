@@ -315,78 +315,7 @@ fn part_structure(
     out.push(b')');
 }
 
-/// The text part of a section spec.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SectionText {
-    /// The whole part (or message).
-    All,
-    /// `HEADER`.
-    Header,
-    /// `HEADER.FIELDS (..)` / `HEADER.FIELDS.NOT (..)`.
-    Fields(Vec<String>, bool),
-    /// `TEXT`.
-    Text,
-    /// `MIME`.
-    Mime,
-}
-
-/// A parsed `section` (RFC 9051 §6.4.5).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Section {
-    /// Part numbers.
-    pub path: Vec<u32>,
-    /// What of that part.
-    pub text: SectionText,
-}
-
-impl Section {
-    /// Parses the inside of `[...]`.
-    pub fn parse(s: &str) -> Option<Section> {
-        let mut path = Vec::new();
-        let mut rest = s.trim();
-        loop {
-            let end = rest
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len());
-            if end == 0 {
-                break;
-            }
-            path.push(rest[..end].parse().ok().filter(|n| *n > 0)?);
-            rest = &rest[end..];
-            match rest.strip_prefix('.') {
-                Some(r) => rest = r,
-                None => break,
-            }
-        }
-        let up = rest.to_ascii_uppercase();
-        let text = if up.is_empty() {
-            SectionText::All
-        } else if up == "HEADER" {
-            SectionText::Header
-        } else if up == "TEXT" {
-            SectionText::Text
-        } else if up == "MIME" && !path.is_empty() {
-            SectionText::Mime
-        } else if let Some(r) = up.strip_prefix("HEADER.FIELDS") {
-            let (not, r) = match r.strip_prefix(".NOT") {
-                Some(r) => (true, r),
-                None => (false, r),
-            };
-            let r = r.trim().strip_prefix('(')?.strip_suffix(')')?;
-            let names: Vec<String> = r
-                .split_whitespace()
-                .map(|n| n.trim_matches('"').to_string())
-                .collect();
-            if names.is_empty() {
-                return None;
-            }
-            SectionText::Fields(names, not)
-        } else {
-            return None;
-        };
-        Some(Section { path, text })
-    }
-}
+pub use outpost_imap_proto::fetch::{Section, SectionText};
 
 /// Finds `(message owning the part, part index)` for a part path.
 fn locate<'a, 'b>(m: &'a Message<'b>, path: &[u32]) -> Option<(&'a Message<'b>, usize)> {

@@ -1,10 +1,13 @@
 //! POP3 (RFC 1939) with CAPA/UIDL/TOP (RFC 2449), STLS (RFC 2595) and SASL
 //! PLAIN (RFC 5034). Serves the INBOX; deletions are applied only on QUIT
 //! (UPDATE state), and a lock file keeps one POP3 session per mailbox.
+//! Each line is parsed by `outpost-imap-proto` into a [`Pop3Command`]; the
+//! state rules, the maildrop and the replies are this module's.
 
 use crate::parse::Reader;
 use crate::server::{BoxStream, Shared};
 use base64::Engine;
+use outpost_imap_proto::pop3::{Pop3Command, Pop3Error, parse_pop3};
 use outpost_store::{Flags, Folder, Mailbox, MessageMeta};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -188,32 +191,44 @@ impl Pop {
         Ok(())
     }
 
-    fn msg(&self, arg: Option<&str>) -> Result<usize, &'static str> {
+    /// The index of message `n` (1-based, as sent), if the maildrop has it
+    /// and it is not deleted.
+    fn msg(&self, n: u32) -> Result<usize, &'static str> {
         let d = self.drop.as_ref().ok_or("-ERR not authenticated")?;
-        let n: usize = arg
-            .and_then(|a| a.parse().ok())
-            .ok_or("-ERR message number required")?;
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
         if n == 0 || n > d.msgs.len() || d.deleted[n - 1] {
             return Err("-ERR no such message");
         }
         Ok(n - 1)
     }
 
+    /// Sends what is buffered, unless more pipelined commands are already
+    /// here (RFC 2449: answer everything received first). Every reply,
+    /// refusals included, goes out before the session waits for input:
+    /// a refused RETR used to wait for the client's next command.
+    async fn answer(&mut self) -> std::io::Result<()> {
+        if self.rd.buffered() == 0 || self.out.len() > 256 * 1024 {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
     async fn main(&mut self) -> std::io::Result<()> {
         self.line("+OK Outpost POP3 ready");
         self.flush().await?;
         while let Some(l) = self.read_line().await? {
-            let mut parts = l.splitn(3, ' ');
-            let cmd = parts.next().unwrap_or("").to_ascii_uppercase();
-            let a1 = parts.next().map(str::to_string);
-            let a2 = parts.next().map(str::to_string);
             let authed = self.drop.is_some();
-            match cmd.as_str() {
-                "CAPA" => {
+            // The state is checked before the arguments: a refused
+            // argument (`Err`) is answered only in the TRANSACTION state,
+            // where every command that has one lives; otherwise, like an
+            // unknown verb, it is the last arm's "unknown command or wrong
+            // state".
+            match parse_pop3(&l) {
+                Ok(Pop3Command::Capa) => {
                     let c = self.caps();
                     self.line(&c);
                 }
-                "QUIT" => {
+                Ok(Pop3Command::Quit) => {
                     if let Some(d) = self.drop.take() {
                         let pick = |which: &[bool]| -> Vec<u32> {
                             d.msgs
@@ -250,10 +265,11 @@ impl Pop {
                     }
                     return self.flush().await;
                 }
-                "NOOP" if authed => self.line("+OK"),
-                "STLS" if !authed && !self.tls => {
+                Ok(Pop3Command::Noop) if authed => self.line("+OK"),
+                Ok(Pop3Command::Stls) if !authed && !self.tls => {
                     if self.sh.tls.is_none() {
                         self.line("-ERR TLS unavailable");
+                        self.answer().await?;
                         continue;
                     }
                     self.line("+OK begin TLS");
@@ -264,36 +280,33 @@ impl Pop {
                     self.tls = true;
                     continue;
                 }
-                "USER" if !authed => {
+                Ok(Pop3Command::User(name)) if !authed => {
                     if !self.sh.plaintext_ok(self.tls, &self.peer) {
                         self.line("-ERR use STLS first");
                     } else {
-                        self.user = a1;
+                        self.user = name;
                         self.line("+OK send PASS");
                     }
                 }
-                "PASS" if !authed => {
-                    // The password may contain spaces: take the rest of the line.
-                    let pass = l.get(5..).unwrap_or("").to_string();
-                    match self.user.take() {
-                        Some(u) if self.sh.plaintext_ok(self.tls, &self.peer) => {
-                            self.login("USER", &u, &pass).await?
-                        }
-                        _ => self.line("-ERR USER first"),
+                // The password may contain spaces: it is the rest of the line.
+                Ok(Pop3Command::Pass(pass)) if !authed => match self.user.take() {
+                    Some(u) if self.sh.plaintext_ok(self.tls, &self.peer) => {
+                        self.login("USER", &u, &pass).await?
                     }
+                    _ => self.line("-ERR USER first"),
+                },
+                Ok(Pop3Command::AuthList) if !authed => {
+                    self.line("+OK\r\nPLAIN\r\n.");
+                    self.flush().await?;
+                    continue;
                 }
-                "AUTH" if !authed => {
-                    let Some(mech) = a1 else {
-                        self.line("+OK\r\nPLAIN\r\n.");
-                        self.flush().await?;
-                        continue;
-                    };
-                    if !mech.eq_ignore_ascii_case("PLAIN")
+                Ok(Pop3Command::Auth { mechanism, initial }) if !authed => {
+                    if !mechanism.eq_ignore_ascii_case("PLAIN")
                         || !self.sh.plaintext_ok(self.tls, &self.peer)
                     {
                         self.line("-ERR unsupported mechanism or TLS required");
                     } else {
-                        let resp = match a2 {
+                        let resp = match initial {
                             Some(ir) => Some(ir),
                             None => {
                                 self.line("+ ");
@@ -333,7 +346,7 @@ impl Pop {
                         }
                     }
                 }
-                "STAT" if authed => {
+                Ok(Pop3Command::Stat) if authed => {
                     let d = self.drop.as_ref().map(|d| {
                         d.msgs
                             .iter()
@@ -344,8 +357,8 @@ impl Pop {
                     let (n, s) = d.unwrap_or((0, 0));
                     self.line(&format!("+OK {n} {s}"));
                 }
-                "LIST" | "UIDL" if authed => {
-                    let uidl = cmd == "UIDL";
+                Ok(c @ (Pop3Command::List(n) | Pop3Command::Uidl(n))) if authed => {
+                    let uidl = matches!(c, Pop3Command::Uidl(_));
                     let d = self.drop.as_ref().map(|d| {
                         (
                             d.msgs.clone(),
@@ -354,6 +367,7 @@ impl Pop {
                         )
                     });
                     let Some((msgs, deleted, v)) = d else {
+                        self.answer().await?;
                         continue;
                     };
                     // A UIDL stable across sessions and unique in the
@@ -365,8 +379,8 @@ impl Pop {
                             format!("{} {}", i + 1, m.size)
                         }
                     };
-                    if a1.is_some() {
-                        match self.msg(a1.as_deref()) {
+                    if let Some(n) = n {
+                        match self.msg(n) {
                             Ok(i) => self.line(&format!("+OK {}", item(i, &msgs[i]))),
                             Err(e) => self.line(e),
                         }
@@ -382,26 +396,23 @@ impl Pop {
                         self.line(&s);
                     }
                 }
-                "RETR" | "TOP" if authed => {
-                    let i = match self.msg(a1.as_deref()) {
+                Ok(c @ (Pop3Command::Retr(n) | Pop3Command::Top { msg: n, .. })) if authed => {
+                    let i = match self.msg(n) {
                         Ok(i) => i,
                         Err(e) => {
                             self.line(e);
+                            self.answer().await?;
                             continue;
                         }
                     };
-                    let top: Option<usize> = if cmd == "TOP" {
-                        match a2.as_deref().and_then(|n| n.trim().parse().ok()) {
-                            Some(n) => Some(n),
-                            None => {
-                                self.line("-ERR TOP msg lines");
-                                continue;
-                            }
+                    let top: Option<usize> = match c {
+                        Pop3Command::Top { lines, .. } => {
+                            Some(usize::try_from(lines).unwrap_or(usize::MAX))
                         }
-                    } else {
-                        None
+                        _ => None,
                     };
                     let Some(d) = self.drop.as_ref() else {
+                        self.answer().await?;
                         continue;
                     };
                     let m = d.msgs[i].clone();
@@ -413,6 +424,7 @@ impl Pop {
                         Ok(b) => b,
                         Err(_) => {
                             self.line("-ERR message vanished");
+                            self.answer().await?;
                             continue;
                         }
                     };
@@ -442,7 +454,7 @@ impl Pop {
                     stuff(&mut o, &data);
                     self.out = o;
                 }
-                "DELE" if authed => match self.msg(a1.as_deref()) {
+                Ok(Pop3Command::Dele(n)) if authed => match self.msg(n) {
                     Ok(i) => {
                         if let Some(d) = self.drop.as_mut() {
                             d.deleted[i] = true;
@@ -451,18 +463,31 @@ impl Pop {
                     }
                     Err(e) => self.line(e),
                 },
-                "RSET" if authed => {
+                Ok(Pop3Command::Rset) if authed => {
                     if let Some(d) = self.drop.as_mut() {
                         d.deleted.iter_mut().for_each(|x| *x = false);
                     }
                     self.line("+OK");
                 }
+                Err(e @ (Pop3Error::NumberRequired { .. } | Pop3Error::NoSuchMessage { .. }))
+                    if authed =>
+                {
+                    self.line(match e {
+                        Pop3Error::NumberRequired { .. } => "-ERR message number required",
+                        _ => "-ERR no such message",
+                    });
+                }
+                Err(Pop3Error::LinesRequired { msg }) if authed => {
+                    // The message number is checked against the maildrop
+                    // before the line count.
+                    let e = self.msg(msg).err().unwrap_or("-ERR TOP msg lines");
+                    self.line(e);
+                    self.answer().await?;
+                    continue;
+                }
                 _ => self.line("-ERR unknown command or wrong state"),
             }
-            // Pipelining (RFC 2449): answer everything already received first.
-            if self.rd.buffered() == 0 || self.out.len() > 256 * 1024 {
-                self.flush().await?;
-            }
+            self.answer().await?;
         }
         let _ = self.flush().await;
         Ok(())

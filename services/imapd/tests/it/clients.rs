@@ -398,3 +398,110 @@ fn sigterm_ends_idle_and_smtp_data_cleanly_and_loses_nothing() {
         .any(|m| m.contains("first half, second half, marker-sigterm-7c1"));
     assert!(stored, "the acknowledged message is in {}", inbox.display());
 }
+
+/// Open descriptors of process `pid`.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// Whether a greeting starting with `prefix` arrives on `s` within `wait`.
+fn greets(s: &mut std::net::TcpStream, prefix: &str, wait: std::time::Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut got = Vec::new();
+    let mut b = [0u8; 256];
+    while !got.contains(&b'\n') {
+        match s.read(&mut b) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&b[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got).starts_with(prefix)
+}
+
+/// Issue 11: an accept error (EMFILE) must not end a listener. imapd and
+/// smtpd, running under serve, get their descriptor limit cut to a few
+/// above what they hold (`prlimit`); idle connections use up the rest, the
+/// next client waits in the backlog, and is greeted once they close; then
+/// every listener of the daemon (plain and TLS, every protocol) accepts.
+#[test]
+fn every_listener_accepts_again_after_imapd_and_smtpd_run_out_of_descriptors() {
+    use std::time::Duration;
+    let s = serve();
+    let daemons: [(&str, &str, &[&str], &str); 2] = [
+        (
+            "outpost-imapd",
+            "imap",
+            &["imap", "imaps", "pop3", "pop3s"],
+            "* OK",
+        ),
+        (
+            "outpost-smtpd",
+            "smtp",
+            &["smtp", "submission", "smtps"],
+            "220 ",
+        ),
+    ];
+    for (daemon, port, listeners, greeting) in daemons {
+        let pid = s
+            .pid(daemon)
+            .unwrap_or_else(|| panic!("{daemon} is not running"));
+        let limit = open_fds(pid) + 6;
+        run(Command::new("prlimit")
+            .arg(format!("--pid={pid}"))
+            .arg(format!("--nofile={limit}:{limit}")));
+        let idle: Vec<std::net::TcpStream> = (0..15)
+            .map(|_| std::net::TcpStream::connect(s.addr(port)).unwrap())
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            open_fds(pid) >= limit - 1,
+            "{daemon}: the idle connections use up its descriptors ({} of {limit})",
+            open_fds(pid)
+        );
+        let mut queued = std::net::TcpStream::connect(s.addr(port)).unwrap();
+        assert!(
+            !greets(&mut queued, greeting, Duration::from_millis(700)),
+            "{daemon}: out of descriptors, the next client waits"
+        );
+        drop(idle);
+        assert!(
+            greets(&mut queued, greeting, Duration::from_secs(10)),
+            "{daemon}: the waiting client is greeted once descriptors are free"
+        );
+        drop(queued);
+        for l in listeners {
+            let g = if l.starts_with("pop3") {
+                "+OK"
+            } else {
+                greeting
+            };
+            if ["imaps", "pop3s", "smtps"].contains(l) {
+                // TLS: a real handshake (Python's ssl, the local CA), then
+                // the greeting.
+                let script = "import socket,ssl,sys\n\
+                    c=ssl.create_default_context(cafile=sys.argv[1])\n\
+                    s=c.wrap_socket(socket.create_connection(('127.0.0.1',int(sys.argv[2])),10),server_hostname='localhost')\n\
+                    print(s.recv(512).decode())";
+                let out = run(Command::new("python3")
+                    .args(["-c", script])
+                    .arg(s.ca())
+                    .arg(s.addr(l).port().to_string()));
+                assert!(out.starts_with(g), "{daemon}: {l} greets over TLS: {out}");
+            } else {
+                let mut c = std::net::TcpStream::connect(s.addr(l)).unwrap();
+                assert!(
+                    greets(&mut c, g, Duration::from_secs(10)),
+                    "{daemon}: {l} still greets"
+                );
+            }
+        }
+        assert_eq!(
+            s.pid(daemon),
+            Some(pid),
+            "{daemon} is still the same process"
+        );
+    }
+}

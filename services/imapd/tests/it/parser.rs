@@ -44,19 +44,19 @@ fn accepted_inputs() {
     let cases: &[(&[u8], &str)] = &[
         (
             b"a NOOP\r\n",
-            r#"Ok(Command { tag: "a", name: "NOOP", args: [] })"#,
+            r#"Ok(Tokens { tag: "a", name: "NOOP", args: [] })"#,
         ),
         (
             b"b login \"x\" {1}\r\ny\r\n",
-            r#"Ok(Command { tag: "b", name: "LOGIN", args: [Str([120]), Str([121])] })"#,
+            r#"Ok(Tokens { tag: "b", name: "LOGIN", args: [Str([120]), Str([121])] })"#,
         ),
         (
             b"c UID fetch 1 (BODY[1.MIME] BINARY.PEEK[2]<0.5>)\r\n",
-            r#"Ok(Command { tag: "c", name: "UID", args: [Atom("fetch"), Atom("1"), List([Atom("BODY[1.MIME]"), Atom("BINARY.PEEK[2]<0.5>")])] })"#,
+            r#"Ok(Tokens { tag: "c", name: "UID", args: [Atom("fetch"), Atom("1"), List([Atom("BODY[1.MIME]"), Atom("BINARY.PEEK[2]<0.5>")])] })"#,
         ),
         (
             b"d STORE 1 +FLAGS (\\Seen $Junk)\r\n",
-            r#"Ok(Command { tag: "d", name: "STORE", args: [Atom("1"), Atom("+FLAGS"), List([Atom("\\Seen"), Atom("$Junk")])] })"#,
+            r#"Ok(Tokens { tag: "d", name: "STORE", args: [Atom("1"), Atom("+FLAGS"), List([Atom("\\Seen"), Atom("$Junk")])] })"#,
         ),
     ];
     for (input, want) in cases {

@@ -2,6 +2,7 @@
 //! session per maildrop.
 
 use crate::harness::{Client, Server, msg};
+use std::time::Duration;
 
 #[test]
 fn pop3_session_with_uidl_top_retr_and_dele_on_quit() {
@@ -117,4 +118,193 @@ fn retr_marks_seen_only_at_quit() {
         i.cmd("b", "FETCH 1:2 FLAGS"),
         "* 1 FETCH (FLAGS (\\Seen))\r\n* 2 FETCH (FLAGS ())\r\nb OK FETCH completed\r\n"
     );
+}
+
+/// One pipelined write, then the exact transcript: every refusal keeps its
+/// text, the state is checked before the arguments, and message numbers
+/// are checked against the maildrop before TOP's line count.
+#[test]
+fn pop3_refusals_and_state_rules_keep_their_exact_replies() {
+    let s = Server::start();
+    s.deliver("INBOX", &msg(1));
+    s.deliver("INBOX", &msg(2));
+    const WRONG: &str = "-ERR unknown command or wrong state";
+    const NUMBER: &str = "-ERR message number required";
+    const NO_SUCH: &str = "-ERR no such message";
+    const TOP: &str = "-ERR TOP msg lines";
+    let m1 = msg(1);
+    let size = m1.len();
+    let header_len = m1.find("\r\n\r\n").unwrap() + 4;
+    let header: Vec<&str> = m1[..header_len].lines().collect();
+    let body: Vec<&str> = m1.lines().collect();
+    let top = format!("+OK {header_len} octets");
+    let retr = format!("+OK {size} octets");
+    let login = format!("+OK maildrop has 2 messages ({} octets)", 2 * size);
+    let (list1, list2, stat) = (
+        format!("+OK 1 {size}"),
+        format!("+OK 2 {size}"),
+        format!("+OK 2 {}", 2 * size),
+    );
+    let list_after_dele = ["+OK".to_string(), format!("2 {size}"), ".".into()];
+    let mut cases: Vec<(&str, Vec<&str>)> = vec![
+        // Not authenticated.
+        ("", vec![WRONG]),
+        ("   ", vec![WRONG]),
+        ("RETRX 1", vec![WRONG]),
+        ("CAPA\0", vec![WRONG]),
+        ("\tCAPA", vec![WRONG]),
+        (" QUIT", vec![WRONG]),
+        ("STAT", vec![WRONG]),
+        ("NOOP", vec![WRONG]),
+        ("RSET", vec![WRONG]),
+        ("LIST", vec![WRONG]),
+        ("UIDL 1", vec![WRONG]),
+        ("RETR abc", vec![WRONG]),
+        ("TOP 0 x", vec![WRONG]),
+        ("DELE 0", vec![WRONG]),
+        ("PASS secret-pass-1", vec!["-ERR USER first"]),
+        ("AUTH", vec!["+OK", "PLAIN", "."]),
+        ("auth ", vec!["-ERR unsupported mechanism or TLS required"]),
+        (
+            "AUTH LOGIN",
+            vec!["-ERR unsupported mechanism or TLS required"],
+        ),
+        ("AUTH PLAIN ", vec!["-ERR invalid AUTH response"]),
+        ("AUTH PLAIN =", vec!["-ERR invalid AUTH response"]),
+        ("AUTH PLAIN", vec!["+ "]),
+        ("*", vec!["-ERR invalid AUTH response"]),
+        ("USER", vec!["+OK send PASS"]),
+        ("PASS secret-pass-1", vec!["-ERR USER first"]),
+        ("USER alice@outpost.lan", vec!["+OK send PASS"]),
+        // The password is the rest of the line, trailing space included.
+        (
+            "PASS secret-pass-1 ",
+            vec!["-ERR [AUTH] authentication failed"],
+        ),
+        ("PASS secret-pass-1", vec!["-ERR USER first"]),
+        ("uSeR alice@outpost.lan extra words", vec!["+OK send PASS"]),
+        ("pass secret-pass-1", vec![login.as_str()]),
+        // Authenticated.
+        ("USER x", vec![WRONG]),
+        ("PASS x", vec![WRONG]),
+        ("AUTH", vec![WRONG]),
+        ("AUTH PLAIN x", vec![WRONG]),
+        ("STLS", vec![WRONG]),
+        ("RETR", vec![NUMBER]),
+        ("RETR 0", vec![NO_SUCH]),
+        ("RETR -1", vec![NUMBER]),
+        ("RETR 1x", vec![NUMBER]),
+        ("RETR  1", vec![NUMBER]),
+        ("RETR 1\0", vec![NUMBER]),
+        ("RETR 99999999999999999999", vec![NUMBER]),
+        ("RETR 18446744073709551616", vec![NUMBER]),
+        ("RETR 18446744073709551615", vec![NO_SUCH]),
+        ("RETR 4294967296", vec![NO_SUCH]),
+        ("RETR 3", vec![NO_SUCH]),
+        ("TOP", vec![NUMBER]),
+        ("TOP x 1", vec![NUMBER]),
+        ("TOP 0 1", vec![NO_SUCH]),
+        ("TOP 3 x", vec![NO_SUCH]),
+        ("TOP 1", vec![TOP]),
+        ("TOP 1 ", vec![TOP]),
+        ("TOP 1 x", vec![TOP]),
+        ("TOP 1 1 2", vec![TOP]),
+        ("TOP 1 -1", vec![TOP]),
+        ("TOP 1 99999999999999999999", vec![TOP]),
+        ("LIST 0", vec![NO_SUCH]),
+        ("LIST x", vec![NUMBER]),
+        ("LIST ", vec![NUMBER]),
+        ("UIDL 3", vec![NO_SUCH]),
+        ("UIDL -", vec![NUMBER]),
+        ("DELE", vec![NUMBER]),
+        ("DELE 0", vec![NO_SUCH]),
+        ("list 1 junk", vec![list1.as_str()]),
+        // `usize::from_str` takes a leading `+`.
+        ("LIST +2", vec![list2.as_str()]),
+        ("STAT junk", vec![stat.as_str()]),
+        ("NOOP junk", vec!["+OK"]),
+        ("DELE 1", vec!["+OK deleted"]),
+        ("DELE 1", vec![NO_SUCH]),
+        ("RETR 1", vec![NO_SUCH]),
+        ("TOP 1 x", vec![NO_SUCH]),
+        ("LIST 1", vec![NO_SUCH]),
+        ("LIST", list_after_dele.iter().map(String::as_str).collect()),
+        ("RSET x", vec!["+OK"]),
+    ];
+    // TOP's line count is trimmed.
+    let mut top_lines = vec![top.as_str()];
+    top_lines.extend(&header);
+    top_lines.push(".");
+    cases.push(("top 1  0 ", top_lines));
+    let mut retr_lines = vec![retr.as_str()];
+    retr_lines.extend(&body);
+    retr_lines.push(".");
+    cases.push(("RETR 01 x", retr_lines));
+    cases.push(("QUIT junk", vec!["+OK bye"]));
+    let mut c = Client::connect(s.pop3);
+    assert_eq!(c.line(), "+OK Outpost POP3 ready\r\n");
+    let input: String = cases.iter().map(|(l, _)| format!("{l}\r\n")).collect();
+    c.send(&input);
+    let (mut want, mut got) = (String::new(), String::new());
+    for (l, replies) in &cases {
+        for r in replies {
+            want.push_str(&format!("{l:?} → {r}\r\n"));
+            let r = c.try_line(Duration::from_secs(10)).unwrap_or_default();
+            got.push_str(&format!("{l:?} → {r}"));
+        }
+    }
+    assert_eq!(got, want);
+}
+
+/// PASS takes the rest of the line: inner, leading and trailing spaces
+/// belong to the password.
+#[test]
+fn pop3_password_with_spaces() {
+    let s = Server::start();
+    let mut d = outpost_directory::Directory::open(&s.config.directory.path).unwrap();
+    d.add_user(&outpost_directory::NewUser::new(
+        "bob@outpost.lan",
+        " correct horse  battery ",
+    ))
+    .unwrap();
+    outpost_store::create_mailbox_tree(&s.mail_root(), "outpost.lan", "bob").unwrap();
+    let mut c = Client::connect(s.pop3);
+    c.line();
+    c.send("USER bob@outpost.lan\r\nPASS correct horse  battery\r\n");
+    assert_eq!(c.line(), "+OK send PASS\r\n");
+    assert_eq!(c.line(), "-ERR [AUTH] authentication failed\r\n");
+    c.send("USER bob@outpost.lan\r\nPASS  correct horse  battery \r\n");
+    assert_eq!(c.line(), "+OK send PASS\r\n");
+    assert_eq!(c.line(), "+OK maildrop has 0 messages (0 octets)\r\n");
+}
+
+/// A refused RETR, TOP or DELE was answered only after the client's next
+/// command (the reply stayed in the buffer): a client waiting for it
+/// hung. Each refusal, sent alone, is answered at once.
+#[test]
+fn a_refused_retr_or_top_is_answered_without_waiting_for_the_next_command() {
+    let s = Server::start();
+    s.deliver("INBOX", &msg(1));
+    let mut c = Client::connect(s.pop3);
+    c.line();
+    c.send(&format!("USER {}\r\n", crate::harness::USER));
+    c.line();
+    c.send(&format!("PASS {}\r\n", crate::harness::PASS));
+    assert!(c.line().starts_with("+OK maildrop"));
+    for (cmd, want) in [
+        ("RETR 0", "-ERR no such message"),
+        ("RETR 9", "-ERR no such message"),
+        ("RETR x", "-ERR message number required"),
+        ("TOP 9 1", "-ERR no such message"),
+        ("TOP 1 x", "-ERR TOP msg lines"),
+        ("DELE 9", "-ERR no such message"),
+    ] {
+        c.send(&format!("{cmd}\r\n"));
+        let got = c.try_line(Duration::from_secs(5));
+        assert_eq!(
+            got.as_deref(),
+            Some(format!("{want}\r\n").as_str()),
+            "{cmd} is answered at once"
+        );
+    }
 }
