@@ -246,6 +246,42 @@ impl Vm {
     }
 }
 
+/// Kernel messages that say the guest kernel itself got stuck (RCU stalls,
+/// lockups, hung tasks, oopses): at most the first 12 such lines.
+pub fn kernel_warnings(serial: &str) -> Vec<String> {
+    const SIGNS: &[&str] = &[
+        "rcu: INFO:",
+        "detected stall",
+        "kthread starved",
+        "timer wakeup didn't happen",
+        "soft lockup",
+        "hard LOCKUP",
+        "blocked for more than",
+        "BUG:",
+        "Oops:",
+        "Kernel panic",
+    ];
+    serial
+        .lines()
+        .filter(|l| SIGNS.iter().any(|s| l.contains(s)))
+        .take(12)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether the guest kernel reported an RCU stall: under TCG a vCPU thread
+/// starved by a loaded host delays the guest's timer interrupts until RCU
+/// gives up waiting, which is a property of the emulator's host, not of the
+/// system under test.
+pub fn guest_rcu_stall(serial: &str) -> bool {
+    kernel_warnings(serial).iter().any(|l| {
+        l.contains("rcu: INFO:")
+            || l.contains("detected stall")
+            || l.contains("kthread starved")
+            || l.contains("timer wakeup didn't happen")
+    })
+}
+
 /// A running guest; killed (by PID) when dropped.
 #[derive(Debug)]
 pub struct Running {
@@ -278,7 +314,15 @@ impl Running {
     fn tail(&self) -> String {
         let s = self.serial();
         let lines: Vec<&str> = s.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+        let warnings = kernel_warnings(&s);
+        if warnings.is_empty() {
+            tail
+        } else {
+            // A stack dump fills the tail; the kernel's own verdict lines say
+            // what happened.
+            format!("kernel warnings:\n{}\n[…]\n{tail}", warnings.join("\n"))
+        }
     }
 
     /// Waits until `pattern` appears on the serial console; returns the
@@ -385,4 +429,38 @@ pub fn smoke(_args: &E2eArgs) -> Result<()> {
     }
     println!("smoke: both boots reached the installer");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Linux 6.1's own wording, as a TCG guest prints it.
+    const STALL: &str = "[  12.0] systemd[1]: Starting foo...\n\
+        [ 408.5] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:\n\
+        [ 408.5] rcu: rcu_preempt kthread timer wakeup didn't happen for 2501 jiffies! g1 f0x0\n\
+        [ 408.5] rcu: rcu_preempt kthread starved for 2502 jiffies!\n\
+        [ 408.5]  </IRQ>\n";
+
+    #[test]
+    fn an_rcu_stall_is_recognised_and_reported_first() {
+        assert!(guest_rcu_stall(STALL));
+        let w = kernel_warnings(STALL);
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[0].contains("detected stalls"));
+    }
+
+    #[test]
+    fn other_kernel_trouble_is_reported_but_is_no_stall() {
+        let s = "[ 130.1] INFO: task systemd:1 blocked for more than 120 seconds.\n\
+                 [ 150.2] watchdog: BUG: soft lockup - CPU#0 stuck for 22s!\n\
+                 Failed to start outpost-imapd.service\n";
+        assert!(!guest_rcu_stall(s));
+        assert_eq!(kernel_warnings(s).len(), 2);
+        assert!(kernel_warnings("outpost: boot finished, system running\n").is_empty());
+        // "rcu:" lines of a healthy boot are no warning.
+        assert!(!guest_rcu_stall(
+            "[ 0.17] rcu: Preemptible hierarchical RCU implementation.\n"
+        ));
+    }
 }
