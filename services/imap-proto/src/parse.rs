@@ -133,9 +133,22 @@ impl Reader {
     }
 
     /// Takes one raw CRLF-terminated line (AUTHENTICATE responses, IDLE's
-    /// DONE), without the line ending.
+    /// DONE, POP3 commands), without the line ending. A line longer than
+    /// the limit (its ending not counted) is an error whether or not its
+    /// end has arrived: the bound does not depend on how the bytes were
+    /// split into reads. After an error the input is dropped (the caller
+    /// ends the connection).
     pub fn take_line(&mut self) -> Result<Option<Vec<u8>>, String> {
         match memchr::memchr(b'\n', &self.buf) {
+            Some(i)
+                if i.saturating_sub(usize::from(i > 0 && self.buf[i - 1] == b'\r'))
+                    > self.max_line =>
+            {
+                self.buf.clear();
+                self.scanned = 0;
+                self.continued = None;
+                Err("line too long".into())
+            }
             Some(i) => {
                 let mut line: Vec<u8> = self.buf.drain(..=i).collect();
                 line.pop();
@@ -146,7 +159,11 @@ impl Reader {
                 self.continued = None;
                 Ok(Some(line))
             }
-            None if self.buf.len() > self.max_line => Err("line too long".into()),
+            None if self.buf.len() > self.max_line.saturating_add(1) => {
+                self.buf.clear();
+                self.scanned = 0;
+                Err("line too long".into())
+            }
             None => Ok(None),
         }
     }

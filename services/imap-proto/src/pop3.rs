@@ -12,8 +12,12 @@
 //! - the verb is matched without regard to ASCII case; an empty line and
 //!   an unknown verb are [`Pop3Error::Unknown`];
 //! - arguments nobody reads are ignored (`STAT junk` is `STAT`);
-//! - a message number is what `usize::from_str` takes (ASCII digits, one
-//!   optional leading `+`); 0 and numbers beyond `u32::MAX` name no message.
+//! - a message number is ASCII digits only (RFC 1939 §3: `msg` is a
+//!   number; no sign, so `RETR +1` is refused as Dovecot refuses it); one
+//!   beyond `u64::MAX` is no number at all, and 0 or one beyond
+//!   `u32::MAX` names no message;
+//! - TOP's line count is the same kind of number, with ASCII spaces and
+//!   tabs around it ignored (never Unicode whitespace).
 //!
 //! The state a command needs (AUTHORIZATION or TRANSACTION, RFC 1939 §3)
 //! is the session's to check, and it checks it before it looks at a
@@ -159,8 +163,7 @@ pub fn parse_pop3(line: &str) -> Result<Pop3Command, Pop3Error> {
             // The rest of the line, trimmed: `TOP 1 5 ` and `TOP 1  5` ask
             // for five lines, `TOP 1 5 6` for none that parses.
             let lines = a2
-                .and_then(|n| n.trim().parse::<usize>().ok())
-                .and_then(|n| u64::try_from(n).ok())
+                .and_then(|n| digits(n.trim_matches([' ', '\t'])))
                 .ok_or(Pop3Error::LinesRequired { msg })?;
             Pop3Command::Top { msg, lines }
         }
@@ -169,12 +172,20 @@ pub fn parse_pop3(line: &str) -> Result<Pop3Command, Pop3Error> {
     })
 }
 
-/// A message number as the session has always read one: `usize::from_str`
-/// (so an optional `+`, and an overflow is "required", not "no such"), then
-/// 0 and anything beyond `u32::MAX` name no message.
+/// A decimal number of ASCII digits only (no sign, no spaces), if `u64`
+/// holds it.
+fn digits(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// A message number: [`digits`] (an overflow is "required", not "no
+/// such"), then 0 and anything beyond `u32::MAX` name no message.
 fn number(verb: &'static str, arg: Option<&str>) -> Result<u32, Pop3Error> {
-    let n: usize = arg
-        .and_then(|a| a.parse().ok())
+    let n = arg
+        .and_then(digits)
         .ok_or(Pop3Error::NumberRequired { verb })?;
     match u32::try_from(n) {
         Ok(n) if n != 0 => Ok(n),
@@ -296,8 +307,6 @@ mod tests {
             ("RETR 1", C::Retr(1)),
             ("retr 1", C::Retr(1)),
             ("RETR 007", C::Retr(7)),
-            // `usize::from_str` takes one leading `+`, so the session did.
-            ("RETR +1", C::Retr(1)),
             ("RETR 1 ignored", C::Retr(1)),
             ("DELE 2", C::Dele(2)),
             ("dele 2 x", C::Dele(2)),
@@ -306,7 +315,6 @@ mod tests {
             ("TOP 1 10 ", C::Top { msg: 1, lines: 10 }),
             ("TOP 1  10", C::Top { msg: 1, lines: 10 }),
             ("TOP 1 \t10\t", C::Top { msg: 1, lines: 10 }),
-            ("TOP 1 +3", C::Top { msg: 1, lines: 3 }),
             (
                 "TOP 1 18446744073709551615",
                 C::Top {
@@ -352,6 +360,14 @@ mod tests {
             ("RETR -1", E::NumberRequired { verb: "RETR" }),
             ("RETR -0", E::NumberRequired { verb: "RETR" }),
             ("RETR +", E::NumberRequired { verb: "RETR" }),
+            // No sign: RFC 1939's numbers are digits (a `+` used to pass).
+            ("RETR +1", E::NumberRequired { verb: "RETR" }),
+            ("LIST +2", E::NumberRequired { verb: "LIST" }),
+            ("TOP 1 +3", E::LinesRequired { msg: 1 }),
+            // Only ASCII space and tab around TOP's count (U+3000 and
+            // U+00A0 were trimmed away).
+            ("TOP 1 \u{3000}3", E::LinesRequired { msg: 1 }),
+            ("TOP 1 3\u{a0}", E::LinesRequired { msg: 1 }),
             ("RETR ++1", E::NumberRequired { verb: "RETR" }),
             ("RETR 1x", E::NumberRequired { verb: "RETR" }),
             ("RETR 0x10", E::NumberRequired { verb: "RETR" }),

@@ -641,7 +641,10 @@ impl Session {
                     return Ok(Flow::Go);
                 }
                 Ok(None) => {}
-                Err(_) => return Ok(Flow::Close),
+                Err(e) => {
+                    self.line(&format!("* BYE {e}"));
+                    return Ok(Flow::Close);
+                }
             }
             let mut buf = [0u8; 4096];
             tokio::select! {
@@ -670,7 +673,7 @@ impl Session {
 
 /// Runs store-bound work (file I/O, searches over thousands of files)
 /// without stalling the other sessions on this worker thread.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),

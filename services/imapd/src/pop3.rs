@@ -21,6 +21,8 @@ struct Maildrop {
     /// Retrieved messages, marked `\Seen` at QUIT (one index update, and
     /// nothing changes if the connection drops, like the deletions).
     retrieved: Vec<bool>,
+    /// The folder's UIDVALIDITY when the session began (the UIDL prefix).
+    uidvalidity: u32,
     _lock: outpost_store::MaildropLock,
 }
 
@@ -76,7 +78,10 @@ impl Pop {
         self.io.flush().await
     }
 
-    async fn read_line(&mut self) -> std::io::Result<Option<String>> {
+    /// The next command line, without its CRLF; `None` when the session
+    /// ends (EOF, timeout, shutdown, or a line longer than the framing
+    /// allows, which is answered first).
+    async fn read_line(&mut self) -> std::io::Result<Option<Vec<u8>>> {
         let timeout = Duration::from_secs(if self.drop.is_some() {
             600
         } else {
@@ -84,9 +89,18 @@ impl Pop {
         });
         loop {
             match self.rd.take_line() {
-                Ok(Some(l)) => return Ok(Some(String::from_utf8_lossy(&l).into_owned())),
+                Ok(Some(l)) => return Ok(Some(l)),
                 Ok(None) => {}
-                Err(_) => return Ok(None),
+                Err(_) => {
+                    // RFC 2449 §4 bounds command lines at 255 octets; the
+                    // framing allows 4,096. A longer line is refused
+                    // aloud (a silent close looked like a network fault
+                    // to the client, which retried), then the session
+                    // ends: what follows cannot be framed.
+                    self.line("-ERR line too long");
+                    let _ = self.flush().await;
+                    return Ok(None);
+                }
             }
             let mut buf = [0u8; 4096];
             let sd = self.sh.shutdown.clone();
@@ -119,6 +133,15 @@ impl Pop {
         }
         c.push_str("IMPLEMENTATION Outpost\r\n.");
         c
+    }
+
+    /// A login refused before the directory is asked (a password or name
+    /// that is not UTF-8, a foreign authorisation identity): logged and
+    /// delayed like any failed login.
+    async fn refuse_login(&mut self, mech: &str, user: &str, reason: &str, reply: &str) {
+        outpost_daemon::log::login("pop3", mech, user, self.peer.ip(), Err(reason));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.line(reply);
     }
 
     async fn login(&mut self, mech: &str, user: &str, pass: &str) -> std::io::Result<()> {
@@ -156,12 +179,14 @@ impl Pop {
                         .ok_or_else(|| "locked".to_string())?;
                     let snap = folder.sync().map_err(|e| e.to_string())?.snapshot;
                     let msgs = snap.messages.clone();
+                    let uidvalidity = snap.uidvalidity;
                     let deleted = vec![false; msgs.len()];
                     Ok(Maildrop {
                         folder,
                         msgs,
                         retrieved: deleted.clone(),
                         deleted,
+                        uidvalidity,
                         _lock: lock,
                     })
                 })
@@ -216,8 +241,13 @@ impl Pop {
     async fn main(&mut self) -> std::io::Result<()> {
         self.line("+OK Outpost POP3 ready");
         self.flush().await?;
-        while let Some(l) = self.read_line().await? {
+        while let Some(raw) = self.read_line().await? {
             let authed = self.drop.is_some();
+            // The verb and numbers are ASCII, so a lossy view parses the
+            // same; only credentials need the exact bytes (two different
+            // byte strings must never become one password).
+            let utf8 = std::str::from_utf8(&raw).is_ok();
+            let l = String::from_utf8_lossy(&raw);
             // The state is checked before the arguments: a refused
             // argument (`Err`) is answered only in the TRANSACTION state,
             // where every command that has one lives; otherwise, like an
@@ -241,21 +271,21 @@ impl Pop {
                         let (uids, seen) = (pick(&d.deleted), pick(&d.retrieved));
                         let seen: Vec<u32> =
                             seen.into_iter().filter(|u| !uids.contains(u)).collect();
-                        let mut r = Ok(());
-                        if !seen.is_empty() {
-                            // RETR marks messages seen, as Dovecot does.
-                            let f = Flags {
-                                bits: Flags::SEEN,
-                                ..Default::default()
-                            };
-                            r = d
-                                .folder
-                                .store(&seen, outpost_store::StoreFlags::Add, &f, None)
-                                .map(|_| ());
-                        }
-                        if r.is_ok() && !uids.is_empty() {
-                            r = d.folder.expunge(Some(&uids), false).map(|_| ());
-                        }
+                        let r = crate::imap::blocking(|| {
+                            if !seen.is_empty() {
+                                // RETR marks messages seen, as Dovecot does.
+                                let f = Flags {
+                                    bits: Flags::SEEN,
+                                    ..Default::default()
+                                };
+                                d.folder
+                                    .store(&seen, outpost_store::StoreFlags::Add, &f, None)?;
+                            }
+                            if !uids.is_empty() {
+                                d.folder.expunge(Some(&uids), false)?;
+                            }
+                            Ok::<(), outpost_store::StoreError>(())
+                        });
                         match r {
                             Ok(()) => self.line("+OK bye"),
                             Err(_) => self.line("-ERR some deleted messages not removed"),
@@ -290,13 +320,28 @@ impl Pop {
                 }
                 // The password may contain spaces: it is the rest of the line.
                 Ok(Pop3Command::Pass(pass)) if !authed => match self.user.take() {
+                    Some(u) if self.sh.plaintext_ok(self.tls, &self.peer) && !utf8 => {
+                        self.refuse_login(
+                            "USER",
+                            &u,
+                            "credentials not UTF-8",
+                            "-ERR [AUTH] authentication failed",
+                        )
+                        .await
+                    }
                     Some(u) if self.sh.plaintext_ok(self.tls, &self.peer) => {
                         self.login("USER", &u, &pass).await?
                     }
                     _ => self.line("-ERR USER first"),
                 },
                 Ok(Pop3Command::AuthList) if !authed => {
-                    self.line("+OK\r\nPLAIN\r\n.");
+                    // Only mechanisms this connection may use, as CAPA's
+                    // SASL line: PLAIN needs TLS off loopback.
+                    if self.sh.plaintext_ok(self.tls, &self.peer) {
+                        self.line("+OK\r\nPLAIN\r\n.");
+                    } else {
+                        self.line("+OK\r\n.");
+                    }
                     self.flush().await?;
                     continue;
                 }
@@ -311,7 +356,9 @@ impl Pop {
                             None => {
                                 self.line("+ ");
                                 self.flush().await?;
-                                self.read_line().await?
+                                self.read_line()
+                                    .await?
+                                    .map(|r| String::from_utf8_lossy(&r).into_owned())
                             }
                         };
                         let decoded = resp.filter(|r| r != "*").and_then(|r| {
@@ -321,23 +368,34 @@ impl Pop {
                         });
                         let parts: Option<Vec<Vec<u8>>> =
                             decoded.map(|d| d.split(|b| *b == 0).map(<[u8]>::to_vec).collect());
+                        let text = |b: &[u8]| String::from_utf8(b.to_vec()).ok();
                         match parts {
+                            Some(p) if p.len() == 3 && p.iter().any(|x| text(x).is_none()) => {
+                                // RFC 4616 §2: all three are UTF-8.
+                                let u = String::from_utf8_lossy(&p[1]).into_owned();
+                                self.refuse_login(
+                                    "PLAIN",
+                                    &u,
+                                    "credentials not UTF-8",
+                                    "-ERR [AUTH] authentication failed",
+                                )
+                                .await
+                            }
                             Some(p) if p.len() == 3 => {
                                 let (z, u, pw) = (
-                                    String::from_utf8_lossy(&p[0]).into_owned(),
-                                    String::from_utf8_lossy(&p[1]).into_owned(),
-                                    String::from_utf8_lossy(&p[2]).into_owned(),
+                                    text(&p[0]).unwrap_or_default(),
+                                    text(&p[1]).unwrap_or_default(),
+                                    text(&p[2]).unwrap_or_default(),
                                 );
                                 if !z.is_empty() && !z.eq_ignore_ascii_case(&u) {
                                     // No proxy authorisation (RFC 4616 §2).
-                                    outpost_daemon::log::login(
-                                        "pop3",
+                                    self.refuse_login(
                                         "PLAIN",
                                         &u,
-                                        self.peer.ip(),
-                                        Err("authzid differs"),
-                                    );
-                                    self.line("-ERR [AUTH] authorization identity refused");
+                                        "authzid differs",
+                                        "-ERR [AUTH] authorization identity refused",
+                                    )
+                                    .await
                                 } else {
                                     self.login("PLAIN", &u, &pw).await?;
                                 }
@@ -359,17 +417,14 @@ impl Pop {
                 }
                 Ok(c @ (Pop3Command::List(n) | Pop3Command::Uidl(n))) if authed => {
                     let uidl = matches!(c, Pop3Command::Uidl(_));
-                    let d = self.drop.as_ref().map(|d| {
-                        (
-                            d.msgs.clone(),
-                            d.deleted.clone(),
-                            d.folder.sync().map(|c| c.snapshot.uidvalidity).unwrap_or(0),
-                        )
-                    });
-                    let Some((msgs, deleted, v)) = d else {
+                    let Some(d) = self.drop.as_ref() else {
                         self.answer().await?;
                         continue;
                     };
+                    // The snapshot of the session's start: RFC 1939 §5's
+                    // numbering and the UIDL prefix do not change under it
+                    // (the folder was synced on every UIDL before).
+                    let (msgs, deleted, v) = (&d.msgs, &d.deleted, d.uidvalidity);
                     // A UIDL stable across sessions and unique in the
                     // mailbox: UIDVALIDITY plus UID, as Dovecot's %v.%u.
                     let item = |i: usize, m: &MessageMeta| {
@@ -379,10 +434,10 @@ impl Pop {
                             format!("{} {}", i + 1, m.size)
                         }
                     };
-                    if let Some(n) = n {
+                    let reply = if let Some(n) = n {
                         match self.msg(n) {
-                            Ok(i) => self.line(&format!("+OK {}", item(i, &msgs[i]))),
-                            Err(e) => self.line(e),
+                            Ok(i) => format!("+OK {}", item(i, &msgs[i])),
+                            Err(e) => e.to_string(),
                         }
                     } else {
                         let mut s = String::from("+OK\r\n");
@@ -393,8 +448,9 @@ impl Pop {
                             }
                         }
                         s.push('.');
-                        self.line(&s);
-                    }
+                        s
+                    };
+                    self.line(&reply);
                 }
                 Ok(c @ (Pop3Command::Retr(n) | Pop3Command::Top { msg: n, .. })) if authed => {
                     let i = match self.msg(n) {
@@ -416,11 +472,11 @@ impl Pop {
                         continue;
                     };
                     let m = d.msgs[i].clone();
-                    let data = match d
-                        .folder
-                        .read_message(&m)
-                        .or_else(|_| d.folder.read(m.uid).map_err(std::io::Error::other))
-                    {
+                    let data = match crate::imap::blocking(|| {
+                        d.folder
+                            .read_message(&m)
+                            .or_else(|_| d.folder.read(m.uid).map_err(std::io::Error::other))
+                    }) {
                         Ok(b) => b,
                         Err(_) => {
                             self.line("-ERR message vanished");

@@ -39,20 +39,45 @@ const PORTS: [u16; 9] = [25, 587, 465, 143, 993, 110, 995, 443, 80];
 
 impl Served {
     /// Starts serve with `users` (address, password) and waits for `ready`.
+    ///
+    /// The port offset is one where all of serve's ports were free a
+    /// moment ago; another test (a thread of this process, or another
+    /// process) can take one of them before serve binds it. serve then
+    /// exits with `Address already in use`, and the next offset is tried.
     pub fn start(users: &[(&str, &str)]) -> Served {
+        static STARTED: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+        let mut tried = Vec::new();
+        for _ in 0..6 {
+            // Threads of one process (`cargo test`) share the pid: the
+            // counter keeps their first choices apart.
+            let seed = (std::process::id() as u16)
+                .wrapping_add(STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * 13);
+            let offset = (0..200u16)
+                .map(|i| 20000 + (seed.wrapping_add(i * 7919) % 40) * 1000)
+                .filter(|off| !tried.contains(off))
+                .find(|off| {
+                    PORTS.iter().all(|p| {
+                        std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], p + off)))
+                            .is_ok()
+                    })
+                })
+                .expect("no free port offset");
+            tried.push(offset);
+            match Served::start_at(users, offset) {
+                Ok(s) => return s,
+                Err(log) if log.contains("Address already in use") => continue,
+                Err(log) => panic!("cargo xtask serve did not get ready:\n{log}"),
+            }
+        }
+        panic!("cargo xtask serve lost its ports to other processes at offsets {tried:?}")
+    }
+
+    /// One attempt at `offset`: the serve log if it did not get ready.
+    fn start_at(users: &[(&str, &str)], offset: u16) -> Result<Served, String> {
         use std::os::unix::process::CommandExt;
         let state = tempfile::tempdir().unwrap();
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let log = std::fs::File::create(state.path().join("serve.log")).unwrap();
-        let seed = std::process::id() as u16;
-        let offset = (0..200u16)
-            .map(|i| 20000 + (seed.wrapping_add(i * 7919) % 40) * 1000)
-            .find(|off| {
-                PORTS.iter().all(|p| {
-                    std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], p + off))).is_ok()
-                })
-            })
-            .expect("no free port offset");
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         // What the test runner exports for the test itself (CARGO_PKG_*,
         // CARGO_MANIFEST_DIR, OUT_DIR, LD_LIBRARY_PATH, NEXTEST_*) must not
@@ -106,17 +131,22 @@ impl Served {
                         addrs.insert(name.to_string(), a);
                     }
                 }
-                Err(_) => panic!(
-                    "cargo xtask serve did not get ready:\n{}",
-                    std::fs::read_to_string(state.path().join("serve.log")).unwrap_or_default()
-                ),
+                Err(_) => {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", "--", &format!("-{}", child.id())])
+                        .status();
+                    let _ = child.wait();
+                    return Err(
+                        std::fs::read_to_string(state.path().join("serve.log")).unwrap_or_default()
+                    );
+                }
             }
         }
-        Served {
+        Ok(Served {
             addrs,
             state,
             child,
-        }
+        })
     }
 
     /// The address serve printed for a listener (`smtp`, `imap`, `imaps`,

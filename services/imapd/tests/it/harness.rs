@@ -107,6 +107,11 @@ impl Client {
         self.w.write_all(s.as_bytes()).unwrap();
     }
 
+    /// Sends bytes that need not be UTF-8.
+    pub fn send_bytes(&mut self, b: &[u8]) {
+        self.w.write_all(b).unwrap();
+    }
+
     /// A line if one arrives within `wait` (the socket's timeout is
     /// restored afterwards); `Some("")` when the server closed.
     pub fn try_line(&mut self, wait: Duration) -> Option<String> {

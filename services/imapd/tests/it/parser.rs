@@ -134,3 +134,55 @@ proptest! {
         }
     }
 }
+
+/// `take_line` (POP3 commands, AUTHENTICATE responses, IDLE's DONE) held
+/// its bound only while a line's end had not arrived: a 6,000-byte line
+/// against a 4,096-byte limit passed when it came in one read. Now the
+/// limit is the same however the bytes are split: `max_line` bytes (CRLF
+/// not counted) pass, one more is an error, and the input is dropped.
+#[test]
+fn take_line_bounds_a_line_however_it_is_split() {
+    fn lines(input: &[u8], chunk: usize) -> Vec<Result<String, String>> {
+        let mut r = Reader::new(16, 0, 16);
+        let mut out = Vec::new();
+        for c in input.chunks(chunk) {
+            r.feed(c);
+            loop {
+                match r.take_line() {
+                    Ok(Some(l)) => out.push(Ok(String::from_utf8_lossy(&l).into_owned())),
+                    Ok(None) => break,
+                    Err(e) => {
+                        out.push(Err(e));
+                        assert_eq!(r.buffered(), 0, "the input is dropped after the error");
+                        return out;
+                    }
+                }
+            }
+        }
+        out
+    }
+    let ok16 = "a".repeat(16);
+    let ok = |s: &str| Ok::<String, String>(s.to_string());
+    let too_long = Err::<String, String>("line too long".into());
+    let cases: Vec<(String, Vec<Result<String, String>>)> = vec![
+        (format!("{ok16}\r\nx\r\n"), vec![ok(&ok16), ok("x")]),
+        (format!("{ok16}\nx\n"), vec![ok(&ok16), ok("x")]),
+        (format!("{ok16}b\r\nx\r\n"), vec![too_long.clone()]),
+        (format!("{ok16}b\nx\n"), vec![too_long.clone()]),
+        (format!("{ok16}\r\r\n"), vec![too_long.clone()]),
+        (
+            format!("x\r\n{}\r\n", "c".repeat(6000)),
+            vec![ok("x"), too_long.clone()],
+        ),
+        ("\r\n\n".into(), vec![ok(""), ok("")]),
+    ];
+    for (input, want) in &cases {
+        for chunk in [1, 2, 3, 7, 17, 18, 19, input.len()] {
+            assert_eq!(
+                &lines(input.as_bytes(), chunk),
+                want,
+                "{input:?} in chunks of {chunk}"
+            );
+        }
+    }
+}

@@ -74,6 +74,11 @@ fn pop3_refuses_plaintext_without_tls_off_loopback() {
     assert!(caps.contains("STLS") && !caps.contains("USER"), "{caps}");
     c.send("USER alice\r\n");
     assert_eq!(c.line(), "-ERR use STLS first\r\n");
+    // A bare AUTH lists only what this connection may use: PLAIN was
+    // listed here although it is refused without TLS.
+    c.send("AUTH\r\n");
+    assert_eq!(c.line(), "+OK\r\n");
+    assert_eq!(c.line(), ".\r\n");
 }
 
 /// RETR marks a message `\Seen`, at QUIT like the deletions; a dropped
@@ -219,8 +224,11 @@ fn pop3_refusals_and_state_rules_keep_their_exact_replies() {
         ("DELE", vec![NUMBER]),
         ("DELE 0", vec![NO_SUCH]),
         ("list 1 junk", vec![list1.as_str()]),
-        // `usize::from_str` takes a leading `+`.
-        ("LIST +2", vec![list2.as_str()]),
+        // Numbers are digits only: a leading `+` used to pass.
+        ("LIST +2", vec![NUMBER]),
+        ("LIST 2", vec![list2.as_str()]),
+        ("RETR +1", vec![NUMBER]),
+        ("TOP 1 +0", vec![TOP]),
         ("STAT junk", vec![stat.as_str()]),
         ("NOOP junk", vec!["+OK"]),
         ("DELE 1", vec!["+OK deleted"]),
@@ -307,4 +315,101 @@ fn a_refused_retr_or_top_is_answered_without_waiting_for_the_next_command() {
             "{cmd} is answered at once"
         );
     }
+}
+
+/// Hostile lines against POP3, each on a fresh connection:
+///
+/// - a command line longer than the 4,096-byte framing limit passed when
+///   it arrived in one read (up to ~8 KB), and a longer one closed the
+///   connection without a word; now every overlong line is answered
+///   `-ERR line too long` and the session ends;
+/// - a password that is not UTF-8 was converted lossily, so the bytes
+///   `\xff` and `\xfe` both logged in a user whose password holds
+///   `\u{fffd}` (U+FFFD, the replacement character) in their place; now credentials that are not
+///   UTF-8 are refused, over USER/PASS and AUTH PLAIN alike.
+#[test]
+fn pop3_refuses_overlong_lines_aloud_and_never_folds_password_bytes() {
+    let s = Server::start();
+    let mut d = outpost_directory::Directory::open(&s.config.directory.path).unwrap();
+    d.add_user(&outpost_directory::NewUser::new(
+        "bob@outpost.lan",
+        "pw\u{fffd}-long-1",
+    ))
+    .unwrap();
+    outpost_store::create_mailbox_tree(&s.mail_root(), "outpost.lan", "bob").unwrap();
+    const FAILED: &str = "-ERR [AUTH] authentication failed\r\n";
+    // The password is `pw`, then the bytes under test, then `-long-1`.
+    let plain = |pw: &[u8]| {
+        let mut v = b"\0bob@outpost.lan\0pw".to_vec();
+        v.extend_from_slice(pw);
+        v.extend_from_slice(b"-long-1");
+        use base64::Engine;
+        format!(
+            "AUTH PLAIN {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(v)
+        )
+        .into_bytes()
+    };
+    let user_pass = |pw: &[u8]| {
+        let mut v = b"USER bob@outpost.lan\r\nPASS pw".to_vec();
+        v.extend_from_slice(pw);
+        v.extend_from_slice(b"-long-1\r\n");
+        v
+    };
+    let long = |n: usize| format!("NOOP {}\r\n", "x".repeat(n - 5)).into_bytes();
+    let cases: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
+        (
+            "4096-byte line",
+            long(4096),
+            vec!["-ERR unknown command or wrong state\r\n"],
+        ),
+        (
+            "4097-byte line",
+            long(4097),
+            vec!["-ERR line too long\r\n", ""],
+        ),
+        (
+            "8000-byte line",
+            long(8000),
+            vec!["-ERR line too long\r\n", ""],
+        ),
+        (
+            "100 KB line",
+            long(100_000),
+            vec!["-ERR line too long\r\n", ""],
+        ),
+        (
+            "USER/PASS \\xff",
+            user_pass(b"\xff"),
+            vec!["+OK send PASS\r\n", FAILED],
+        ),
+        (
+            "USER/PASS \\xfe",
+            user_pass(b"\xfe"),
+            vec!["+OK send PASS\r\n", FAILED],
+        ),
+        ("AUTH PLAIN \\xff", plain(b"\xff"), vec![FAILED]),
+        (
+            "USER/PASS U+FFFD",
+            [user_pass("\u{fffd}".as_bytes()), b"QUIT\r\n".to_vec()].concat(),
+            vec![
+                "+OK send PASS\r\n",
+                "+OK maildrop has 0 messages (0 octets)\r\n",
+                "+OK bye\r\n",
+            ],
+        ),
+    ];
+    for (what, input, want) in cases {
+        let mut c = Client::connect(s.pop3);
+        c.line();
+        c.send_bytes(&input);
+        for w in want {
+            let got = c.try_line(Duration::from_secs(10)).unwrap_or_default();
+            assert_eq!(got, w, "{what}");
+        }
+    }
+    let mut c = Client::connect(s.pop3);
+    c.line();
+    c.send_bytes(&plain("\u{fffd}".as_bytes()));
+    assert_eq!(c.line(), "+OK maildrop has 0 messages (0 octets)\r\n");
 }

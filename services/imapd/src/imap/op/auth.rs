@@ -50,7 +50,10 @@ impl Session {
                                 return Ok(Some(Flow::Close));
                             }
                         }
-                        Err(_) => return Ok(Some(Flow::Close)),
+                        Err(e) => {
+                            self.line(&format!("* BYE {e}"));
+                            return Ok(Some(Flow::Close));
+                        }
                     }
                 }
             }
