@@ -189,13 +189,31 @@ fn is_optional(specs: &[Opt], s: &str) -> bool {
     if !matches!(find(specs, name), Ok(None)) {
         return true;
     }
+    !negative_number(s) && !s.contains(' ')
+}
+
+/// `-5`, `-.5`, `-1.5`: argparse reads these as values.
+fn negative_number(s: &str) -> bool {
     let rest = &s[1..];
     let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
-    let negative_number = digits(rest)
+    digits(rest)
         || rest
             .split_once('.')
-            .is_some_and(|(a, b)| (a.is_empty() || digits(a)) && digits(b));
-    !negative_number && !s.contains(' ')
+            .is_some_and(|(a, b)| (a.is_empty() || digits(a)) && digits(b))
+}
+
+/// Whether `is_optional` could call `s` an option for some command: the
+/// printer puts `--` before positionals for which this holds. Option names
+/// hold no space, so a word with a space is an option only as
+/// `--name=value`.
+pub(crate) fn may_read_as_option(s: &str) -> bool {
+    if !s.starts_with('-') || s.len() < 2 || negative_number(s) {
+        return false;
+    }
+    match s.split_once('=') {
+        Some((n, _)) if n.starts_with("--") => !n.contains(' '),
+        _ => !s.contains(' '),
+    }
 }
 
 fn find<'a>(specs: &'a [Opt], name: &str) -> Result<Option<&'a Opt>, String> {

@@ -47,20 +47,49 @@ impl Out {
     }
 }
 
-/// Builds one command line from option fragments.
+/// Builds one command line from option fragments and positional words.
+///
+/// Positionals print where pykickstart prints them (the mount point before
+/// the options, members after) unless one of them would read back as an
+/// option or as the end-of-options marker (`-x`, `--`): then the line is
+/// printed as options, `--`, positionals, the one layout in which such a
+/// word parses back as itself (found by `cargo xtask fuzz kickstart`:
+/// `volgroup vg0 -- a -- b` printed as `volgroup vg0 a -- b`, which parses
+/// as `[vg0, a, b]`).
 struct Cmd {
+    name: String,
     s: String,
+    opts: String,
+    /// (reads as an option, printed form)
+    pos: Vec<(bool, String)>,
 }
 
 impl Cmd {
     fn new(name: &str) -> Self {
         Cmd {
+            name: name.to_string(),
             s: name.to_string(),
+            opts: String::new(),
+            pos: Vec::new(),
         }
     }
+    /// An option (or a bare flag), printed as given.
     fn arg(&mut self, a: impl AsRef<str>) -> &mut Self {
+        for s in [&mut self.s, &mut self.opts] {
+            s.push(' ');
+            s.push_str(a.as_ref());
+        }
+        self
+    }
+    /// A positional word, quoted as `val` does.
+    fn pos(&mut self, v: &str) -> &mut Self {
+        self.pos_as(v, val(v))
+    }
+    /// A positional word `v`, printed as `shown` (its quoted form).
+    fn pos_as(&mut self, v: &str, shown: String) -> &mut Self {
         self.s.push(' ');
-        self.s.push_str(a.as_ref());
+        self.s.push_str(&shown);
+        self.pos.push((crate::opts::may_read_as_option(v), shown));
         self
     }
     fn flag(&mut self, on: bool, name: &str) -> &mut Self {
@@ -93,7 +122,17 @@ impl Cmd {
         }
         self
     }
-    fn done(&self) -> &str {
+    fn done(&mut self) -> &str {
+        // Conservative: any word starting with `-` (more than `-` alone)
+        // might be taken for an option by the parser, so it goes after `--`.
+        if self.pos.iter().any(|p| p.0) {
+            let mut s = format!("{}{} --", self.name, self.opts);
+            for (_, shown) in &self.pos {
+                s.push(' ');
+                s.push_str(shown);
+            }
+            self.s = s;
+        }
         &self.s
     }
 }
@@ -174,7 +213,7 @@ pub fn flatten(ks: &Kickstart) -> String {
         o.line("# Keyboard layouts");
         let mut c = Cmd::new("keyboard");
         if let Some(kb) = &k.keyboard {
-            c.arg(sq(kb));
+            c.pos_as(kb, sq(kb));
         }
         c.opt("--vckeymap", &k.vc_keymap);
         if !k.x_layouts.is_empty() {
@@ -203,7 +242,7 @@ pub fn flatten(ks: &Kickstart) -> String {
         o.line("# System language");
         o.line(
             Cmd::new("lang")
-                .arg(val(&l.lang))
+                .pos(&l.lang)
                 .list("--addsupport", &l.addsupport)
                 .done(),
         );
@@ -246,7 +285,7 @@ pub fn flatten(ks: &Kickstart) -> String {
         }
         c.flag(r.lock, "--lock").flag(r.allow_ssh, "--allow-ssh");
         if let Some(p) = &r.password {
-            c.arg(val(p));
+            c.pos(p);
         }
         o.line(c.done());
     }
@@ -273,7 +312,7 @@ pub fn flatten(ks: &Kickstart) -> String {
         o.line(
             Cmd::new("sshkey")
                 .opt("--username", &Some(k.username.clone()))
-                .arg(q(&k.key))
+                .pos_as(&k.key, q(&k.key))
                 .done(),
         );
     }
@@ -281,7 +320,7 @@ pub fn flatten(ks: &Kickstart) -> String {
         o.line("# System timezone");
         let mut c = Cmd::new("timezone");
         if let Some(tz) = &t.timezone {
-            c.arg(val(tz));
+            c.pos(tz);
         }
         c.flag(t.utc, "--utc")
             .flag(t.nontp, "--nontp")
@@ -658,7 +697,7 @@ fn storage(o: &mut Out, ks: &Kickstart) {
     ];
     for p in &ks.partitions {
         let mut c = Cmd::new("part");
-        c.arg(val(&p.mountpoint));
+        c.pos(&p.mountpoint);
         let fields = vec![
             ("asprimary", flag(p.asprimary)),
             ("fstype", p.fstype.clone()),
@@ -703,7 +742,7 @@ fn storage(o: &mut Out, ks: &Kickstart) {
     }
     for r in &ks.raids {
         let mut c = Cmd::new("raid");
-        c.arg(val(&r.mountpoint));
+        c.pos(&r.mountpoint);
         let fields = vec![
             ("device", r.device.clone()),
             ("fstype", r.fstype.clone()),
@@ -730,13 +769,13 @@ fn storage(o: &mut Out, ks: &Kickstart) {
         ]);
         ordered(&mut c, &ord, fields, &r.extra);
         for m in &r.members {
-            c.arg(val(m));
+            c.pos(m);
         }
         o.line(c.done());
     }
     for v in &ks.volgroups {
         let mut c = Cmd::new("volgroup");
-        c.arg(val(&v.name));
+        c.pos(&v.name);
         let ord: &[(&str, bool)] = &[
             ("noformat", false),
             ("useexisting", false),
@@ -746,13 +785,13 @@ fn storage(o: &mut Out, ks: &Kickstart) {
         ];
         ordered(&mut c, ord, Vec::new(), &v.extra);
         for pv in &v.pvs {
-            c.arg(val(pv));
+            c.pos(pv);
         }
         o.line(c.done());
     }
     for l in &ks.logvols {
         let mut c = Cmd::new("logvol");
-        c.arg(val(&l.mountpoint));
+        c.pos(&l.mountpoint);
         let fields = vec![
             ("fstype", l.fstype.clone()),
             ("grow", flag(l.grow)),
@@ -809,7 +848,7 @@ fn outpost(o: &mut Out, a: &OutpostAddon) {
     }
     for u in &a.users {
         let mut c = Cmd::new("user");
-        c.arg(val(&u.name)).optq("--fullname", &u.full_name);
+        c.pos(&u.name).optq("--fullname", &u.full_name);
         match &u.password {
             Some(Password::Hash(h)) => {
                 c.arg(format!("--password={}", val(h))).arg("--iscrypted");

@@ -93,13 +93,29 @@ pub fn install(log: &Path) -> Result<Child> {
     c.spawn().context("starting cargo install cargo-deny")
 }
 
-/// The snapshot to check against.
+/// The snapshot to check against: `--advisory-db`, else
+/// `$OUTPOST_ADVISORY_DB`, else the nearest `shared/rustsec/advisory-db`
+/// beside the workspace or beside any directory above it (a CI clone may sit
+/// deeper than the checkout the snapshot was put beside).
 fn snapshot(args: &DenyArgs) -> Option<PathBuf> {
-    args.advisory_db
+    let given = args
+        .advisory_db
         .clone()
-        .or_else(|| std::env::var_os("OUTPOST_ADVISORY_DB").map(PathBuf::from))
-        .or_else(|| Some(root().join("../shared/rustsec/advisory-db")))
-        .filter(|p| p.join("crates").is_dir())
+        .or_else(|| std::env::var_os("OUTPOST_ADVISORY_DB").map(PathBuf::from));
+    if let Some(p) = given {
+        // One the caller named is used or refused, never searched past.
+        return p.join("crates").is_dir().then_some(p);
+    }
+    nearest_snapshot(&root())
+}
+
+/// `dir/../shared/rustsec/advisory-db` for `dir` and each directory above
+/// it, the first that holds a database.
+fn nearest_snapshot(root: &Path) -> Option<PathBuf> {
+    root.ancestors()
+        .skip(1)
+        .map(|d| d.join("shared/rustsec/advisory-db"))
+        .find(|p| p.join("crates").is_dir())
 }
 
 /// Copies the snapshot to where cargo-deny looks, as a one-commit git
@@ -185,11 +201,35 @@ pub fn run(args: DenyArgs) -> Result<()> {
             // Nothing to check advisories against (a clone without the
             // shared snapshot): say so loudly and check the rest.
             println!(
-                "deny: WARNING: no advisory database snapshot (../shared/rustsec/advisory-db or \
-                 OUTPOST_ADVISORY_DB); advisories NOT checked"
+                "deny: WARNING: no advisory database snapshot (shared/rustsec/advisory-db beside \
+                 the workspace or a directory above it, or OUTPOST_ADVISORY_DB); advisories \
+                 NOT checked"
             );
             cmd.args(["bans", "licenses", "sources"]);
         }
     }
     run_cmd(&mut cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nearest_snapshot;
+
+    #[test]
+    fn the_snapshot_is_found_beside_any_directory_above_the_workspace() {
+        let tmp = std::env::temp_dir().join(format!("outpost-deny-{}", std::process::id()));
+        let db = tmp.join("shared/rustsec/advisory-db");
+        std::fs::create_dir_all(db.join("crates")).unwrap();
+        let beside = tmp.join("main");
+        let deeper = tmp.join("ci/runs/42/clone");
+        std::fs::create_dir_all(&beside).unwrap();
+        std::fs::create_dir_all(&deeper).unwrap();
+        assert_eq!(nearest_snapshot(&beside), Some(db.clone()));
+        assert_eq!(nearest_snapshot(&deeper), Some(db.clone()));
+        // A directory named like the database but without one is skipped.
+        let empty = tmp.join("ci/shared/rustsec/advisory-db");
+        std::fs::create_dir_all(&empty).unwrap();
+        assert_eq!(nearest_snapshot(&deeper), Some(db));
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
 }

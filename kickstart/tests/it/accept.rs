@@ -165,6 +165,40 @@ fn commands_table() {
     }
 }
 
+/// A positional word that reads as an option or as the end-of-options
+/// marker prints after `--`, so it parses back as itself. The fuzzer found
+/// `volgroup vg0 -- a -- b` printed as `volgroup vg0 a -- b`, which parsed
+/// again as `[vg0, a, b]` (the `--` member lost).
+#[test]
+fn a_positional_that_looks_like_an_option_survives_the_round_trip() {
+    let cases: &[(&str, &str)] = &[
+        ("volgroup vg0 -- a -- b\n", "volgroup -- vg0 a -- b\n"),
+        (
+            "volgroup vg0 --pesize=4096 -- pv.01 -x\n",
+            "volgroup --pesize=4096 -- vg0 pv.01 -x\n",
+        ),
+        (
+            "raid /srv --level=1 --device=md0 -- raid.01 --raid.02\n",
+            "raid --device=md0 --level=RAID1 -- /srv raid.01 --raid.02\n",
+        ),
+        // A lone `-` is a plain word to argparse and keeps its place.
+        ("volgroup vg0 -- -\n", "volgroup vg0 -\n"),
+        // Only a word that needs it moves the line into this layout.
+        ("volgroup vg0 -- pv.01\n", "volgroup vg0 pv.01\n"),
+        // Words argparse reads as values anyway (a negative number, a word
+        // with a space) need no `--`; `--name=a b` still does.
+        ("volgroup vg0 -- -5\n", "volgroup vg0 -5\n"),
+        ("volgroup vg0 -- \"-a b\"\n", "volgroup vg0 \"-a b\"\n"),
+        (
+            "volgroup vg0 -- \"--pesize=a b\"\n",
+            "volgroup -- vg0 \"--pesize=a b\"\n",
+        ),
+    ];
+    for (input, expected) in cases {
+        check_ok(input, expected);
+    }
+}
+
 #[test]
 fn sections_table() {
     let cases: &[(&str, &str)] = &[
