@@ -1276,9 +1276,7 @@ impl Store {
                 ..Snapshot::default()
             },
         )?;
-        File::open(&home)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(&home))?;
+        outpost_durable::sync_dir(&home).map_err(io_err(&home))?;
         self.forget(user, name);
         self.collection(user, name)
     }
@@ -1319,9 +1317,7 @@ impl Store {
             return Err(Error::NotFound);
         }
         fs::rename(home.join(from), home.join(to)).map_err(io_err(&home))?;
-        File::open(&parent)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(&parent))?;
+        outpost_durable::sync_dir(&parent).map_err(io_err(&parent))?;
         self.forget(user, from);
         self.forget(user, to);
         Ok(())

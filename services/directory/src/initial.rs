@@ -29,7 +29,6 @@
 
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use rand_core::RngCore as _;
@@ -222,32 +221,16 @@ fn console_text(entries: &[(String, String)]) -> String {
     s
 }
 
-/// Writes `text` to `path` with mode 0600 through a temporary file, fsync
-/// and rename, then fsyncs the folder.
+/// Writes `text` to `path` with mode 0600, durably (`outpost-durable`:
+/// temporary file, fsync, rename, fsync of the folder).
 fn write_file(path: &Path, text: &str) -> Result<()> {
-    let io = |e| Error::Io(path.to_owned(), e);
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io)?;
-    // The mode of an existing file (and the umask) must not widen it.
-    f.set_permissions(fs::Permissions::from_mode(0o600))
-        .map_err(io)?;
-    f.write_all(text.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    fs::rename(&tmp, path).map_err(io)?;
-    sync_parent(path)
+    outpost_durable::write_atomic(path, text.as_bytes(), 0o600)
+        .map_err(|e| Error::Io(path.to_owned(), e))
 }
 
 fn sync_parent(path: &Path) -> Result<()> {
     if let Some(d) = path.parent() {
-        fs::File::open(d)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::Io(d.to_owned(), e))?;
+        outpost_durable::sync_dir(d).map_err(|e| Error::Io(d.to_owned(), e))?;
     }
     Ok(())
 }

@@ -90,7 +90,26 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let s = TcpStream::connect(addr).unwrap();
+        Self::from_stream(TcpStream::connect(addr).unwrap())
+    }
+
+    /// Connects from another loopback address (`127.0.0.2`, …), so the
+    /// server sees another client.
+    pub fn connect_from(src: std::net::Ipv4Addr, addr: SocketAddr) -> Client {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let s = rt.block_on(async {
+            let sock = tokio::net::TcpSocket::new_v4().unwrap();
+            sock.bind((src, 0).into()).unwrap();
+            sock.connect(addr).await.unwrap().into_std().unwrap()
+        });
+        s.set_nonblocking(false).unwrap();
+        Self::from_stream(s)
+    }
+
+    fn from_stream(s: TcpStream) -> Client {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         Client {
             r: BufReader::new(s.try_clone().unwrap()),

@@ -300,6 +300,110 @@ fn a_hundred_parallel_logins_do_not_run_a_hundred_password_hashes() {
     still_serving(&s);
 }
 
+/// #8 at the daemon: sessions waiting for a folder's lock (a COPY into the
+/// selected folder used to deadlock on it) must not take the worker
+/// threads with them: new IMAP and POP3 clients are still greeted, and the
+/// waiting commands finish once the lock is free.
+#[test]
+fn sessions_blocked_on_a_folder_lock_do_not_stop_new_clients_being_greeted() {
+    let s = Server::start();
+    s.deliver("INBOX", &msg(1));
+    let inbox = outpost_store::user_root(&s.mail_root(), "outpost.lan", "alice").unwrap();
+    let mut waiting = Vec::new();
+    for _ in 0..6 {
+        let mut c = Client::connect(s.imap);
+        c.login();
+        assert!(c.cmd("s", "SELECT INBOX").contains("s OK"));
+        waiting.push(c);
+    }
+    // Another process holds the index lock (as a stuck writer would).
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(inbox.join("outpost-index.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    // Six sessions, three times the runtime's two worker threads, wait on it.
+    for c in &mut waiting {
+        c.send("f STORE 1 +FLAGS (\\Flagged)\r\n");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let mut fresh = Client::connect(s.imap);
+    let g = fresh.try_line(Duration::from_secs(5));
+    assert!(
+        g.as_deref().is_some_and(|g| g.starts_with("* OK")),
+        "no IMAP greeting while sessions wait for a lock: {g:?}"
+    );
+    let mut pop = Client::connect(s.pop3);
+    let g = pop.try_line(Duration::from_secs(5));
+    assert!(
+        g.as_deref().is_some_and(|g| g.starts_with("+OK")),
+        "no POP3 greeting while sessions wait for a lock: {g:?}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    // A command that needs no lock is served meanwhile, too.
+    let r = fresh.cmd(
+        "l",
+        &format!("LOGIN {} {}", crate::harness::USER, crate::harness::PASS),
+    );
+    assert!(r.contains("l OK"), "{r}");
+    drop(lock);
+    for c in &mut waiting {
+        let r = c.until("f");
+        assert!(r.contains("f OK"), "{r}");
+    }
+    still_serving(&s);
+}
+
+/// #14 at the daemon, in both protocols: guesses from one address lock the
+/// account for that address only; the owner, from an address with no
+/// recent failures, still signs in over IMAP and POP3.
+#[test]
+fn a_guesser_locks_only_its_own_address_out_in_every_protocol() {
+    use std::net::Ipv4Addr;
+    let s = Server::start();
+    let guesser = Ipv4Addr::new(127, 0, 0, 2);
+    let owner = Ipv4Addr::new(127, 0, 0, 3);
+    let per_source = s.config.directory.per_source_failures;
+    for i in 0..per_source + 2 {
+        let mut c = Client::connect_from(guesser, s.imap);
+        c.line();
+        let r = c.cmd("a", &format!("LOGIN {} wrong-{i}", crate::harness::USER));
+        assert!(r.starts_with("a NO"), "{r}");
+    }
+    // The right password from the guesser's address is refused now, in
+    // IMAP and in POP3 (one lockout for every protocol).
+    let mut c = Client::connect_from(guesser, s.imap);
+    c.line();
+    let r = c.cmd(
+        "a",
+        &format!("LOGIN {} {}", crate::harness::USER, crate::harness::PASS),
+    );
+    assert!(r.starts_with("a NO"), "locked address signed in: {r}");
+    let mut p = Client::connect_from(guesser, s.pop3);
+    p.line();
+    p.send(&format!("USER {}\r\n", crate::harness::USER));
+    assert!(p.line().starts_with("+OK"));
+    p.send(&format!("PASS {}\r\n", crate::harness::PASS));
+    let r = p.line();
+    assert!(
+        r.starts_with("-ERR"),
+        "locked address signed in over POP3: {r}"
+    );
+    // The owner is not locked out.
+    let mut c = Client::connect_from(owner, s.imap);
+    c.login();
+    let mut p = Client::connect_from(owner, s.pop3);
+    assert!(p.line().starts_with("+OK"));
+    p.send(&format!("USER {}\r\n", crate::harness::USER));
+    assert!(p.line().starts_with("+OK"));
+    p.send(&format!("PASS {}\r\n", crate::harness::PASS));
+    let r = p.line();
+    assert!(r.starts_with("+OK"), "owner refused over POP3: {r}");
+}
+
 #[test]
 fn plain_with_someone_elses_authorization_identity_is_refused() {
     // RFC 4616 §2: "bob\0alice\0alice's password" asks to act as bob;
