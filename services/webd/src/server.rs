@@ -150,7 +150,15 @@ pub fn specs(config: &Config) -> Vec<Spec> {
 /// Runs HTTP/1.1 on an accepted connection (TLS already established on
 /// `https` listeners).
 pub async fn session(app: Arc<App>, opts: Options, conn: Conn) {
-    connection(conn.stream, conn.peer, conn.tls, app, Arc::new(opts)).await;
+    connection(
+        conn.stream,
+        conn.peer,
+        conn.tls,
+        app,
+        Arc::new(opts),
+        conn.shutdown,
+    )
+    .await;
 }
 
 /// Accepts connections on `listener` until the process ends (in-process
@@ -181,8 +189,18 @@ pub async fn serve(
     Ok(())
 }
 
-async fn connection<S>(stream: S, peer: SocketAddr, secure: bool, app: Arc<App>, opts: Arc<Options>)
-where
+/// Serves one HTTP/1.1 connection. On shutdown an idle keep-alive
+/// connection closes at once and a request in progress is finished and
+/// answered with `Connection: close` (hyper's graceful shutdown), so a
+/// restart waits for work, not for a browser's idle connection.
+async fn connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    secure: bool,
+    app: Arc<App>,
+    opts: Arc<Options>,
+    shutdown: Shutdown,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let idle = opts.idle_timeout;
@@ -215,7 +233,15 @@ where
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(idle)
         .keep_alive(true);
-    let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = shutdown.wait() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 /// Whether the head announces a body (RFC 9112 §6.3).

@@ -84,3 +84,110 @@ fn https_daemon_from_config_with_local_ca() {
         "{body}"
     );
 }
+
+/// A restart waits for work, not for idle browsers: on SIGTERM an idle
+/// keep-alive connection is closed at once and the daemon exits, instead
+/// of holding the restart for the whole grace period
+/// (`general.shutdown_grace_secs`, 30 s).
+#[test]
+fn sigterm_closes_idle_keep_alive_connections_and_exits_promptly() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mut dir = outpost_directory::Directory::open(&t.join("directory")).unwrap();
+    dir.add_user(&outpost_directory::NewUser::new(ALICE, PASSWORD))
+        .unwrap();
+    outpost_davstore::create_default_collections(&t.join("dav/collections"), ALICE).unwrap();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (https, http) = (free(), free());
+    let cfg = t.join("outpost.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[general]\nhostname = \"outpost.lan\"\nstate_dir = \"{s}\"\n[tls]\ndir = \"{s}/tls\"\n\
+             [directory]\npath = \"{s}/directory\"\n[web]\nlisten = [\"127.0.0.1:{https}\"]\n\
+             plain_listen = [\"127.0.0.1:{http}\"]\n",
+            s = t.display()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Kill(
+        Command::new(env!("CARGO_BIN_EXE_outpost-webd"))
+            .arg("--config")
+            .arg(&cfg)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    let mut sock = loop {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", http)) {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "webd did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // One request on a keep-alive connection, answered in full.
+    sock.write_all(b"OPTIONS /dav/ HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut b = [0u8; 4096];
+    let n = sock.read(&mut b).unwrap();
+    let head = String::from_utf8_lossy(&b[..n]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 "), "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    // The connection stays open, idle.
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(
+        sock.read(&mut b).is_err(),
+        "the server closed an idle keep-alive connection"
+    );
+
+    let pid = daemon.0.id().to_string();
+    let killed = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let r = sock.read(&mut b);
+    assert!(
+        matches!(r, Ok(0)),
+        "expected the idle connection closed at once, got {r:?} after {:?}",
+        killed.elapsed()
+    );
+    let status = loop {
+        if let Some(s) = daemon.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(20),
+            "webd still running 20 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        killed.elapsed() < Duration::from_secs(5),
+        "webd took {:?} to stop with one idle connection",
+        killed.elapsed()
+    );
+}
