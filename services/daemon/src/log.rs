@@ -119,9 +119,31 @@ pub fn client_str(s: &str) -> std::borrow::Cow<'_, str> {
 /// protocol: `protocol` (`imap`, `pop3`, `smtp`, `http`), `mechanism`
 /// (`LOGIN`, `PLAIN`, `USER`, `Basic`, …), the user as given, the peer,
 /// and on failure the reason (`invalid`, `locked`, `disabled`, `busy`, …:
-/// never the password). A success also records the user on the
-/// connection's span, so every later event of the session carries it.
+/// never the password). A success also records the user on the current
+/// span (the connection's, where no command span is open), so every later
+/// event of the session carries it; [`login_on`] names the span.
 pub fn login(
+    protocol: &'static str,
+    mechanism: &str,
+    user: &str,
+    peer: impl std::fmt::Display,
+    outcome: Result<(), &str>,
+) {
+    login_on(
+        &tracing::Span::current(),
+        protocol,
+        mechanism,
+        user,
+        peer,
+        outcome,
+    )
+}
+
+/// [`login`], recording a success on `span`: a session that logs in from
+/// inside a per-command span passes its connection's span, which outlives
+/// the command.
+pub fn login_on(
+    span: &tracing::Span,
     protocol: &'static str,
     mechanism: &str,
     user: &str,
@@ -134,7 +156,7 @@ pub fn login(
     let mechanism: &str = &mechanism;
     match outcome {
         Ok(()) => {
-            tracing::Span::current().record("user", user);
+            span.record("user", user);
             tracing::info!(target: "outpost::auth", protocol, mechanism, user, peer = %peer, result = "ok", "login");
         }
         Err(reason) => {

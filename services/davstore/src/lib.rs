@@ -1339,6 +1339,14 @@ impl Store {
             now_millis()
         ));
         fs::rename(&dir, &trash).map_err(io_err(&dir))?;
+        // The rename is the delete: on disk before the client is answered,
+        // or an acknowledged DELETE comes back after a power cut.
+        let home = self.root.join(user);
+        let parent = dir.parent().map(Path::to_path_buf).unwrap_or(home.clone());
+        outpost_durable::sync_dir(&parent).map_err(io_err(&parent))?;
+        if parent != home {
+            outpost_durable::sync_dir(&home).map_err(io_err(&home))?;
+        }
         self.forget(user, name);
         fs::remove_dir_all(&trash).map_err(io_err(&trash))
     }

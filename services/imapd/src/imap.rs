@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::Instrument as _;
 
 /// Capabilities after TLS/login (STARTTLS, AUTH and LOGINDISABLED vary).
 pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE \
@@ -73,6 +74,9 @@ struct Session {
     auth_failures: u32,
     /// This session's place in the per-user, per-address count.
     user_ip_slot: Option<crate::server::UserIpSlot>,
+    /// The connection's span (the listener's `conn`): the user and
+    /// STARTTLS are recorded there, not on the per-command span.
+    conn: tracing::Span,
 }
 
 enum Flow {
@@ -99,6 +103,7 @@ pub async fn run(sh: Arc<Shared>, io: BoxStream, peer: SocketAddr, tls: bool) {
         rev2: false,
         auth_failures: 0,
         user_ip_slot: None,
+        conn: tracing::Span::current(),
     };
     let _ = s.main().await;
 }
@@ -342,10 +347,20 @@ impl Session {
 
     async fn command(&mut self, t: Tokens) -> R<Flow> {
         let tag = t.tag.clone();
+        let name = outpost_daemon::log::client_str(&t.name).into_owned();
         let r = match self.state_error(&t.name) {
             Some(m) => Err(CmdErr::Bad(m)),
             None => match command::parse(t) {
-                Ok(Tagged { command, .. }) => self.dispatch(&tag, command).await,
+                Ok(Tagged { command, .. }) => {
+                    // A span per command (tag and verb, as the client
+                    // sent them, bounded): its events carry them.
+                    let span = tracing::info_span!(
+                        "cmd",
+                        tag = &*outpost_daemon::log::client_str(&tag),
+                        name = name.as_str()
+                    );
+                    self.dispatch(&tag, command).instrument(span).await
+                }
                 Err(rejected) => Err(CmdErr::Bad(rejected.message)),
             },
         };

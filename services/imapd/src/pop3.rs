@@ -306,7 +306,7 @@ impl Pop {
                     self.flush().await?;
                     self.rd = Reader::new(4096, 0, 4096);
                     let io = std::mem::replace(&mut self.io, Box::new(tokio::io::duplex(1).0));
-                    self.io = self.sh.start_tls(io).await?;
+                    self.io = self.sh.start_tls(io, &tracing::Span::current()).await?;
                     self.tls = true;
                     continue;
                 }

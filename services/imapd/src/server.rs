@@ -153,14 +153,19 @@ impl Shared {
     /// bounded by `tls.handshake_timeout_secs` like the implicit-TLS
     /// listeners' (#5), so a client that asks for TLS and then goes silent
     /// gives its connection slot back.
-    pub async fn start_tls(&self, io: BoxStream) -> std::io::Result<BoxStream> {
+    /// A success is recorded on `span` (the connection's).
+    pub async fn start_tls(
+        &self,
+        io: BoxStream,
+        span: &tracing::Span,
+    ) -> std::io::Result<BoxStream> {
         let Some(acc) = self.tls.clone() else {
             return Err(std::io::Error::other("TLS unavailable"));
         };
         let limit = Duration::from_secs(self.config.tls.handshake_timeout_secs.max(1));
         match tokio::time::timeout(limit, acc.accept(io)).await {
             Ok(Ok(s)) => {
-                tracing::Span::current().record("starttls", true);
+                span.record("starttls", true);
                 Ok(Box::new(s))
             }
             Ok(Err(e)) => Err(e),

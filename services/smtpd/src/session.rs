@@ -18,6 +18,7 @@ use outpost_directory::AuthError;
 use smtp_proto::request::receiver::{DataReceiver, LineReceiver, RequestReceiver};
 use smtp_proto::{Error as ProtoError, MailFrom, RcptTo, Request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tracing::Instrument as _;
 
 use crate::queue::{Envelope, QueuedRcpt, RcptState};
 use crate::spool::{Body, Spool};
@@ -125,6 +126,9 @@ struct Session {
     too_big: bool,
     quit: bool,
     starttls: bool,
+    /// The connection's span: the user is recorded there, not on the
+    /// per-command span the login happens in.
+    conn: tracing::Span,
 }
 
 type Out = Vec<u8>;
@@ -153,6 +157,7 @@ impl Session {
             too_big: false,
             quit: false,
             starttls: false,
+            conn: tracing::Span::current(),
         }
     }
 
@@ -223,7 +228,10 @@ impl Session {
                     State::Command => match req.ingest(&mut iter) {
                         Ok(request) => {
                             let request = request.into_owned();
-                            self.command(request, &mut out).await;
+                            // A span per command: events of this command
+                            // (login, queued message) carry its verb.
+                            let span = tracing::info_span!("cmd", name = request.name());
+                            self.command(request, &mut out).instrument(span).await;
                         }
                         Err(ProtoError::NeedsMoreData { .. }) => break,
                         Err(e) => {
@@ -491,10 +499,15 @@ impl Session {
                     AuthError::Invalid => "invalid",
                     AuthError::Locked(_) => "locked",
                     AuthError::Disabled => "disabled",
+                    // The gate's refusal: the same reason word as imapd
+                    // and webd log.
+                    AuthError::Unavailable(d) if d == "busy" => "busy",
                     AuthError::Unavailable(_) => "unavailable",
                 };
                 self.log_login(mech, &given, Err(why));
-                if let AuthError::Unavailable(detail) = &e {
+                if let AuthError::Unavailable(detail) = &e
+                    && detail != "busy"
+                {
                     tracing::warn!(error = %detail, "password check unavailable");
                 }
                 match e {
@@ -511,7 +524,7 @@ impl Session {
 
     /// The `outpost::auth` event of this attempt.
     fn log_login(&self, mech: &str, user: &str, outcome: Result<(), &str>) {
-        outpost_daemon::log::login("smtp", mech, user, self.peer.ip(), outcome);
+        outpost_daemon::log::login_on(&self.conn, "smtp", mech, user, self.peer.ip(), outcome);
     }
 
     fn auth_failed(&mut self, out: &mut Out, text: &str) {

@@ -35,6 +35,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
 /// Spooled request bodies read back into memory at once (the DAV handler
 /// takes bytes); more wait their turn, so memory holds at most this many
@@ -212,7 +213,15 @@ async fn connection<S>(
             let started = std::time::Instant::now();
             let method = req.method().clone();
             let path = req.uri().path().to_string();
-            let resp = handle(app, opts, req, peer, secure).await;
+            // A span per request: events while it is handled (a login,
+            // a store error) carry its method and path.
+            let span = tracing::info_span!(
+                "req",
+                method = method.as_str(),
+                path = &*outpost_daemon::log::client_str(&path),
+                user = tracing::field::Empty
+            );
+            let resp = handle(app, opts, req, peer, secure).instrument(span).await;
             let bytes = hyper::body::Body::size_hint(resp.body())
                 .exact()
                 .unwrap_or(0);

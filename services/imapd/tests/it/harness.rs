@@ -13,6 +13,7 @@ pub const PASS: &str = "secret-pass-1";
 /// A running server; stops when dropped (runtime shut down).
 pub struct Server {
     pub imap: SocketAddr,
+    pub imaps: SocketAddr,
     pub pop3: SocketAddr,
     pub _dir: tempfile::TempDir,
     pub config: Config,
@@ -58,6 +59,7 @@ impl Server {
         });
         Server {
             imap: addrs[0].0,
+            imaps: addrs[1].0,
             pop3: addrs[2].0,
             _dir: dir,
             config,

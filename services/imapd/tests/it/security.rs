@@ -404,6 +404,92 @@ fn a_guesser_locks_only_its_own_address_out_in_every_protocol() {
     assert!(r.starts_with("+OK"), "owner refused over POP3: {r}");
 }
 
+/// The connection caps at the daemon: over the per-address cap and over
+/// the global one (shared by every listener) a client is refused in its
+/// protocol, IMAP `* BYE`, POP3 `-ERR`, and a slot given back is usable
+/// again.
+#[test]
+fn over_the_connection_caps_imap_and_pop3_refuse_politely() {
+    use std::net::Ipv4Addr;
+    let s = Server::start_with(|c| {
+        c.imap.max_connections = 3;
+        c.imap.max_connections_per_ip = 2;
+    });
+    let (a, b) = (Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3));
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = Client::connect_from(a, s.imap);
+        assert!(c.line().starts_with("* OK"));
+        held.push(c);
+    }
+    let mut c = Client::connect_from(a, s.imap);
+    assert_eq!(
+        c.line(),
+        "* BYE [UNAVAILABLE] Too many connections from your address\r\n"
+    );
+    let mut c = Client::connect_from(a, s.pop3);
+    assert_eq!(
+        c.line(),
+        "-ERR [SYS/TEMP] Too many connections from your address\r\n"
+    );
+    // A third client from another address fills the daemon.
+    let mut c = Client::connect_from(b, s.pop3);
+    assert!(c.line().starts_with("+OK"));
+    held.push(c);
+    let mut c = Client::connect_from(b, s.imap);
+    assert_eq!(
+        c.line(),
+        "* BYE [UNAVAILABLE] Too many connections, try again later\r\n"
+    );
+    let mut c = Client::connect_from(b, s.pop3);
+    assert_eq!(
+        c.line(),
+        "-ERR [SYS/TEMP] Too many connections, try again later\r\n"
+    );
+    drop(c);
+    // Slots come back when clients leave.
+    held.clear();
+    let t = Instant::now();
+    loop {
+        let mut c = Client::connect_from(b, s.imap);
+        let g = c.line();
+        if g.starts_with("* OK") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "still refused: {g}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The implicit-TLS listeners bound the handshake too: a client that
+/// connects to imaps and never says a word loses its slot after
+/// `tls.handshake_timeout_secs`.
+#[test]
+fn a_silent_client_on_the_tls_port_gives_its_slot_back() {
+    let s = Server::start_with(|c| {
+        c.tls.handshake_timeout_secs = 1;
+        c.imap.max_connections = 1;
+    });
+    let t = Instant::now();
+    let mut sock = std::net::TcpStream::connect(s.imaps).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut b = [0u8; 16];
+    let r = sock.read(&mut b);
+    assert!(matches!(r, Ok(0)), "expected a close, got {r:?}");
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    // The one slot is free again.
+    let deadline = Instant::now();
+    loop {
+        let mut c = Client::connect(s.imap);
+        if c.line().starts_with("* OK") {
+            break;
+        }
+        assert!(deadline.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn plain_with_someone_elses_authorization_identity_is_refused() {
     // RFC 4616 §2: "bob\0alice\0alice's password" asks to act as bob;

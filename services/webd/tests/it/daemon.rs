@@ -191,3 +191,66 @@ fn sigterm_closes_idle_keep_alive_connections_and_exits_promptly() {
         killed.elapsed()
     );
 }
+
+/// systemd's watchdog (`WatchdogSec=` sets `WATCHDOG_USEC`): the daemon
+/// says `READY=1` once it listens, then pings `WATCHDOG=1` every half
+/// period; told the watchdog is another process's (`WATCHDOG_PID`), it
+/// never pings.
+#[test]
+fn the_daemon_pings_the_systemd_watchdog_it_is_given() {
+    use std::os::unix::net::UnixDatagram;
+    let run = |watchdog_pid: Option<&str>| -> Vec<String> {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        outpost_directory::Directory::open(&t.join("directory")).unwrap();
+        let sock_path = t.join("notify.sock");
+        let sock = UnixDatagram::bind(&sock_path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let cfg = t.join("outpost.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[general]\nhostname = \"outpost.lan\"\nstate_dir = \"{s}\"\n[tls]\ndir = \"{s}/tls\"\n\
+                 [directory]\npath = \"{s}/directory\"\n[web]\nlisten = []\n\
+                 plain_listen = [\"127.0.0.1:0\"]\n",
+                s = t.display()
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_outpost-webd"));
+        cmd.arg("--config")
+            .arg(&cfg)
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "400000")
+            .stderr(Stdio::null());
+        if let Some(p) = watchdog_pid {
+            cmd.env("WATCHDOG_PID", p);
+        }
+        let _daemon = Kill(cmd.spawn().unwrap());
+        let mut got = Vec::new();
+        let start = Instant::now();
+        let mut b = [0u8; 4096];
+        while start.elapsed() < Duration::from_secs(3) {
+            if let Ok(n) = sock.recv(&mut b) {
+                got.push(String::from_utf8_lossy(&b[..n]).into_owned());
+            }
+        }
+        got
+    };
+    let got = run(None);
+    let ready = got.iter().position(|m| m.lines().any(|l| l == "READY=1"));
+    assert!(ready.is_some(), "no READY=1 in {got:?}");
+    let pings = got.iter().filter(|m| m.trim() == "WATCHDOG=1").count();
+    // 0.2 s apart for about 3 s; at least a few even on a loaded machine.
+    assert!(pings >= 3, "{pings} watchdog pings in 3 s: {got:?}");
+    let got = run(Some("1"));
+    assert!(
+        got.iter().any(|m| m.lines().any(|l| l == "READY=1")),
+        "{got:?}"
+    );
+    assert!(
+        !got.iter().any(|m| m.trim() == "WATCHDOG=1"),
+        "pinged another process's watchdog: {got:?}"
+    );
+}

@@ -147,6 +147,35 @@ Channel sync\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Both\nSyncState
         "{log}"
     );
 
+    // Spans: a login happens inside its command's (or request's) span and
+    // is recorded on the connection's, so the message swaks submits after
+    // AUTH names its user; one event per queued message and per HTTP
+    // request.
+    let line = |needles: &[&str]| {
+        log.lines()
+            .find(|l| needles.iter().all(|n| l.contains(n)))
+            .unwrap_or_else(|| panic!("no log line with {needles:?}:\n{log}"))
+            .to_string()
+    };
+    let queued = line(&["outpost::mail", "result=\"queued\""]);
+    assert!(
+        queued.contains(&format!("user=\"{USER}\""))
+            && queued.contains(&format!("from=\"{USER}\""))
+            && queued.contains("size="),
+        "{queued}"
+    );
+    let smtp = line(&["outpost::auth", "protocol=\"smtp\"", "result=\"ok\""]);
+    assert!(smtp.contains(":cmd{name=\"AUTH\"}"), "{smtp}");
+    let imap = line(&["outpost::auth", "protocol=\"imap\"", "result=\"ok\""]);
+    assert!(imap.contains(":cmd{tag="), "{imap}");
+    let http = line(&["outpost::auth", "protocol=\"http\"", "result=\"ok\""]);
+    assert!(http.contains(":req{method=\"PROPFIND\""), "{http}");
+    let request = line(&["outpost::http", "method=\"PROPFIND\"", "status=207"]);
+    assert!(
+        request.contains("bytes=") && request.contains("ms="),
+        "{request}"
+    );
+
     // litmus (WebDAV, Basic auth on every request over serve's plain-HTTP
     // loopback listener): dozens of authenticated requests and bodies; the
     // password must still appear nowhere and no login may count as failed.

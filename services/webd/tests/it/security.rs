@@ -590,3 +590,67 @@ fn a_hundred_parallel_logins_are_bounded_and_all_answered() {
     );
     assert_eq!(status, 207);
 }
+
+/// A connection to `addr` from another loopback address.
+fn connect_from(src: std::net::Ipv4Addr, addr: SocketAddr) -> TcpStream {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let s = rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind((src, 0).into()).unwrap();
+        sock.connect(addr).await.unwrap().into_std().unwrap()
+    });
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// What the server sends until it closes (or 10 s pass).
+fn read_all(mut s: TcpStream) -> String {
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The connection caps at the real daemon: over the per-address cap and
+/// over the global one webd answers `503` with `Retry-After` and closes,
+/// and a slot given back serves again.
+#[test]
+fn over_the_connection_caps_webd_answers_503() {
+    use std::net::Ipv4Addr;
+    let d = Daemon::start("max_connections = 3\nmax_connections_per_ip = 2\n");
+    // Let the start-up probe's connection end.
+    std::thread::sleep(Duration::from_millis(300));
+    let (a, b) = (Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3));
+    let mut held = vec![connect_from(a, d.addr), connect_from(a, d.addr)];
+    // The held ones are admitted: they get no refusal.
+    for s in &mut held {
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut b = [0u8; 1];
+        assert!(s.read(&mut b).is_err(), "an admitted connection was closed");
+    }
+    let r = read_all(connect_from(a, d.addr));
+    assert!(r.starts_with("HTTP/1.1 503 "), "{r}");
+    assert!(
+        r.contains("Retry-After: 5") && r.contains("from your address"),
+        "{r}"
+    );
+    held.push(connect_from(b, d.addr));
+    std::thread::sleep(Duration::from_millis(200));
+    let r = read_all(connect_from(b, d.addr));
+    assert!(r.starts_with("HTTP/1.1 503 "), "{r}");
+    assert!(r.contains("try again later"), "{r}");
+    held.clear();
+    let t = Instant::now();
+    loop {
+        let (status, _, _) = crate::harness::request(d.addr, "OPTIONS", "/dav/", None, &[], "");
+        if status != 503 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "still refused");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -17,7 +17,7 @@ impl Session {
         // §6.2.1: command injection protection).
         self.rd = preauth_reader(&self.sh.config.imap);
         let io = std::mem::replace(&mut self.io, Box::new(tokio::io::duplex(1).0));
-        self.io = self.sh.start_tls(io).await?;
+        self.io = self.sh.start_tls(io, &self.conn).await?;
         self.tls = true;
         Ok(())
     }
@@ -162,7 +162,8 @@ impl Session {
                 let (d, l) = (u.domain.clone(), u.local.clone());
                 match tokio::task::spawn_blocking(move || Mailbox::open(&root, &d, &l)).await {
                     Ok(Ok(mb)) => {
-                        outpost_daemon::log::login(
+                        outpost_daemon::log::login_on(
+                            &self.conn,
                             "imap",
                             mech,
                             &u.address,
