@@ -490,6 +490,30 @@ impl<'a> Parser<'a> {
             if item.is_empty() {
                 continue;
             }
+            // `%end#`: pykickstart ends a section only at a first word of
+            // exactly `%end`, so it takes this for the package `%end`, which
+            // no repository has and which would print back as the end of
+            // the section (found by `cargo xtask fuzz kickstart`). Refuse a
+            // package that reads as `%end`, a section header or a
+            // directive; the author meant the keyword.
+            let first = item.split_whitespace().next().unwrap_or("");
+            if first == "%end"
+                || first == "%include"
+                || first == "%ksappend"
+                || SECTIONS.contains(&first)
+            {
+                let indent = l.text.chars().take_while(|c| c.is_whitespace()).count();
+                let col = u32::try_from(indent + 1).unwrap_or(u32::MAX);
+                self.error(
+                    l,
+                    col,
+                    format!(
+                        "%packages: `{}` is not a package; write `{first}` with a space before any `#` comment",
+                        l.text.trim()
+                    ),
+                );
+                continue;
+            }
             if let Some(env) = item.strip_prefix("@^") {
                 p.environment = Some(env.trim().to_string());
             } else if let Some(g) = item.strip_prefix("-@") {

@@ -187,6 +187,20 @@ fn rejected_table() {
             "%post extra\n%end\n",
             "t.ks:1:7: error: %post: unexpected argument `extra`",
         ),
+        // A keyword glued to a comment is not a package (fuzzing: it
+        // printed back as the end of the section).
+        (
+            "%packages\n%end#\n%end\n",
+            "t.ks:2:1: error: %packages: `%end#` is not a package; write `%end` with a space before any `#` comment",
+        ),
+        (
+            "%packages\nvim\n  %include#x\n%end\n",
+            "t.ks:3:3: error: %packages: `%include#x` is not a package; write `%include` with a space before any `#` comment",
+        ),
+        (
+            "%packages\n%post#\n%end\n",
+            "t.ks:2:1: error: %packages: `%post#` is not a package; write `%post` with a space before any `#` comment",
+        ),
         (
             "%packages --bogus\n%end\n",
             "t.ks:1:11: error: %packages: unknown option --bogus; see `%packages` in the kickstart reference for its options",
