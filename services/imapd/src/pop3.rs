@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::Instrument as _;
 
 struct Maildrop {
     folder: Folder,
@@ -37,6 +38,7 @@ pub async fn run(sh: Arc<Shared>, io: BoxStream, peer: SocketAddr, tls: bool) {
         out: Vec::new(),
         user: None,
         drop: None,
+        conn: tracing::Span::current(),
     };
     let _ = s.main().await;
 }
@@ -50,6 +52,9 @@ struct Pop {
     out: Vec<u8>,
     user: Option<String>,
     drop: Option<Maildrop>,
+    /// The connection's span: the user and STLS are recorded there, not on
+    /// the per-command span.
+    conn: tracing::Span,
 }
 
 /// Dot-stuffs and terminates a multi-line response (RFC 1939 §3).
@@ -165,8 +170,16 @@ impl Pop {
             Ok(u) => {
                 let root = self.sh.mail_root();
                 let address = u.address.clone();
+                let conn = self.conn.clone();
                 let log = |outcome: Result<(), &str>| {
-                    outpost_daemon::log::login("pop3", mech, &address, self.peer.ip(), outcome)
+                    outpost_daemon::log::login_on(
+                        &conn,
+                        "pop3",
+                        mech,
+                        &address,
+                        self.peer.ip(),
+                        outcome,
+                    )
                 };
                 let r = tokio::task::spawn_blocking(move || -> Result<Maildrop, String> {
                     let mb =
@@ -238,6 +251,302 @@ impl Pop {
         Ok(())
     }
 
+    /// Runs one command line; says whether it was answered already or the
+    /// session is over.
+    async fn step(&mut self, l: &str, utf8: bool, authed: bool) -> std::io::Result<Step> {
+        match parse_pop3(l) {
+            Ok(Pop3Command::Capa) => {
+                let c = self.caps();
+                self.line(&c);
+            }
+            Ok(Pop3Command::Quit) => {
+                if let Some(d) = self.drop.take() {
+                    let pick = |which: &[bool]| -> Vec<u32> {
+                        d.msgs
+                            .iter()
+                            .zip(which)
+                            .filter(|(_, on)| **on)
+                            .map(|(m, _)| m.uid)
+                            .collect()
+                    };
+                    let (uids, seen) = (pick(&d.deleted), pick(&d.retrieved));
+                    let seen: Vec<u32> = seen.into_iter().filter(|u| !uids.contains(u)).collect();
+                    let r = crate::imap::blocking(|| {
+                        if !seen.is_empty() {
+                            // RETR marks messages seen, as Dovecot does.
+                            let f = Flags {
+                                bits: Flags::SEEN,
+                                ..Default::default()
+                            };
+                            d.folder
+                                .store(&seen, outpost_store::StoreFlags::Add, &f, None)?;
+                        }
+                        if !uids.is_empty() {
+                            d.folder.expunge(Some(&uids), false)?;
+                        }
+                        Ok::<(), outpost_store::StoreError>(())
+                    });
+                    match r {
+                        Ok(()) => self.line("+OK bye"),
+                        Err(_) => self.line("-ERR some deleted messages not removed"),
+                    }
+                } else {
+                    self.line("+OK bye");
+                }
+                self.flush().await?;
+                return Ok(Step::Close);
+            }
+            Ok(Pop3Command::Noop) if authed => self.line("+OK"),
+            Ok(Pop3Command::Stls) if !authed && !self.tls => {
+                if self.sh.tls.is_none() {
+                    self.line("-ERR TLS unavailable");
+                    self.answer().await?;
+                    return Ok(Step::Answered);
+                }
+                self.line("+OK begin TLS");
+                self.flush().await?;
+                self.rd = Reader::new(4096, 0, 4096);
+                let io = std::mem::replace(&mut self.io, Box::new(tokio::io::duplex(1).0));
+                self.io = self.sh.start_tls(io, &self.conn).await?;
+                self.tls = true;
+                return Ok(Step::Answered);
+            }
+            Ok(Pop3Command::User(name)) if !authed => {
+                if !self.sh.plaintext_ok(self.tls, &self.peer) {
+                    self.line("-ERR use STLS first");
+                } else {
+                    self.user = name;
+                    self.line("+OK send PASS");
+                }
+            }
+            // The password may contain spaces: it is the rest of the line.
+            Ok(Pop3Command::Pass(pass)) if !authed => match self.user.take() {
+                Some(u) if self.sh.plaintext_ok(self.tls, &self.peer) && !utf8 => {
+                    self.refuse_login(
+                        "USER",
+                        &u,
+                        "credentials not UTF-8",
+                        "-ERR [AUTH] authentication failed",
+                    )
+                    .await
+                }
+                Some(u) if self.sh.plaintext_ok(self.tls, &self.peer) => {
+                    self.login("USER", &u, &pass).await?
+                }
+                _ => self.line("-ERR USER first"),
+            },
+            Ok(Pop3Command::AuthList) if !authed => {
+                // Only mechanisms this connection may use, as CAPA's
+                // SASL line: PLAIN needs TLS off loopback.
+                if self.sh.plaintext_ok(self.tls, &self.peer) {
+                    self.line("+OK\r\nPLAIN\r\n.");
+                } else {
+                    self.line("+OK\r\n.");
+                }
+                self.flush().await?;
+                return Ok(Step::Answered);
+            }
+            Ok(Pop3Command::Auth { mechanism, initial }) if !authed => {
+                if !mechanism.eq_ignore_ascii_case("PLAIN")
+                    || !self.sh.plaintext_ok(self.tls, &self.peer)
+                {
+                    self.line("-ERR unsupported mechanism or TLS required");
+                } else {
+                    let resp = match initial {
+                        Some(ir) => Some(ir),
+                        None => {
+                            self.line("+ ");
+                            self.flush().await?;
+                            self.read_line()
+                                .await?
+                                .map(|r| String::from_utf8_lossy(&r).into_owned())
+                        }
+                    };
+                    let decoded = resp.filter(|r| r != "*").and_then(|r| {
+                        base64::engine::general_purpose::STANDARD
+                            .decode(r.trim())
+                            .ok()
+                    });
+                    let parts: Option<Vec<Vec<u8>>> =
+                        decoded.map(|d| d.split(|b| *b == 0).map(<[u8]>::to_vec).collect());
+                    let text = |b: &[u8]| String::from_utf8(b.to_vec()).ok();
+                    match parts {
+                        Some(p) if p.len() == 3 && p.iter().any(|x| text(x).is_none()) => {
+                            // RFC 4616 §2: all three are UTF-8.
+                            let u = String::from_utf8_lossy(&p[1]).into_owned();
+                            self.refuse_login(
+                                "PLAIN",
+                                &u,
+                                "credentials not UTF-8",
+                                "-ERR [AUTH] authentication failed",
+                            )
+                            .await
+                        }
+                        Some(p) if p.len() == 3 => {
+                            let (z, u, pw) = (
+                                text(&p[0]).unwrap_or_default(),
+                                text(&p[1]).unwrap_or_default(),
+                                text(&p[2]).unwrap_or_default(),
+                            );
+                            if !z.is_empty() && !z.eq_ignore_ascii_case(&u) {
+                                // No proxy authorisation (RFC 4616 §2).
+                                self.refuse_login(
+                                    "PLAIN",
+                                    &u,
+                                    "authzid differs",
+                                    "-ERR [AUTH] authorization identity refused",
+                                )
+                                .await
+                            } else {
+                                self.login("PLAIN", &u, &pw).await?;
+                            }
+                        }
+                        _ => self.line("-ERR invalid AUTH response"),
+                    }
+                }
+            }
+            Ok(Pop3Command::Stat) if authed => {
+                let d = self.drop.as_ref().map(|d| {
+                    d.msgs
+                        .iter()
+                        .zip(&d.deleted)
+                        .filter(|(_, x)| !**x)
+                        .fold((0, 0), |(n, s), (m, _)| (n + 1, s + m.size))
+                });
+                let (n, s) = d.unwrap_or((0, 0));
+                self.line(&format!("+OK {n} {s}"));
+            }
+            Ok(c @ (Pop3Command::List(n) | Pop3Command::Uidl(n))) if authed => {
+                let uidl = matches!(c, Pop3Command::Uidl(_));
+                let Some(d) = self.drop.as_ref() else {
+                    self.answer().await?;
+                    return Ok(Step::Answered);
+                };
+                // The snapshot of the session's start: RFC 1939 §5's
+                // numbering and the UIDL prefix do not change under it
+                // (the folder was synced on every UIDL before).
+                let (msgs, deleted, v) = (&d.msgs, &d.deleted, d.uidvalidity);
+                // A UIDL stable across sessions and unique in the
+                // mailbox: UIDVALIDITY plus UID, as Dovecot's %v.%u.
+                let item = |i: usize, m: &MessageMeta| {
+                    if uidl {
+                        format!("{} {}.{}", i + 1, v, m.uid)
+                    } else {
+                        format!("{} {}", i + 1, m.size)
+                    }
+                };
+                let reply = if let Some(n) = n {
+                    match self.msg(n) {
+                        Ok(i) => format!("+OK {}", item(i, &msgs[i])),
+                        Err(e) => e.to_string(),
+                    }
+                } else {
+                    let mut s = String::from("+OK\r\n");
+                    for (i, m) in msgs.iter().enumerate() {
+                        if !deleted[i] {
+                            s.push_str(&item(i, m));
+                            s.push_str("\r\n");
+                        }
+                    }
+                    s.push('.');
+                    s
+                };
+                self.line(&reply);
+            }
+            Ok(c @ (Pop3Command::Retr(n) | Pop3Command::Top { msg: n, .. })) if authed => {
+                let i = match self.msg(n) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        self.line(e);
+                        self.answer().await?;
+                        return Ok(Step::Answered);
+                    }
+                };
+                let top: Option<usize> = match c {
+                    Pop3Command::Top { lines, .. } => {
+                        Some(usize::try_from(lines).unwrap_or(usize::MAX))
+                    }
+                    _ => None,
+                };
+                let Some(d) = self.drop.as_ref() else {
+                    self.answer().await?;
+                    return Ok(Step::Answered);
+                };
+                let m = d.msgs[i].clone();
+                let data = match crate::imap::blocking(|| {
+                    d.folder
+                        .read_message(&m)
+                        .or_else(|_| d.folder.read(m.uid).map_err(std::io::Error::other))
+                }) {
+                    Ok(b) => b,
+                    Err(_) => {
+                        self.line("-ERR message vanished");
+                        self.answer().await?;
+                        return Ok(Step::Answered);
+                    }
+                };
+                let data = match top {
+                    Some(n) => {
+                        let h = crate::mime::header_block(&data).len();
+                        let body = &data[h..];
+                        let end = body
+                            .split_inclusive(|b| *b == b'\n')
+                            .take(n)
+                            .map(<[u8]>::len)
+                            .sum::<usize>();
+                        data[..h + end].to_vec()
+                    }
+                    None => {
+                        if !m.flags.has(Flags::SEEN)
+                            && let Some(d) = self.drop.as_mut()
+                        {
+                            d.retrieved[i] = true;
+                        }
+                        data
+                    }
+                };
+                self.out
+                    .extend_from_slice(format!("+OK {} octets\r\n", data.len()).as_bytes());
+                let mut o = std::mem::take(&mut self.out);
+                stuff(&mut o, &data);
+                self.out = o;
+            }
+            Ok(Pop3Command::Dele(n)) if authed => match self.msg(n) {
+                Ok(i) => {
+                    if let Some(d) = self.drop.as_mut() {
+                        d.deleted[i] = true;
+                    }
+                    self.line("+OK deleted");
+                }
+                Err(e) => self.line(e),
+            },
+            Ok(Pop3Command::Rset) if authed => {
+                if let Some(d) = self.drop.as_mut() {
+                    d.deleted.iter_mut().for_each(|x| *x = false);
+                }
+                self.line("+OK");
+            }
+            Err(e @ (Pop3Error::NumberRequired { .. } | Pop3Error::NoSuchMessage { .. }))
+                if authed =>
+            {
+                self.line(match e {
+                    Pop3Error::NumberRequired { .. } => "-ERR message number required",
+                    _ => "-ERR no such message",
+                });
+            }
+            Err(Pop3Error::LinesRequired { msg }) if authed => {
+                // The message number is checked against the maildrop
+                // before the line count.
+                let e = self.msg(msg).err().unwrap_or("-ERR TOP msg lines");
+                self.line(e);
+                self.answer().await?;
+                return Ok(Step::Answered);
+            }
+            _ => self.line("-ERR unknown command or wrong state"),
+        }
+        Ok(Step::Unanswered)
+    }
+
     async fn main(&mut self) -> std::io::Result<()> {
         self.line("+OK Outpost POP3 ready");
         self.flush().await?;
@@ -253,299 +562,32 @@ impl Pop {
             // where every command that has one lives; otherwise, like an
             // unknown verb, it is the last arm's "unknown command or wrong
             // state".
-            match parse_pop3(&l) {
-                Ok(Pop3Command::Capa) => {
-                    let c = self.caps();
-                    self.line(&c);
-                }
-                Ok(Pop3Command::Quit) => {
-                    if let Some(d) = self.drop.take() {
-                        let pick = |which: &[bool]| -> Vec<u32> {
-                            d.msgs
-                                .iter()
-                                .zip(which)
-                                .filter(|(_, on)| **on)
-                                .map(|(m, _)| m.uid)
-                                .collect()
-                        };
-                        let (uids, seen) = (pick(&d.deleted), pick(&d.retrieved));
-                        let seen: Vec<u32> =
-                            seen.into_iter().filter(|u| !uids.contains(u)).collect();
-                        let r = crate::imap::blocking(|| {
-                            if !seen.is_empty() {
-                                // RETR marks messages seen, as Dovecot does.
-                                let f = Flags {
-                                    bits: Flags::SEEN,
-                                    ..Default::default()
-                                };
-                                d.folder
-                                    .store(&seen, outpost_store::StoreFlags::Add, &f, None)?;
-                            }
-                            if !uids.is_empty() {
-                                d.folder.expunge(Some(&uids), false)?;
-                            }
-                            Ok::<(), outpost_store::StoreError>(())
-                        });
-                        match r {
-                            Ok(()) => self.line("+OK bye"),
-                            Err(_) => self.line("-ERR some deleted messages not removed"),
-                        }
-                    } else {
-                        self.line("+OK bye");
-                    }
-                    return self.flush().await;
-                }
-                Ok(Pop3Command::Noop) if authed => self.line("+OK"),
-                Ok(Pop3Command::Stls) if !authed && !self.tls => {
-                    if self.sh.tls.is_none() {
-                        self.line("-ERR TLS unavailable");
-                        self.answer().await?;
-                        continue;
-                    }
-                    self.line("+OK begin TLS");
-                    self.flush().await?;
-                    self.rd = Reader::new(4096, 0, 4096);
-                    let io = std::mem::replace(&mut self.io, Box::new(tokio::io::duplex(1).0));
-                    self.io = self.sh.start_tls(io, &tracing::Span::current()).await?;
-                    self.tls = true;
-                    continue;
-                }
-                Ok(Pop3Command::User(name)) if !authed => {
-                    if !self.sh.plaintext_ok(self.tls, &self.peer) {
-                        self.line("-ERR use STLS first");
-                    } else {
-                        self.user = name;
-                        self.line("+OK send PASS");
-                    }
-                }
-                // The password may contain spaces: it is the rest of the line.
-                Ok(Pop3Command::Pass(pass)) if !authed => match self.user.take() {
-                    Some(u) if self.sh.plaintext_ok(self.tls, &self.peer) && !utf8 => {
-                        self.refuse_login(
-                            "USER",
-                            &u,
-                            "credentials not UTF-8",
-                            "-ERR [AUTH] authentication failed",
-                        )
-                        .await
-                    }
-                    Some(u) if self.sh.plaintext_ok(self.tls, &self.peer) => {
-                        self.login("USER", &u, &pass).await?
-                    }
-                    _ => self.line("-ERR USER first"),
-                },
-                Ok(Pop3Command::AuthList) if !authed => {
-                    // Only mechanisms this connection may use, as CAPA's
-                    // SASL line: PLAIN needs TLS off loopback.
-                    if self.sh.plaintext_ok(self.tls, &self.peer) {
-                        self.line("+OK\r\nPLAIN\r\n.");
-                    } else {
-                        self.line("+OK\r\n.");
-                    }
-                    self.flush().await?;
-                    continue;
-                }
-                Ok(Pop3Command::Auth { mechanism, initial }) if !authed => {
-                    if !mechanism.eq_ignore_ascii_case("PLAIN")
-                        || !self.sh.plaintext_ok(self.tls, &self.peer)
-                    {
-                        self.line("-ERR unsupported mechanism or TLS required");
-                    } else {
-                        let resp = match initial {
-                            Some(ir) => Some(ir),
-                            None => {
-                                self.line("+ ");
-                                self.flush().await?;
-                                self.read_line()
-                                    .await?
-                                    .map(|r| String::from_utf8_lossy(&r).into_owned())
-                            }
-                        };
-                        let decoded = resp.filter(|r| r != "*").and_then(|r| {
-                            base64::engine::general_purpose::STANDARD
-                                .decode(r.trim())
-                                .ok()
-                        });
-                        let parts: Option<Vec<Vec<u8>>> =
-                            decoded.map(|d| d.split(|b| *b == 0).map(<[u8]>::to_vec).collect());
-                        let text = |b: &[u8]| String::from_utf8(b.to_vec()).ok();
-                        match parts {
-                            Some(p) if p.len() == 3 && p.iter().any(|x| text(x).is_none()) => {
-                                // RFC 4616 §2: all three are UTF-8.
-                                let u = String::from_utf8_lossy(&p[1]).into_owned();
-                                self.refuse_login(
-                                    "PLAIN",
-                                    &u,
-                                    "credentials not UTF-8",
-                                    "-ERR [AUTH] authentication failed",
-                                )
-                                .await
-                            }
-                            Some(p) if p.len() == 3 => {
-                                let (z, u, pw) = (
-                                    text(&p[0]).unwrap_or_default(),
-                                    text(&p[1]).unwrap_or_default(),
-                                    text(&p[2]).unwrap_or_default(),
-                                );
-                                if !z.is_empty() && !z.eq_ignore_ascii_case(&u) {
-                                    // No proxy authorisation (RFC 4616 §2).
-                                    self.refuse_login(
-                                        "PLAIN",
-                                        &u,
-                                        "authzid differs",
-                                        "-ERR [AUTH] authorization identity refused",
-                                    )
-                                    .await
-                                } else {
-                                    self.login("PLAIN", &u, &pw).await?;
-                                }
-                            }
-                            _ => self.line("-ERR invalid AUTH response"),
-                        }
-                    }
-                }
-                Ok(Pop3Command::Stat) if authed => {
-                    let d = self.drop.as_ref().map(|d| {
-                        d.msgs
-                            .iter()
-                            .zip(&d.deleted)
-                            .filter(|(_, x)| !**x)
-                            .fold((0, 0), |(n, s), (m, _)| (n + 1, s + m.size))
-                    });
-                    let (n, s) = d.unwrap_or((0, 0));
-                    self.line(&format!("+OK {n} {s}"));
-                }
-                Ok(c @ (Pop3Command::List(n) | Pop3Command::Uidl(n))) if authed => {
-                    let uidl = matches!(c, Pop3Command::Uidl(_));
-                    let Some(d) = self.drop.as_ref() else {
-                        self.answer().await?;
-                        continue;
-                    };
-                    // The snapshot of the session's start: RFC 1939 §5's
-                    // numbering and the UIDL prefix do not change under it
-                    // (the folder was synced on every UIDL before).
-                    let (msgs, deleted, v) = (&d.msgs, &d.deleted, d.uidvalidity);
-                    // A UIDL stable across sessions and unique in the
-                    // mailbox: UIDVALIDITY plus UID, as Dovecot's %v.%u.
-                    let item = |i: usize, m: &MessageMeta| {
-                        if uidl {
-                            format!("{} {}.{}", i + 1, v, m.uid)
-                        } else {
-                            format!("{} {}", i + 1, m.size)
-                        }
-                    };
-                    let reply = if let Some(n) = n {
-                        match self.msg(n) {
-                            Ok(i) => format!("+OK {}", item(i, &msgs[i])),
-                            Err(e) => e.to_string(),
-                        }
-                    } else {
-                        let mut s = String::from("+OK\r\n");
-                        for (i, m) in msgs.iter().enumerate() {
-                            if !deleted[i] {
-                                s.push_str(&item(i, m));
-                                s.push_str("\r\n");
-                            }
-                        }
-                        s.push('.');
-                        s
-                    };
-                    self.line(&reply);
-                }
-                Ok(c @ (Pop3Command::Retr(n) | Pop3Command::Top { msg: n, .. })) if authed => {
-                    let i = match self.msg(n) {
-                        Ok(i) => i,
-                        Err(e) => {
-                            self.line(e);
-                            self.answer().await?;
-                            continue;
-                        }
-                    };
-                    let top: Option<usize> = match c {
-                        Pop3Command::Top { lines, .. } => {
-                            Some(usize::try_from(lines).unwrap_or(usize::MAX))
-                        }
-                        _ => None,
-                    };
-                    let Some(d) = self.drop.as_ref() else {
-                        self.answer().await?;
-                        continue;
-                    };
-                    let m = d.msgs[i].clone();
-                    let data = match crate::imap::blocking(|| {
-                        d.folder
-                            .read_message(&m)
-                            .or_else(|_| d.folder.read(m.uid).map_err(std::io::Error::other))
-                    }) {
-                        Ok(b) => b,
-                        Err(_) => {
-                            self.line("-ERR message vanished");
-                            self.answer().await?;
-                            continue;
-                        }
-                    };
-                    let data = match top {
-                        Some(n) => {
-                            let h = crate::mime::header_block(&data).len();
-                            let body = &data[h..];
-                            let end = body
-                                .split_inclusive(|b| *b == b'\n')
-                                .take(n)
-                                .map(<[u8]>::len)
-                                .sum::<usize>();
-                            data[..h + end].to_vec()
-                        }
-                        None => {
-                            if !m.flags.has(Flags::SEEN)
-                                && let Some(d) = self.drop.as_mut()
-                            {
-                                d.retrieved[i] = true;
-                            }
-                            data
-                        }
-                    };
-                    self.out
-                        .extend_from_slice(format!("+OK {} octets\r\n", data.len()).as_bytes());
-                    let mut o = std::mem::take(&mut self.out);
-                    stuff(&mut o, &data);
-                    self.out = o;
-                }
-                Ok(Pop3Command::Dele(n)) if authed => match self.msg(n) {
-                    Ok(i) => {
-                        if let Some(d) = self.drop.as_mut() {
-                            d.deleted[i] = true;
-                        }
-                        self.line("+OK deleted");
-                    }
-                    Err(e) => self.line(e),
-                },
-                Ok(Pop3Command::Rset) if authed => {
-                    if let Some(d) = self.drop.as_mut() {
-                        d.deleted.iter_mut().for_each(|x| *x = false);
-                    }
-                    self.line("+OK");
-                }
-                Err(e @ (Pop3Error::NumberRequired { .. } | Pop3Error::NoSuchMessage { .. }))
-                    if authed =>
-                {
-                    self.line(match e {
-                        Pop3Error::NumberRequired { .. } => "-ERR message number required",
-                        _ => "-ERR no such message",
-                    });
-                }
-                Err(Pop3Error::LinesRequired { msg }) if authed => {
-                    // The message number is checked against the maildrop
-                    // before the line count.
-                    let e = self.msg(msg).err().unwrap_or("-ERR TOP msg lines");
-                    self.line(e);
-                    self.answer().await?;
-                    continue;
-                }
-                _ => self.line("-ERR unknown command or wrong state"),
+            // A span per command: the verb only (never an argument: PASS
+            // carries the password), bounded.
+            let verb = l
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            let span = tracing::info_span!("cmd", name = &*outpost_daemon::log::client_str(&verb));
+            match self.step(&l, utf8, authed).instrument(span).await? {
+                Step::Close => return Ok(()),
+                Step::Answered => continue,
+                Step::Unanswered => {}
             }
             self.answer().await?;
         }
         let _ = self.flush().await;
         Ok(())
     }
+}
+
+/// What [`Session::step`] did with a command.
+enum Step {
+    /// Replied and flushed as needed: read the next command.
+    Answered,
+    /// Replied into the buffer: send it unless more commands are here.
+    Unanswered,
+    /// The session is over (QUIT, or TLS could not start).
+    Close,
 }

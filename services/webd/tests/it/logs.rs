@@ -168,6 +168,9 @@ Channel sync\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Both\nSyncState
     assert!(smtp.contains(":cmd{name=\"AUTH\"}"), "{smtp}");
     let imap = line(&["outpost::auth", "protocol=\"imap\"", "result=\"ok\""]);
     assert!(imap.contains(":cmd{tag="), "{imap}");
+    let pop3 = line(&["outpost::auth", "protocol=\"pop3\"", "result=\"ok\""]);
+    assert!(pop3.contains(":cmd{name="), "{pop3}");
+    assert!(pop3.contains("starttls=true"), "{pop3}");
     let http = line(&["outpost::auth", "protocol=\"http\"", "result=\"ok\""]);
     assert!(http.contains(":req{method=\"PROPFIND\""), "{http}");
     let request = line(&["outpost::http", "method=\"PROPFIND\"", "status=207"]);
