@@ -169,6 +169,97 @@ pub fn login_on(
 mod tests {
     use super::*;
 
+    /// Runs this test binary's test `name` in a child with `env` (each
+    /// case needs a process of its own: the subscriber is global) and
+    /// stderr to `stderr`; returns the child's stdout.
+    fn child(name: &str, env: &[(&str, &str)], stderr: std::process::Stdio) -> String {
+        let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+        c.args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .env("OUTPOST_LOG_CHILD", "1")
+            .env_remove("RUST_LOG")
+            .env_remove("JOURNAL_STREAM")
+            .stderr(stderr);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{name}: {text}");
+        text
+    }
+
+    /// The child half of the tests below: reports what it sees.
+    #[test]
+    fn report_log_setup() {
+        if std::env::var_os("OUTPOST_LOG_CHILD").is_none() {
+            return;
+        }
+        println!("journal={}", stderr_is_journal());
+        let level = std::env::var("OUTPOST_LOG_LEVEL").unwrap_or("info".into());
+        let log = Log {
+            level,
+            format: LogFormat::Text,
+        };
+        println!("output={:?}", init("outpost-test", &log));
+        println!(
+            "debug={} info={} warn={}",
+            tracing::enabled!(tracing::Level::DEBUG),
+            tracing::enabled!(tracing::Level::INFO),
+            tracing::enabled!(tracing::Level::WARN)
+        );
+    }
+
+    #[test]
+    fn journald_is_chosen_only_when_stderr_is_the_stream_systemd_names() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stderr");
+        let f = std::fs::File::create(&path).unwrap();
+        let m = f.metadata().unwrap();
+        let stream = format!("{}:{}", m.dev(), m.ino());
+        let name = "log::tests::report_log_setup";
+        let out = child(
+            name,
+            &[("JOURNAL_STREAM", &stream)],
+            f.try_clone().unwrap().into(),
+        );
+        assert!(out.contains("journal=true"), "{out}");
+        // The same variable with stderr redirected elsewhere (a shell
+        // pipe, `2>file`): not the journal.
+        let other = std::fs::File::create(dir.path().join("other")).unwrap();
+        let out = child(name, &[("JOURNAL_STREAM", &stream)], other.into());
+        assert!(out.contains("journal=false"), "{out}");
+        let out = child(
+            name,
+            &[("JOURNAL_STREAM", "garbage")],
+            std::process::Stdio::null(),
+        );
+        assert!(out.contains("journal=false"), "{out}");
+        let out = child(name, &[], std::process::Stdio::null());
+        assert!(out.contains("journal=false"), "{out}");
+    }
+
+    #[test]
+    fn rust_log_wins_over_the_config_and_a_bad_filter_falls_back_to_info() {
+        let name = "log::tests::report_log_setup";
+        let null = std::process::Stdio::null;
+        let out = child(name, &[("OUTPOST_LOG_LEVEL", "debug")], null());
+        assert!(
+            out.contains("output=Text") && out.contains("debug=true"),
+            "{out}"
+        );
+        let out = child(
+            name,
+            &[("OUTPOST_LOG_LEVEL", "debug"), ("RUST_LOG", "warn")],
+            null(),
+        );
+        assert!(out.contains("debug=false info=false warn=true"), "{out}");
+        let out = child(name, &[("RUST_LOG", "=[bad")], null());
+        assert!(out.contains("debug=false info=true"), "{out}");
+        let out = child(name, &[("OUTPOST_LOG_LEVEL", "=[bad")], null());
+        assert!(out.contains("debug=false info=true"), "{out}");
+    }
+
     #[test]
     fn client_strings_are_cut_at_the_bound() {
         assert_eq!(client_str("bob"), "bob");
