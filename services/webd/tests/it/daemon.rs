@@ -23,37 +23,25 @@ fn https_daemon_from_config_with_local_ca() {
     dir.add_user(&outpost_directory::NewUser::new(ALICE, PASSWORD))
         .unwrap();
     outpost_davstore::create_default_collections(&t.join("dav/collections"), ALICE).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let cfg = t.join("outpost.toml");
     std::fs::write(
         &cfg,
         format!(
             "[general]\nhostname = \"outpost.lan\"\nstate_dir = \"{s}\"\n[tls]\ndir = \"{s}/tls\"\n\
-             [directory]\npath = \"{s}/directory\"\n[web]\nlisten = [\"127.0.0.1:{port}\"]\n",
+             [directory]\npath = \"{s}/directory\"\n[web]\nlisten = [\"127.0.0.1:0\"]\n",
             s = t.display()
         ),
     )
     .unwrap();
-    let _daemon = Kill(
+    let (child, bound) = crate::harness::spawn_ready(
         Command::new(env!("CARGO_BIN_EXE_outpost-webd"))
             .arg("--config")
             .arg(&cfg)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
+        t,
     );
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "webd did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _daemon = Kill(child);
+    let port = crate::harness::bound(&bound, "https").port();
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "20", "--cacert"])
         .arg(t.join("tls/ca.crt"))
@@ -98,44 +86,26 @@ fn sigterm_closes_idle_keep_alive_connections_and_exits_promptly() {
     dir.add_user(&outpost_directory::NewUser::new(ALICE, PASSWORD))
         .unwrap();
     outpost_davstore::create_default_collections(&t.join("dav/collections"), ALICE).unwrap();
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (https, http) = (free(), free());
     let cfg = t.join("outpost.toml");
     std::fs::write(
         &cfg,
         format!(
             "[general]\nhostname = \"outpost.lan\"\nstate_dir = \"{s}\"\n[tls]\ndir = \"{s}/tls\"\n\
-             [directory]\npath = \"{s}/directory\"\n[web]\nlisten = [\"127.0.0.1:{https}\"]\n\
-             plain_listen = [\"127.0.0.1:{http}\"]\n",
+             [directory]\npath = \"{s}/directory\"\n[web]\nlisten = [\"127.0.0.1:0\"]\n\
+             plain_listen = [\"127.0.0.1:0\"]\n",
             s = t.display()
         ),
     )
     .unwrap();
-    let mut daemon = Kill(
+    let (child, bound) = crate::harness::spawn_ready(
         Command::new(env!("CARGO_BIN_EXE_outpost-webd"))
             .arg("--config")
             .arg(&cfg)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
+        t,
     );
-    let start = Instant::now();
-    let mut sock = loop {
-        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", http)) {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "webd did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let mut daemon = Kill(child);
+    let mut sock = std::net::TcpStream::connect(crate::harness::bound(&bound, "http")).unwrap();
     // One request on a keep-alive connection, answered in full.
     sock.write_all(b"OPTIONS /dav/ HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();

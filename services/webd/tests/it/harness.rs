@@ -147,3 +147,50 @@ pub fn normalize(s: &str) -> String {
 
 /// Adjusts the expansion bounds of a [`Server`] (a table column).
 pub type DavLimitsFn = fn(&mut outpost_webd::dav::Limits);
+
+/// Spawns a real daemon (`cmd`, configured with port-0 listeners) with a
+/// private `NOTIFY_SOCKET` under `dir` and waits for its `READY=1`;
+/// returns the child and the listeners its `STATUS=` line names. No port
+/// is guessed, so parallel tests never race for one.
+pub fn spawn_ready(
+    cmd: &mut std::process::Command,
+    dir: &std::path::Path,
+) -> (std::process::Child, Vec<(String, SocketAddr)>) {
+    use std::os::unix::net::UnixDatagram;
+    let path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut child = cmd.env("NOTIFY_SOCKET", &path).spawn().unwrap();
+    let start = std::time::Instant::now();
+    let mut b = [0u8; 4096];
+    loop {
+        if let Ok(n) = sock.recv(&mut b) {
+            let msg = String::from_utf8_lossy(&b[..n]).into_owned();
+            if msg.lines().any(|l| l == "READY=1") {
+                let status = msg
+                    .lines()
+                    .find_map(|l| l.strip_prefix("STATUS="))
+                    .unwrap_or("");
+                let bound = outpost_daemon::notify::parse_status(status)
+                    .unwrap_or_else(|| panic!("bad STATUS in {msg:?}"));
+                return (child, bound);
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the daemon exited before it was ready: {status}");
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("the daemon was not ready after 60 s");
+        }
+    }
+}
+
+/// The address of listener `name` in [`spawn_ready`]'s list.
+pub fn bound(list: &[(String, SocketAddr)], name: &str) -> SocketAddr {
+    list.iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name} listener in {list:?}"))
+        .1
+}

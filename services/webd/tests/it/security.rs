@@ -38,18 +38,13 @@ impl Daemon {
         dir.add_user(&outpost_directory::NewUser::new(ALICE, PASSWORD))
             .unwrap();
         outpost_davstore::create_default_collections(&t.join("dav/collections"), ALICE).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let cfg = t.join("outpost.toml");
         std::fs::write(
             &cfg,
             format!(
                 "[general]\nhostname = \"outpost.lan\"\nstate_dir = \"{s}\"\n[tls]\ndir = \"{s}/tls\"\n\
                  [directory]\npath = \"{s}/directory\"\n[log]\nformat = \"text\"\n\
-                 [web]\nlisten = []\nplain_listen = [\"127.0.0.1:{port}\"]\n{web}\n",
+                 [web]\nlisten = []\nplain_listen = [\"127.0.0.1:0\"]\n{web}\n",
                 s = t.display()
             ),
         )
@@ -64,21 +59,9 @@ impl Daemon {
             }
             None => Command::new(env!("CARGO_BIN_EXE_outpost-webd")),
         };
-        let child = cmd
-            .arg("--config")
-            .arg(&cfg)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let start = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "webd did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        cmd.arg("--config").arg(&cfg).stderr(Stdio::null());
+        let (child, bound) = crate::harness::spawn_ready(&mut cmd, t);
+        let addr = crate::harness::bound(&bound, "http");
         let d = Daemon {
             child,
             addr,
@@ -621,8 +604,6 @@ fn read_all(mut s: TcpStream) -> String {
 fn over_the_connection_caps_webd_answers_503() {
     use std::net::Ipv4Addr;
     let d = Daemon::start("max_connections = 3\nmax_connections_per_ip = 2\n");
-    // Let the start-up probe's connection end.
-    std::thread::sleep(Duration::from_millis(300));
     let (a, b) = (Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3));
     let mut held = vec![connect_from(a, d.addr), connect_from(a, d.addr)];
     // The held ones are admitted: they get no refusal.
