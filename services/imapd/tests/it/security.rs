@@ -300,6 +300,95 @@ fn a_hundred_parallel_logins_do_not_run_a_hundred_password_hashes() {
     still_serving(&s);
 }
 
+/// #11 beyond FETCH partials: every number a client sends, at and past
+/// the edges of its type, gets a reply (a result or a `BAD`/`NO`/`-ERR`),
+/// never a panic, and the session goes on.
+#[test]
+fn client_numbers_at_the_edges_get_replies_not_panics() {
+    let s = Server::start();
+    s.deliver("INBOX", &msg(1));
+    s.deliver("INBOX", &msg(2));
+    let mut c = Client::connect(s.imap);
+    c.login();
+    c.cmd("e", "ENABLE CONDSTORE");
+    c.cmd("s", "SELECT INBOX");
+    let big = "18446744073709551615";
+    let bigger = "18446744073709551616";
+    let cases = [
+        "FETCH 4294967295 FLAGS".to_string(),
+        "FETCH 4294967296 FLAGS".to_string(),
+        "FETCH 1:4294967295 FLAGS".to_string(),
+        "UID FETCH 4294967295:* FLAGS".to_string(),
+        "UID FETCH 99999999999999999999 FLAGS".to_string(),
+        format!("FETCH 1 (FLAGS) (CHANGEDSINCE {big})"),
+        format!("FETCH 1 (FLAGS) (CHANGEDSINCE {bigger})"),
+        format!("STORE 1 (UNCHANGEDSINCE {big}) +FLAGS (\\Seen)"),
+        format!("STORE 1 (UNCHANGEDSINCE {bigger}) +FLAGS (\\Seen)"),
+        format!("SEARCH LARGER {big}"),
+        format!("SEARCH LARGER {bigger}"),
+        format!("SEARCH SMALLER 0 MODSEQ {big}"),
+        "SEARCH UID 4294967295:4294967296".to_string(),
+        "SEARCH 4294967295".to_string(),
+        format!("FETCH 1 BODY.PEEK[1.{big}]"),
+        "FETCH 1 BODY.PEEK[4294967296]".to_string(),
+        "FETCH 1 BINARY.PEEK[4294967295]".to_string(),
+        format!("UID EXPUNGE {bigger}"),
+        format!("COPY {big} INBOX"),
+        "STATUS INBOX (MESSAGES UIDNEXT HIGHESTMODSEQ)".to_string(),
+    ];
+    for (i, cmd) in cases.iter().enumerate() {
+        let tag = format!("n{i}");
+        let r = c.cmd(&tag, cmd);
+        let last = r.lines().last().unwrap_or("");
+        assert!(
+            last.starts_with(&format!("{tag} OK"))
+                || last.starts_with(&format!("{tag} NO"))
+                || last.starts_with(&format!("{tag} BAD")),
+            "{cmd}: {r}"
+        );
+    }
+    // APPEND announcing a literal past u64 and past the size limit.
+    let r = c.cmd("a1", &format!("APPEND INBOX {{{bigger}}}"));
+    assert!(r.starts_with("a1 BAD") || r.starts_with("a1 NO"), "{r}");
+    let r = c.cmd("a2", &format!("APPEND INBOX {{{big}}}"));
+    assert!(r.starts_with("a2 NO") || r.starts_with("a2 BAD"), "{r}");
+    assert!(c.cmd("z", "NOOP").contains("z OK"));
+
+    let mut p = Client::connect(s.pop3);
+    p.line();
+    p.send(&format!("USER {}\r\n", crate::harness::USER));
+    p.line();
+    p.send(&format!("PASS {}\r\n", crate::harness::PASS));
+    assert!(p.line().starts_with("+OK"));
+    for cmd in [
+        format!("RETR {bigger}"),
+        "RETR 4294967296".to_string(),
+        "RETR 0".to_string(),
+        format!("TOP 1 {bigger}"),
+        format!("TOP 1 {big}"),
+        format!("LIST {big}"),
+        format!("UIDL {bigger}"),
+        format!("DELE {big}"),
+    ] {
+        p.send(&format!("{cmd}\r\n"));
+        let l = p.line();
+        assert!(l.starts_with("-ERR") || l.starts_with("+OK"), "{cmd}: {l}");
+        if l.starts_with("+OK") && cmd.starts_with("TOP") {
+            // The headers and no body lines, then the terminator.
+            loop {
+                let l = p.line();
+                assert!(!l.is_empty(), "connection closed after {cmd}");
+                if l == ".\r\n" {
+                    break;
+                }
+            }
+        }
+    }
+    p.send("NOOP\r\n");
+    assert!(p.line().starts_with("+OK"));
+    still_serving(&s);
+}
+
 /// #8 at the daemon: sessions waiting for a folder's lock (a COPY into the
 /// selected folder used to deadlock on it) must not take the worker
 /// threads with them: new IMAP and POP3 clients are still greeted, and the
