@@ -706,7 +706,10 @@ pub(crate) fn handle(ks: &mut Kickstart, words: &[Word], origin: &Origin) -> Res
                 ]),
                 origin: origin.clone(),
             };
-            if nd.bootproto == BootProto::Static && nd.ip.is_none() && nd.ipv6.is_none() {
+            // An empty `--ip=` is no address (and prints as nothing, so
+            // it must not satisfy this check: found by fuzzing).
+            let none = |v: &Option<String>| v.as_deref().is_none_or(str::is_empty);
+            if nd.bootproto == BootProto::Static && none(&nd.ip) && none(&nd.ipv6) {
                 return Err((
                     col0,
                     "network: --bootproto=static needs --ip (and --netmask, --gateway)".into(),

@@ -187,6 +187,10 @@ fn rejected_table() {
             "%post extra\n%end\n",
             "t.ks:1:7: error: %post: unexpected argument `extra`",
         ),
+        (
+            "network --bootproto=static --ip=\n",
+            "t.ks:1:1: error: network: --bootproto=static needs --ip (and --netmask, --gateway)",
+        ),
         // A keyword glued to a comment is not a package (fuzzing: it
         // printed back as the end of the section).
         (
