@@ -207,3 +207,20 @@ pub fn rss_kib(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// A blocking TCP connection to `addr` from the loopback address `src`
+/// (`127.0.0.2`, …), so a server sees several clients: tests of per-address
+/// caps and lockouts. (std cannot bind before connecting.)
+pub fn connect_from(src: std::net::Ipv4Addr, addr: SocketAddr) -> std::net::TcpStream {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let s = rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind((src, 0).into()).unwrap();
+        sock.connect(addr).await.unwrap().into_std().unwrap()
+    });
+    s.set_nonblocking(false).unwrap();
+    s
+}

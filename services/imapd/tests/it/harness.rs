@@ -98,17 +98,7 @@ impl Client {
     /// Connects from another loopback address (`127.0.0.2`, …), so the
     /// server sees another client.
     pub fn connect_from(src: std::net::Ipv4Addr, addr: SocketAddr) -> Client {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let s = rt.block_on(async {
-            let sock = tokio::net::TcpSocket::new_v4().unwrap();
-            sock.bind((src, 0).into()).unwrap();
-            sock.connect(addr).await.unwrap().into_std().unwrap()
-        });
-        s.set_nonblocking(false).unwrap();
-        Self::from_stream(s)
+        Self::from_stream(outpost_testkit::connect_from(src, addr))
     }
 
     fn from_stream(s: TcpStream) -> Client {

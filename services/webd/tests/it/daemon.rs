@@ -19,20 +19,7 @@ impl Drop for Kill {
 fn https_daemon_from_config_with_local_ca() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let mut dir = outpost_directory::Directory::open(&t.join("directory")).unwrap();
-    dir.add_user(&outpost_directory::NewUser::new(ALICE, PASSWORD))
-        .unwrap();
-    outpost_davstore::create_default_collections(&t.join("dav/collections"), ALICE).unwrap();
-    let cfg = t.join("outpost.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[general]\nhostname = \"outpost.lan\"\nstate_dir = \"{s}\"\n[tls]\ndir = \"{s}/tls\"\n\
-             [directory]\npath = \"{s}/directory\"\n[web]\nlisten = [\"127.0.0.1:0\"]\n",
-            s = t.display()
-        ),
-    )
-    .unwrap();
+    let cfg = crate::harness::daemon_state(t, "[web]\nlisten = [\"127.0.0.1:0\"]\n");
     let (child, bound) = crate::harness::spawn_ready(
         Command::new(env!("CARGO_BIN_EXE_outpost-webd"))
             .arg("--config")
@@ -82,21 +69,10 @@ fn sigterm_closes_idle_keep_alive_connections_and_exits_promptly() {
     use std::io::{Read, Write};
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let mut dir = outpost_directory::Directory::open(&t.join("directory")).unwrap();
-    dir.add_user(&outpost_directory::NewUser::new(ALICE, PASSWORD))
-        .unwrap();
-    outpost_davstore::create_default_collections(&t.join("dav/collections"), ALICE).unwrap();
-    let cfg = t.join("outpost.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[general]\nhostname = \"outpost.lan\"\nstate_dir = \"{s}\"\n[tls]\ndir = \"{s}/tls\"\n\
-             [directory]\npath = \"{s}/directory\"\n[web]\nlisten = [\"127.0.0.1:0\"]\n\
-             plain_listen = [\"127.0.0.1:0\"]\n",
-            s = t.display()
-        ),
-    )
-    .unwrap();
+    let cfg = crate::harness::daemon_state(
+        t,
+        "[web]\nlisten = [\"127.0.0.1:0\"]\nplain_listen = [\"127.0.0.1:0\"]\n",
+    );
     let (child, bound) = crate::harness::spawn_ready(
         Command::new(env!("CARGO_BIN_EXE_outpost-webd"))
             .arg("--config")

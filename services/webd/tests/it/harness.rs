@@ -194,3 +194,24 @@ pub fn bound(list: &[(String, SocketAddr)], name: &str) -> SocketAddr {
         .unwrap_or_else(|| panic!("no {name} listener in {list:?}"))
         .1
 }
+
+/// A state directory under `t` for the real daemon: a directory with
+/// [`ALICE`], her default collections, and `outpost.toml` with the
+/// general, TLS and directory sections plus `rest` (its `[web]`, `[log]`);
+/// returns the config's path.
+pub fn daemon_state(t: &std::path::Path, rest: &str) -> std::path::PathBuf {
+    let mut dir = Directory::open(&t.join("directory")).unwrap();
+    dir.add_user(&NewUser::new(ALICE, PASSWORD)).unwrap();
+    outpost_davstore::create_default_collections(&t.join("dav/collections"), ALICE).unwrap();
+    let cfg = t.join("outpost.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[general]\nhostname = \"outpost.lan\"\nstate_dir = \"{s}\"\n[tls]\ndir = \"{s}/tls\"\n\
+             [directory]\npath = \"{s}/directory\"\n{rest}",
+            s = t.display()
+        ),
+    )
+    .unwrap();
+    cfg
+}

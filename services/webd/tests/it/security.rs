@@ -34,21 +34,12 @@ impl Daemon {
     fn start_limited(web: &str, nofile: Option<u32>) -> Daemon {
         let tmp = tempfile::tempdir().unwrap();
         let t = tmp.path();
-        let mut dir = outpost_directory::Directory::open(&t.join("directory")).unwrap();
-        dir.add_user(&outpost_directory::NewUser::new(ALICE, PASSWORD))
-            .unwrap();
-        outpost_davstore::create_default_collections(&t.join("dav/collections"), ALICE).unwrap();
-        let cfg = t.join("outpost.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "[general]\nhostname = \"outpost.lan\"\nstate_dir = \"{s}\"\n[tls]\ndir = \"{s}/tls\"\n\
-                 [directory]\npath = \"{s}/directory\"\n[log]\nformat = \"text\"\n\
-                 [web]\nlisten = []\nplain_listen = [\"127.0.0.1:0\"]\n{web}\n",
-                s = t.display()
+        let cfg = crate::harness::daemon_state(
+            t,
+            &format!(
+                "[log]\nformat = \"text\"\n[web]\nlisten = []\nplain_listen = [\"127.0.0.1:0\"]\n{web}\n"
             ),
-        )
-        .unwrap();
+        );
         let mut cmd = match nofile {
             Some(n) => {
                 let mut c = Command::new("sh");
@@ -576,16 +567,7 @@ fn a_hundred_parallel_logins_are_bounded_and_all_answered() {
 
 /// A connection to `addr` from another loopback address.
 fn connect_from(src: std::net::Ipv4Addr, addr: SocketAddr) -> TcpStream {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let s = rt.block_on(async {
-        let sock = tokio::net::TcpSocket::new_v4().unwrap();
-        sock.bind((src, 0).into()).unwrap();
-        sock.connect(addr).await.unwrap().into_std().unwrap()
-    });
-    s.set_nonblocking(false).unwrap();
+    let s = outpost_testkit::connect_from(src, addr);
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s
 }
