@@ -170,6 +170,16 @@ impl Client {
         self.until(tag)
     }
 
+    /// POP3 `USER` + `PASS` as [`USER`] with [`PASS`] (greeting already
+    /// read); returns the reply to `PASS`.
+    pub fn pop3_login(&mut self) -> String {
+        self.send(&format!("USER {USER}\r\n"));
+        let r = self.line();
+        assert!(r.starts_with("+OK"), "USER: {r}");
+        self.send(&format!("PASS {PASS}\r\n"));
+        self.line()
+    }
+
     pub fn login(&mut self) {
         let g = self.line();
         assert!(g.starts_with("* OK"), "{g}");

@@ -356,10 +356,7 @@ fn client_numbers_at_the_edges_get_replies_not_panics() {
 
     let mut p = Client::connect(s.pop3);
     p.line();
-    p.send(&format!("USER {}\r\n", crate::harness::USER));
-    p.line();
-    p.send(&format!("PASS {}\r\n", crate::harness::PASS));
-    assert!(p.line().starts_with("+OK"));
+    assert!(p.pop3_login().starts_with("+OK"));
     for cmd in [
         format!("RETR {bigger}"),
         "RETR 4294967296".to_string(),
@@ -473,10 +470,7 @@ fn a_guesser_locks_only_its_own_address_out_in_every_protocol() {
     assert!(r.starts_with("a NO"), "locked address signed in: {r}");
     let mut p = Client::connect_from(guesser, s.pop3);
     p.line();
-    p.send(&format!("USER {}\r\n", crate::harness::USER));
-    assert!(p.line().starts_with("+OK"));
-    p.send(&format!("PASS {}\r\n", crate::harness::PASS));
-    let r = p.line();
+    let r = p.pop3_login();
     assert!(
         r.starts_with("-ERR"),
         "locked address signed in over POP3: {r}"
@@ -486,10 +480,7 @@ fn a_guesser_locks_only_its_own_address_out_in_every_protocol() {
     c.login();
     let mut p = Client::connect_from(owner, s.pop3);
     assert!(p.line().starts_with("+OK"));
-    p.send(&format!("USER {}\r\n", crate::harness::USER));
-    assert!(p.line().starts_with("+OK"));
-    p.send(&format!("PASS {}\r\n", crate::harness::PASS));
-    let r = p.line();
+    let r = p.pop3_login();
     assert!(r.starts_with("+OK"), "owner refused over POP3: {r}");
 }
 
