@@ -46,6 +46,10 @@ pub struct Web {
     /// Bytes of expanded calendar data in one response; more gets `403`
     /// with `CALDAV:max-instances`.
     pub max_expand_bytes: usize,
+    /// A web session ends after this long without a request.
+    pub session_idle_secs: u64,
+    /// A web session ends this long after sign-in, however busy.
+    pub session_max_secs: u64,
 }
 
 impl Default for Web {
@@ -64,6 +68,8 @@ impl Default for Web {
             max_expand_instances_per_item: 3000,
             max_expand_instances: 10_000,
             max_expand_bytes: 16 * 1024 * 1024,
+            session_idle_secs: 8 * 3600,
+            session_max_secs: 7 * 86400,
         }
     }
 }

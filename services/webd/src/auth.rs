@@ -32,8 +32,30 @@ pub enum Refusal {
     Busy,
 }
 
+/// A user as the web UI needs to know them at each request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Canonical address.
+    pub address: String,
+    /// Credential generation (a password change, disable or delete bumps it).
+    pub generation: u64,
+    /// Whether the account may sign in.
+    pub enabled: bool,
+    /// Roles (`admin`, …).
+    pub roles: Vec<String>,
+}
+
 /// Checks passwords and group membership.
 pub trait Authenticator: Send + Sync + std::fmt::Debug {
+    /// A full password check for a sign-in form (never a cached one), with
+    /// the same lockout as every other protocol.
+    fn sign_in(&self, user: &str, password: &str, client: Option<&str>) -> Result<String, Refusal> {
+        self.check(user, password, client)
+    }
+    /// The account of `user` as the directory has it now.
+    fn account(&self, _user: &str) -> Option<Account> {
+        None
+    }
     /// The canonical user address if `password` is right, else `None`.
     fn authenticate(&self, user: &str, password: &str, client: Option<&str>) -> Option<String>;
     /// Like [`Authenticator::authenticate`], telling a busy refusal apart.
@@ -120,9 +142,57 @@ impl Authenticator for DirectoryAuth {
     }
 
     fn check(&self, user: &str, password: &str, client: Option<&str>) -> Result<String, Refusal> {
+        self.verify(user, password, client, "Basic", true)
+    }
+
+    fn sign_in(&self, user: &str, password: &str, client: Option<&str>) -> Result<String, Refusal> {
+        self.verify(user, password, client, "form", false)
+    }
+
+    fn account(&self, user: &str) -> Option<Account> {
+        self.with_db(|db| {
+            let u = db.user(user).ok()??;
+            let generation = db.generation(&u.address).ok()??;
+            Some(Account {
+                address: u.address,
+                generation,
+                enabled: u.enabled,
+                roles: u.roles,
+            })
+        })
+        .flatten()
+    }
+
+    fn is_member(&self, group: &str, user: &str) -> bool {
+        if group == user {
+            return true;
+        }
+        self.with_db(|db| {
+            db.resolve(group)
+                .map(|r| r.local.iter().any(|m| m == user))
+                .unwrap_or(false)
+        })
+        .unwrap_or(false)
+    }
+}
+
+impl DirectoryAuth {
+    /// One password check: `mechanism` names it in the `outpost::auth`
+    /// event; with `cached`, a recent success with the same password is
+    /// trusted after the directory's cheap re-check.
+    fn verify(
+        &self,
+        user: &str,
+        password: &str,
+        client: Option<&str>,
+        mechanism: &str,
+        cached: bool,
+    ) -> Result<String, Refusal> {
         let user = user.trim().to_ascii_lowercase();
         let d = self.digest(&user, password);
-        let hit = {
+        let hit = if !cached {
+            None
+        } else {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             cache
                 .get(&user)
@@ -163,7 +233,7 @@ impl Authenticator for DirectoryAuth {
                 match runtime.block_on(gate.check(ip.to_canonical(), verify)) {
                     Ok(r) => r,
                     Err(GateError::Busy) => {
-                        outpost_daemon::log::login("http", "Basic", &user, peer, Err("busy"));
+                        outpost_daemon::log::login("http", mechanism, &user, peer, Err("busy"));
                         return Err(Refusal::Busy);
                     }
                     Err(e) => Err(AuthError::Unavailable(e.to_string())),
@@ -180,11 +250,11 @@ impl Authenticator for DirectoryAuth {
                     AuthError::Disabled => "disabled",
                     AuthError::Unavailable(_) => "unavailable",
                 };
-                outpost_daemon::log::login("http", "Basic", &user, peer, Err(why));
+                outpost_daemon::log::login("http", mechanism, &user, peer, Err(why));
                 return Err(Refusal::Invalid);
             }
         };
-        outpost_daemon::log::login("http", "Basic", &login.user.address, peer, Ok(()));
+        outpost_daemon::log::login("http", mechanism, &login.user.address, peer, Ok(()));
         let address = login.user.address;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache.retain(|_, (_, at, _)| at.elapsed() < CACHE_TTL);
@@ -197,17 +267,5 @@ impl Authenticator for DirectoryAuth {
             ),
         );
         Ok(address)
-    }
-
-    fn is_member(&self, group: &str, user: &str) -> bool {
-        if group == user {
-            return true;
-        }
-        self.with_db(|db| {
-            db.resolve(group)
-                .map(|r| r.local.iter().any(|m| m == user))
-                .unwrap_or(false)
-        })
-        .unwrap_or(false)
     }
 }

@@ -1,4 +1,4 @@
-//! `outpost-webd`: the HTTPS daemon (CalDAV, CardDAV, WebDAV).
+//! `outpost-webd`: the HTTPS daemon (web UI, CalDAV, CardDAV, WebDAV).
 //!
 //! Reads `[general]`, `[tls]`, `[directory]` and `[web]` from
 //! `/etc/outpost/outpost.toml` (or `--config`), listens on `web.listen`
@@ -12,10 +12,13 @@ use clap::Parser;
 use outpost_webd::auth::DirectoryAuth;
 use outpost_webd::dav::App;
 use outpost_webd::server::{self, Options};
+use outpost_webd::web::Web;
+use outpost_webd::web::session::Sessions;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// Outpost's HTTPS daemon: CalDAV, CardDAV, WebDAV.
+/// Outpost's HTTPS daemon: web UI, CalDAV, CardDAV, WebDAV.
 #[derive(Debug, Parser)]
 #[command(name = "outpost-webd", version, about)]
 struct Args {
@@ -52,6 +55,23 @@ fn main() -> anyhow::Result<()> {
         let opts = Options::from_config(config);
         // Spool files a crash left between creating and unlinking them.
         outpost_webd::body::clean(&opts.spool_dir);
+        let sessions_path = config.general.state_dir.join("web/sessions.db");
+        let sessions = Sessions::open(
+            &sessions_path,
+            Duration::from_secs(config.web.session_idle_secs.max(60)),
+            Duration::from_secs(config.web.session_max_secs.max(60)),
+        )
+        .with_context(|| format!("opening the session table {}", sessions_path.display()))?;
+        let ca = config.tls.dir.join(outpost_tls::CA_CERT);
+        let web = Arc::new(Web {
+            dav: app,
+            opts: Arc::new(opts.clone()),
+            sessions,
+            mail_root: config.general.mail_root.clone(),
+            ca_path: (config.tls.cert.is_none()).then_some(ca),
+            max_mime_depth: config.general.max_mime_depth,
+            cache: Default::default(),
+        });
         let tls = if config.web.listen.is_empty() {
             None
         } else {
@@ -60,7 +80,7 @@ fn main() -> anyhow::Result<()> {
         let bound = outpost_daemon::bind(server::specs(config)).await?;
         tracing::info!(path = %dav_root.display(), "DAV collections");
         d.serve(bound, opts.limits(), tls.as_ref(), move |c| {
-            server::session(app.clone(), opts.clone(), c)
+            server::session(web.clone(), c)
         })
         .await;
         Ok(())

