@@ -207,7 +207,8 @@ pub fn daemon_state(t: &std::path::Path, rest: &str) -> std::path::PathBuf {
     std::fs::write(
         &cfg,
         format!(
-            "[general]\nhostname = \"outpost.lan\"\nstate_dir = \"{s}\"\n[tls]\ndir = \"{s}/tls\"\n\
+            "[general]\nhostname = \"outpost.lan\"\nstate_dir = \"{s}\"\nmail_root = \"{s}/mail\"\n\
+             [tls]\ndir = \"{s}/tls\"\n\
              [directory]\npath = \"{s}/directory\"\n{rest}",
             s = t.display()
         ),

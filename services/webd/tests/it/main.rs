@@ -8,3 +8,4 @@ mod harness;
 mod logs;
 mod protocol;
 mod security;
+mod web;
