@@ -316,7 +316,10 @@ fn matches(web: &Web, folder: &Folder, m: &MessageMeta, head: &Head, words: &[St
             return true;
         }
         let b = body.get_or_insert_with(|| {
-            let raw = folder.read(m.uid).unwrap_or_default();
+            let mut raw = folder.read(m.uid).unwrap_or_default();
+            // The text is in the first bytes; a huge attachment is not
+            // decoded to be searched.
+            raw.truncate(SEARCH_BYTES);
             outpost_mime::parse(&raw, web.max_mime_depth)
                 .and_then(|msg| msg.body_text(0).map(|t| t.to_lowercase()))
                 .unwrap_or_default()
@@ -342,11 +345,24 @@ pub async fn list(
         Ok(s) => s,
         Err(r) => return r,
     };
+    // A search reads every message of the folder: a few at once per
+    // process, the rest wait their turn.
+    let _permit = if q.q.as_deref().is_some_and(|q| !q.trim().is_empty()) {
+        SEARCHES.acquire().await.ok()
+    } else {
+        None
+    };
     let w = web.clone();
     blocking(move || list_page(&w, &signed, q))
         .await
         .unwrap_or_else(internal)
 }
+
+/// Bytes of each message a search parses.
+const SEARCH_BYTES: usize = 1024 * 1024;
+
+/// Searches running at once in the process.
+static SEARCHES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 fn internal() -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()

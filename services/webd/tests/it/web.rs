@@ -43,6 +43,9 @@ fn form(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
+/// A row of the hostile table: method, path, headers, body, wanted status.
+type Row<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, String, u16);
+
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 
 /// Signs in; the session cookie's `name=value`, or the status.
@@ -107,7 +110,11 @@ fn sessions_survive_a_restart_and_end_on_sign_out_password_change_and_disable() 
         &form(&[("csrf", &csrf_of(&page))]),
     );
     assert_eq!(status, 303);
-    assert!(headers.iter().any(|(k, v)| k == "set-cookie" && v.contains("Max-Age=0")));
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "set-cookie" && v.contains("Max-Age=0"))
+    );
     let (status, _, _) = request(addr, "GET", "/mail/", None, &[("cookie", &alice)], "");
     assert_eq!(status, 303, "the old cookie no longer signs in");
     assert_eq!(inbox(addr, &other).0, 200, "the other session stays");
@@ -115,7 +122,11 @@ fn sessions_survive_a_restart_and_end_on_sign_out_password_change_and_disable() 
     // A password change ends every session of the user.
     let mut dir = Directory::open(&t.join("directory")).unwrap();
     dir.set_password(ALICE, "a new password 2").unwrap();
-    assert_eq!(inbox(addr, &other).0, 303, "a password change ends the session");
+    assert_eq!(
+        inbox(addr, &other).0,
+        303,
+        "a password change ends the session"
+    );
     assert_eq!(sign_in(addr, ALICE, PASSWORD), Err(401));
     let again = sign_in(addr, ALICE, "a new password 2").unwrap();
     assert_eq!(inbox(addr, &again).0, 200);
@@ -147,43 +158,154 @@ fn the_form_shares_the_lockout_and_hostile_requests_are_refused() {
         );
         assert_eq!(status, 401);
     }
-    assert_eq!(sign_in(addr, BOB, PASSWORD), Err(401), "locked by DAV failures");
+    assert_eq!(
+        sign_in(addr, BOB, PASSWORD),
+        Err(401),
+        "locked by DAV failures"
+    );
 
     let alice = sign_in(addr, ALICE, PASSWORD).unwrap();
     let (_, page) = inbox(addr, &alice);
     let token = csrf_of(&page);
     let big = "x".repeat(300 * 1024);
     let long_cookie = format!("outpost_session={}", "a".repeat(5000));
-    // (method, path, headers, body, wanted status)
-    let rows: Vec<(&str, &str, Vec<(&str, &str)>, String, u16)> = vec![
+    let rows: Vec<Row> = vec![
         // CSRF: no token, a wrong one, the right one from another origin,
         // or marked cross-site by the browser.
-        ("POST", "/mail/act", vec![FORM, ("cookie", &alice)], form(&[("do", "read"), ("uid", "1")]), 403),
-        ("POST", "/mail/act", vec![FORM, ("cookie", &alice)], form(&[("csrf", "forged"), ("do", "read")]), 403),
-        ("POST", "/mail/act", vec![FORM, ("cookie", &alice), ("origin", "https://evil.example")], form(&[("csrf", &token), ("do", "read")]), 403),
-        ("POST", "/mail/act", vec![FORM, ("cookie", &alice), ("sec-fetch-site", "cross-site")], form(&[("csrf", &token), ("do", "read")]), 403),
-        ("POST", "/signin", vec![FORM, ("origin", "https://evil.example")], form(&[("email", ALICE), ("password", PASSWORD)]), 403),
+        (
+            "POST",
+            "/mail/act",
+            vec![FORM, ("cookie", &alice)],
+            form(&[("do", "read"), ("uid", "1")]),
+            403,
+        ),
+        (
+            "POST",
+            "/mail/act",
+            vec![FORM, ("cookie", &alice)],
+            form(&[("csrf", "forged"), ("do", "read")]),
+            403,
+        ),
+        (
+            "POST",
+            "/mail/act",
+            vec![FORM, ("cookie", &alice), ("origin", "https://evil.example")],
+            form(&[("csrf", &token), ("do", "read")]),
+            403,
+        ),
+        (
+            "POST",
+            "/mail/act",
+            vec![FORM, ("cookie", &alice), ("sec-fetch-site", "cross-site")],
+            form(&[("csrf", &token), ("do", "read")]),
+            403,
+        ),
+        (
+            "POST",
+            "/signin",
+            vec![FORM, ("origin", "https://evil.example")],
+            form(&[("email", ALICE), ("password", PASSWORD)]),
+            403,
+        ),
         // No session.
-        ("POST", "/mail/act", vec![FORM], form(&[("csrf", &token), ("do", "read")]), 403),
-        ("GET", "/mail/", vec![("cookie", long_cookie.as_str())], String::new(), 303),
+        (
+            "POST",
+            "/mail/act",
+            vec![FORM],
+            form(&[("csrf", &token), ("do", "read")]),
+            403,
+        ),
+        (
+            "GET",
+            "/mail/",
+            vec![("cookie", long_cookie.as_str())],
+            String::new(),
+            303,
+        ),
         ("GET", "/admin/", vec![], String::new(), 303),
         // Too large a form, before and after the session check.
         ("POST", "/signin", vec![FORM], big.clone(), 413),
-        ("POST", "/mail/act", vec![FORM, ("cookie", &alice)], big.clone(), 413),
+        (
+            "POST",
+            "/mail/act",
+            vec![FORM, ("cookie", &alice)],
+            big.clone(),
+            413,
+        ),
         // Bad names and numbers.
-        ("GET", "/mail/?f=../../../etc", vec![("cookie", &alice)], String::new(), 404),
-        ("GET", "/mail/?f=Nope", vec![("cookie", &alice)], String::new(), 404),
-        ("GET", "/mail/msg?f=INBOX&uid=abc", vec![("cookie", &alice)], String::new(), 400),
-        ("GET", "/mail/msg?f=INBOX&uid=99999", vec![("cookie", &alice)], String::new(), 404),
-        ("GET", "/mail/part?f=INBOX&uid=1&part=999999", vec![("cookie", &alice)], String::new(), 404),
-        ("GET", "/mail/?page=999999999999999999999999", vec![("cookie", &alice)], String::new(), 400),
-        ("POST", "/mail/act", vec![FORM, ("cookie", &alice)], form(&[("csrf", &token), ("do", "explode")]), 400),
-        ("POST", "/mail/act", vec![FORM, ("cookie", &alice)], form(&[("csrf", &token), ("f", "../x"), ("do", "read")]), 404),
+        (
+            "GET",
+            "/mail/?f=../../../etc",
+            vec![("cookie", &alice)],
+            String::new(),
+            404,
+        ),
+        (
+            "GET",
+            "/mail/?f=Nope",
+            vec![("cookie", &alice)],
+            String::new(),
+            404,
+        ),
+        (
+            "GET",
+            "/mail/msg?f=INBOX&uid=abc",
+            vec![("cookie", &alice)],
+            String::new(),
+            400,
+        ),
+        (
+            "GET",
+            "/mail/msg?f=INBOX&uid=99999",
+            vec![("cookie", &alice)],
+            String::new(),
+            404,
+        ),
+        (
+            "GET",
+            "/mail/part?f=INBOX&uid=1&part=999999",
+            vec![("cookie", &alice)],
+            String::new(),
+            404,
+        ),
+        (
+            "GET",
+            "/mail/?page=999999999999999999999999",
+            vec![("cookie", &alice)],
+            String::new(),
+            400,
+        ),
+        (
+            "POST",
+            "/mail/act",
+            vec![FORM, ("cookie", &alice)],
+            form(&[("csrf", &token), ("do", "explode")]),
+            400,
+        ),
+        (
+            "POST",
+            "/mail/act",
+            vec![FORM, ("cookie", &alice)],
+            form(&[("csrf", &token), ("f", "../x"), ("do", "read")]),
+            404,
+        ),
         // Not a page: DAV answers it (and asks for credentials).
-        ("GET", "/static/../../etc/passwd", vec![], String::new(), 401),
+        (
+            "GET",
+            "/static/../../etc/passwd",
+            vec![],
+            String::new(),
+            401,
+        ),
         ("GET", "/static/app.css", vec![], String::new(), 404),
         // A non-admin is refused the console.
-        ("GET", "/admin/", vec![("cookie", &alice)], String::new(), 403),
+        (
+            "GET",
+            "/admin/",
+            vec![("cookie", &alice)],
+            String::new(),
+            403,
+        ),
     ];
     for (method, path, headers, body, want) in rows {
         let (status, _, text) = request(addr, method, path, None, &headers, &body);
@@ -196,10 +318,19 @@ fn the_form_shares_the_lockout_and_hostile_requests_are_refused() {
         "/signin",
         None,
         &[FORM],
-        &form(&[("email", ALICE), ("password", PASSWORD), ("next", "//evil.example/mail/")]),
+        &form(&[
+            ("email", ALICE),
+            ("password", PASSWORD),
+            ("next", "//evil.example/mail/"),
+        ]),
     );
     assert_eq!(status, 303);
-    assert!(headers.iter().any(|(k, v)| k == "location" && v == "/mail/"), "{headers:?}");
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "location" && v == "/mail/"),
+        "{headers:?}"
+    );
     // The server is still up and answers.
     assert_eq!(inbox(addr, &alice).0, 200);
     let (status, _, body) = request(addr, "GET", "/healthz", None, &[], "");
