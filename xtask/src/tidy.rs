@@ -98,6 +98,7 @@ fn libraries_know_nothing_of_daemons_or_async() {
         "outpost-queue",
         "outpost-durable",
         "outpost-mime",
+        "outpost-submit",
     ] {
         let list = of(lib);
         assert!(

@@ -614,65 +614,24 @@ impl Session {
         if address == "postmaster" {
             address = format!("postmaster@{}", self.shared.config.primary_domain());
         }
-        let Some((_, domain)) = address.rsplit_once('@') else {
-            return reply(out, "501 5.1.3 Bad recipient address syntax");
-        };
-        let domain = domain.to_string();
+        // The submission path's rules (outpost-submit), shared with the
+        // webmail: aliases and groups, quota, relaying only when signed in.
         let shared = self.shared.clone();
         let addr = address.clone();
+        let authenticated = self.user.is_some();
         let looked_up = tokio::task::spawn_blocking(move || {
             let dir = shared.directory.lock().unwrap_or_else(|e| e.into_inner());
-            let local = shared.config.is_local_domain(&domain) || dir.is_alias_domain(&domain)?;
-            let resolution = if local {
-                Some(dir.resolve(&addr)?)
-            } else {
-                None
-            };
-            // Quota: only a recipient that is exactly one local mailbox is
-            // refused when full; lists and aliases deliver to who has room.
-            let mut full = false;
-            if let Some(r) = &resolution
-                && let [only] = r.local.as_slice()
-                && r.remote.is_empty()
-                && let Some(user) = dir.user(only)?
-                && user.quota > 0
-                && let Ok(root) = outpost_store::user_root(
-                    &shared.config.general.mail_root,
-                    user.domain(),
-                    user.local_part(),
-                )
-            {
-                full = maildir_usage(&root) >= user.quota;
-            }
-            Ok::<_, outpost_directory::Error>((resolution, full))
+            outpost_submit::resolve(&shared.config, &dir, &addr, authenticated)
         })
         .await;
-        if let Ok(Ok((_, true))) = &looked_up {
-            return reply(
-                out,
-                &format!("552 5.2.2 <{address}>: Recipient address rejected: mailbox full"),
-            );
-        }
-        let looked_up = looked_up.map(|r| r.map(|(resolution, _)| resolution));
         let (local, remote) = match looked_up {
-            Ok(Ok(Some(r))) if r.is_empty() => {
-                return reply(
-                    out,
-                    &format!(
-                        "550 5.1.1 <{address}>: Recipient address rejected: User unknown in local recipient table"
-                    ),
-                );
-            }
-            Ok(Ok(Some(r))) => (r.local, r.remote),
-            Ok(Ok(None)) => {
-                if self.user.is_none() {
-                    return reply(out, &format!("554 5.7.1 <{address}>: Relay access denied"));
+            Ok(Ok(r)) => (r.local, r.remote),
+            Ok(Err(refusal)) => {
+                if refusal.is_temporary() {
+                    tracing::error!(rcpt = address.as_str(), reply = %refusal, "directory lookup failed");
+                    return reply(out, "451 4.3.0 Error: temporary directory failure");
                 }
-                (Vec::new(), vec![address.clone()])
-            }
-            Ok(Err(e)) => {
-                tracing::error!(rcpt = address.as_str(), error = %e, "directory lookup failed");
-                return reply(out, "451 4.3.0 Error: temporary directory failure");
+                return reply(out, &refusal.reply);
             }
             Err(e) => {
                 tracing::error!(rcpt = address.as_str(), error = %e, "directory lookup failed");
@@ -914,32 +873,6 @@ impl Session {
     }
 }
 
-/// Bytes used by a Maildir (all folders, `cur/` and `new/`), from file
-/// sizes: read-only, so smtpd never touches imapd's indexes.
-fn maildir_usage(root: &std::path::Path) -> u64 {
-    let mut dirs = vec![root.to_path_buf()];
-    if let Ok(rd) = std::fs::read_dir(root) {
-        dirs.extend(
-            rd.filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-                .map(|e| e.path()),
-        );
-    }
-    let mut total = 0;
-    for d in dirs {
-        for sub in ["cur", "new"] {
-            if let Ok(rd) = std::fs::read_dir(d.join(sub)) {
-                total += rd
-                    .filter_map(|e| e.ok())
-                    .filter_map(|e| e.metadata().ok())
-                    .map(|m| m.len())
-                    .sum::<u64>();
-            }
-        }
-    }
-    total
-}
-
 /// Stores a message for every local mailbox (durably, via the store) and
 /// queues it for the remote recipients; Ok only when all of it is on disk.
 /// A spooled message is streamed into the queue, and read into memory only
@@ -959,13 +892,7 @@ pub(crate) fn deliver_all(
         } else {
             [&body.prefix[..], &body.head[..]].concat()
         };
-        for mailbox in local {
-            let (user, domain) = mailbox
-                .rsplit_once('@')
-                .ok_or_else(|| format!("bad mailbox {mailbox}"))?;
-            outpost_store::deliver(root, domain, user, "", &message)
-                .map_err(|e| format!("delivering to {mailbox}: {e}"))?;
-        }
+        outpost_submit::deliver_local(root, local, &message)?;
         in_memory = Some(message);
     }
     if !env.rcpts.is_empty() {

@@ -68,6 +68,7 @@ fn main() -> anyhow::Result<()> {
             opts: Arc::new(opts.clone()),
             sessions,
             mail_root: config.general.mail_root.clone(),
+            config: config.clone(),
             ca_path: (config.tls.cert.is_none()).then_some(ca),
             max_mime_depth: config.general.max_mime_depth,
             cache: Default::default(),

@@ -188,6 +188,7 @@ pub async fn serve(
         opts: Arc::new(opts),
         sessions: crate::web::session::Sessions::in_memory(),
         mail_root: std::env::temp_dir().join("outpost-webd-no-mail"),
+        config: Arc::new(outpost_config::Config::default()),
         ca_path: None,
         max_mime_depth: 32,
         cache: Default::default(),

@@ -132,7 +132,7 @@ fn read_head(folder: &Folder, m: &MessageMeta) -> Head {
 
 /// A display of an address list: names where given (`short`), else
 /// `Name <addr>`.
-fn addresses(a: Option<&mail_parser::Address<'_>>, short: bool) -> String {
+pub(crate) fn addresses(a: Option<&mail_parser::Address<'_>>, short: bool) -> String {
     let Some(a) = a else { return String::new() };
     let mut out = Vec::new();
     for addr in a.iter() {
@@ -182,12 +182,12 @@ fn folder_href(name: &str) -> String {
     format!("/mail/?f={}", utf8_percent_encode(name, NON_ALPHANUMERIC))
 }
 
-fn mailbox(web: &Web, user: &str) -> Result<Mailbox, String> {
+pub(crate) fn mailbox(web: &Web, user: &str) -> Result<Mailbox, String> {
     let (local, domain) = user.rsplit_once('@').ok_or("bad user")?;
     Mailbox::open(&web.mail_root, domain, local).map_err(|e| e.to_string())
 }
 
-fn folder_rows(web: &Web, mb: &Mailbox, current: &str) -> Vec<FolderRow> {
+pub(crate) fn folder_rows(web: &Web, mb: &Mailbox, current: &str) -> Vec<FolderRow> {
     let mut names = mb.list().unwrap_or_else(|_| vec!["INBOX".into()]);
     names.sort_by_key(|n| {
         (
@@ -242,6 +242,8 @@ pub struct ListQuery {
     pub sort: Option<String>,
     /// Search words (from, to, subject and body of the folder).
     pub q: Option<String>,
+    /// A status to show (`sent`).
+    pub notice: Option<String>,
 }
 
 /// A row of the list.
@@ -364,7 +366,7 @@ const SEARCH_BYTES: usize = 1024 * 1024;
 /// Searches running at once in the process.
 static SEARCHES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
-fn internal() -> Response {
+pub(crate) fn internal() -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
 }
 
@@ -381,6 +383,9 @@ fn list_page(web: &Web, signed: &Signed, q: ListQuery) -> Response {
     let mut shell = Shell::for_user(signed, "Mail");
     shell.folder = name.clone();
     shell.query = query.clone();
+    if q.notice.as_deref() == Some("sent") {
+        shell.notice = "Message sent.".into();
+    }
     let mb = match mailbox(web, &signed.session.user) {
         Ok(m) => m,
         Err(e) => {
@@ -571,6 +576,9 @@ struct MessagePage {
     attachments: Vec<AttachmentRow>,
     source: String,
     back: String,
+    reply: String,
+    reply_all: String,
+    forward: String,
 }
 
 /// A message as [`load`] finds it: the user's mailbox, the folder, the
@@ -579,7 +587,7 @@ type Loaded = (Mailbox, Arc<Folder>, MessageMeta, Vec<u8>);
 
 /// The message `uid` of folder `f` of the signed-in user: its folder, its
 /// index entry and its bytes.
-fn load(web: &Web, user: &str, f: &str, uid: u32) -> Result<Loaded, &'static str> {
+pub(crate) fn load(web: &Web, user: &str, f: &str, uid: u32) -> Result<Loaded, &'static str> {
     let mb = mailbox(web, user).map_err(|_| "mailbox")?;
     let dir = mb
         .folder_dir(&Mailbox::canonical(f))
@@ -683,6 +691,9 @@ fn message_page(web: &Web, signed: &Signed, q: MsgQuery) -> Response {
                 attachments: Vec::new(),
                 source,
                 back,
+                reply: String::new(),
+                reply_all: String::new(),
+                forward: String::new(),
             },
         );
     };
@@ -746,7 +757,18 @@ fn message_page(web: &Web, signed: &Signed, q: MsgQuery) -> Response {
             attachments,
             source,
             back,
+            reply: compose_url("reply", &name, q.uid, false),
+            reply_all: compose_url("reply", &name, q.uid, true),
+            forward: compose_url("forward", &name, q.uid, false),
         },
+    )
+}
+
+fn compose_url(kind: &str, f: &str, uid: u32, all: bool) -> String {
+    format!(
+        "/mail/compose?f={}&{kind}={uid}{}",
+        utf8_percent_encode(f, NON_ALPHANUMERIC),
+        if all { "&all=1" } else { "" }
     )
 }
 

@@ -18,6 +18,7 @@
 //! blocking pool; sockets stay in `server`.
 
 pub mod assets;
+pub mod compose;
 pub mod mail;
 pub mod sanitize;
 pub mod session;
@@ -49,6 +50,8 @@ pub struct Web {
     pub sessions: Sessions,
     /// `general.mail_root`.
     pub mail_root: PathBuf,
+    /// The whole configuration (sending needs `[smtp]` and `[directory]`).
+    pub config: Arc<outpost_config::Config>,
     /// The local CA's certificate, when Outpost made it.
     pub ca_path: Option<PathBuf>,
     /// `general.max_mime_depth`.
@@ -176,6 +179,8 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/mail/part", get(mail::part))
         .route("/mail/act", post(mail::act))
         .route("/mail/folders", get(mail::manage).post(mail::folders))
+        .route("/mail/compose", get(compose::compose))
+        .route("/mail/send", post(compose::send))
         .route("/admin", get(|| async { Redirect::to("/admin/") }))
         .route("/admin/", get(admin))
         .route("/healthz", get(healthz))
@@ -399,9 +404,15 @@ pub const MAX_FORM: usize = 256 * 1024;
 
 /// Reads a form body within the listener's body bounds and [`MAX_FORM`].
 pub async fn read_form(web: &Web, body: Body) -> Result<Form, Response> {
+    read_form_max(web, body, MAX_FORM).await
+}
+
+/// Reads a form body of at most `max` bytes within the listener's time
+/// and rate bounds.
+pub async fn read_form_max(web: &Web, body: Body, max: usize) -> Result<Form, Response> {
     let limits = crate::body::Limits {
-        max: MAX_FORM,
-        buffer: MAX_FORM,
+        max,
+        buffer: max,
         timeout: web.opts.body_timeout,
         min_rate: web.opts.body_min_rate,
         spool_dir: web.opts.spool_dir.clone(),

@@ -8,9 +8,14 @@ failure; the last line printed is "webmail: all checks passed".
 """
 
 import argparse
+import email
 import email.message
+import email.policy
+import glob
+import json
 import imaplib
 import os
+import re
 import smtplib
 import sys
 import time
@@ -25,6 +30,7 @@ ap.add_argument("--alice", required=True)
 ap.add_argument("--bob", required=True)
 ap.add_argument("--password", required=True)
 ap.add_argument("--shots", required=True)
+ap.add_argument("--queue", required=True)
 args = ap.parse_args()
 os.makedirs(args.shots, exist_ok=True)
 host, port = args.smtp.rsplit(":", 1)
@@ -32,7 +38,8 @@ ATTACHMENT = bytes(range(256)) * 300  # 76,800 bytes, every byte value
 
 
 def send(msg):
-    msg["From"] = msg.get("From") or "Carol <carol@example.org>"
+    if "From" not in msg:
+        msg["From"] = "Carol <carol@example.org>"
     msg["To"] = args.alice
     with smtplib.SMTP(host, int(port), timeout=30) as s:
         s.send_message(msg)
@@ -255,6 +262,90 @@ with sync_playwright() as p:
     page.get_by_role("button", name="Delete folder").click()
     expect(page.locator("nav.folders").get_by_role("link", name="Plans")).to_have_count(0)
 
+    # Compose and send to Bob (local) and two remote addresses (no link
+    # here: they wait in the queue, as SMTP submissions do).
+    page.goto(args.base + "/mail/")
+    page.get_by_role("link", name="Compose").click()
+    page.get_by_label("To", exact=True).fill(f"Bob <{args.bob}>, dana@example.net")
+    page.get_by_label("Bcc", exact=True).fill("erin@example.net")
+    page.get_by_label("Subject", exact=True).fill("Lunch plan")
+    page.get_by_label("Message", exact=True).fill("Noon at the usual place.\nÜmlauts too.")
+    page.screenshot(path=os.path.join(args.shots, "compose.png"))
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("status")).to_contain_text("Message sent")
+
+    def imap_messages(user, folder, criterion):
+        im = imaplib.IMAP4(ihost, int(iport))
+        im.login(user, args.password)
+        im.select(folder)
+        typ, data = im.search("UTF-8", criterion)
+        out = []
+        for n in data[0].split():
+            typ, d = im.fetch(n, "(FLAGS BODY.PEEK[])")
+            out.append((d[0][0], email.message_from_bytes(d[0][1], policy=email.policy.default)))
+        im.logout()
+        return out
+
+    got = imap_messages(args.bob, "INBOX", 'SUBJECT "Lunch plan"')
+    check(len(got) == 1, f"IMAP: Bob received the message once ({len(got)})")
+    m = got[0][1]
+    check(args.alice in m["From"], f"From is Alice ({m['From']})")
+    check(m["Bcc"] is None, "no Bcc header in the delivered message")
+    check("dana@example.net" in m["To"], f"To keeps every address ({m['To']})")
+    check("Ümlauts too." in m.get_content(), "the UTF-8 body arrived intact")
+    check(m["Message-ID"] and m["Date"], "Message-ID and Date set")
+    sent = imap_messages(args.alice, "Sent", 'SUBJECT "Lunch plan"')
+    check(len(sent) == 1 and b"\\Seen" in sent[0][0], "a read copy in Alice's Sent")
+    queued = []
+    for env in glob.glob(os.path.join(args.queue, "*.env")):
+        e = json.load(open(env))
+        queued += [r["address"] for r in e["rcpts"]]
+    check(sorted(queued) == ["dana@example.net", "erin@example.net"], f"remote recipients wait in the queue ({queued})")
+
+    # A wrong recipient brings the form back with everything typed.
+    page.get_by_role("link", name="Compose").click()
+    page.get_by_label("To", exact=True).fill("nobody@outpost.lan")
+    page.get_by_label("Subject", exact=True).fill("Keep me")
+    page.get_by_label("Message", exact=True).fill("Do not lose this text.")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("alert")).to_contain_text("User unknown")
+    expect(page.get_by_label("Message", exact=True)).to_have_value("Do not lose this text.")
+    expect(page.get_by_label("Subject", exact=True)).to_have_value("Keep me")
+
+    # Reply keeps the thread: In-Reply-To and References name the original.
+    q = email.message.EmailMessage()
+    q["From"] = f"Bob <{args.bob}>"
+    q["Subject"] = "Question from Bob"
+    q["Message-ID"] = "<question-1@outpost.lan>"
+    q.set_content("Are we meeting today?")
+    send(q)
+    page.goto(args.base + "/mail/")
+    page.get_by_role("link", name="Question from Bob").click()
+    page.get_by_role("link", name="Reply", exact=True).click()
+    expect(page.get_by_label("Subject", exact=True)).to_have_value("Re: Question from Bob")
+    expect(page.get_by_label("To", exact=True)).to_have_value(f"Bob <{args.bob}>")
+    expect(page.get_by_label("Message", exact=True)).to_have_value(re.compile(r"> Are we meeting today\?"))
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("status")).to_contain_text("Message sent")
+    got = imap_messages(args.bob, "INBOX", 'SUBJECT "Re: Question from Bob"')
+    check(len(got) == 1, "Bob got the reply")
+    r = got[0][1]
+    check(r["In-Reply-To"] == "<question-1@outpost.lan>", f"In-Reply-To ({r['In-Reply-To']})")
+    check("<question-1@outpost.lan>" in (r["References"] or ""), f"References ({r['References']})")
+    orig = imap_messages(args.alice, "INBOX", 'SUBJECT "Question from Bob"')
+    check(b"\\Answered" in orig[0][0], f"the original is \\Answered ({orig[0][0]!r})")
+
+    # Forward.
+    page.goto(args.base + "/mail/")
+    page.get_by_role("link", name="Hello from SMTP").click()
+    page.get_by_role("link", name="Forward").click()
+    expect(page.get_by_label("Subject", exact=True)).to_have_value("Fwd: Hello from SMTP")
+    page.get_by_label("To", exact=True).fill(args.bob)
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("status")).to_contain_text("Message sent")
+    got = imap_messages(args.bob, "INBOX", 'SUBJECT "Fwd: Hello from SMTP"')
+    check(len(got) == 1 and "pineapple" in got[0][1].get_content(), "the forward carries the text")
+
     # CSRF: a post without the token, and one from another origin, are refused.
     r = page.request.post(args.base + "/mail/act", form={"f": "INBOX", "do": "read", "uid": "1"})
     check(r.status == 403, f"post without CSRF token refused ({r.status})")
@@ -306,9 +397,13 @@ with sync_playwright() as p:
     p2.get_by_label("Email address").fill(args.bob)
     p2.get_by_label("Password").fill(args.password)
     p2.get_by_role("button", name="Sign in").click()
-    expect(p2.get_by_text("No messages.")).to_be_visible()
-    r = ctx2.request.get(args.base + "/mail/msg?f=INBOX&uid=1")
-    check(r.status == 404, f"Bob cannot open Alice's message ({r.status})")
+    expect(p2.get_by_role("link", name="Lunch plan")).to_be_visible()
+    expect(p2.locator("table.messages tbody tr")).to_have_count(3)
+    # Every page names folders of the signed-in user only; a path out of
+    # the mailbox is no folder.
+    for path in ("/mail/msg?f=INBOX&uid=50", "/mail/msg?f=../alice&uid=1", "/mail/?f=..%2F..%2Foutpost.lan%2Falice"):
+        r = ctx2.request.get(args.base + path)
+        check(r.status == 404, f"Bob cannot reach Alice's mail: {path} ({r.status})")
 
     check(not external, f"no request left loopback: {external}")
     browser.close()

@@ -69,7 +69,9 @@ fn webmail_in_chromium() {
             .args(["--imap", &s.addr("imap").to_string()])
             .args(["--alice", ALICE, "--bob", BOB, "--password", PASSWORD])
             .arg("--shots")
-            .arg(&shots),
+            .arg(&shots)
+            .arg("--queue")
+            .arg(s.state().join("queue")),
         Duration::from_secs(300),
     );
     let text = format!(

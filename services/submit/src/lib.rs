@@ -1,0 +1,209 @@
+//! The one submission path for mail that enters Outpost: smtpd's RCPT and
+//! DATA and the webmail's *Send* both resolve recipients and deliver
+//! local copies here, so both apply the same rules and say the same
+//! things (the refusals are SMTP replies; the webmail shows their text).
+//!
+//! - [`resolve`]: a recipient address → the local mailboxes and remote
+//!   addresses it stands for (local domains and alias domains through the
+//!   directory: aliases, groups), the quota of a single local mailbox, and
+//!   relaying only for authenticated senders.
+//! - [`deliver_local`]: one durable copy per local mailbox (through
+//!   `outpost-store`; remote recipients go to `outpost-queue` beside it).
+//!
+//! **API boundary:** synchronous, no protocol and no I/O beyond the store
+//! and the directory handle the caller passes.
+
+#![deny(missing_docs)]
+
+use outpost_config::Config;
+use outpost_directory::Directory;
+use std::path::Path;
+
+/// Where a recipient's copies go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recipient {
+    /// Local mailboxes (canonical addresses).
+    pub local: Vec<String>,
+    /// Remote addresses (for the queue).
+    pub remote: Vec<String>,
+}
+
+/// Why a recipient is refused: the SMTP reply (code, enhanced code, text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The whole reply line, e.g. `550 5.1.1 <x@y>: Recipient address
+    /// rejected: User unknown in local recipient table`.
+    pub reply: String,
+}
+
+impl Refusal {
+    fn new(reply: String) -> Refusal {
+        Refusal { reply }
+    }
+
+    /// Whether the refusal is temporary (4xx).
+    pub fn is_temporary(&self) -> bool {
+        self.reply.starts_with('4')
+    }
+
+    /// The reply without its codes, for people.
+    pub fn text(&self) -> &str {
+        let mut parts = self.reply.splitn(3, ' ');
+        let (_, _, rest) = (parts.next(), parts.next(), parts.next());
+        rest.unwrap_or(&self.reply)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reply)
+    }
+}
+
+/// Resolves one recipient `address` (lower-cased by the caller; a bare
+/// `postmaster` is the primary domain's). `authenticated`: the sender
+/// signed in, so remote addresses are relayed.
+pub fn resolve(
+    config: &Config,
+    dir: &Directory,
+    address: &str,
+    authenticated: bool,
+) -> Result<Recipient, Refusal> {
+    let temp = |e: outpost_directory::Error| {
+        Refusal::new(format!(
+            "451 4.3.0 Error: temporary directory failure ({e})"
+        ))
+    };
+    let Some((_, domain)) = address.rsplit_once('@') else {
+        return Err(Refusal::new(
+            "501 5.1.3 Bad recipient address syntax".into(),
+        ));
+    };
+    let local = config.is_local_domain(domain) || dir.is_alias_domain(domain).map_err(temp)?;
+    if !local {
+        if !authenticated {
+            return Err(Refusal::new(format!(
+                "554 5.7.1 <{address}>: Relay access denied"
+            )));
+        }
+        return Ok(Recipient {
+            local: Vec::new(),
+            remote: vec![address.to_string()],
+        });
+    }
+    let r = dir.resolve(address).map_err(temp)?;
+    if r.is_empty() {
+        return Err(Refusal::new(format!(
+            "550 5.1.1 <{address}>: Recipient address rejected: User unknown in local recipient table"
+        )));
+    }
+    // Quota: only a recipient that is exactly one local mailbox is refused
+    // when full; lists and aliases deliver to who has room.
+    if let [only] = r.local.as_slice()
+        && r.remote.is_empty()
+        && let Some(user) = dir.user(only).map_err(temp)?
+        && user.quota > 0
+        && let Ok(root) =
+            outpost_store::user_root(&config.general.mail_root, user.domain(), user.local_part())
+        && maildir_usage(&root) >= user.quota
+    {
+        return Err(Refusal::new(format!(
+            "552 5.2.2 <{address}>: Recipient address rejected: mailbox full"
+        )));
+    }
+    Ok(Recipient {
+        local: r.local,
+        remote: r.remote,
+    })
+}
+
+/// Bytes used by a Maildir (all folders, `cur/` and `new/`), from file
+/// sizes: read-only, so no index of imapd's is touched.
+pub fn maildir_usage(root: &Path) -> u64 {
+    let mut dirs = vec![root.to_path_buf()];
+    if let Ok(rd) = std::fs::read_dir(root) {
+        dirs.extend(
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+                .map(|e| e.path()),
+        );
+    }
+    let mut total = 0;
+    for d in dirs {
+        for sub in ["cur", "new"] {
+            if let Ok(rd) = std::fs::read_dir(d.join(sub)) {
+                total += rd
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum::<u64>();
+            }
+        }
+    }
+    total
+}
+
+/// Delivers `message` durably into the inbox of every mailbox of
+/// `local`; Ok only when every copy is on stable storage.
+pub fn deliver_local(mail_root: &Path, local: &[String], message: &[u8]) -> Result<(), String> {
+    for mailbox in local {
+        let (user, domain) = mailbox
+            .rsplit_once('@')
+            .ok_or_else(|| format!("bad mailbox {mailbox}"))?;
+        outpost_store::deliver(mail_root, domain, user, "", message)
+            .map_err(|e| format!("delivering to {mailbox}: {e}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outpost_directory::NewUser;
+
+    fn setup() -> (tempfile::TempDir, Config, Directory) {
+        let t = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.general.domains = vec!["outpost.lan".into()];
+        config.general.mail_root = t.path().join("mail");
+        let mut dir = Directory::open(&t.path().join("dir")).unwrap();
+        dir.add_user(&NewUser::new("alice@outpost.lan", "correct horse 1"))
+            .unwrap();
+        let mut full = NewUser::new("full@outpost.lan", "correct horse 1");
+        full.quota = 10;
+        dir.add_user(&full).unwrap();
+        dir.add_alias("team@outpost.lan", "alice@outpost.lan")
+            .unwrap();
+        dir.add_alias("team@outpost.lan", "carol@example.org")
+            .unwrap();
+        (t, config, dir)
+    }
+
+    #[test]
+    fn recipients_resolve_or_are_refused_with_the_smtp_reply() {
+        let (_t, config, dir) = setup();
+        let ok = |a: &str, auth| resolve(&config, &dir, a, auth).unwrap();
+        let no = |a: &str, auth| resolve(&config, &dir, a, auth).unwrap_err().reply;
+        assert_eq!(ok("alice@outpost.lan", false).local, ["alice@outpost.lan"]);
+        let team = ok("team@outpost.lan", false);
+        assert_eq!((team.local.len(), team.remote.len()), (1, 1));
+        assert_eq!(ok("bob@example.org", true).remote, ["bob@example.org"]);
+        assert!(no("nobody@outpost.lan", true).starts_with("550 5.1.1 <nobody@outpost.lan>"));
+        assert!(no("bob@example.org", false).starts_with("554 5.7.1"));
+        assert!(no("no-at-sign", true).starts_with("501"));
+        // The full mailbox: over quota once a message is there.
+        deliver_local(
+            &config.general.mail_root,
+            &["full@outpost.lan".into()],
+            b"Subject: x\r\n\r\n0123456789",
+        )
+        .unwrap();
+        let r = resolve(&config, &dir, "full@outpost.lan", true).unwrap_err();
+        assert!(r.reply.starts_with("552 5.2.2"), "{r}");
+        assert!(!r.is_temporary());
+        assert_eq!(
+            r.text(),
+            "<full@outpost.lan>: Recipient address rejected: mailbox full"
+        );
+    }
+}
