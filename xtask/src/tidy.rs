@@ -99,6 +99,7 @@ fn libraries_know_nothing_of_daemons_or_async() {
         "outpost-durable",
         "outpost-mime",
         "outpost-submit",
+        "outpost-admin",
     ] {
         let list = of(lib);
         assert!(

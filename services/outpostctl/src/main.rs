@@ -374,14 +374,7 @@ fn read_password(from_stdin: bool, address: &str) -> anyhow::Result<String> {
 }
 
 fn check_local_domain(config: &Config, dir: &Directory, address: &str) -> anyhow::Result<()> {
-    let domain = address.rsplit('@').next().unwrap_or("");
-    if !config.is_local_domain(domain) && !dir.is_alias_domain(domain)? {
-        bail!(
-            "{domain} is not a local mail domain (general.domains = {:?} in the configuration); nothing changed",
-            config.general.domains
-        );
-    }
-    Ok(())
+    outpost_admin::check_local_domain(config, dir, address).map_err(anyhow::Error::msg)
 }
 
 fn user(config: &Config, cmd: UserCmd) -> anyhow::Result<()> {
@@ -406,27 +399,15 @@ fn user(config: &Config, cmd: UserCmd) -> anyhow::Result<()> {
                 address: address.clone(),
                 full_name: name,
                 password: Password::Plain(password),
-                roles: if roles.is_empty() {
-                    vec!["user".into()]
-                } else {
-                    roles
-                },
+                roles,
                 aliases,
                 quota,
                 upstream,
             };
-            let user = dir
-                .add_user(&new)
-                .map_err(|e| anyhow::anyhow!("{e}; nothing changed"))?;
-            let (local, domain) = address.split_once('@').unwrap_or((&address, ""));
-            match outpost_store::create_mailbox_tree(&config.general.mail_root, domain, local) {
-                Ok(path) => println!("added {} (mailbox {})", user.address, path.display()),
-                Err(e) => {
-                    // Keep "nothing changed" true: undo the directory entry.
-                    let _ = dir.delete_user(&address);
-                    bail!("creating the mailbox of {address}: {e}; nothing changed");
-                }
-            }
+            // The same steps and words as the web admin console's.
+            let done =
+                outpost_admin::add_user(config, &mut dir, new).map_err(anyhow::Error::msg)?;
+            println!("{done}");
         }
         UserCmd::Hash {
             address,

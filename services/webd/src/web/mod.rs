@@ -17,6 +17,7 @@
 //! **API boundary:** handlers do their store and directory work on the
 //! blocking pool; sockets stay in `server`.
 
+pub mod admin;
 pub mod assets;
 pub mod compose;
 pub mod mail;
@@ -182,7 +183,8 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/mail/compose", get(compose::compose))
         .route("/mail/send", post(compose::send))
         .route("/admin", get(|| async { Redirect::to("/admin/") }))
-        .route("/admin/", get(admin))
+        .route("/admin/", get(admin::console))
+        .route("/admin/act", post(admin::act))
         .route("/healthz", get(healthz))
         .route("/ca.crt", get(ca))
         .route("/static/{file}", get(asset))
@@ -586,33 +588,6 @@ async fn signout(
         ],
     )
         .into_response()
-}
-
-async fn admin(
-    State(web): State<Arc<Web>>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    method: axum::http::Method,
-) -> Response {
-    let signed = match signed_in(&web, peer, &headers, &method, "/admin/").await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let is_admin = signed.account.roles.iter().any(|r| r == "admin");
-    if !is_admin {
-        return error(
-            StatusCode::FORBIDDEN,
-            Shell::for_user(&signed, "Mail"),
-            "Not allowed",
-            "The admin console is for administrators.",
-        );
-    }
-    error(
-        StatusCode::NOT_IMPLEMENTED,
-        Shell::for_user(&signed, "Admin"),
-        "Admin console",
-        "The admin console is not built yet: use outpostctl on the server.",
-    )
 }
 
 async fn healthz() -> Response {

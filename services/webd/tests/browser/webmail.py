@@ -31,6 +31,7 @@ ap.add_argument("--bob", required=True)
 ap.add_argument("--password", required=True)
 ap.add_argument("--shots", required=True)
 ap.add_argument("--queue", required=True)
+ap.add_argument("--admin", required=True)
 args = ap.parse_args()
 os.makedirs(args.shots, exist_ok=True)
 host, port = args.smtp.rsplit(":", 1)
@@ -404,6 +405,65 @@ with sync_playwright() as p:
     for path in ("/mail/msg?f=INBOX&uid=50", "/mail/msg?f=../alice&uid=1", "/mail/?f=..%2F..%2Foutpost.lan%2Falice"):
         r = ctx2.request.get(args.base + path)
         check(r.status == 404, f"Bob cannot reach Alice's mail: {path} ({r.status})")
+
+    # The admin console: an admin creates a user who then signs in and
+    # receives mail; disabling a user ends their session; the queue is
+    # listed and an entry deleted.
+    ctx3 = browser.new_context(ignore_https_errors=True)
+    ctx3.route("**/*", guard)
+    a = ctx3.new_page()
+    a.on("dialog", lambda d: d.accept())
+    a.goto(args.base + "/signin")
+    a.get_by_label("Email address").fill(args.admin)
+    a.get_by_label("Password").fill(args.password)
+    a.get_by_role("button", name="Sign in").click()
+    a.get_by_role("link", name="Admin").click()
+    expect(a.get_by_role("heading", name="Administration")).to_be_visible()
+    expect(a.get_by_role("cell", name=args.alice, exact=True).first).to_be_visible()
+    a.screenshot(path=os.path.join(args.shots, "admin.png"), full_page=True)
+    a.get_by_label("New user's email address").fill("dana@outpost.lan")
+    a.get_by_label("Full name").fill("Dana Field")
+    a.get_by_label("Initial password").fill("dana's first pass 7")
+    a.get_by_role("button", name="Create user").click()
+    expect(a.get_by_role("status")).to_contain_text("added dana@outpost.lan")
+    a.get_by_label("New user's email address").fill("dana@outpost.lan")
+    a.get_by_label("Initial password").fill("dana's first pass 7")
+    a.get_by_role("button", name="Create user").click()
+    expect(a.get_by_role("status")).to_contain_text("exists already; nothing changed")
+    welcome = email.message.EmailMessage()
+    welcome["Subject"] = "Welcome Dana"
+    welcome["From"] = "Carol <carol@example.org>"
+    welcome["To"] = "dana@outpost.lan"
+    welcome.set_content("hello")
+    with smtplib.SMTP(host, int(port), timeout=30) as smtp:
+        smtp.send_message(welcome, to_addrs=["dana@outpost.lan"])
+    ctx4 = browser.new_context(ignore_https_errors=True)
+    ctx4.route("**/*", guard)
+    d4 = ctx4.new_page()
+    d4.goto(args.base + "/signin")
+    d4.get_by_label("Email address").fill("dana@outpost.lan")
+    d4.get_by_label("Password").fill("dana's first pass 7")
+    d4.get_by_role("button", name="Sign in").click()
+    expect(d4.get_by_role("link", name="Welcome Dana")).to_be_visible()
+    check(d4.request.get(args.base + "/admin/").status == 403, "the new user is no admin")
+    # Disable Dana: her open session ends at its next request.
+    a.get_by_role("button", name="Disable dana@outpost.lan").click()
+    expect(a.get_by_role("status")).to_contain_text("dana@outpost.lan disabled")
+    d4.reload()
+    expect(d4.get_by_role("button", name="Sign in")).to_be_visible()
+    # The queue holds the message for the two remote recipients.
+    queued_ids = [os.path.basename(p)[:-4] for p in glob.glob(os.path.join(args.queue, "*.env"))]
+    check(len(queued_ids) == 1, f"one queue entry ({queued_ids})")
+    expect(a.get_by_role("cell", name=queued_ids[0], exact=True)).to_be_visible()
+    a.get_by_role("button", name=f"Delete queued {queued_ids[0]}").click()
+    expect(a.get_by_role("status")).to_contain_text("deleted 1 message(s)")
+    check(not glob.glob(os.path.join(args.queue, "*.env")), "the queue entry is gone")
+    expect(a.get_by_text("The queue is empty.")).to_be_visible()
+    r = a.request.post(args.base + "/admin/act", form={"op": "disable", "address": args.alice})
+    check(r.status == 403, f"admin post without CSRF token refused ({r.status})")
+    ca = a.request.get(args.base + "/ca.crt")
+    check(ca.status == 200 and ca.body().startswith(b"-----BEGIN CERTIFICATE-----"), "ca.crt is the CA in PEM")
+    expect(a.get_by_text("valid until")).to_be_visible()
 
     check(not external, f"no request left loopback: {external}")
     browser.close()

@@ -12,6 +12,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+/// The administrator the admin scenarios sign in as.
+const ADMIN: &str = "admin@outpost.lan";
+
 /// The Playwright release the scenarios are written against.
 const PLAYWRIGHT: &str = "playwright==1.65.3";
 
@@ -55,6 +58,21 @@ fn webmail_in_chromium() {
     );
     let python = playwright_python();
     let s = Served::start(&[(ALICE, PASSWORD), (BOB, PASSWORD)]);
+    // An administrator, made the way an admin would: with outpostctl.
+    let ctl =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/outpostctl");
+    let mut add = Command::new(&ctl)
+        .arg("--config")
+        .arg(s.state().join("outpost.toml"))
+        .args(["user", "add", ADMIN, "--role", "admin", "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {}: {e}", ctl.display()));
+    {
+        use std::io::Write as _;
+        writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    }
+    assert!(add.wait().unwrap().success(), "outpostctl user add {ADMIN}");
     let shots =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/outpost/screenshots");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/webmail.py");
@@ -71,7 +89,8 @@ fn webmail_in_chromium() {
             .arg("--shots")
             .arg(&shots)
             .arg("--queue")
-            .arg(s.state().join("queue")),
+            .arg(s.state().join("queue"))
+            .args(["--admin", ADMIN]),
         Duration::from_secs(300),
     );
     let text = format!(
