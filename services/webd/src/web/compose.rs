@@ -226,9 +226,16 @@ pub fn build(d: &Draft<'_>) -> std::io::Result<Vec<u8>> {
         )
     };
     let list = |v: &[String]| Address::new_list(v.iter().map(|a| one("", a)).collect());
+    // No control character reaches a header (a CR LF in the subject
+    // would start a header of the sender's choosing).
+    let subject: String = d
+        .subject
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let mut b = mail_builder::MessageBuilder::new()
         .from(one(d.full_name, d.from))
-        .subject(d.subject.to_string())
+        .subject(subject)
         .date(d.date)
         .message_id(d.message_id.clone())
         .text_body(d.body.replace("\r\n", "\n"));
@@ -608,6 +615,27 @@ mod tests {
             m.body_text(0).unwrap().replace("\r\n", "\n"),
             "Line one\nZweite Zeile: äöü ß\n.\nFrom the start\n"
         );
+    }
+
+    #[test]
+    fn a_subject_cannot_inject_headers() {
+        let to = vec!["bob@outpost.lan".to_string()];
+        let bytes = build(&Draft {
+            from: "alice@outpost.lan",
+            full_name: "",
+            to: &to,
+            cc: &[],
+            subject: "hi\r\nBcc: evil@example.org\r\nX-Evil: 1",
+            body: "x",
+            in_reply_to: Vec::new(),
+            references: Vec::new(),
+            message_id: "ID2@outpost.lan".into(),
+            date: 1_800_000_000,
+        })
+        .unwrap();
+        let m = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        assert!(m.header("Bcc").is_none() && m.header("X-Evil").is_none());
+        assert_eq!(m.subject(), Some("hi  Bcc: evil@example.org  X-Evil: 1"));
     }
 
     #[test]
