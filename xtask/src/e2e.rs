@@ -30,7 +30,10 @@
 //!    leaves the data disk an empty GPT, as in Anaconda; the installed disk
 //!    boots alone.
 //!
-//! Serial logs and disk images are kept under `target/outpost/e2e/`.
+//! Serial logs are kept under `target/outpost/e2e/`; so are the disk images
+//! of a scenario that failed. A passed scenario's images (gigabytes once
+//! installed) are deleted unless `--keep-images`: five installs side by side
+//! fill a CI machine's disk.
 //! Only loopback ports are forwarded. Every wait is bounded. A failure
 //! report leads with the guest kernel's own warning lines (RCU stalls,
 //! lockups, hung tasks, oopses) before the console's tail. An installed
@@ -56,6 +59,9 @@ pub struct E2eArgs {
     /// Run only these scenarios (1-5; repeatable).
     #[arg(long = "only", value_name = "N")]
     pub only: Vec<u32>,
+    /// Keep the disk images of passed scenarios (failed ones are always kept).
+    #[arg(long)]
+    pub keep_images: bool,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -71,6 +77,28 @@ fn timeout(var: &str, default_s: u64) -> Duration {
             .and_then(|s| s.parse().ok())
             .unwrap_or(default_s),
     )
+}
+
+/// Deletes scenario `n`'s disk images (`s<n>-*.img`), keeping its logs.
+/// Returns the bytes the images held on disk.
+fn remove_images(n: u32) -> u64 {
+    let prefix = format!("s{n}-");
+    let mut freed = 0;
+    let Ok(entries) = std::fs::read_dir(work_dir()) else {
+        return 0;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".img") {
+            use std::os::unix::fs::MetadataExt;
+            let used = e.metadata().map(|m| m.blocks() * 512).unwrap_or(0);
+            if std::fs::remove_file(e.path()).is_ok() {
+                freed += used;
+            }
+        }
+    }
+    freed
 }
 
 /// A blank sparse disk image of `mib` MiB.
@@ -710,6 +738,26 @@ fn scenario_oemdrv_partition(iso: &Path) -> Result<String> {
     ))
 }
 
+type Scenario = fn(&Path) -> Result<String>;
+
+/// Runs scenario `n`; when it passes, deletes its disk images (unless
+/// `keep`) and says how much that freed.
+fn run_one<'a>(
+    n: u32,
+    desc: &'a str,
+    f: Scenario,
+    iso: &Path,
+    keep: bool,
+) -> (u32, &'a str, Result<String>, f64) {
+    let t = Instant::now();
+    let mut r = f(iso);
+    if !keep && let Ok(notes) = &mut r {
+        let freed = remove_images(n);
+        notes.push_str(&format!("; images deleted ({} MiB freed)", freed / MIB));
+    }
+    (n, desc, r, t.elapsed().as_secs_f64())
+}
+
 pub fn run(args: E2eArgs) -> Result<()> {
     if args.smoke {
         return crate::qemu::smoke(&args);
@@ -725,7 +773,6 @@ pub fn run(args: E2eArgs) -> Result<()> {
         );
     }
     std::fs::create_dir_all(work_dir())?;
-    type Scenario = fn(&Path) -> Result<String>;
     let all: [(u32, &str, Scenario); 5] = [
         (1, "default answer file on one 8 GiB disk", scenario_default),
         (
@@ -753,6 +800,10 @@ pub fn run(args: E2eArgs) -> Result<()> {
         .iter()
         .filter(|(n, _, _)| args.only.is_empty() || args.only.contains(n))
         .collect();
+    // A previous run's images (kept because it failed) make way first.
+    for (n, _, _) in &chosen {
+        remove_images(*n);
+    }
     // Two QEMUs at a time: ~1.3x throughput on 2 cores (PLATFORM.md). The
     // long scenarios (1, 2, 5) are split: 1 with the short 3 and 4, then 2 and 5.
     let t0 = Instant::now();
@@ -762,20 +813,15 @@ pub fn run(args: E2eArgs) -> Result<()> {
             .copied()
             .partition(|(n, _, _)| matches!(n, 1 | 3 | 4));
         let iso = &iso;
+        let keep = args.keep_images;
         let h1 = s.spawn(move || {
             odd.into_iter()
-                .map(|&(n, d, f)| {
-                    let t = Instant::now();
-                    (n, d, f(iso), t.elapsed().as_secs_f64())
-                })
+                .map(|&(n, d, f)| run_one(n, d, f, iso, keep))
                 .collect::<Vec<_>>()
         });
         let h2 = s.spawn(move || {
             even.into_iter()
-                .map(|&(n, d, f)| {
-                    let t = Instant::now();
-                    (n, d, f(iso), t.elapsed().as_secs_f64())
-                })
+                .map(|&(n, d, f)| run_one(n, d, f, iso, keep))
                 .collect::<Vec<_>>()
         });
         let mut r = h1.join().unwrap_or_default();
