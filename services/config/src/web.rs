@@ -50,6 +50,10 @@ pub struct Web {
     pub session_idle_secs: u64,
     /// A web session ends this long after sign-in, however busy.
     pub session_max_secs: u64,
+    /// Bytes of files one message written in the webmail may carry
+    /// (before encoding; base64 makes them a third larger, and the whole
+    /// message must stay within `smtp.max_message_size`).
+    pub max_attachment_bytes: usize,
 }
 
 impl Default for Web {
@@ -70,6 +74,7 @@ impl Default for Web {
             max_expand_bytes: 16 * 1024 * 1024,
             session_idle_secs: 8 * 3600,
             session_max_secs: 7 * 86400,
+            max_attachment_bytes: 18 * 1024 * 1024,
         }
     }
 }

@@ -1,5 +1,6 @@
 // Outpost web shell: progressive enhancement only. Every flow works
-// without this file; it adds keyboard shortcuts and confirmations.
+// without this file; it adds keyboard shortcuts, confirmations, the
+// attachment size check and the drafts autosave.
 "use strict";
 (function () {
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("table.messages tbody tr")); }
@@ -38,4 +39,62 @@
     var b = e.submitter;
     if (b && b.classList.contains("danger") && !window.confirm(b.textContent + "?")) e.preventDefault();
   });
+  // Compose: check the files' size before they travel, and save the draft
+  // every 30 s while it changes (and when the tab is hidden).
+  var form = document.getElementById("compose");
+  if (form && window.fetch && window.FormData) {
+    var status = document.getElementById("draft-status");
+    var attach = document.getElementById("attach");
+    var max = parseInt(form.getAttribute("data-max-attach"), 10) || 0;
+    var dirty = false, busy = false, pending = null;
+    form.addEventListener("input", function () { dirty = true; });
+    form.addEventListener("change", function () { dirty = true; });
+    if (attach) attach.addEventListener("change", function () {
+      var total = 0;
+      for (var i = 0; i < attach.files.length; i++) total += attach.files[i].size;
+      if (max && total > max) {
+        status.textContent = "Those files are too large together; attach fewer or smaller ones.";
+        attach.value = "";
+      }
+    });
+    var list = function (items) {
+      var ul = document.getElementById("attached");
+      while (ul.firstChild) ul.removeChild(ul.firstChild);
+      items.forEach(function (a) {
+        var li = document.createElement("li"), label = document.createElement("label");
+        var box = document.createElement("input");
+        box.type = "checkbox"; box.name = "keep"; box.value = String(a.part); box.checked = true;
+        label.appendChild(box);
+        label.appendChild(document.createTextNode(" " + a.name + " (" + a.size + ")"));
+        li.appendChild(label); ul.appendChild(li);
+      });
+    };
+    var save = function () {
+      if (!dirty || busy) return;
+      busy = true; dirty = false;
+      var data = new FormData(form);
+      data.set("action", "draft");
+      fetch(form.action, { method: "POST", body: data, credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+        .then(function (j) {
+          form.elements.draft.value = j.draft;
+          form.elements.src_f.value = j.src_f;
+          form.elements.src_uid.value = j.src_uid;
+          list(j.attachments);
+          if (attach) attach.value = "";
+          status.textContent = "Draft saved at " + new Date().toLocaleTimeString() + ".";
+        })
+        .catch(function () { dirty = true; status.textContent = "Draft not saved (no connection?); retrying."; })
+        .then(function () {
+          busy = false;
+          if (pending) { var b = pending; pending = null; form.requestSubmit(b); }
+        });
+    };
+    // A send during an autosave waits for it (the draft it replaces is gone).
+    form.addEventListener("submit", function (e) {
+      if (busy) { e.preventDefault(); pending = e.submitter || null; }
+    });
+    setInterval(save, 30000);
+    document.addEventListener("visibilitychange", function () { if (document.hidden) save(); });
+  }
 })();

@@ -5,9 +5,23 @@
 //! exactly as submitted mail does), plus a copy in Sent and `\Answered`
 //! on the message replied to.
 //!
+//! Attachments: the form is `multipart/form-data` (parsed with `multer`)
+//! with an *Attach files* input; files already attached (those of the
+//! draft being edited, or of the message forwarded) are listed with a
+//! *keep* checkbox each and copied from that message when the new one is
+//! built. Their total is bounded by `web.max_attachment_bytes`; at most
+//! [`UPLOADS_AT_ONCE`] such forms are parsed at a time, so memory stays
+//! bounded (a few times the largest message per slot).
+//!
+//! Drafts: *Save draft* (and the script's autosave every 30 s) files the
+//! message, Bcc and attachments included, in Drafts with `\Draft`, and
+//! removes the draft it replaces; opening a draft from the Drafts folder
+//! reopens the form; sending removes it.
+//!
 //! **Invariant:** a refused send loses nothing: the form comes back with
-//! every field as typed and the reason; nothing is delivered, queued or
-//! filed until every recipient resolved.
+//! every field as typed and the reason (files just uploaded are kept in a
+//! draft); nothing is delivered, queued or filed until every recipient
+//! resolved.
 
 use super::{Form, Peer, Shell, Signed, Web, blocking, check_post, page, read_form_max, signed_in};
 use askama::Template;
@@ -19,8 +33,43 @@ use outpost_store::{Flags, Mailbox, StoreFlags};
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// Largest compose form (text only; attachments are not uploaded yet).
+/// Largest compose form without its files.
 pub const MAX_COMPOSE: usize = 2 * 1024 * 1024;
+
+/// Compose forms with files parsed at once (each holds its body and the
+/// built message in memory).
+pub const UPLOADS_AT_ONCE: usize = 2;
+
+/// The slots of [`UPLOADS_AT_ONCE`].
+static UPLOADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(UPLOADS_AT_ONCE);
+
+/// Form fields (files included) in one compose form.
+const MAX_FIELDS: usize = 256;
+
+/// The folder drafts live in.
+pub const DRAFTS: &str = "Drafts";
+
+/// An attachment of a message being written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attachment {
+    /// File name (no path).
+    pub name: String,
+    /// `type/subtype`.
+    pub content_type: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A file listed on the compose form.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttachRow {
+    /// Part index in the source message.
+    pub part: usize,
+    /// File name.
+    pub name: String,
+    /// Human size.
+    pub size: String,
+}
 
 #[derive(Template)]
 #[template(path = "compose.html")]
@@ -39,6 +88,17 @@ struct ComposePage {
     in_reply_to: String,
     references: String,
     answered: String,
+    /// UID of the draft being edited in Drafts, or "".
+    draft: String,
+    /// Folder and UID of the message the listed files come from.
+    src_f: String,
+    src_uid: String,
+    attached: Vec<AttachRow>,
+    /// `web.max_attachment_bytes`, for people.
+    max_attach: String,
+    /// The same in bytes, for the script's check.
+    max_attach_bytes: usize,
+    notice: String,
 }
 
 /// Query of the compose page.
@@ -52,6 +112,10 @@ pub struct ComposeQuery {
     all: Option<u8>,
     /// UID forwarded.
     forward: Option<u32>,
+    /// UID of a draft (in Drafts) to reopen.
+    draft: Option<u32>,
+    /// `saved` after *Save draft*.
+    notice: Option<String>,
 }
 
 /// The addresses the user may send as: their own, then their aliases.
@@ -127,7 +191,65 @@ fn compose_page(web: &Web, signed: &Signed, q: ComposeQuery) -> Response {
         in_reply_to: String::new(),
         references: String::new(),
         answered: String::new(),
+        draft: String::new(),
+        src_f: String::new(),
+        src_uid: String::new(),
+        attached: Vec::new(),
+        max_attach: super::mail::human_size(web.config.web.max_attachment_bytes as u64),
+        max_attach_bytes: web.config.web.max_attachment_bytes,
+        notice: if q.notice.as_deref() == Some("saved") {
+            "Draft saved.".into()
+        } else {
+            String::new()
+        },
     };
+    if let Some(uid) = q.draft {
+        if let Ok((_, _, _, bytes)) = super::mail::load(web, user, DRAFTS, uid)
+            && let Some(msg) = outpost_mime::parse(&bytes, web.max_mime_depth)
+        {
+            p.heading = "Draft".into();
+            p.draft = uid.to_string();
+            let list = |a: Option<&mail_parser::Address<'_>>| {
+                a.map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.address())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+            };
+            if let Some(from) = msg.from().and_then(|a| a.first()).and_then(|a| a.address())
+                && p.identities.iter().any(|i| i.eq_ignore_ascii_case(from))
+            {
+                p.from = from.to_ascii_lowercase();
+            }
+            p.to = list(msg.to());
+            p.cc = list(msg.cc());
+            p.bcc = list(msg.bcc());
+            p.subject = msg.subject().unwrap_or("").to_string();
+            p.body = msg
+                .body_text(0)
+                .map(|t| t.replace("\r\n", "\n"))
+                .unwrap_or_default();
+            let ids = |h: &mail_parser::HeaderValue<'_>| -> String {
+                h.as_text_list()
+                    .map(|l| l.iter().map(|r| format!("<{r}>")).collect::<Vec<_>>())
+                    .or_else(|| h.as_text().map(|r| vec![format!("<{r}>")]))
+                    .unwrap_or_default()
+                    .join(" ")
+            };
+            p.in_reply_to = ids(msg.in_reply_to());
+            p.references = ids(msg.references());
+            if let Some(a) = answered_of(&msg) {
+                p.answered = a;
+            }
+            p.src_f = DRAFTS.into();
+            p.src_uid = uid.to_string();
+            p.attached = attach_rows(&msg);
+        } else {
+            p.error = "That draft is gone (sent or deleted meanwhile).".into();
+        }
+    }
     let f = Mailbox::canonical(q.f.as_deref().unwrap_or("INBOX"));
     if let Some(uid) = q.reply.or(q.forward)
         && let Ok((_, _, _, bytes)) = super::mail::load(web, user, &f, uid)
@@ -182,6 +304,10 @@ fn compose_page(web: &Web, signed: &Signed, q: ComposeQuery) -> Response {
                 "\n\n-------- Forwarded message --------\nSubject: {subject}\nDate: {date}\nFrom: {from}\nTo: {}\n\n{text}\n",
                 super::mail::addresses(msg.to(), false)
             );
+            // The original's files go along unless unticked.
+            p.src_f = f.clone();
+            p.src_uid = uid.to_string();
+            p.attached = attach_rows(&msg);
         }
     }
     if let Ok(mb) = super::mail::mailbox(web, user) {
@@ -199,8 +325,15 @@ pub struct Draft<'a> {
     pub full_name: &'a str,
     /// To addresses.
     pub to: &'a [String],
-    /// Cc addresses (Bcc never becomes a header).
+    /// Cc addresses.
     pub cc: &'a [String],
+    /// Bcc addresses: a header only in a draft (never in what is sent).
+    pub bcc: &'a [String],
+    /// Files.
+    pub attachments: &'a [Attachment],
+    /// `uid folder` of the message a draft answers (kept in the draft as
+    /// `X-Outpost-Answered`), or "".
+    pub answered: &'a str,
     /// Subject.
     pub subject: &'a str,
     /// Plain-text body (any line ends).
@@ -245,6 +378,22 @@ pub fn build(d: &Draft<'_>) -> std::io::Result<Vec<u8>> {
     if !d.cc.is_empty() {
         b = b.cc(list(d.cc));
     }
+    if !d.bcc.is_empty() {
+        b = b.bcc(list(d.bcc));
+    }
+    // Percent-encoded: mail-parser does not decode encoded words in a
+    // header it does not know, and a folder name may be UTF-8.
+    if !d.answered.is_empty() {
+        let v =
+            percent_encoding::utf8_percent_encode(d.answered, percent_encoding::NON_ALPHANUMERIC);
+        b = b.header(
+            "X-Outpost-Answered",
+            mail_builder::headers::raw::Raw::new(v.to_string()),
+        );
+    }
+    for a in d.attachments {
+        b = b.attachment(a.content_type.as_str(), a.name.as_str(), a.bytes.as_slice());
+    }
     if let Some(first) = d.in_reply_to.first() {
         b = b.in_reply_to(first.clone());
     }
@@ -288,7 +437,182 @@ pub fn parse_addresses(field: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// `POST /mail/send`.
+/// `uid folder` of the message a draft answers (`X-Outpost-Answered`).
+fn answered_of(msg: &mail_parser::Message<'_>) -> Option<String> {
+    let raw = msg.header("X-Outpost-Answered")?.as_text()?.trim();
+    let v = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .ok()?;
+    let v: String = v.chars().filter(|c| !c.is_control()).collect();
+    (!v.is_empty()).then_some(v)
+}
+
+/// The files listed on the compose form for `msg` (its attachments).
+fn attach_rows(msg: &mail_parser::Message<'_>) -> Vec<AttachRow> {
+    msg.attachments
+        .iter()
+        .map(|&i| {
+            let p = &msg.parts[i as usize];
+            AttachRow {
+                part: i as usize,
+                name: super::mail::attachment_name(p, i as usize),
+                size: super::mail::human_size(p.contents().len() as u64),
+            }
+        })
+        .collect()
+}
+
+/// A file name from a browser: the last path component (old browsers
+/// send `C:\fakepath\…`), no control characters, at most 200 characters.
+fn upload_name(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    let clean = clean.trim().trim_start_matches('.').trim();
+    if clean.is_empty() {
+        "attachment".into()
+    } else {
+        clean.into()
+    }
+}
+
+/// A content type from a browser if it is a plain `type/subtype`.
+fn upload_type(raw: Option<&str>) -> String {
+    match raw {
+        Some(t)
+            if t.len() <= 100
+                && t.matches('/').count() == 1
+                && !t.starts_with('/')
+                && !t.ends_with('/')
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/.+-_".contains(&b)) =>
+        {
+            t.to_ascii_lowercase()
+        }
+        _ => "application/octet-stream".into(),
+    }
+}
+
+/// Why a compose form could not be read.
+enum ReadError {
+    /// An answer to send as is.
+    Answer(Response),
+    /// The files are over the limit; the text fields arrived.
+    TooLarge(Form),
+}
+
+/// Reads a compose form: `multipart/form-data` (text fields and files,
+/// empty file inputs skipped) or, from old scripts, url-encoded.
+async fn read_compose(
+    web: &Arc<Web>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Form, Vec<Attachment>), ReadError> {
+    let ct = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Ok(boundary) = multer::parse_boundary(ct) else {
+        return read_form_max(web, body, MAX_COMPOSE)
+            .await
+            .map(|f| (f, Vec::new()))
+            .map_err(ReadError::Answer);
+    };
+    let max_files = web.config.web.max_attachment_bytes;
+    // The body may hold the files, the text and the multipart framing; a
+    // larger one is refused before it is stored.
+    let max = max_files
+        .saturating_add(MAX_COMPOSE)
+        .saturating_add(256 * 1024);
+    let limits = crate::body::Limits {
+        max,
+        buffer: web.opts.body_buffer,
+        timeout: web.opts.body_timeout,
+        min_rate: web.opts.body_min_rate,
+        spool_dir: web.opts.spool_dir.clone(),
+    };
+    let received = match crate::body::receive(body, &limits).await {
+        Ok(r) => r,
+        Err(crate::body::Error::TooLarge) => {
+            return Err(ReadError::Answer(super::error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Shell::new(),
+                "Too large",
+                &format!(
+                    "Attachments may total at most {}. Go back and attach fewer or smaller files.",
+                    super::mail::human_size(max_files as u64)
+                ),
+            )));
+        }
+        Err(crate::body::Error::Timeout) => {
+            return Err(ReadError::Answer(
+                (StatusCode::REQUEST_TIMEOUT, "form too slow\n").into_response(),
+            ));
+        }
+        Err(_) => {
+            return Err(ReadError::Answer(
+                (StatusCode::BAD_REQUEST, "bad form body\n").into_response(),
+            ));
+        }
+    };
+    let bytes = match blocking(move || received.into_vec()).await {
+        Some(Ok(b)) => bytes::Bytes::from(b),
+        _ => {
+            return Err(ReadError::Answer(
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response(),
+            ));
+        }
+    };
+    let stream =
+        futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+    let mut mp = multer::Multipart::new(stream, boundary);
+    let (mut form, mut files, mut total, mut over) = (Form::default(), Vec::new(), 0usize, false);
+    let bad = || ReadError::Answer((StatusCode::BAD_REQUEST, "bad form body\n").into_response());
+    loop {
+        let field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(_) => return Err(bad()),
+        };
+        if form.0.len() + files.len() >= MAX_FIELDS {
+            return Err(bad());
+        }
+        let name = field.name().unwrap_or("").to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let content_type = field.content_type().map(|m| m.essence_str().to_string());
+        let data = field.bytes().await.map_err(|_| bad())?;
+        match file_name {
+            Some(f) if name == "attach" => {
+                if f.is_empty() && data.is_empty() {
+                    continue;
+                }
+                total += data.len();
+                if total > max_files {
+                    over = true;
+                    continue;
+                }
+                files.push(Attachment {
+                    name: upload_name(&f),
+                    content_type: upload_type(content_type.as_deref()),
+                    bytes: data.to_vec(),
+                });
+            }
+            Some(_) => {}
+            None => match String::from_utf8(data.to_vec()) {
+                Ok(v) => form.0.push((name, v)),
+                Err(_) => return Err(bad()),
+            },
+        }
+    }
+    if over {
+        Err(ReadError::TooLarge(form))
+    } else {
+        Ok((form, files))
+    }
+}
+
+/// `POST /mail/send`: *Send* or *Save draft* (`action=draft`; the
+/// autosave asks with `Accept: application/json` and gets the new draft's
+/// UID and files as JSON).
 pub async fn send(
     State(web): State<Arc<Web>>,
     Extension(peer): Extension<Peer>,
@@ -300,46 +624,310 @@ pub async fn send(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let form = match read_form_max(&web, body, MAX_COMPOSE).await {
-        Ok(f) => f,
-        Err(r) => return r,
+    // A form with files holds a slot until its message is built and filed.
+    let multipart = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/"));
+    let slot = if multipart {
+        match UPLOADS.acquire().await {
+            Ok(p) => Some(p),
+            Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "busy\n").into_response(),
+        }
+    } else {
+        None
+    };
+    let (form, uploads, too_large) = match read_compose(&web, &headers, body).await {
+        Ok((f, u)) => (f, u, false),
+        Err(ReadError::TooLarge(f)) => (f, Vec::new(), true),
+        Err(ReadError::Answer(r)) => return r,
     };
     if let Some(r) = check_post(&headers, &signed, &form) {
         return r;
     }
+    let json = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.starts_with("application/json"));
     let w = web.clone();
-    blocking(move || send_now(&w, &signed, &form, peer))
-        .await
-        .unwrap_or_else(super::mail::internal)
+    let answer = blocking(move || {
+        let mut c = Composed::from_form(&w, &signed, &form);
+        if too_large {
+            return c.refuse(
+                &w,
+                format!(
+                    "The files were not attached: together they are larger than {}. Nothing else was lost.",
+                    super::mail::human_size(w.config.web.max_attachment_bytes as u64)
+                ),
+            );
+        }
+        let attachments = match c.gather(&w, &form, uploads) {
+            Ok(a) => a,
+            Err(why) => return c.refuse(&w, why),
+        };
+        if form.get("action") == Some("draft") {
+            match save_draft(&w, &signed.session.user, &c, &attachments) {
+                Ok(uid) if json => draft_json(&w, &signed.session.user, uid),
+                Ok(uid) => Redirect::to(&format!("/mail/compose?draft={uid}&notice=saved"))
+                    .into_response(),
+                Err(why) if json => json_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({ "error": why }),
+                ),
+                Err(why) => c.refuse(&w, why),
+            }
+        } else {
+            send_now(&w, &signed, c, attachments, peer)
+        }
+    })
+    .await
+    .unwrap_or_else(super::mail::internal);
+    drop(slot);
+    answer
 }
 
-fn send_now(web: &Web, signed: &Signed, form: &Form, peer: Peer) -> Response {
-    let user = signed.session.user.clone();
-    let field = |k: &str| form.get(k).unwrap_or("").to_string();
-    let identities = identities(web, &user);
-    let mut back = ComposePage {
-        shell: Shell::for_user(signed, "Mail"),
-        folders: Vec::new(),
-        heading: "New message".into(),
-        error: String::new(),
-        from: field("from"),
-        identities,
-        to: field("to"),
-        cc: field("cc"),
-        bcc: field("bcc"),
-        subject: field("subject"),
-        body: field("body"),
-        in_reply_to: field("in_reply_to"),
-        references: field("references"),
-        answered: field("answered"),
-    };
-    let refuse = |mut p: ComposePage, why: String| -> Response {
-        if let Ok(mb) = super::mail::mailbox(web, &p.shell.user.clone().unwrap_or_default()) {
-            p.folders = super::mail::folder_rows(web, &mb, "");
+/// The answer to an autosave: the draft's UID and its files.
+fn draft_json(web: &Web, user: &str, uid: u32) -> Response {
+    let attached = super::mail::load(web, user, DRAFTS, uid)
+        .ok()
+        .and_then(|(_, _, _, bytes)| {
+            outpost_mime::parse(&bytes, web.max_mime_depth).map(|m| attach_rows(&m))
+        })
+        .unwrap_or_default();
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "draft": uid,
+            "src_f": DRAFTS,
+            "src_uid": uid,
+            "attachments": attached,
+        }),
+    )
+}
+
+fn json_response(status: StatusCode, v: &serde_json::Value) -> Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+/// The compose form as posted, and the page to send back when refused.
+struct Composed {
+    page: ComposePage,
+}
+
+impl Composed {
+    fn from_form(web: &Web, signed: &Signed, form: &Form) -> Composed {
+        let field = |k: &str| form.get(k).unwrap_or("").to_string();
+        let user = signed.session.user.clone();
+        let draft = form
+            .get("draft")
+            .and_then(|d| d.trim().parse::<u32>().ok())
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        Composed {
+            page: ComposePage {
+                shell: Shell::for_user(signed, "Mail"),
+                folders: Vec::new(),
+                heading: if draft.is_empty() {
+                    "New message".into()
+                } else {
+                    "Draft".into()
+                },
+                error: String::new(),
+                from: field("from"),
+                identities: identities(web, &user),
+                to: field("to"),
+                cc: field("cc"),
+                bcc: field("bcc"),
+                subject: field("subject"),
+                body: field("body"),
+                in_reply_to: field("in_reply_to"),
+                references: field("references"),
+                answered: field("answered"),
+                draft,
+                src_f: field("src_f"),
+                src_uid: field("src_uid"),
+                attached: Vec::new(),
+                max_attach: super::mail::human_size(web.config.web.max_attachment_bytes as u64),
+                max_attach_bytes: web.config.web.max_attachment_bytes,
+                notice: String::new(),
+            },
         }
-        p.error = why;
-        page(StatusCode::UNPROCESSABLE_ENTITY, &p)
+    }
+
+    /// The form back with `why`. Files already attached stay listed; the
+    /// ones just uploaded are first kept in a draft, so nothing is lost.
+    fn refuse(mut self, web: &Web, why: String) -> Response {
+        let user = self.page.shell.user.clone().unwrap_or_default();
+        if let Ok(mb) = super::mail::mailbox(web, &user) {
+            self.page.folders = super::mail::folder_rows(web, &mb, "");
+        }
+        if let Ok(uid) = self.src_uid()
+            && let Ok((_, _, _, bytes)) = super::mail::load(web, &user, &self.page.src_f, uid)
+            && let Some(msg) = outpost_mime::parse(&bytes, web.max_mime_depth)
+        {
+            self.page.attached = attach_rows(&msg);
+        }
+        self.page.error = why;
+        page(StatusCode::UNPROCESSABLE_ENTITY, &self.page)
+    }
+
+    fn src_uid(&self) -> Result<u32, ()> {
+        self.page.src_uid.trim().parse().map_err(drop)
+    }
+
+    /// The files of the new message: those ticked `keep` of the source
+    /// message, then the uploads; `Err` when over the limit.
+    fn gather(
+        &mut self,
+        web: &Web,
+        form: &Form,
+        uploads: Vec<Attachment>,
+    ) -> Result<Vec<Attachment>, String> {
+        let user = self.page.shell.user.clone().unwrap_or_default();
+        let mut out = Vec::new();
+        let keep: Vec<usize> = form.all("keep").filter_map(|k| k.parse().ok()).collect();
+        if !keep.is_empty() {
+            let uid = self
+                .src_uid()
+                .map_err(|_| "The attached files are gone.".to_string())?;
+            let (_, _, _, bytes) =
+                super::mail::load(web, &user, &self.page.src_f, uid).map_err(|_| {
+                    "The message the attached files came from is gone; attach them again."
+                        .to_string()
+                })?;
+            let msg = outpost_mime::parse(&bytes, web.max_mime_depth)
+                .ok_or_else(|| "The attached files cannot be read.".to_string())?;
+            for i in keep {
+                if msg.attachments.contains(&(i as u32)) {
+                    let p = &msg.parts[i];
+                    out.push(Attachment {
+                        name: super::mail::attachment_name(p, i),
+                        content_type: upload_type(Some(&super::mail::content_type(p))),
+                        bytes: p.contents().to_vec(),
+                    });
+                }
+            }
+        }
+        let had = out.len();
+        out.extend(uploads);
+        let total: usize = out.iter().map(|a| a.bytes.len()).sum();
+        let max = web.config.web.max_attachment_bytes;
+        if total > max {
+            return Err(format!(
+                "The files together are {}; at most {} can be attached.",
+                super::mail::human_size(total as u64),
+                super::mail::human_size(max as u64)
+            ));
+        }
+        if out.len() > had {
+            // New uploads: kept in a draft at once, so a refusal further
+            // on (a bad address) does not lose them.
+            if let Ok(uid) = save_draft(web, &user, self, &out) {
+                self.page.draft = uid.to_string();
+                self.page.src_f = DRAFTS.into();
+                self.page.src_uid = uid.to_string();
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Message-IDs of a threading field (`<a@b> <c@d>`), without `<>`.
+fn message_ids(s: &str) -> Vec<String> {
+    s.split_whitespace()
+        .map(|i| i.trim_matches(['<', '>']).to_string())
+        .filter(|i| i.contains('@') && i.len() < 250 && i.chars().all(|c| c.is_ascii_graphic()))
+        .collect()
+}
+
+/// Files `c` in Drafts (`\Draft \Seen`) and removes the draft it replaces;
+/// returns the new draft's UID. Addresses are kept as typed where they
+/// parse (a draft may be unfinished).
+fn save_draft(
+    web: &Web,
+    user: &str,
+    c: &Composed,
+    attachments: &[Attachment],
+) -> Result<u32, String> {
+    let p = &c.page;
+    let lenient = |s: &str| -> Vec<String> {
+        s.split([',', ';'])
+            .filter_map(|a| parse_addresses(a).ok())
+            .flatten()
+            .collect()
     };
+    let (to, cc, bcc) = (lenient(&p.to), lenient(&p.cc), lenient(&p.bcc));
+    let from = p.from.trim().to_ascii_lowercase();
+    let from = if p.identities.contains(&from) {
+        from
+    } else {
+        user.to_string()
+    };
+    let host = &web.config.general.hostname;
+    let draft = Draft {
+        from: &from,
+        full_name: "",
+        to: &to,
+        cc: &cc,
+        bcc: &bcc,
+        attachments,
+        answered: &p.answered,
+        subject: p.subject.trim(),
+        body: &p.body,
+        in_reply_to: message_ids(&p.in_reply_to),
+        references: message_ids(&p.references),
+        message_id: format!("{}@{host}", outpost_queue::new_id()),
+        date: now_secs() as i64,
+    };
+    let bytes = build(&draft).map_err(|e| format!("The draft could not be built: {e}"))?;
+    if bytes.len() as u64 > web.config.smtp.max_message_size {
+        return Err("The draft is larger than the server keeps.".into());
+    }
+    let mb =
+        super::mail::mailbox(web, user).map_err(|_| "Your mailbox is unavailable.".to_string())?;
+    if !mb.folder_dir(DRAFTS).is_ok_and(|d| d.join("cur").is_dir()) {
+        let _ = mb.create(DRAFTS);
+    }
+    let folder = mb
+        .folder(DRAFTS)
+        .map_err(|_| "The Drafts folder is unavailable.".to_string())?;
+    let flags = Flags {
+        bits: Flags::DRAFT | Flags::SEEN,
+        keywords: Vec::new(),
+    };
+    let (_, uid) = folder.append(&bytes, &flags, None).map_err(|e| {
+        tracing::error!(error = %e, "webmail: saving a draft");
+        "The draft could not be saved; try again.".to_string()
+    })?;
+    if let Ok(old) = p.draft.parse::<u32>()
+        && old != uid
+    {
+        let _ = folder.expunge(Some(&[old]), false);
+    }
+    Ok(uid)
+}
+
+fn send_now(
+    web: &Web,
+    signed: &Signed,
+    c: Composed,
+    attachments: Vec<Attachment>,
+    peer: Peer,
+) -> Response {
+    let user = signed.session.user.clone();
+    let back = &c.page;
     let mut rcpts: Vec<String> = Vec::new();
     let mut lists = Vec::new();
     let fields = [
@@ -357,34 +945,34 @@ fn send_now(web: &Web, signed: &Signed, form: &Form, peer: Peer) -> Response {
                 }
                 lists.push(list);
             }
-            Err(bad) => return refuse(back, format!("{name}: “{bad}” is not an email address.")),
+            Err(bad) => {
+                return c.refuse(web, format!("{name}: “{bad}” is not an email address."));
+            }
         }
     }
     if rcpts.is_empty() {
-        return refuse(back, "Add at least one recipient (To, Cc or Bcc).".into());
+        return c.refuse(web, "Add at least one recipient (To, Cc or Bcc).".into());
     }
     if rcpts.len() > web.config.smtp.max_recipients {
-        return refuse(
-            back,
-            format!(
-                "At most {} recipients per message.",
-                web.config.smtp.max_recipients
-            ),
+        let why = format!(
+            "At most {} recipients per message.",
+            web.config.smtp.max_recipients
         );
+        return c.refuse(web, why);
     }
     let dir = match outpost_directory::Directory::open(&web.config.directory.path) {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(error = %e, "opening the directory to send");
-            return refuse(
-                back,
+            return c.refuse(
+                web,
                 "The server cannot send right now (directory unavailable). Try again.".into(),
             );
         }
     };
     let from = back.from.trim().to_ascii_lowercase();
     if !dir.may_send_as(&user, &from).unwrap_or(false) {
-        return refuse(back, format!("You cannot send as {from}."));
+        return c.refuse(web, format!("You cannot send as {from}."));
     }
     let mut local: Vec<String> = Vec::new();
     let mut remote: Vec<String> = Vec::new();
@@ -402,7 +990,10 @@ fn send_now(web: &Web, signed: &Signed, form: &Form, peer: Peer) -> Response {
                     }
                 }
             }
-            Err(refusal) => return refuse(back, refusal.text().to_string()),
+            Err(refusal) => {
+                let why = refusal.text().to_string();
+                return c.refuse(web, why);
+            }
         }
     }
     let full_name = dir
@@ -413,33 +1004,28 @@ fn send_now(web: &Web, signed: &Signed, form: &Form, peer: Peer) -> Response {
         .unwrap_or_default();
     drop(dir);
     let id = outpost_queue::new_id();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = now_secs();
     let host = web.config.general.hostname.clone();
-    let ids = |s: &str| -> Vec<String> {
-        s.split_whitespace()
-            .map(|i| i.trim_matches(['<', '>']).to_string())
-            .filter(|i| i.contains('@') && i.len() < 250 && i.chars().all(|c| c.is_ascii_graphic()))
-            .collect()
-    };
     let draft = Draft {
         from: &from,
         full_name: if from == user { &full_name } else { "" },
         to: &lists[0],
         cc: &lists[1],
+        bcc: &[],
+        attachments: &attachments,
+        answered: "",
         subject: back.subject.trim(),
         body: &back.body,
-        in_reply_to: ids(&back.in_reply_to),
-        references: ids(&back.references),
+        in_reply_to: message_ids(&back.in_reply_to),
+        references: message_ids(&back.references),
         message_id: format!("{id}@{host}"),
         date: now as i64,
     };
     let built = match build(&draft) {
         Ok(v) => v,
-        Err(e) => return refuse(back, format!("The message could not be built: {e}")),
+        Err(e) => return c.refuse(web, format!("The message could not be built: {e}")),
     };
+    drop(attachments);
     let date = chrono::DateTime::from_timestamp(now as i64, 0)
         .map(|d| d.to_rfc2822())
         .unwrap_or_default();
@@ -450,17 +1036,21 @@ fn send_now(web: &Web, signed: &Signed, form: &Form, peer: Peer) -> Response {
     .into_bytes();
     message.extend_from_slice(&built);
     if message.len() as u64 > web.config.smtp.max_message_size {
-        return refuse(
-            back,
-            "The message is larger than the server accepts.".into(),
+        return c.refuse(
+            web,
+            format!(
+                "The message is {} with its files encoded; the server accepts at most {}.",
+                super::mail::human_size(message.len() as u64),
+                super::mail::human_size(web.config.smtp.max_message_size)
+            ),
         );
     }
     // Local copies, then the queue for remote recipients: the same store
     // and queue calls smtpd makes for a submitted message.
     if let Err(e) = outpost_submit::deliver_local(&web.config.general.mail_root, &local, &message) {
         tracing::error!(id = %id, error = %e, "webmail: local delivery failed");
-        return refuse(
-            back,
+        return c.refuse(
+            web,
             "The server could not store the message. Nothing was sent; try again.".into(),
         );
     }
@@ -490,15 +1080,12 @@ fn send_now(web: &Web, signed: &Signed, form: &Form, peer: Peer) -> Response {
             .and_then(|q| q.enqueue(&env, &message));
         if let Err(e) = queued {
             tracing::error!(id = %id, error = %e, "webmail: queueing failed");
-            back.heading = "New message".into();
-            return refuse(
-                back,
-                format!(
-                    "The message reached {} local mailbox(es) but could not be queued for {}: try again for those.",
-                    local.len(),
-                    remote.join(", ")
-                ),
+            let why = format!(
+                "The message reached {} local mailbox(es) but could not be queued for {}: try again for those.",
+                local.len(),
+                remote.join(", ")
             );
+            return c.refuse(web, why);
         }
     }
     tracing::info!(
@@ -512,8 +1099,8 @@ fn send_now(web: &Web, signed: &Signed, form: &Form, peer: Peer) -> Response {
         result = "queued",
         "message submitted from the webmail"
     );
-    // A copy in Sent (without the trace header), and \Answered on the
-    // message replied to.
+    // A copy in Sent (without the trace header), \Answered on the message
+    // replied to, and the draft it was written in is gone.
     if let Ok(mb) = super::mail::mailbox(web, &user) {
         if !mb.folder_dir("Sent").is_ok_and(|d| d.join("cur").is_dir()) {
             let _ = mb.create("Sent");
@@ -536,6 +1123,11 @@ fn send_now(web: &Web, signed: &Signed, form: &Form, peer: Peer) -> Response {
                 keywords: Vec::new(),
             };
             let _ = folder.store(&[uid], StoreFlags::Add, &answered, None);
+        }
+        if let Ok(d) = back.draft.parse::<u32>()
+            && let Ok(drafts) = mb.folder(DRAFTS)
+        {
+            let _ = drafts.expunge(Some(&[d]), false);
         }
     }
     Redirect::to("/mail/?notice=sent").into_response()
@@ -580,6 +1172,9 @@ mod tests {
             full_name: "Alice Ärger",
             to: &to,
             cc: &cc,
+            bcc: &[],
+            attachments: &[],
+            answered: "",
             subject: "Grüße – plan for Monday",
             body: "Line one\r\nZweite Zeile: äöü ß\r\n.\r\nFrom the start\n",
             in_reply_to: vec!["q1@outpost.lan".into()],
@@ -625,6 +1220,9 @@ mod tests {
             full_name: "",
             to: &to,
             cc: &[],
+            bcc: &[],
+            attachments: &[],
+            answered: "",
             subject: "hi\r\nBcc: evil@example.org\r\nX-Evil: 1",
             body: "x",
             in_reply_to: Vec::new(),
@@ -636,6 +1234,89 @@ mod tests {
         let m = mail_parser::MessageParser::default().parse(&bytes).unwrap();
         assert!(m.header("Bcc").is_none() && m.header("X-Evil").is_none());
         assert_eq!(m.subject(), Some("hi  Bcc: evil@example.org  X-Evil: 1"));
+    }
+
+    #[test]
+    fn uploaded_names_and_types_are_neutered() {
+        assert_eq!(upload_name("C:\\fakepath\\Bericht ä.pdf"), "Bericht ä.pdf");
+        assert_eq!(upload_name("../../etc/passwd"), "passwd");
+        assert_eq!(upload_name("..\u{0}.\r\nx.txt"), "x.txt");
+        assert_eq!(upload_name(""), "attachment");
+        assert_eq!(upload_name("..."), "attachment");
+        assert_eq!(upload_name(&"a".repeat(500)).len(), 200);
+        assert_eq!(upload_type(Some("Image/PNG")), "image/png");
+        for bad in [
+            None,
+            Some("text/html; charset=utf-8"),
+            Some("text"),
+            Some("/x"),
+            Some("a/b/c"),
+            Some("text/html\r\nX-Evil: 1"),
+        ] {
+            assert_eq!(upload_type(bad), "application/octet-stream", "{bad:?}");
+        }
+    }
+
+    /// Files built into a message parse back byte for byte, with their
+    /// names; a draft keeps Bcc and the message it answers.
+    #[test]
+    fn attachments_and_draft_headers_parse_back() {
+        use mail_parser::MimeHeaders as _;
+        let to = vec!["bob@outpost.lan".to_string()];
+        let bcc = vec!["carol@outpost.lan".to_string()];
+        let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        let files = vec![
+            Attachment {
+                name: "Übersicht 2026.bin".into(),
+                content_type: "application/octet-stream".into(),
+                bytes: binary.clone(),
+            },
+            Attachment {
+                name: "a.txt".into(),
+                content_type: "text/plain".into(),
+                bytes: b"no final newline".to_vec(),
+            },
+        ];
+        let bytes = build(&Draft {
+            from: "alice@outpost.lan",
+            full_name: "",
+            to: &to,
+            cc: &[],
+            bcc: &bcc,
+            attachments: &files,
+            answered: "7 Projekte/Übersicht",
+            subject: "files",
+            body: "see attached",
+            in_reply_to: Vec::new(),
+            references: Vec::new(),
+            message_id: "ID3@outpost.lan".into(),
+            date: 1_800_000_000,
+        })
+        .unwrap();
+        assert!(bytes.split(|&b| b == b'\n').all(|l| l.len() <= 998));
+        let m = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        let got: Vec<_> = m
+            .attachments()
+            .map(|p| {
+                (
+                    p.attachment_name().unwrap().to_string(),
+                    p.contents().to_vec(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("Übersicht 2026.bin".to_string(), binary),
+                ("a.txt".to_string(), b"no final newline".to_vec())
+            ]
+        );
+        assert_eq!(m.body_text(0).as_deref(), Some("see attached"));
+        assert_eq!(
+            m.bcc().unwrap().first().unwrap().address(),
+            Some("carol@outpost.lan")
+        );
+        assert_eq!(answered_of(&m).as_deref(), Some("7 Projekte/Übersicht"));
     }
 
     #[test]

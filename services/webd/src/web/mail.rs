@@ -276,7 +276,7 @@ struct ListPage {
     emptiable: bool,
 }
 
-fn human_size(n: u64) -> String {
+pub(crate) fn human_size(n: u64) -> String {
     match n {
         n if n < 1024 => format!("{n} B"),
         n if n < 1024 * 1024 => format!("{} KB", n.div_ceil(1024)),
@@ -479,12 +479,17 @@ fn list_page(web: &Web, signed: &Signed, q: ListQuery) -> Response {
                 seen: m.flags.has(Flags::SEEN),
                 flagged: m.flags.has(Flags::FLAGGED),
                 attachment: head.attachment,
-                href: format!(
-                    "/mail/msg?f={}&uid={}&back={}",
-                    utf8_percent_encode(&name, NON_ALPHANUMERIC),
-                    m.uid,
-                    utf8_percent_encode(&back, NON_ALPHANUMERIC)
-                ),
+                // A draft opens in the compose form.
+                href: if name == super::compose::DRAFTS {
+                    format!("/mail/compose?draft={}", m.uid)
+                } else {
+                    format!(
+                        "/mail/msg?f={}&uid={}&back={}",
+                        utf8_percent_encode(&name, NON_ALPHANUMERIC),
+                        m.uid,
+                        utf8_percent_encode(&back, NON_ALPHANUMERIC)
+                    )
+                },
             }
         })
         .collect();
@@ -772,7 +777,7 @@ fn compose_url(kind: &str, f: &str, uid: u32, all: bool) -> String {
     )
 }
 
-fn content_type(p: &mail_parser::MessagePart<'_>) -> String {
+pub(crate) fn content_type(p: &mail_parser::MessagePart<'_>) -> String {
     match p.content_type() {
         Some(ct) => match ct.subtype() {
             Some(s) => format!("{}/{}", ct.ctype(), s),
@@ -783,7 +788,7 @@ fn content_type(p: &mail_parser::MessagePart<'_>) -> String {
     }
 }
 
-fn attachment_name(p: &mail_parser::MessagePart<'_>, i: usize) -> String {
+pub(crate) fn attachment_name(p: &mail_parser::MessagePart<'_>, i: usize) -> String {
     let raw = p.attachment_name().unwrap_or("");
     // A file name, not a path; no control characters.
     let base = raw.rsplit(['/', '\\']).next().unwrap_or("");

@@ -336,3 +336,320 @@ fn the_form_shares_the_lockout_and_hostile_requests_are_refused() {
     let (status, _, body) = request(addr, "GET", "/healthz", None, &[], "");
     assert_eq!((status, body.as_str()), (200, "ok\n"));
 }
+
+/// One `multipart/form-data` post with curl (a real client): text fields
+/// sent verbatim (`--form-string`), files as `(path, file name)`.
+fn curl_post(
+    addr: SocketAddr,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    files: &[(&std::path::Path, &str)],
+    extra: &[&str],
+) -> (u16, String, String) {
+    let mut c = Command::new("curl");
+    c.args(["-s", "-i", "--max-time", "30", "-H"])
+        .arg(format!("Cookie: {cookie}"));
+    for (k, v) in fields {
+        c.arg("--form-string").arg(format!("{k}={v}"));
+    }
+    for (p, name) in files {
+        c.arg("-F")
+            .arg(format!("attach=@{};filename={name}", p.display()));
+    }
+    c.args(extra).arg(format!("http://{addr}/mail/send"));
+    let out = c.output().expect("curl (apt-get install curl)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The last response head (curl prints a 100 Continue first).
+    let last = text
+        .rfind("HTTP/1.1 ")
+        .map(|i| &text[i..])
+        .unwrap_or_else(|| panic!("no response: {text:.300}"));
+    let status = last[9..12].parse().unwrap_or(0);
+    let (head, body) = last.split_once("\r\n\r\n").unwrap_or((last, ""));
+    let location = head
+        .lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .unwrap_or("")
+        .to_string();
+    (status, location, body.to_string())
+}
+
+fn pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+}
+
+/// A folder's messages of `user`: (uid, flags letters, bytes).
+fn messages(t: &std::path::Path, user: &str, folder: &str) -> Vec<(u32, String, Vec<u8>)> {
+    let (local, domain) = user.split_once('@').unwrap();
+    let mb = outpost_store::Mailbox::open(&t.join("mail"), domain, local).unwrap();
+    let Ok(f) = mb.folder(folder) else {
+        return Vec::new();
+    };
+    let snap = f.sync().unwrap().snapshot;
+    snap.messages
+        .iter()
+        .map(|m| (m.uid, m.flags.letters(), f.read(m.uid).unwrap()))
+        .collect()
+}
+
+/// The attachments of a message: (file name, bytes).
+fn attachments_of(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use mail_parser::MimeHeaders as _;
+    let m = mail_parser::MessageParser::default().parse(bytes).unwrap();
+    m.attachments()
+        .map(|p| {
+            (
+                p.attachment_name().unwrap_or("").to_string(),
+                p.contents().to_vec(),
+            )
+        })
+        .collect()
+}
+
+/// `keep` values of the compose page (the listed files' part numbers).
+fn kept(page: &str) -> Vec<String> {
+    page.match_indices("name=\"keep\" value=\"")
+        .map(|(i, m)| page[i + m.len()..].split('"').next().unwrap().to_string())
+        .collect()
+}
+
+/// Attachments and drafts over HTTP with curl: files are saved in a
+/// draft (Bcc kept), the draft reopens with every field, sending delivers
+/// the files byte for byte and removes the draft, a forward carries the
+/// files on; over the limit, a path as file name, a bad body, a part that
+/// is no attachment and another user's folder are refused or neutered,
+/// and the typed text is never lost.
+#[test]
+fn attachments_and_drafts_round_trip_over_http() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let cfg = daemon_state(
+        t,
+        "[web]\nlisten = []\nplain_listen = [\"127.0.0.1:0\"]\nmax_attachment_bytes = 204800\n",
+    );
+    let mut dir = Directory::open(&t.join("directory")).unwrap();
+    dir.add_user(&NewUser::new(BOB, PASSWORD)).unwrap();
+    dir.add_user(&NewUser::new("carol@outpost.lan", PASSWORD))
+        .unwrap();
+    drop(dir);
+    let (_daemon, addr) = start(t, &cfg);
+    let alice = sign_in(addr, ALICE, PASSWORD).unwrap();
+    let token = csrf_of(&inbox(addr, &alice).1);
+
+    // Two files: 150 KB of every byte value, and a small text file.
+    let binary: Vec<u8> = (0..150_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let bin_path = t.join("data.bin");
+    std::fs::write(&bin_path, &binary).unwrap();
+    let txt_path = t.join("notes.txt");
+    std::fs::write(&txt_path, "first line\r\nzweite Zeile äöü\n").unwrap();
+
+    let text_fields = |draft: &str, src_uid: &str| -> Vec<(String, String)> {
+        vec![
+            ("csrf".into(), token.clone()),
+            ("from".into(), ALICE.into()),
+            ("to".into(), BOB.into()),
+            ("cc".into(), String::new()),
+            ("bcc".into(), "carol@outpost.lan".into()),
+            ("subject".into(), "Site report".into()),
+            ("body".into(), "See the files.\nAlice".into()),
+            ("draft".into(), draft.into()),
+            (
+                "src_f".into(),
+                if src_uid.is_empty() { "" } else { "Drafts" }.into(),
+            ),
+            ("src_uid".into(), src_uid.into()),
+        ]
+    };
+    let refs = |v: &[(String, String)]| -> Vec<(String, String)> { v.to_vec() };
+
+    // Save a draft with both files (one named like a path).
+    let mut f = refs(&text_fields("", ""));
+    f.push(("action".into(), "draft".into()));
+    let (status, location, body) = curl_post(
+        addr,
+        &alice,
+        &pairs(&f),
+        &[(&bin_path, "../../etc/data.bin"), (&txt_path, "notes.txt")],
+        &[],
+    );
+    assert_eq!(status, 303, "{body:.500}");
+    assert!(location.starts_with("/mail/compose?draft="), "{location}");
+    let drafts = messages(t, ALICE, "Drafts");
+    assert_eq!(drafts.len(), 1);
+    let (draft_uid, flags, draft_bytes) = &drafts[0];
+    assert!(flags.contains('D') && flags.contains('S'), "{flags}");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(draft_bytes)
+        .unwrap();
+    assert_eq!(
+        parsed
+            .bcc()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address()),
+        Some("carol@outpost.lan"),
+        "a draft keeps its Bcc"
+    );
+    assert_eq!(
+        attachments_of(draft_bytes),
+        vec![
+            ("data.bin".to_string(), binary.clone()),
+            (
+                "notes.txt".to_string(),
+                b"first line\r\nzweite Zeile \xc3\xa4\xc3\xb6\xc3\xbc\n".to_vec()
+            ),
+        ],
+        "a path is cut to its file name; bytes identical"
+    );
+
+    // The draft reopens with every field and both files listed.
+    let (status, _, page) = request(addr, "GET", &location, None, &[("cookie", &alice)], "");
+    assert_eq!(status, 200);
+    for want in [
+        "value=\"bob@outpost.lan\"",
+        "value=\"carol@outpost.lan\"",
+        "value=\"Site report\"",
+        "See the files.",
+        "data.bin",
+        "notes.txt",
+        "Draft saved.",
+    ] {
+        assert!(page.contains(want), "{want} missing: {page:.3000}");
+    }
+    let keep = kept(&page);
+    assert_eq!(keep.len(), 2, "{page:.3000}");
+
+    // Over the limit: the text comes back as typed, nothing is lost.
+    let big = t.join("big.bin");
+    std::fs::write(&big, vec![7u8; 210_000]).unwrap();
+    let d = draft_uid.to_string();
+    let mut f = refs(&text_fields(&d, &d));
+    f.push(("action".into(), "send".into()));
+    let (status, _, page) = curl_post(addr, &alice, &pairs(&f), &[(&big, "big.bin")], &[]);
+    assert_eq!(status, 422, "{page:.500}");
+    assert!(page.contains("were not attached") && page.contains("value=\"Site report\""));
+    assert_eq!(
+        messages(t, ALICE, "Drafts").len(),
+        1,
+        "the draft is untouched"
+    );
+    // Kept files plus a new one over the limit together: refused too.
+    let mut f = refs(&text_fields(&d, &d));
+    f.extend(keep.iter().map(|k| ("keep".to_string(), k.clone())));
+    f.push(("action".into(), "send".into()));
+    let (status, _, page) = curl_post(addr, &alice, &pairs(&f), &[(&bin_path, "again.bin")], &[]);
+    assert_eq!(status, 422, "{page:.500}");
+    assert!(
+        page.contains("at most 200 KB can be attached"),
+        "{page:.2000}"
+    );
+    // A body far over every bound: 413 before it is stored.
+    let huge = t.join("huge.bin");
+    std::fs::write(&huge, vec![0u8; 3 * 1024 * 1024]).unwrap();
+    let (status, _, _) = curl_post(addr, &alice, &pairs(&f), &[(&huge, "huge.bin")], &[]);
+    assert_eq!(status, 413);
+    // A broken multipart body: 400.
+    let (status, _, _) = curl_post(
+        addr,
+        &alice,
+        &[],
+        &[],
+        &[
+            "-H",
+            "Content-Type: multipart/form-data; boundary=XYZ",
+            "--data-binary",
+            "--XYZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc",
+        ],
+    );
+    assert_eq!(status, 400);
+    // Another user's folder as the files' source: refused, nothing sent.
+    let mut f = refs(&text_fields("", ""));
+    f.retain(|(k, _)| k != "src_f" && k != "src_uid");
+    f.push(("src_f".into(), "../bob/INBOX".into()));
+    f.push(("src_uid".into(), "1".into()));
+    f.push(("keep".into(), "1".into()));
+    f.push(("action".into(), "send".into()));
+    let (status, _, page) = curl_post(addr, &alice, &pairs(&f), &[], &[]);
+    assert_eq!(status, 422, "{page:.500}");
+    assert!(messages(t, BOB, "INBOX").is_empty());
+
+    // Send the draft with its files; part 0 (the text) is no attachment
+    // and is ignored as a `keep`.
+    let mut f = refs(&text_fields(&d, &d));
+    f.extend(keep.iter().map(|k| ("keep".to_string(), k.clone())));
+    f.push(("keep".into(), "0".into()));
+    f.push(("action".into(), "send".into()));
+    let (status, location, page) = curl_post(addr, &alice, &pairs(&f), &[], &[]);
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/mail/?notice=sent"),
+        "{page:.500}"
+    );
+    let inbox_bob = messages(t, BOB, "INBOX");
+    assert_eq!(inbox_bob.len(), 1);
+    let got = &inbox_bob[0].2;
+    assert!(
+        !String::from_utf8_lossy(got)
+            .to_ascii_lowercase()
+            .contains("\nbcc:"),
+        "no Bcc header leaves"
+    );
+    assert!(!String::from_utf8_lossy(got).contains("X-Outpost-Answered"));
+    let files = attachments_of(got);
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0], ("data.bin".to_string(), binary.clone()));
+    assert!(messages(t, ALICE, "Drafts").is_empty(), "the draft is gone");
+    assert_eq!(messages(t, ALICE, "Sent").len(), 1);
+
+    // Bob forwards it back: the files go along (ticked by default).
+    let bob = sign_in(addr, BOB, PASSWORD).unwrap();
+    let uid = inbox_bob[0].0;
+    let (status, _, page) = request(
+        addr,
+        "GET",
+        &format!("/mail/compose?f=INBOX&forward={uid}"),
+        None,
+        &[("cookie", &bob)],
+        "",
+    );
+    assert_eq!(status, 200);
+    let keep = kept(&page);
+    assert_eq!(keep.len(), 2, "{page:.3000}");
+    let bob_token = csrf_of(&page);
+    let mut f: Vec<(String, String)> = vec![
+        ("csrf".into(), bob_token),
+        ("from".into(), BOB.into()),
+        ("to".into(), ALICE.into()),
+        ("subject".into(), "Fwd: Site report".into()),
+        ("body".into(), "FYI".into()),
+        ("src_f".into(), "INBOX".into()),
+        ("src_uid".into(), uid.to_string()),
+        ("action".into(), "send".into()),
+    ];
+    f.push(("keep".into(), keep[0].clone()));
+    let (status, _, page) = curl_post(addr, &bob, &pairs(&f), &[], &[]);
+    assert_eq!(status, 303, "{page:.500}");
+    let back = messages(t, ALICE, "INBOX");
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        attachments_of(&back[0].2),
+        vec![("data.bin".to_string(), binary)],
+        "only the ticked file is forwarded, byte for byte"
+    );
+    // Autosave's JSON answer: the new draft's UID and its files.
+    let mut f = refs(&text_fields("", ""));
+    f.push(("action".into(), "draft".into()));
+    let (status, _, json) = curl_post(
+        addr,
+        &alice,
+        &pairs(&f),
+        &[(&txt_path, "notes.txt")],
+        &["-H", "Accept: application/json"],
+    );
+    assert_eq!(status, 200, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["src_f"], "Drafts");
+    assert_eq!(v["attachments"][0]["name"], "notes.txt");
+    assert!(v["draft"].as_u64().is_some());
+}
