@@ -661,11 +661,12 @@ pub async fn send(
                 ),
             );
         }
-        let attachments = match c.gather(&w, &form, uploads) {
+        let saving = form.get("action") == Some("draft");
+        let attachments = match c.gather(&w, &form, uploads, !saving) {
             Ok(a) => a,
             Err(why) => return c.refuse(&w, why),
         };
-        if form.get("action") == Some("draft") {
+        if saving {
             match save_draft(&w, &signed.session.user, &c, &attachments) {
                 Ok(uid) if json => draft_json(&w, &signed.session.user, uid),
                 Ok(uid) => Redirect::to(&format!("/mail/compose?draft={uid}&notice=saved"))
@@ -781,12 +782,14 @@ impl Composed {
     }
 
     /// The files of the new message: those ticked `keep` of the source
-    /// message, then the uploads; `Err` when over the limit.
+    /// message, then the uploads; `Err` when over the limit. With
+    /// `keep_uploads`, new uploads are first filed in a draft.
     fn gather(
         &mut self,
         web: &Web,
         form: &Form,
         uploads: Vec<Attachment>,
+        keep_uploads: bool,
     ) -> Result<Vec<Attachment>, String> {
         let user = self.page.shell.user.clone().unwrap_or_default();
         let mut out = Vec::new();
@@ -824,9 +827,10 @@ impl Composed {
                 super::mail::human_size(max as u64)
             ));
         }
-        if out.len() > had {
-            // New uploads: kept in a draft at once, so a refusal further
-            // on (a bad address) does not lose them.
+        if keep_uploads && out.len() > had {
+            // New uploads of a send: kept in a draft at once, so a refusal
+            // further on (a bad address) does not lose them (a draft save
+            // files them itself).
             if let Ok(uid) = save_draft(web, &user, self, &out) {
                 self.page.draft = uid.to_string();
                 self.page.src_f = DRAFTS.into();
