@@ -306,6 +306,9 @@ pub struct Smtp {
     /// file) must be old before smtpd's cleanup pass removes it; younger
     /// ones may be an enqueue in progress (at least 60).
     pub queue_orphan_grace_secs: u64,
+    /// Most out-of-office replies one user sends in an hour, whoever the
+    /// senders are (a flood of forged senders is not answered).
+    pub vacation_max_per_hour: u32,
 }
 
 impl Default for Smtp {
@@ -328,6 +331,7 @@ impl Default for Smtp {
             retry_max_secs: 3600,
             bounce_after_secs: 5 * 24 * 3600,
             queue_orphan_grace_secs: 3600,
+            vacation_max_per_hour: 100,
         }
     }
 }

@@ -84,6 +84,26 @@ CREATE TABLE IF NOT EXISTS counters (
     value      INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO counters (name, value) VALUES ('credential_generation', 0);
+CREATE TABLE IF NOT EXISTS user_settings (
+    address    TEXT PRIMARY KEY,          -- a user's address
+    signature  TEXT NOT NULL DEFAULT '',  -- plain text added below new messages
+    identity   TEXT NOT NULL DEFAULT ''   -- default From address ('' = the user's own)
+);
+CREATE TABLE IF NOT EXISTS vacations (
+    address    TEXT PRIMARY KEY,          -- a user's address
+    enabled    INTEGER NOT NULL DEFAULT 0,
+    subject    TEXT NOT NULL DEFAULT '',  -- '' = 'Auto: ' and the original subject
+    body       TEXT NOT NULL DEFAULT '',
+    starts     INTEGER NOT NULL DEFAULT 0,-- unix seconds; 0 = at once
+    ends       INTEGER NOT NULL DEFAULT 0,-- unix seconds; 0 = until turned off
+    interval   INTEGER NOT NULL DEFAULT 604800 -- seconds between replies to one sender
+);
+CREATE TABLE IF NOT EXISTS vacation_replies (
+    address    TEXT NOT NULL,             -- the user who replied
+    sender     TEXT NOT NULL,             -- who was answered (lower-case)
+    sent       INTEGER NOT NULL,          -- unix seconds
+    PRIMARY KEY (address, sender)
+);
 ";
 
 /// From version 1: users get a credential generation, and the lockout
@@ -95,8 +115,10 @@ ALTER TABLE users ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
 DROP TABLE IF EXISTS auth_failures;
 ";
 
-/// `PRAGMA user_version` of [`SCHEMA`].
-pub const SCHEMA_VERSION: i64 = 2;
+/// `PRAGMA user_version` of [`SCHEMA`]. Version 3 adds the tables of
+/// user settings and out-of-office replies (created by [`SCHEMA`]'s
+/// `IF NOT EXISTS` statements on a version 2 database).
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The stored password of a user who has none yet ([`Password::Unset`]):
 /// not a hash of anything, so no password verifies against it.
@@ -128,6 +150,8 @@ pub enum Error {
     WeakPassword(String),
     /// A given password hash is not an argon2 PHC string.
     BadHash(String),
+    /// A setting is refused (the reason is given).
+    Invalid(String),
 }
 
 impl fmt::Display for Error {
@@ -140,6 +164,7 @@ impl fmt::Display for Error {
             Error::NotFound(a) => write!(f, "{a} does not exist"),
             Error::WeakPassword(why) => write!(f, "password refused: {why}"),
             Error::BadHash(why) => write!(f, "password hash refused: {why}"),
+            Error::Invalid(why) => f.write_str(why),
         }
     }
 }
@@ -232,6 +257,61 @@ impl NewUser {
             quota: 0,
             upstream: String::new(),
         }
+    }
+}
+
+/// What a user sets for themself (the webmail's Settings page).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    /// Plain text the compose form puts below a new message (after `-- `).
+    pub signature: String,
+    /// The From address new messages start with; empty for the user's own.
+    pub identity: String,
+}
+
+/// Longest signature kept, in bytes.
+pub const MAX_SIGNATURE: usize = 4096;
+/// Longest out-of-office text kept, in bytes.
+pub const MAX_VACATION_BODY: usize = 16 * 1024;
+/// Shortest time between two out-of-office replies to one sender (RFC
+/// 3834 §2: "no more than once a day" is the floor Sieve vacation uses).
+pub const MIN_VACATION_INTERVAL: u64 = 86_400;
+
+/// An out-of-office (vacation) reply (RFC 3834), sent by local delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Vacation {
+    /// Replies are sent.
+    pub enabled: bool,
+    /// Subject of the reply; empty for `Auto: ` and the original subject.
+    pub subject: String,
+    /// Text of the reply.
+    pub body: String,
+    /// Unix seconds from when replies are sent; 0 at once.
+    pub starts: u64,
+    /// Unix seconds until when (exclusive); 0 until turned off.
+    pub ends: u64,
+    /// Seconds between two replies to one sender (at least
+    /// [`MIN_VACATION_INTERVAL`]).
+    pub interval: u64,
+}
+
+impl Default for Vacation {
+    fn default() -> Self {
+        Vacation {
+            enabled: false,
+            subject: String::new(),
+            body: String::new(),
+            starts: 0,
+            ends: 0,
+            interval: 7 * 86_400,
+        }
+    }
+}
+
+impl Vacation {
+    /// Whether replies are due at unix second `now`.
+    pub fn active_at(&self, now: u64) -> bool {
+        self.enabled && now >= self.starts && (self.ends == 0 || now < self.ends)
     }
 }
 
@@ -560,6 +640,12 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| Error::BadHash(e.to_string()))
 }
 
+/// Control characters other than line breaks and tabs.
+fn has_control(s: &str) -> bool {
+    s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+}
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -575,6 +661,213 @@ fn split_list(s: &str) -> Vec<String> {
 }
 
 impl Directory {
+    /// The user's own settings (defaults when never set).
+    pub fn settings(&self, address: &str) -> Result<Settings> {
+        let address = address.trim().to_ascii_lowercase();
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT signature, identity FROM user_settings WHERE address = ?1",
+                params![address],
+                |r| {
+                    Ok(Settings {
+                        signature: r.get(0)?,
+                        identity: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?
+            .unwrap_or_default())
+    }
+
+    /// Sets the user's display name and settings in one transaction.
+    /// Refuses an unknown user, a name or signature that is too long or
+    /// holds control characters (a signature may hold line breaks and
+    /// tabs), and an identity the user may not send as; nothing changes
+    /// then.
+    pub fn set_settings(&mut self, address: &str, full_name: &str, s: &Settings) -> Result<()> {
+        let address = address.trim().to_ascii_lowercase();
+        let full_name = full_name.trim();
+        if full_name.len() > 200 || full_name.chars().any(char::is_control) {
+            return Err(Error::Invalid(
+                "the display name must be one line of at most 200 bytes".into(),
+            ));
+        }
+        if s.signature.len() > MAX_SIGNATURE || has_control(&s.signature) {
+            return Err(Error::Invalid(format!(
+                "the signature must be plain text of at most {MAX_SIGNATURE} bytes"
+            )));
+        }
+        let identity = s.identity.trim().to_ascii_lowercase();
+        if !identity.is_empty() && identity != address && !self.may_send_as(&address, &identity)? {
+            return Err(Error::Invalid(format!(
+                "{address} cannot send as {identity}"
+            )));
+        }
+        let tx = self.conn.transaction()?;
+        if tx.execute(
+            "UPDATE users SET full_name = ?2 WHERE address = ?1",
+            params![address, full_name],
+        )? == 0
+        {
+            return Err(Error::NotFound(address));
+        }
+        tx.execute(
+            "INSERT INTO user_settings (address, signature, identity) VALUES (?1, ?2, ?3)
+             ON CONFLICT (address) DO UPDATE SET signature = ?2, identity = ?3",
+            params![address, s.signature, identity],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The user's out-of-office reply, if one was ever set.
+    pub fn vacation(&self, address: &str) -> Result<Option<Vacation>> {
+        let address = address.trim().to_ascii_lowercase();
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT enabled, subject, body, starts, ends, interval FROM vacations WHERE address = ?1",
+                params![address],
+                |r| {
+                    Ok(Vacation {
+                        enabled: r.get::<_, i64>(0)? != 0,
+                        subject: r.get(1)?,
+                        body: r.get(2)?,
+                        starts: r.get::<_, i64>(3)?.max(0) as u64,
+                        ends: r.get::<_, i64>(4)?.max(0) as u64,
+                        interval: r.get::<_, i64>(5)?.max(0) as u64,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Sets the user's out-of-office reply. Refuses an unknown user, a
+    /// subject over one line or 200 bytes, a text over
+    /// [`MAX_VACATION_BODY`], an enabled reply with no text, and an end
+    /// before the start; nothing changes then. The interval is raised to
+    /// [`MIN_VACATION_INTERVAL`]. Turning replies on forgets whom earlier
+    /// replies went to, so everyone hears of the new absence once.
+    pub fn set_vacation(&mut self, address: &str, v: &Vacation) -> Result<()> {
+        let address = address.trim().to_ascii_lowercase();
+        let subject = v.subject.trim();
+        if subject.len() > 200 || subject.chars().any(char::is_control) {
+            return Err(Error::Invalid(
+                "the subject must be one line of at most 200 bytes".into(),
+            ));
+        }
+        if v.body.len() > MAX_VACATION_BODY || has_control(&v.body) {
+            return Err(Error::Invalid(format!(
+                "the reply must be plain text of at most {MAX_VACATION_BODY} bytes"
+            )));
+        }
+        if v.enabled && v.body.trim().is_empty() {
+            return Err(Error::Invalid("an automatic reply needs a text".into()));
+        }
+        if v.ends != 0 && v.ends <= v.starts {
+            return Err(Error::Invalid("the last day is before the first".into()));
+        }
+        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let tx = self.conn.transaction()?;
+        let exists: bool = tx
+            .query_row(
+                "SELECT 1 FROM users WHERE address = ?1",
+                params![address],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if !exists {
+            return Err(Error::NotFound(address));
+        }
+        let was_on: bool = tx
+            .query_row(
+                "SELECT enabled FROM vacations WHERE address = ?1",
+                params![address],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .is_some_and(|e| e != 0);
+        tx.execute(
+            "INSERT INTO vacations (address, enabled, subject, body, starts, ends, interval)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (address) DO UPDATE SET enabled = ?2, subject = ?3, body = ?4,
+               starts = ?5, ends = ?6, interval = ?7",
+            params![
+                address,
+                v.enabled as i64,
+                subject,
+                v.body,
+                as_i64(v.starts),
+                as_i64(v.ends),
+                as_i64(v.interval.clamp(MIN_VACATION_INTERVAL, 365 * 86_400))
+            ],
+        )?;
+        if v.enabled && !was_on {
+            tx.execute(
+                "DELETE FROM vacation_replies WHERE address = ?1",
+                params![address],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records that `address`'s out-of-office reply goes to `sender` at
+    /// unix second `now`, if it is due: false when `sender` was answered
+    /// less than `interval` seconds ago, or when `address` has sent
+    /// `max_per_hour` replies in the last hour (a flood of forged senders
+    /// gets a bounded number of replies). One transaction, so two
+    /// deliveries at once answer a sender once. Rows older than `interval`
+    /// are forgotten here.
+    pub fn vacation_reply_due(
+        &mut self,
+        address: &str,
+        sender: &str,
+        interval: u64,
+        max_per_hour: u32,
+        now: u64,
+    ) -> Result<bool> {
+        let address = address.trim().to_ascii_lowercase();
+        let sender: String = sender
+            .trim()
+            .to_ascii_lowercase()
+            .chars()
+            .take(MAX_KEY_LEN)
+            .collect();
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        let interval = i64::try_from(interval).unwrap_or(i64::MAX);
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        tx.execute(
+            "DELETE FROM vacation_replies WHERE address = ?1 AND sent <= ?2",
+            params![address, now.saturating_sub(interval)],
+        )?;
+        let answered = tx
+            .query_row(
+                "SELECT 1 FROM vacation_replies WHERE address = ?1 AND sender = ?2",
+                params![address, sender],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        let last_hour: i64 = tx.query_row(
+            "SELECT count(*) FROM vacation_replies WHERE address = ?1 AND sent > ?2",
+            params![address, now.saturating_sub(3600)],
+            |r| r.get(0),
+        )?;
+        if answered || last_hour >= i64::from(max_per_hour) {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO vacation_replies (address, sender, sent) VALUES (?1, ?2, ?3)
+             ON CONFLICT (address, sender) DO UPDATE SET sent = ?3",
+            params![address, sender, now],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
     /// Opens (creating if needed) the directory in folder `dir`, with the
     /// default lockout policy.
     pub fn open(dir: &Path) -> Result<Directory> {
@@ -734,6 +1027,12 @@ impl Directory {
             "DELETE FROM auth_attempts WHERE account = ?1",
             params![address],
         )?;
+        for table in ["user_settings", "vacations", "vacation_replies"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE address = ?1"),
+                params![address],
+            )?;
+        }
         tx.commit()?;
         Ok(user)
     }

@@ -222,6 +222,18 @@ pub fn parse(raw: &[u8], max_depth: usize) -> Option<Message<'_>> {
     None
 }
 
+/// The header section of a message: up to and including the blank line
+/// (CR LF or bare LF), or all of it when there is none.
+pub fn header_section(raw: &[u8]) -> &[u8] {
+    if let Some(i) = memchr::memmem::find(raw, b"\r\n\r\n") {
+        return &raw[..i + 4];
+    }
+    if let Some(i) = memchr::memmem::find(raw, b"\n\n") {
+        return &raw[..i + 2];
+    }
+    raw
+}
+
 /// The header fields only (no body is parsed, so no nesting to bound).
 pub fn parse_headers(raw: &[u8]) -> Option<Message<'_>> {
     MessageParser::new().parse_headers(raw)

@@ -902,6 +902,27 @@ pub(crate) fn deliver_all(
         };
         queued.map_err(|e| format!("queueing {}: {e}", env.id))?;
     }
+    // Out-of-office replies, once every copy is safe (a failure here is
+    // logged; the message stays delivered).
+    if let Some(message) = &in_memory
+        && !env.from.is_empty()
+    {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut dir = shared.directory.lock().unwrap_or_else(|e| e.into_inner());
+        let sent = outpost_submit::vacation::answer(
+            &shared.config,
+            &mut dir,
+            local,
+            &env.from,
+            message,
+            now,
+        );
+        if sent > 0 {
+            shared.relay_wakeup.notify_one();
+        }
+    }
     Ok(())
 }
 

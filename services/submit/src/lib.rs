@@ -9,11 +9,15 @@
 //!   relaying only for authenticated senders.
 //! - [`deliver_local`]: one durable copy per local mailbox (through
 //!   `outpost-store`; remote recipients go to `outpost-queue` beside it).
+//! - [`vacation`]: the out-of-office reply (RFC 3834) a delivered copy
+//!   may earn, built and sent here for smtpd and the webmail alike.
 //!
 //! **API boundary:** synchronous, no protocol and no I/O beyond the store
 //! and the directory handle the caller passes.
 
 #![deny(missing_docs)]
+
+pub mod vacation;
 
 use outpost_config::Config;
 use outpost_directory::Directory;

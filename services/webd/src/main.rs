@@ -63,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         )
         .with_context(|| format!("opening the session table {}", sessions_path.display()))?;
         let ca = config.tls.dir.join(outpost_tls::CA_CERT);
+        outpost_imapd::mime::set_max_depth(config.general.max_mime_depth);
         let web = Arc::new(Web {
             dav: app,
             opts: Arc::new(opts.clone()),

@@ -69,12 +69,16 @@
         li.appendChild(label); ul.appendChild(li);
       });
     };
+    var sending = false;
     var save = function () {
-      if (!dirty || busy) return;
+      if (!dirty || busy || sending) return;
       busy = true; dirty = false;
       var data = new FormData(form);
       data.set("action", "draft");
-      fetch(form.action, { method: "POST", body: data, credentials: "same-origin", headers: { "Accept": "application/json" } })
+      // keepalive lets a save started as the page goes away finish (its
+      // body must stay small: no new files).
+      var small = !(attach && attach.files.length);
+      fetch(form.action, { method: "POST", body: data, credentials: "same-origin", keepalive: small, headers: { "Accept": "application/json" } })
         .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
         .then(function (j) {
           form.elements.draft.value = j.draft;
@@ -91,9 +95,13 @@
         });
     };
     // A send during an autosave waits for it (the draft it replaces is gone).
+    // Once a send or save is on its way, leaving the page saves nothing
+    // more (a draft of a message just sent would linger).
     form.addEventListener("submit", function (e) {
-      if (busy) { e.preventDefault(); pending = e.submitter || null; }
+      if (busy) { e.preventDefault(); pending = e.submitter || null; return; }
+      sending = true;
     });
+    window.addEventListener("pageshow", function (e) { if (e.persisted) sending = false; });
     setInterval(save, 30000);
     document.addEventListener("visibilitychange", function () { if (document.hidden) save(); });
   }

@@ -2,4 +2,5 @@
 
 mod auth;
 mod initial;
+mod settings;
 mod users;

@@ -10,6 +10,7 @@ mod protocol;
 mod queue;
 mod relay;
 mod swaks;
+mod vacation;
 
 /// Seconds since the epoch.
 pub fn now() -> u64 {

@@ -310,6 +310,21 @@ fn compose_page(web: &Web, signed: &Signed, q: ComposeQuery) -> Response {
             p.attached = attach_rows(&msg);
         }
     }
+    // A new message, reply or forward starts from the user's settings:
+    // their default From address and their signature (above a quote, as
+    // Outlook and Thunderbird put it). A reopened draft has both already.
+    if q.draft.is_none()
+        && let Ok(dir) = outpost_directory::Directory::open(&web.config.directory.path)
+        && let Ok(s) = dir.settings(user)
+    {
+        if !s.identity.is_empty() && p.identities.contains(&s.identity) {
+            p.from = s.identity;
+        }
+        let sig = s.signature.trim_end();
+        if !sig.is_empty() {
+            p.body = format!("\n\n-- \n{sig}\n{}", p.body);
+        }
+    }
     if let Ok(mb) = super::mail::mailbox(web, user) {
         p.folders = super::mail::folder_rows(web, &mb, "");
     }
@@ -1057,6 +1072,12 @@ fn send_now(
             web,
             "The server could not store the message. Nothing was sent; try again.".into(),
         );
+    }
+    // Local recipients on vacation answer, as they do mail from SMTP.
+    if !local.is_empty()
+        && let Ok(mut dir) = outpost_directory::Directory::open(&web.config.directory.path)
+    {
+        outpost_submit::vacation::answer(&web.config, &mut dir, &local, &from, &message, now);
     }
     if !remote.is_empty() {
         let env = outpost_queue::Envelope {

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use mail_parser::MimeHeaders as _;
+use outpost_imapd::search::{Candidate, Key};
 use outpost_store::{Flags, Folder, Mailbox, MessageMeta, StoreFlags};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
@@ -240,8 +241,11 @@ pub struct ListQuery {
     pub page: Option<usize>,
     /// `date` (newest first, the default), `oldest`, `from`, `subject`, `size`.
     pub sort: Option<String>,
-    /// Search words (from, to, subject and body of the folder).
+    /// Search words (from, to, cc, subject and body).
     pub q: Option<String>,
+    /// `all`: search every folder, not only `f`.
+    #[serde(rename = "in")]
+    pub scope: Option<String>,
     /// A status to show (`sent`).
     pub notice: Option<String>,
 }
@@ -249,7 +253,11 @@ pub struct ListQuery {
 /// A row of the list.
 #[derive(Debug)]
 pub struct Row {
-    uid: u32,
+    /// The checkbox value: `UID` in one folder, `UID:FOLDER` in a search
+    /// of every folder.
+    pick: String,
+    /// The folder's label (shown in a search of every folder).
+    folder: String,
     from: String,
     subject: String,
     date: String,
@@ -274,6 +282,7 @@ struct ListPage {
     sorts: Vec<(&'static str, String, bool)>,
     back: String,
     emptiable: bool,
+    all_folders: bool,
 }
 
 pub(crate) fn human_size(n: u64) -> String {
@@ -294,13 +303,16 @@ fn show_date(t: i64) -> (String, String) {
     }
 }
 
-fn list_url(folder: &str, sort: &str, q: &str, page: usize) -> String {
+fn list_url(folder: &str, sort: &str, q: &str, all: bool, page: usize) -> String {
     let mut u = folder_href(folder);
     if sort != "date" {
         u.push_str(&format!("&sort={sort}"));
     }
     if !q.is_empty() {
         u.push_str(&format!("&q={}", utf8_percent_encode(q, NON_ALPHANUMERIC)));
+        if all {
+            u.push_str("&in=all");
+        }
     }
     if page > 1 {
         u.push_str(&format!("&page={page}"));
@@ -308,26 +320,41 @@ fn list_url(folder: &str, sort: &str, q: &str, page: usize) -> String {
     u
 }
 
-/// Whether message `m` matches every word of `words` in from, to,
-/// subject or body (case-insensitive).
-fn matches(web: &Web, folder: &Folder, m: &MessageMeta, head: &Head, words: &[String]) -> bool {
-    let header_text = format!("{} {} {}", head.from, head.to, head.subject).to_lowercase();
-    let mut body: Option<String> = None;
-    words.iter().all(|w| {
-        if header_text.contains(w) {
-            return true;
-        }
-        let b = body.get_or_insert_with(|| {
-            let mut raw = folder.read(m.uid).unwrap_or_default();
-            // The text is in the first bytes; a huge attachment is not
-            // decoded to be searched.
-            raw.truncate(SEARCH_BYTES);
-            outpost_mime::parse(&raw, web.max_mime_depth)
-                .and_then(|msg| msg.body_text(0).map(|t| t.to_lowercase()))
-                .unwrap_or_default()
-        });
-        b.contains(w)
-    })
+/// The search box's words as IMAP SEARCH keys, evaluated by imapd's
+/// evaluator (`outpost_imapd::search`): each word must be in From, To,
+/// Cc, Subject or the body (decoded where it is base64 or
+/// quoted-printable), which is the Roundcube default scope.
+fn search_key(query: &str) -> Key {
+    let or = |a: Key, b: Key| Key::Or(Box::new(a), Box::new(b));
+    Key::And(
+        query
+            .to_lowercase()
+            .split_whitespace()
+            .take(MAX_SEARCH_WORDS)
+            .map(|w| {
+                let h = |n: &str| Key::Header(n.into(), w.into());
+                or(
+                    or(h("from"), h("subject")),
+                    or(or(h("to"), h("cc")), Key::Body(w.into())),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Words of a search that count (the rest are ignored).
+const MAX_SEARCH_WORDS: usize = 16;
+
+/// Whether message `m` of `folder` matches `key`.
+fn matches(folder: &Folder, m: &MessageMeta, seq: u32, key: &Key) -> bool {
+    let load = || {
+        folder
+            .read_message(m)
+            .ok()
+            .or_else(|| folder.read(m.uid).ok())
+    };
+    let mut c = Candidate::new(m, seq, false, &load);
+    outpost_imapd::search::matches(key, &mut c)
 }
 
 /// `GET /mail/`: the message list.
@@ -359,9 +386,6 @@ pub async fn list(
         .await
         .unwrap_or_else(internal)
 }
-
-/// Bytes of each message a search parses.
-const SEARCH_BYTES: usize = 1024 * 1024;
 
 /// Searches running at once in the process.
 static SEARCHES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
@@ -406,63 +430,96 @@ fn list_page(web: &Web, signed: &Signed, q: ListQuery) -> Response {
             "That folder does not exist (any more).",
         );
     };
-    let folder = web.cache.folder(dir);
-    let snap = match folder.sync() {
-        Ok(s) => s.snapshot,
-        Err(e) => {
-            tracing::error!(error = %e, "reading a folder");
-            return internal();
-        }
+    let all = !query.is_empty() && q.scope.as_deref() == Some("all");
+    shell.all_folders = all;
+    // The folders listed: the current one, or every folder for a search
+    // of all of them.
+    let mut open: Vec<(String, Arc<Folder>, Arc<outpost_store::Snapshot>)> = Vec::new();
+    let searched: Vec<(String, PathBuf)> = if all {
+        folders
+            .iter()
+            .filter_map(|f| Some((f.name.clone(), mb.folder_dir(&f.name).ok()?)))
+            .collect()
+    } else {
+        vec![(name.clone(), dir)]
     };
-    let mut metas: Vec<&MessageMeta> = snap.messages.iter().collect();
-    let heads_needed = !query.is_empty() || sort == "from" || sort == "subject";
-    let mut heads: HashMap<u32, Arc<Head>> = HashMap::new();
-    if heads_needed {
-        for m in &metas {
-            heads.insert(m.uid, web.cache.head(&folder, snap.uidvalidity, m));
+    for (fname, dir) in searched {
+        let folder = web.cache.folder(dir);
+        match folder.sync() {
+            Ok(s) => open.push((fname, folder, s.snapshot)),
+            // A folder deleted under a search of all of them is skipped.
+            Err(e) if all => tracing::warn!(folder = %fname, error = %e, "reading a folder"),
+            Err(e) => {
+                tracing::error!(error = %e, "reading a folder");
+                return internal();
+            }
         }
     }
+    // (folder index, message) for every message listed.
+    let mut metas: Vec<(usize, &MessageMeta)> = open
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (_, _, snap))| snap.messages.iter().map(move |m| (i, m)))
+        .collect();
     if !query.is_empty() {
-        let words: Vec<String> = query
-            .to_lowercase()
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        metas.retain(|m| matches(web, &folder, m, &heads[&m.uid], &words));
+        let key = search_key(&query);
+        let mut seq = 0u32;
+        let mut last = usize::MAX;
+        metas.retain(|(i, m)| {
+            if *i != last {
+                last = *i;
+                seq = 0;
+            }
+            seq += 1;
+            matches(&open[*i].1, m, seq, &key)
+        });
+    }
+    let head_of = |i: usize, m: &MessageMeta| web.cache.head(&open[i].1, open[i].2.uidvalidity, m);
+    let mut heads: HashMap<(usize, u32), Arc<Head>> = HashMap::new();
+    if sort == "from" || sort == "subject" {
+        for (i, m) in &metas {
+            heads.insert((*i, m.uid), head_of(*i, m));
+        }
     }
     match sort.as_str() {
-        "oldest" => metas.sort_by_key(|m| (m.internal_date, m.uid)),
-        "size" => metas.sort_by_key(|m| (std::cmp::Reverse(m.size), m.uid)),
-        "from" => metas.sort_by_cached_key(|m| {
+        "oldest" => metas.sort_by_key(|(i, m)| (m.internal_date, *i, m.uid)),
+        "size" => metas.sort_by_key(|(i, m)| (std::cmp::Reverse(m.size), *i, m.uid)),
+        "from" => metas.sort_by_cached_key(|(i, m)| {
             (
-                heads[&m.uid].from.to_lowercase(),
+                heads[&(*i, m.uid)].from.to_lowercase(),
                 std::cmp::Reverse(m.internal_date),
             )
         }),
-        "subject" => metas.sort_by_cached_key(|m| {
+        "subject" => metas.sort_by_cached_key(|(i, m)| {
             (
-                crate::web::mail::base_subject(&heads[&m.uid].subject),
+                crate::web::mail::base_subject(&heads[&(*i, m.uid)].subject),
                 std::cmp::Reverse(m.internal_date),
             )
         }),
-        _ => metas.sort_by_key(|m| std::cmp::Reverse((m.internal_date, m.uid))),
+        _ => metas.sort_by_key(|(i, m)| std::cmp::Reverse((m.internal_date, *i, m.uid))),
     }
     let total = metas.len();
     let pages = total.div_ceil(PAGE).max(1);
     let page_no = q.page.unwrap_or(1).clamp(1, pages);
     let start = (page_no - 1) * PAGE;
     let shown = &metas[start.min(total)..(start + PAGE).min(total)];
-    let back = list_url(&name, &sort, &query, page_no);
+    let back = list_url(&name, &sort, &query, all, page_no);
     let rows = shown
         .iter()
-        .map(|m| {
+        .map(|(i, m)| {
+            let fname = &open[*i].0;
             let head = heads
-                .get(&m.uid)
+                .get(&(*i, m.uid))
                 .cloned()
-                .unwrap_or_else(|| web.cache.head(&folder, snap.uidvalidity, m));
+                .unwrap_or_else(|| head_of(*i, m));
             let (date, iso) = show_date(head.date.unwrap_or(m.internal_date));
             Row {
-                uid: m.uid,
+                pick: if all {
+                    format!("{}:{fname}", m.uid)
+                } else {
+                    m.uid.to_string()
+                },
+                folder: label(fname),
                 from: if head.from.is_empty() {
                     "(unknown sender)".into()
                 } else {
@@ -480,12 +537,12 @@ fn list_page(web: &Web, signed: &Signed, q: ListQuery) -> Response {
                 flagged: m.flags.has(Flags::FLAGGED),
                 attachment: head.attachment,
                 // A draft opens in the compose form.
-                href: if name == super::compose::DRAFTS {
+                href: if fname == super::compose::DRAFTS {
                     format!("/mail/compose?draft={}", m.uid)
                 } else {
                     format!(
                         "/mail/msg?f={}&uid={}&back={}",
-                        utf8_percent_encode(&name, NON_ALPHANUMERIC),
+                        utf8_percent_encode(fname, NON_ALPHANUMERIC),
                         m.uid,
                         utf8_percent_encode(&back, NON_ALPHANUMERIC)
                     )
@@ -501,7 +558,7 @@ fn list_page(web: &Web, signed: &Signed, q: ListQuery) -> Response {
         ("Size", "size"),
     ]
     .into_iter()
-    .map(|(l, s)| (l, list_url(&name, s, &query, 1), s == sort))
+    .map(|(l, s)| (l, list_url(&name, s, &query, all, 1), s == sort))
     .collect();
     let range = if total == 0 {
         String::new()
@@ -512,14 +569,15 @@ fn list_page(web: &Web, signed: &Signed, q: ListQuery) -> Response {
     page(
         StatusCode::OK,
         &ListPage {
-            emptiable: name == "Trash" || name == "Junk",
+            emptiable: !all && (name == "Trash" || name == "Junk"),
+            all_folders: all,
             shell,
             folders,
             folder_label,
             rows,
             range,
-            prev: (page_no > 1).then(|| list_url(&name, &sort, &query, page_no - 1)),
-            next: (page_no < pages).then(|| list_url(&name, &sort, &query, page_no + 1)),
+            prev: (page_no > 1).then(|| list_url(&name, &sort, &query, all, page_no - 1)),
+            next: (page_no < pages).then(|| list_url(&name, &sort, &query, all, page_no + 1)),
             sorts,
             back,
         },
@@ -1000,62 +1058,43 @@ pub async fn act(
 fn act_on(web: &Web, signed: &Signed, form: &Form) -> Response {
     let name = Mailbox::canonical(form.get("f").unwrap_or("INBOX"));
     let back = super::local_target(form.get("back").unwrap_or(""), &folder_href(&name));
-    let mut uids: Vec<u32> = form.all("uid").filter_map(|u| u.parse().ok()).collect();
-    uids.sort_unstable();
-    uids.dedup();
+    // `UID` picks a message of folder `f`; `UID:FOLDER` one of any folder
+    // (the rows of a search of every folder).
+    let mut picked: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
+    for v in form.all("uid") {
+        let (uid, folder) = match v.split_once(':') {
+            Some((u, f)) => (u, Mailbox::canonical(f)),
+            None => (v, name.clone()),
+        };
+        if let Ok(uid) = uid.parse::<u32>() {
+            picked.entry(folder).or_default().push(uid);
+        }
+    }
+    let what = form.get("do").unwrap_or("");
+    // With nothing picked the folder and the action are still checked
+    // (an unknown one is refused, not silently done to nothing).
+    if what == "empty" || picked.is_empty() {
+        picked = [(name.clone(), Vec::new())].into();
+    }
     let Ok(mb) = mailbox(web, &signed.session.user) else {
         return internal();
     };
-    let Ok(dir) = mb.folder_dir(&name) else {
-        return not_found(signed);
-    };
-    if !dir.join("cur").is_dir() {
-        return not_found(signed);
-    }
-    let folder = web.cache.folder(dir);
-    let flag = |bit| Flags {
-        bits: bit,
-        keywords: Vec::new(),
-    };
-    let what = form.get("do").unwrap_or("");
-    let result: Result<(), String> = (|| {
-        match what {
-            "read" => folder
-                .store(&uids, StoreFlags::Add, &flag(Flags::SEEN), None)
-                .map(drop),
-            "unread" => folder
-                .store(&uids, StoreFlags::Remove, &flag(Flags::SEEN), None)
-                .map(drop),
-            "flag" => folder
-                .store(&uids, StoreFlags::Add, &flag(Flags::FLAGGED), None)
-                .map(drop),
-            "unflag" => folder
-                .store(&uids, StoreFlags::Remove, &flag(Flags::FLAGGED), None)
-                .map(drop),
-            "delete" if name == "Trash" => folder.expunge(Some(&uids), false).map(drop),
-            "delete" => return move_to(web, &mb, &folder, &uids, "Trash"),
-            "move" => {
-                let to = Mailbox::canonical(form.get("to").unwrap_or(""));
-                if to == name {
-                    return Ok(());
-                }
-                return move_to(web, &mb, &folder, &uids, &to);
-            }
-            "empty" if name == "Trash" || name == "Junk" => {
-                let all: Vec<u32> = folder
-                    .sync()
-                    .map_err(|e| e.to_string())?
-                    .snapshot
-                    .messages
-                    .iter()
-                    .map(|m| m.uid)
-                    .collect();
-                folder.expunge(Some(&all), false).map(drop)
-            }
-            _ => return Err("unknown action".into()),
+    let mut result: Result<(), String> = Ok(());
+    for (fname, mut uids) in picked {
+        uids.sort_unstable();
+        uids.dedup();
+        let Ok(dir) = mb.folder_dir(&fname) else {
+            return not_found(signed);
+        };
+        if !dir.join("cur").is_dir() {
+            return not_found(signed);
         }
-        .map_err(|e| e.to_string())
-    })();
+        let folder = web.cache.folder(dir);
+        result = act_in(web, &mb, &folder, &fname, &uids, what, form);
+        if result.is_err() {
+            break;
+        }
+    }
     match result {
         Ok(()) => Redirect::to(&back).into_response(),
         Err(e) => {
@@ -1068,6 +1107,58 @@ fn act_on(web: &Web, signed: &Signed, form: &Form) -> Response {
             )
         }
     }
+}
+
+/// Does `what` to messages `uids` of folder `name`.
+fn act_in(
+    web: &Web,
+    mb: &Mailbox,
+    folder: &Folder,
+    name: &str,
+    uids: &[u32],
+    what: &str,
+    form: &Form,
+) -> Result<(), String> {
+    let flag = |bit| Flags {
+        bits: bit,
+        keywords: Vec::new(),
+    };
+    match what {
+        "read" => folder
+            .store(uids, StoreFlags::Add, &flag(Flags::SEEN), None)
+            .map(drop),
+        "unread" => folder
+            .store(uids, StoreFlags::Remove, &flag(Flags::SEEN), None)
+            .map(drop),
+        "flag" => folder
+            .store(uids, StoreFlags::Add, &flag(Flags::FLAGGED), None)
+            .map(drop),
+        "unflag" => folder
+            .store(uids, StoreFlags::Remove, &flag(Flags::FLAGGED), None)
+            .map(drop),
+        "delete" if name == "Trash" => folder.expunge(Some(uids), false).map(drop),
+        "delete" => return move_to(web, mb, folder, uids, "Trash"),
+        "move" => {
+            let to = Mailbox::canonical(form.get("to").unwrap_or(""));
+            if to == name {
+                return Ok(());
+            }
+            return move_to(web, mb, folder, uids, &to);
+        }
+        "empty" if name == "Trash" || name == "Junk" => {
+            let all: Vec<u32> = folder
+                .sync()
+                .map_err(|e| e.to_string())?
+                .snapshot
+                .messages
+                .iter()
+                .map(|m| m.uid)
+                .collect();
+            folder.expunge(Some(&all), false).map(drop)
+        }
+        _ => return Err("unknown action".into()),
+    }
+    .map_err(|e| e.to_string())
 }
 
 /// Moves `uids` of `from` into folder `to` (created if it is a special

@@ -23,6 +23,7 @@ pub mod compose;
 pub mod mail;
 pub mod sanitize;
 pub mod session;
+pub mod settings;
 
 use crate::auth::{Account, Refusal};
 use crate::dav::App;
@@ -72,7 +73,7 @@ pub struct Peer {
 
 /// The application menu: a page of the shell per entry (calendar,
 /// contacts, tasks and files join here).
-pub const NAV: &[(&str, &str)] = &[("Mail", "/mail/")];
+pub const NAV: &[(&str, &str)] = &[("Mail", "/mail/"), ("Settings", "/settings")];
 
 /// The parts of the page frame every template shows.
 #[derive(Debug, Default)]
@@ -93,6 +94,8 @@ pub struct Shell {
     pub folder: String,
     /// The current search.
     pub query: String,
+    /// The search covers every folder.
+    pub all_folders: bool,
     /// A one-line status message.
     pub notice: String,
 }
@@ -182,6 +185,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/mail/folders", get(mail::manage).post(mail::folders))
         .route("/mail/compose", get(compose::compose))
         .route("/mail/send", post(compose::send))
+        .route("/settings", get(settings::show).post(settings::save))
         .route("/admin", get(|| async { Redirect::to("/admin/") }))
         .route("/admin/", get(admin::console))
         .route("/admin/act", post(admin::act))

@@ -226,6 +226,18 @@ with sync_playwright() as p:
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("Bulk 0")
 
+    # A search of every folder finds the moved and the deleted one too,
+    # each row naming its folder.
+    page.get_by_label("Search", exact=True).fill("Bulk")
+    page.get_by_label("Look in").select_option("all")
+    page.get_by_label("Search", exact=True).press("Enter")
+    expect(page.get_by_role("heading", name=re.compile("All folders"))).to_be_visible()
+    expect(rows).to_have_count(3)
+    expect(page.get_by_role("cell", name="Archive", exact=True)).to_be_visible()
+    expect(page.get_by_role("cell", name="Trash", exact=True)).to_be_visible()
+    page.screenshot(path=os.path.join(args.shots, "search-all-folders.png"))
+    page.goto(args.base + "/mail/?f=Archive")
+
     # IMAP sees the same mailbox at once.
     ihost, iport = args.imap.rsplit(":", 1)
     im = imaplib.IMAP4(ihost, int(iport))
@@ -347,6 +359,34 @@ with sync_playwright() as p:
     got = imap_messages(args.bob, "INBOX", 'SUBJECT "Fwd: Hello from SMTP"')
     check(len(got) == 1 and "pineapple" in got[0][1].get_content(), "the forward carries the text")
 
+    # A file attached in compose, kept in a draft, reopened from Drafts
+    # and sent: Bob gets the bytes unchanged, the draft is gone.
+    page.goto(args.base + "/mail/")
+    page.get_by_role("link", name="Compose").click()
+    page.get_by_label("To", exact=True).fill(args.bob)
+    page.get_by_label("Subject", exact=True).fill("Site plan")
+    page.get_by_label("Message", exact=True).fill("The plan is attached.")
+    page.get_by_label("Attach files").set_input_files(
+        files=[{"name": "plan.bin", "mimeType": "application/octet-stream", "buffer": ATTACHMENT}]
+    )
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_role("status")).to_contain_text("Draft saved")
+    page.locator("nav.folders").get_by_role("link", name="Drafts").click()
+    expect(rows).to_have_count(1)
+    page.get_by_role("link", name="Site plan").click()
+    expect(page.get_by_label("Subject", exact=True)).to_have_value("Site plan")
+    expect(page.get_by_label("To", exact=True)).to_have_value(args.bob)
+    expect(page.get_by_label("Message", exact=True)).to_have_value(re.compile("The plan is attached."))
+    expect(page.get_by_role("checkbox", name=re.compile("plan.bin"))).to_be_checked()
+    page.screenshot(path=os.path.join(args.shots, "draft.png"))
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("status")).to_contain_text("Message sent")
+    got = imap_messages(args.bob, "INBOX", 'SUBJECT "Site plan"')
+    check(len(got) == 1, "Bob got the drafted message once")
+    files = [(a.get_filename(), a.get_content()) for a in got[0][1].iter_attachments()]
+    check(files == [("plan.bin", ATTACHMENT)], f"the attachment arrived byte for byte ({[(n, len(b)) for n, b in files]})")
+    check(imap_messages(args.alice, "Drafts", "ALL") == [], "the draft is removed once sent")
+
     # CSRF: a post without the token, and one from another origin, are refused.
     r = page.request.post(args.base + "/mail/act", form={"f": "INBOX", "do": "read", "uid": "1"})
     check(r.status == 403, f"post without CSRF token refused ({r.status})")
@@ -399,7 +439,7 @@ with sync_playwright() as p:
     p2.get_by_label("Password").fill(args.password)
     p2.get_by_role("button", name="Sign in").click()
     expect(p2.get_by_role("link", name="Lunch plan")).to_be_visible()
-    expect(p2.locator("table.messages tbody tr")).to_have_count(3)
+    expect(p2.locator("table.messages tbody tr")).to_have_count(4)
     # Every page names folders of the signed-in user only; a path out of
     # the mailbox is no folder.
     for path in ("/mail/msg?f=INBOX&uid=50", "/mail/msg?f=../alice&uid=1", "/mail/?f=..%2F..%2Foutpost.lan%2Falice"):
@@ -464,6 +504,43 @@ with sync_playwright() as p:
     ca = a.request.get(args.base + "/ca.crt")
     check(ca.status == 200 and ca.body().startswith(b"-----BEGIN CERTIFICATE-----"), "ca.crt is the CA in PEM")
     expect(a.get_by_text("valid until")).to_be_visible()
+
+    # Settings: a signature reaches the compose form; an out-of-office
+    # reply answers Bob once, threaded and marked automatic.
+    ctx5 = browser.new_context(ignore_https_errors=True)
+    ctx5.route("**/*", guard)
+    s5 = ctx5.new_page()
+    s5.goto(args.base + "/signin")
+    s5.get_by_label("Email address").fill(args.alice)
+    s5.get_by_label("Password").fill(args.password)
+    s5.get_by_role("button", name="Sign in").click()
+    s5.get_by_role("link", name="Settings").click()
+    expect(s5.get_by_role("heading", name="Settings")).to_be_visible()
+    s5.get_by_label("Display name").fill("Alice Field")
+    s5.get_by_label("Signature").fill("Alice\nNorth camp, tent 4")
+    s5.get_by_role("button", name="Save settings").click()
+    expect(s5.get_by_role("status")).to_contain_text("Settings saved")
+    s5.get_by_label("Send automatic replies").check()
+    s5.get_by_label("Reply text").fill("In the field until Friday.")
+    s5.get_by_role("button", name="Save automatic reply").click()
+    expect(s5.get_by_role("status")).to_contain_text("Automatic reply saved")
+    expect(s5.get_by_label("Send automatic replies")).to_be_checked()
+    s5.screenshot(path=os.path.join(args.shots, "settings.png"), full_page=True)
+    s5.get_by_role("link", name="Mail", exact=True).click()
+    s5.get_by_role("link", name="Compose").click()
+    expect(s5.get_by_label("Message", exact=True)).to_have_value(re.compile("-- \nAlice\nNorth camp, tent 4"))
+    for _ in range(2):
+        m = email.message.EmailMessage()
+        m["From"] = f"Bob <{args.bob}>"
+        m["Subject"] = "Are you there?"
+        m["Message-ID"] = "<away-1@outpost.lan>"
+        m.set_content("Ping.")
+        send(m)
+    got = imap_messages(args.bob, "INBOX", 'SUBJECT "Auto: Are you there?"')
+    check(len(got) == 1, f"one out-of-office reply for two messages ({len(got)})")
+    r = got[0][1]
+    check(r["Auto-Submitted"] == "auto-replied" and r["In-Reply-To"] == "<away-1@outpost.lan>", "the reply is automatic and threaded")
+    check("In the field until Friday." in r.get_content() and "Alice Field" in r["From"], "the reply's text and name")
 
     check(not external, f"no request left loopback: {external}")
     browser.close()

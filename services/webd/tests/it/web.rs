@@ -653,3 +653,338 @@ fn attachments_and_drafts_round_trip_over_http() {
     assert_eq!(v["attachments"][0]["name"], "notes.txt");
     assert!(v["draft"].as_u64().is_some());
 }
+
+/// `POST /settings` with `cookie`: the status, the Location and the page.
+fn post_settings(addr: SocketAddr, cookie: &str, pairs: &[(&str, &str)]) -> (u16, String, String) {
+    let (status, headers, body) = request(
+        addr,
+        "POST",
+        "/settings",
+        None,
+        &[FORM, ("cookie", cookie)],
+        &form(pairs),
+    );
+    let location = headers
+        .iter()
+        .find(|(k, _)| k == "location")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    (status, location, body)
+}
+
+/// Settings and the out-of-office reply over HTTP: the display name,
+/// default From and signature reach the compose form; a vacation set on
+/// the page answers a webmail sender once; a table of hostile or wrong
+/// settings is refused with the typed text kept; and the search box
+/// covers every folder, with the rows' actions reaching each folder.
+#[test]
+fn settings_vacation_and_a_search_of_every_folder_over_http() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let cfg = config(t);
+    let mut dir = Directory::open(&t.join("directory")).unwrap();
+    dir.add_alias("field@outpost.lan", ALICE).unwrap();
+    drop(dir);
+    let (_daemon, addr) = start(t, &cfg);
+    let alice = sign_in(addr, ALICE, PASSWORD).unwrap();
+    let (status, _, page) = request(addr, "GET", "/settings", None, &[("cookie", &alice)], "");
+    assert_eq!(status, 200);
+    let token = csrf_of(&page);
+    for label in [
+        "Display name",
+        "Signature",
+        "Default From address",
+        "Send automatic replies",
+    ] {
+        assert!(page.contains(label), "{label} on the page");
+    }
+    // Signed out: the page asks for a sign-in.
+    let (status, _, _) = request(addr, "GET", "/settings", None, &[], "");
+    assert_eq!(status, 303);
+
+    let profile = |name: &str, sig: &str, identity: &str| {
+        post_settings(
+            addr,
+            &alice,
+            &[
+                ("csrf", &token),
+                ("op", "profile"),
+                ("full_name", name),
+                ("signature", sig),
+                ("identity", identity),
+            ],
+        )
+    };
+    let (status, location, _) = profile(
+        "Alice Field",
+        "Alice\r\nTent 4, north camp",
+        "field@outpost.lan",
+    );
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/settings?notice=profile")
+    );
+    let (_, _, compose) = request(
+        addr,
+        "GET",
+        "/mail/compose",
+        None,
+        &[("cookie", &alice)],
+        "",
+    );
+    assert!(
+        compose.contains("\n\n-- \nAlice\nTent 4, north camp\n</textarea>"),
+        "{compose:.3000}"
+    );
+    assert!(compose.contains("<option value=\"field@outpost.lan\" selected>"));
+
+    // Refused settings: 422, the reason shown, the typed text kept, the
+    // stored settings unchanged.
+    let long = "s".repeat(5000);
+    let refused: &[(&str, &str, &str, &str)] = &[
+        (
+            "Alice\r\nBcc: victim@example.org",
+            "sig one",
+            ALICE,
+            "display name",
+        ),
+        ("Alice", &long, ALICE, "signature"),
+        ("Alice", "bell \u{7}", ALICE, "signature"),
+        ("Alice", "sig two", BOB, "cannot send as"),
+        ("Alice", "sig three", "nobody@example.org", "cannot send as"),
+    ];
+    for (name, sig, identity, why) in refused {
+        let (status, _, page) = profile(name, sig, identity);
+        assert_eq!(status, 422, "{name:?} {identity}");
+        assert!(
+            page.contains("role=\"alert\"") && page.contains(why),
+            "{why}: {page:.2000}"
+        );
+        if sig.len() < 100 && !sig.contains('\u{7}') {
+            assert!(page.contains(sig), "typed signature kept");
+        }
+    }
+    let d = Directory::open(&t.join("directory")).unwrap();
+    assert_eq!(
+        d.settings(ALICE).unwrap().signature,
+        "Alice\nTent 4, north camp"
+    );
+    assert_eq!(d.user(ALICE).unwrap().unwrap().full_name, "Alice Field");
+    drop(d);
+    // Without the CSRF token, or from another origin: 403.
+    let (status, _, _) = post_settings(addr, &alice, &[("op", "profile"), ("full_name", "X")]);
+    assert_eq!(status, 403);
+    let (status, _, _) = request(
+        addr,
+        "POST",
+        "/settings",
+        None,
+        &[FORM, ("cookie", &alice), ("origin", "https://evil.example")],
+        &form(&[("csrf", &token), ("op", "profile"), ("full_name", "X")]),
+    );
+    assert_eq!(status, 403);
+
+    // The vacation: refused forms first, then one that is saved.
+    let vacation = |enabled: &str, body: &str, first: &str, last: &str, days: &str| {
+        post_settings(
+            addr,
+            &alice,
+            &[
+                ("csrf", &token),
+                ("op", "vacation"),
+                ("enabled", enabled),
+                ("subject", ""),
+                ("body", body),
+                ("first", first),
+                ("last", last),
+                ("days", days),
+            ],
+        )
+    };
+    let bad: &[(&str, &str, &str, &str, &str, &str)] = &[
+        ("1", "", "", "", "7", "needs a text"),
+        ("1", "Away one", "24.12.2026", "", "7", "must be a date"),
+        (
+            "1",
+            "Away two",
+            "2026-12-24",
+            "2026-12-01",
+            "7",
+            "before the first",
+        ),
+        ("1", "Away three", "", "", "0", "from 1 to 365"),
+        ("1", "Away four", "", "", "lots", "from 1 to 365"),
+        ("1", "bell \u{7}", "", "", "7", "plain text"),
+    ];
+    for (enabled, body, first, last, days, why) in bad {
+        let (status, _, page) = vacation(enabled, body, first, last, days);
+        assert_eq!(status, 422, "{why}");
+        assert!(page.contains(why), "{why}: {page:.2000}");
+        if body.starts_with("Away") {
+            assert!(page.contains(body), "typed reply kept");
+        }
+    }
+    assert_eq!(
+        Directory::open(&t.join("directory"))
+            .unwrap()
+            .vacation(ALICE)
+            .unwrap(),
+        None
+    );
+    let (status, location, _) = vacation("1", "In the field until Friday.", "2020-01-01", "", "7");
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/settings?notice=vacation")
+    );
+    let (_, _, page) = request(addr, "GET", "/settings", None, &[("cookie", &alice)], "");
+    assert!(page.contains("In the field until Friday.") && page.contains("value=\"2020-01-01\""));
+
+    // Bob writes from the webmail, twice: one automatic reply.
+    let bob = sign_in(addr, BOB, PASSWORD).unwrap();
+    let bob_token = csrf_of(&inbox(addr, &bob).1);
+    for _ in 0..2 {
+        let (status, _, body) = curl_post(
+            addr,
+            &bob,
+            &[
+                ("csrf", &bob_token),
+                ("action", "send"),
+                ("from", BOB),
+                ("to", ALICE),
+                ("subject", "Water supply"),
+                ("body", "How much is left?"),
+            ],
+            &[],
+            &[],
+        );
+        assert_eq!(status, 303, "{body:.500}");
+    }
+    let got = messages(t, BOB, "INBOX");
+    assert_eq!(got.len(), 1, "one automatic reply");
+    let reply = String::from_utf8_lossy(&got[0].2).into_owned();
+    assert!(reply.contains("Subject: Auto: Water supply"), "{reply}");
+    assert!(reply.contains("Auto-Submitted: auto-replied"));
+    assert!(reply.contains("In the field until Friday."));
+    assert!(reply.contains("Alice Field"), "the display name: {reply}");
+
+    // A search of every folder finds messages in each; a row's action
+    // reaches its own folder.
+    let root = t.join("mail");
+    let msg = |subject: &str, body: &str| {
+        format!(
+            "From: Carol <carol@example.org>\r\nTo: {ALICE}\r\nSubject: {subject}\r\n\r\n{body}\r\n"
+        )
+    };
+    for (folder, subject) in [
+        ("", "Generator fuel"),
+        ("Archive", "Fuel order"),
+        ("Archive", "Tents"),
+    ] {
+        outpost_store::deliver(
+            &root,
+            "outpost.lan",
+            "alice",
+            folder,
+            msg(subject, "diesel").as_bytes(),
+        )
+        .unwrap();
+    }
+    // A word split by a quoted-printable soft break is found decoded.
+    let qp = format!(
+        "From: carol@example.org\r\nTo: {ALICE}\r\nSubject: Maps\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+         more fu=\r\nel needed\r\n"
+    );
+    outpost_store::deliver(&root, "outpost.lan", "alice", "Archive", qp.as_bytes()).unwrap();
+    let search = |q: &str| {
+        request(
+            addr,
+            "GET",
+            &format!("/mail/?f=INBOX&q={q}&in=all"),
+            None,
+            &[("cookie", &alice)],
+            "",
+        )
+        .2
+    };
+    let page = search("fuel");
+    assert!(page.contains("All folders"), "{page:.2000}");
+    for s in ["Generator fuel", "Fuel order", "Maps"] {
+        assert!(page.contains(s), "{s} found");
+    }
+    assert!(!page.contains("Tents"));
+    let page_inbox = request(
+        addr,
+        "GET",
+        "/mail/?f=INBOX&q=fuel",
+        None,
+        &[("cookie", &alice)],
+        "",
+    )
+    .2;
+    assert!(page_inbox.contains("Generator fuel") && !page_inbox.contains("Fuel order"));
+    // Body words count, and every word must match.
+    let page = search("diesel+tents");
+    assert!(page.contains("Tents") && !page.contains("Fuel order"));
+    // Hostile searches: long, many words, wildcards and IMAP syntax are
+    // plain words.
+    for q in [
+        "%2A",
+        "OR+NOT+ALL",
+        &"x".repeat(5000),
+        &"qz+".repeat(500),
+        "%22%29%28",
+    ] {
+        let (status, _, page) = request(
+            addr,
+            "GET",
+            &format!("/mail/?q={q}&in=all"),
+            None,
+            &[("cookie", &alice)],
+            "",
+        );
+        assert_eq!(status, 200);
+        assert!(page.contains("No messages."), "{q:.40}");
+    }
+    // Flag the Archive hit from the all-folder list.
+    let uid = messages(t, ALICE, "Archive")
+        .into_iter()
+        .find(|m| String::from_utf8_lossy(&m.2).contains("Fuel order"))
+        .unwrap()
+        .0;
+    let pick = format!("{uid}:Archive");
+    let (status, _, _) = request(
+        addr,
+        "POST",
+        "/mail/act",
+        None,
+        &[FORM, ("cookie", &alice)],
+        &form(&[
+            ("csrf", &token),
+            ("f", "INBOX"),
+            ("do", "flag"),
+            ("uid", &pick),
+        ]),
+    );
+    assert_eq!(status, 303);
+    let flagged = messages(t, ALICE, "Archive");
+    assert!(
+        flagged.iter().any(|m| m.0 == uid && m.1.contains('F')),
+        "{flagged:?}"
+    );
+    // A pick naming a folder outside the mailbox is no folder.
+    let (status, _, _) = request(
+        addr,
+        "POST",
+        "/mail/act",
+        None,
+        &[FORM, ("cookie", &alice)],
+        &form(&[
+            ("csrf", &token),
+            ("f", "INBOX"),
+            ("do", "flag"),
+            ("uid", "1:../../bob"),
+        ]),
+    );
+    assert_eq!(status, 404);
+}
