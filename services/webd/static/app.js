@@ -78,7 +78,9 @@
       // keepalive lets a save started as the page goes away finish (its
       // body must stay small: no new files).
       var small = !(attach && attach.files.length);
-      fetch(form.action, { method: "POST", body: data, credentials: "same-origin", keepalive: small, headers: { "Accept": "application/json" } })
+      // getAttribute: the Send/Save buttons are named "action", which
+      // shadows form.action.
+      fetch(form.getAttribute("action"), { method: "POST", body: data, credentials: "same-origin", keepalive: small, headers: { "Accept": "application/json" } })
         .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
         .then(function (j) {
           form.elements.draft.value = j.draft;
@@ -102,6 +104,39 @@
       sending = true;
     });
     window.addEventListener("pageshow", function (e) { if (e.persisted) sending = false; });
+    // Address completion: the part after the last comma of To, Cc or
+    // Bcc is looked up (contacts, then the directory) and offered in a
+    // datalist whose values keep what was typed before it.
+    var suggest = document.createElement("datalist");
+    suggest.id = "addr-suggest";
+    form.appendChild(suggest);
+    var timer = null, asked = "";
+    ["to", "cc", "bcc"].forEach(function (id) {
+      var box = document.getElementById(id);
+      if (!box) return;
+      box.setAttribute("list", "addr-suggest");
+      box.addEventListener("input", function () {
+        clearTimeout(timer);
+        timer = setTimeout(function () {
+          var v = box.value, cut = Math.max(v.lastIndexOf(","), v.lastIndexOf(";"));
+          var head = cut < 0 ? "" : v.slice(0, cut + 1) + " ", word = v.slice(cut + 1).trim();
+          if (!word || word === asked) return;
+          asked = word;
+          fetch("/mail/addresses?q=" + encodeURIComponent(word), { credentials: "same-origin" })
+            .then(function (r) { return r.ok ? r.json() : []; })
+            .then(function (list) {
+              while (suggest.firstChild) suggest.removeChild(suggest.firstChild);
+              list.forEach(function (p) {
+                var o = document.createElement("option");
+                o.value = head + (p.name ? p.name.replace(/[<>,;"]/g, "") + " <" + p.address + ">" : p.address) + ", ";
+                o.textContent = p.name ? p.name + " <" + p.address + ">" : p.address;
+                suggest.appendChild(o);
+              });
+            })
+            .catch(function () {});
+        }, 150);
+      });
+    });
     setInterval(save, 30000);
     document.addEventListener("visibilitychange", function () { if (document.hidden) save(); });
   }

@@ -21,6 +21,7 @@ pub mod admin;
 pub mod assets;
 pub mod compose;
 pub mod mail;
+pub mod people;
 pub mod sanitize;
 pub mod session;
 pub mod settings;
@@ -185,6 +186,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/mail/folders", get(mail::manage).post(mail::folders))
         .route("/mail/compose", get(compose::compose))
         .route("/mail/send", post(compose::send))
+        .route("/mail/addresses", get(people::addresses))
         .route("/settings", get(settings::show).post(settings::save))
         .route("/admin", get(|| async { Redirect::to("/admin/") }))
         .route("/admin/", get(admin::console))
@@ -218,10 +220,11 @@ async fn dav(
 }
 
 /// The CSP of every page: scripts and styles from this server only, no
-/// inline script, no plugins, no framing by anyone, forms to this server.
+/// inline script, no plugins, no framing by anyone, forms and the
+/// scripts' requests (draft autosave, address completion) to this server.
 pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; frame-src 'self'; form-action 'self'; base-uri 'none'; \
-     frame-ancestors 'none'";
+     img-src 'self' data:; frame-src 'self'; connect-src 'self'; form-action 'self'; \
+     base-uri 'none'; frame-ancestors 'none'";
 
 async fn security_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();

@@ -122,6 +122,10 @@ with sync_playwright() as p:
             d.dismiss()
 
     page.on("dialog", on_dialog)
+    # The page's own scripts must never be refused their requests (a CSP
+    # without connect-src once blocked the autosave silently).
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if ("Fetch API" in m.text or "connect-src" in m.text) else None)
 
     # Signed out: / leads to the sign-in page.
     page.goto(args.base + "/")
@@ -279,6 +283,11 @@ with sync_playwright() as p:
     # here: they wait in the queue, as SMTP submissions do).
     page.goto(args.base + "/mail/")
     page.get_by_role("link", name="Compose").click()
+    # Address completion offers Bob (from the directory) as one types.
+    page.get_by_label("To", exact=True).press_sequentially("dana@example.net, bo")
+    expect(page.locator("#addr-suggest option").first).to_have_attribute(
+        "value", re.compile(r"^dana@example\.net, .*" + re.escape(args.bob) + ">?, $")
+    )
     page.get_by_label("To", exact=True).fill(f"Bob <{args.bob}>, dana@example.net")
     page.get_by_label("Bcc", exact=True).fill("erin@example.net")
     page.get_by_label("Subject", exact=True).fill("Lunch plan")
@@ -369,6 +378,13 @@ with sync_playwright() as p:
     page.get_by_label("Attach files").set_input_files(
         files=[{"name": "plan.bin", "mimeType": "application/octet-stream", "buffer": ATTACHMENT}]
     )
+    # The autosave (here: the tab hidden) files it without leaving the page.
+    page.evaluate("Object.defineProperty(document, 'hidden', {value: true, configurable: true}); document.dispatchEvent(new Event('visibilitychange'))")
+    expect(page.locator("#draft-status")).to_contain_text("Draft saved at")
+    expect(page.get_by_role("checkbox", name=re.compile("plan.bin"))).to_be_checked()
+    auto = imap_messages(args.alice, "Drafts", "ALL")
+    check(len(auto) == 1 and auto[0][1]["Subject"] == "Site plan" and b"\\Draft" in auto[0][0], "the autosave filed the draft with \\Draft")
+    page.evaluate("delete document.hidden")
     page.get_by_role("button", name="Save draft").click()
     expect(page.get_by_role("status")).to_contain_text("Draft saved")
     page.locator("nav.folders").get_by_role("link", name="Drafts").click()
@@ -542,6 +558,7 @@ with sync_playwright() as p:
     check(r["Auto-Submitted"] == "auto-replied" and r["In-Reply-To"] == "<away-1@outpost.lan>", "the reply is automatic and threaded")
     check("In the field until Friday." in r.get_content() and "Alice Field" in r["From"], "the reply's text and name")
 
+    check(not refused, f"no script request refused by the page's CSP: {refused}")
     check(not external, f"no request left loopback: {external}")
     browser.close()
 

@@ -988,3 +988,106 @@ fn settings_vacation_and_a_search_of_every_folder_over_http() {
     );
     assert_eq!(status, 404);
 }
+
+/// Address completion: a contact PUT over CardDAV and the directory's
+/// users and groups are suggested, contacts first, each address once;
+/// another user's contacts never are; a changed card is seen at once;
+/// hostile queries answer an empty list, and a signed-out request none.
+#[test]
+fn address_completion_from_contacts_and_the_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let cfg = config(t);
+    let mut dir = Directory::open(&t.join("directory")).unwrap();
+    let mut dana = NewUser::new("dana@outpost.lan", PASSWORD);
+    dana.full_name = "Dana Field".into();
+    dir.add_user(&dana).unwrap();
+    dir.add_group("field-team@outpost.lan", "Field team")
+        .unwrap();
+    drop(dir);
+    outpost_davstore::create_default_collections(&t.join("dav/collections"), BOB).unwrap();
+    let (_daemon, addr) = start(t, &cfg);
+    let card = |uid: &str, name: &str, email: &str| {
+        format!(
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:{name}\r\nEMAIL:{email}\r\nEND:VCARD\r\n"
+        )
+    };
+    let put = |user: &str, name: &str, body: &str| {
+        let (status, _, text) = request(
+            addr,
+            "PUT",
+            &format!("/dav/{user}/contacts/{name}.vcf"),
+            Some(user),
+            &[("content-type", "text/vcard")],
+            body,
+        );
+        assert!(
+            status == 201 || status == 204,
+            "PUT {name}: {status} {text}"
+        );
+    };
+    put(
+        ALICE,
+        "erin",
+        &card("erin", "Erin Fieldhouse", "erin@example.org"),
+    );
+    put(
+        BOB,
+        "secret",
+        &card("secret", "Fiona Secret", "fiona@example.net"),
+    );
+    let alice = sign_in(addr, ALICE, PASSWORD).unwrap();
+    let ask = |q: &str| -> serde_json::Value {
+        let (status, headers, body) = request(
+            addr,
+            "GET",
+            &format!("/mail/addresses?q={q}"),
+            None,
+            &[("cookie", &alice)],
+            "",
+        );
+        assert_eq!(status, 200, "{q}");
+        assert!(
+            headers
+                .iter()
+                .any(|(k, v)| k == "cache-control" && v.contains("no-store"))
+        );
+        serde_json::from_str(&body).unwrap()
+    };
+    let addrs = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["address"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let got = ask("fiel");
+    assert_eq!(
+        addrs(&got),
+        [
+            "erin@example.org",
+            "dana@outpost.lan",
+            "field-team@outpost.lan"
+        ],
+        "{got}"
+    );
+    assert_eq!(got[0]["name"], "Erin Fieldhouse");
+    assert_eq!(addrs(&ask("DANA")), ["dana@outpost.lan"]);
+    // Bob's contact is his.
+    assert_eq!(addrs(&ask("fiona")), Vec::<String>::new());
+    // A card changed over CardDAV is seen at once.
+    put(
+        ALICE,
+        "erin",
+        &card("erin", "Erin Fieldhouse", "erin@new.example.org"),
+    );
+    assert_eq!(addrs(&ask("erin")), ["erin@new.example.org"]);
+    // Hostile queries: nothing, never an error.
+    for q in ["", "%00", &"x".repeat(5000), "%25", "*", "%3Cscript%3E"] {
+        assert_eq!(addrs(&ask(q)), Vec::<String>::new(), "{q:.20}");
+    }
+    // Signed out: the sign-in page, no list.
+    let (status, _, body) = request(addr, "GET", "/mail/addresses?q=dana", None, &[], "");
+    assert_eq!(status, 303);
+    assert!(!body.contains("dana@"));
+}
