@@ -63,9 +63,319 @@ pub fn add_user(config: &Config, dir: &mut Directory, mut new: NewUser) -> Resul
     }
 }
 
+/// Creates a group with its members, or nothing: every member address is
+/// checked before the group is made.
+pub fn add_group(
+    config: &Config,
+    dir: &mut Directory,
+    address: &str,
+    name: &str,
+    members: &[String],
+) -> Result<String, String> {
+    let nothing = |e: outpost_directory::Error| format!("{e}; nothing changed");
+    let address = outpost_directory::normalize_address(address).map_err(nothing)?;
+    check_local_domain(config, dir, &address)?;
+    let members = members
+        .iter()
+        .map(|m| outpost_directory::normalize_address(m))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(nothing)?;
+    dir.add_group(&address, name.trim()).map_err(nothing)?;
+    for m in &members {
+        if let Err(e) = dir.add_member(&address, m) {
+            let _ = dir.delete_group(&address);
+            return Err(nothing(e));
+        }
+    }
+    Ok(format!(
+        "added group {address} with {} members",
+        members.len()
+    ))
+}
+
+/// Makes mail to `x@alias_domain` go to `x@target_domain`, a local domain.
+pub fn add_domain_alias(
+    config: &Config,
+    dir: &mut Directory,
+    alias_domain: &str,
+    target_domain: &str,
+) -> Result<String, String> {
+    let (alias, target) = (
+        alias_domain.trim().to_ascii_lowercase(),
+        target_domain.trim().to_ascii_lowercase(),
+    );
+    if !config.is_local_domain(&target) {
+        return Err(format!(
+            "{target} is not a local mail domain (general.domains); nothing changed"
+        ));
+    }
+    if config.is_local_domain(&alias) {
+        return Err(format!(
+            "{alias} is a mail domain of its own; nothing changed"
+        ));
+    }
+    dir.add_domain_alias(&alias, &target)
+        .map_err(|e| format!("{e}; nothing changed"))?;
+    Ok(format!("{alias} -> {target}"))
+}
+
+/// A size as an admin writes it: bytes, or a number with `K`, `M`, `G`
+/// or `T` (binary multiples; `KB`, `MiB`, … and spaces are accepted too).
+/// `0` or `none` is no quota.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase().replace(' ', "");
+    if t.is_empty() || t == "none" || t == "unlimited" {
+        return Ok(0);
+    }
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let shift = match unit.trim_end_matches("ib").trim_end_matches('b') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => {
+            return Err(format!(
+                "{s:?} is not a size (e.g. 500M, 2G); nothing changed"
+            ));
+        }
+    };
+    n.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .filter(|n| *n <= i64::MAX as u64)
+        .ok_or_else(|| format!("{s:?} is not a size (e.g. 500M, 2G); nothing changed"))
+}
+
+/// A size for people: `2.0 GiB`, `500 MiB`, `12 KiB`, `0`.
+pub fn show_size(n: u64) -> String {
+    const UNITS: [(&str, u32); 4] = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
+    for (u, shift) in UNITS {
+        if n >= 1u64 << shift {
+            let v = n as f64 / (1u64 << shift) as f64;
+            return if v.fract() == 0.0 {
+                format!("{v:.0} {u}")
+            } else {
+                format!("{v:.1} {u}")
+            };
+        }
+    }
+    n.to_string()
+}
+
+/// Changes an existing user (`outpostctl user set`, the console's *Save*).
+/// Returns what to tell the admin.
+pub fn update_user(
+    dir: &mut Directory,
+    address: &str,
+    change: &outpost_directory::UserUpdate,
+) -> Result<String, String> {
+    // The last enabled administrator keeps the role: without one nobody
+    // can reach the console to give it back.
+    if let Some(roles) = &change.roles
+        && !roles.iter().any(|r| r.trim().eq_ignore_ascii_case("admin"))
+    {
+        let users = dir.users().map_err(|e| format!("{e}; nothing changed"))?;
+        let admins: Vec<&str> = users
+            .iter()
+            .filter(|u| u.enabled && u.roles.iter().any(|r| r == "admin"))
+            .map(|u| u.address.as_str())
+            .collect();
+        let me = address.trim().to_ascii_lowercase();
+        if admins == [me.as_str()] {
+            return Err(format!(
+                "{me} is the last administrator and keeps the admin role; nothing changed"
+            ));
+        }
+    }
+    let u = dir
+        .update_user(address, change)
+        .map_err(|e| format!("{e}; nothing changed"))?;
+    Ok(format!(
+        "{}: name {:?}, roles {}, quota {}, upstream {}",
+        u.address,
+        u.full_name,
+        if u.roles.is_empty() {
+            "none".into()
+        } else {
+            u.roles.join(",")
+        },
+        if u.quota == 0 {
+            "none".into()
+        } else {
+            show_size(u.quota)
+        },
+        if u.upstream.is_empty() {
+            "none"
+        } else {
+            &u.upstream
+        }
+    ))
+}
+
+/// One listener of a daemon and whether it answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceState {
+    /// `outpost-smtpd`, `outpost-imapd` or `outpost-webd`.
+    pub daemon: &'static str,
+    /// What it serves there (`SMTP (MX)`, `IMAPS`, …).
+    pub service: &'static str,
+    /// The configured address.
+    pub listen: std::net::SocketAddr,
+    /// `Ok(greeting or "accepting connections")`, or why not.
+    pub state: Result<String, String>,
+}
+
+/// Every configured listener of every daemon, tried from this machine: a
+/// TCP connect (an unspecified address is tried on loopback) within
+/// `timeout`, and for SMTP, IMAP and POP3 the first line of the greeting.
+/// The listeners are tried at once, so the whole check takes at most
+/// about `timeout` twice.
+pub fn service_states(config: &Config, timeout: std::time::Duration) -> Vec<ServiceState> {
+    use std::io::Read as _;
+    let list: Vec<(&'static str, &'static str, bool, &Vec<std::net::SocketAddr>)> = vec![
+        ("outpost-smtpd", "SMTP (MX)", true, &config.smtp.mx_listen),
+        (
+            "outpost-smtpd",
+            "Submission",
+            true,
+            &config.smtp.submission_listen,
+        ),
+        (
+            "outpost-smtpd",
+            "Submissions (TLS)",
+            false,
+            &config.smtp.submissions_listen,
+        ),
+        ("outpost-imapd", "IMAP", true, &config.imap.imap_listen),
+        ("outpost-imapd", "IMAPS", false, &config.imap.imaps_listen),
+        ("outpost-imapd", "POP3", true, &config.imap.pop3_listen),
+        ("outpost-imapd", "POP3S", false, &config.imap.pop3s_listen),
+        ("outpost-webd", "HTTPS", false, &config.web.listen),
+        ("outpost-webd", "HTTP", false, &config.web.plain_listen),
+    ];
+    let probe = |addr: std::net::SocketAddr, greets: bool| -> Result<String, String> {
+        let mut target = addr;
+        if target.ip().is_unspecified() {
+            target.set_ip(match target.ip() {
+                std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let mut s = std::net::TcpStream::connect_timeout(&target, timeout)
+            .map_err(|e| format!("not answering ({e})"))?;
+        if !greets {
+            return Ok("accepting connections".into());
+        }
+        s.set_read_timeout(Some(timeout))
+            .map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 256];
+        let mut got = Vec::new();
+        while !got.contains(&b'\n') && got.len() < buf.len() {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => return Err(format!("connected, but no greeting ({e})")),
+            }
+        }
+        let line: String = String::from_utf8_lossy(&got)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(120)
+            .collect();
+        if line.starts_with("220") || line.starts_with("* OK") || line.starts_with("+OK") {
+            Ok(line)
+        } else {
+            Err(format!("connected, but it said {line:?}"))
+        }
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = list
+            .iter()
+            .flat_map(|(daemon, service, greets, addrs)| {
+                addrs.iter().map(move |a| (*daemon, *service, *greets, *a))
+            })
+            .map(|(daemon, service, greets, listen)| {
+                let probe = &probe;
+                scope.spawn(move || ServiceState {
+                    daemon,
+                    service,
+                    listen,
+                    state: probe(listen, greets),
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_parse_and_print() {
+        for (s, n) in [
+            ("0", 0),
+            ("none", 0),
+            ("", 0),
+            ("1024", 1024),
+            ("500M", 500 << 20),
+            ("2G", 2 << 30),
+            ("2 GiB", 2 << 30),
+            ("10kb", 10 << 10),
+            ("1T", 1 << 40),
+        ] {
+            assert_eq!(parse_size(s), Ok(n), "{s}");
+        }
+        for bad in ["-1", "1.5G", "12X", "G", "99999999999T", "1e9"] {
+            assert!(
+                parse_size(bad).unwrap_err().ends_with("nothing changed"),
+                "{bad}"
+            );
+        }
+        assert_eq!(show_size(2 << 30), "2 GiB");
+        assert_eq!(show_size(1536 << 10), "1.5 MiB");
+        assert_eq!(show_size(100), "100");
+    }
+
+    #[test]
+    fn service_states_tell_answering_from_silent_listeners() {
+        use std::io::Write as _;
+        let smtp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let smtp_addr = smtp.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for c in smtp.incoming() {
+                let _ = c.unwrap().write_all(b"220 mx.test ESMTP Outpost\r\n");
+            }
+        });
+        let mut config = Config::default();
+        config.smtp.mx_listen = vec![smtp_addr];
+        config.smtp.submission_listen = vec![silent.local_addr().unwrap()];
+        config.smtp.submissions_listen = vec![];
+        config.imap.imap_listen = vec![closed];
+        config.imap.imaps_listen = vec![];
+        config.imap.pop3_listen = vec![];
+        config.imap.pop3s_listen = vec![];
+        config.web.listen = vec![silent.local_addr().unwrap()];
+        config.web.plain_listen = vec![];
+        let got = service_states(&config, std::time::Duration::from_millis(500));
+        let by = |s: &str| got.iter().find(|x| x.service == s).unwrap().state.clone();
+        assert_eq!(by("SMTP (MX)"), Ok("220 mx.test ESMTP Outpost".into()));
+        assert!(by("Submission").unwrap_err().contains("no greeting"));
+        assert!(by("IMAP").unwrap_err().starts_with("not answering"));
+        assert_eq!(by("HTTPS"), Ok("accepting connections".into()));
+        assert_eq!(got.len(), 4);
+    }
 
     #[test]
     fn a_user_is_added_with_a_mailbox_or_not_at_all() {

@@ -260,6 +260,40 @@ impl NewUser {
     }
 }
 
+/// Changes to an existing user ([`Directory::update_user`]); `None`
+/// leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserUpdate {
+    /// Display name.
+    pub full_name: Option<String>,
+    /// Roles (replacing the old ones).
+    pub roles: Option<Vec<String>>,
+    /// Quota in bytes, 0 for none.
+    pub quota: Option<u64>,
+    /// Upstream identity, empty for none.
+    pub upstream: Option<String>,
+}
+
+/// Most roles a user may have.
+pub const MAX_ROLES: usize = 16;
+
+/// Checks a role name: 1–32 of `a-z`, `0-9`, `-`, `_`, starting with a
+/// letter.
+pub fn check_role(role: &str) -> Result<()> {
+    let ok = (1..=32).contains(&role.len())
+        && role.starts_with(|c: char| c.is_ascii_lowercase())
+        && role
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "role {role:?}: 1 to 32 of a-z, 0-9, - and _, starting with a letter"
+        )))
+    }
+}
+
 /// What a user sets for themself (the webmail's Settings page).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Settings {
@@ -661,6 +695,101 @@ fn split_list(s: &str) -> Vec<String> {
 }
 
 impl Directory {
+    /// Changes an existing user's display name, roles, quota or upstream
+    /// identity in one transaction. Refuses an unknown user, a name over
+    /// one line or 200 bytes, a bad role name or more than [`MAX_ROLES`],
+    /// a quota past 2^63 and an upstream identity that is not an address;
+    /// nothing changes then. New roles take effect at the user's next
+    /// request (sessions check the account each time).
+    pub fn update_user(&mut self, address: &str, u: &UserUpdate) -> Result<User> {
+        let address = address.trim().to_ascii_lowercase();
+        if let Some(n) = &u.full_name
+            && (n.trim().len() > 200 || n.chars().any(char::is_control))
+        {
+            return Err(Error::Invalid(
+                "the display name must be one line of at most 200 bytes".into(),
+            ));
+        }
+        let roles = match &u.roles {
+            Some(r) => {
+                let mut r: Vec<String> = r.iter().map(|x| x.trim().to_ascii_lowercase()).collect();
+                r.retain(|x| !x.is_empty());
+                r.sort();
+                r.dedup();
+                for x in &r {
+                    check_role(x)?;
+                }
+                if r.len() > MAX_ROLES {
+                    return Err(Error::Invalid(format!("at most {MAX_ROLES} roles")));
+                }
+                Some(r.join(","))
+            }
+            None => None,
+        };
+        let quota = match u.quota {
+            Some(q) => Some(
+                i64::try_from(q).map_err(|_| Error::Invalid("the quota is too large".into()))?,
+            ),
+            None => None,
+        };
+        let upstream = match u.upstream.as_deref().map(str::trim) {
+            Some("") => Some(String::new()),
+            Some(x) => Some(normalize_address(x)?),
+            None => None,
+        };
+        let tx = self.conn.transaction()?;
+        let found: bool = tx
+            .query_row(
+                "SELECT 1 FROM users WHERE address = ?1",
+                params![address],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if !found {
+            return Err(Error::NotFound(address));
+        }
+        if let Some(n) = &u.full_name {
+            tx.execute(
+                "UPDATE users SET full_name = ?2 WHERE address = ?1",
+                params![address, n.trim()],
+            )?;
+        }
+        if let Some(r) = &roles {
+            tx.execute(
+                "UPDATE users SET roles = ?2 WHERE address = ?1",
+                params![address, r],
+            )?;
+        }
+        if let Some(q) = quota {
+            tx.execute(
+                "UPDATE users SET quota = ?2 WHERE address = ?1",
+                params![address, q],
+            )?;
+        }
+        if let Some(up) = &upstream {
+            tx.execute(
+                "UPDATE users SET upstream = ?2 WHERE address = ?1",
+                params![address, up],
+            )?;
+        }
+        tx.commit()?;
+        self.user(&address)?.ok_or(Error::NotFound(address))
+    }
+
+    /// Removes the domain alias `alias_domain`.
+    pub fn remove_domain_alias(&mut self, alias_domain: &str) -> Result<()> {
+        let a = alias_domain.trim().to_ascii_lowercase();
+        if self.conn.execute(
+            "DELETE FROM domain_aliases WHERE alias_domain = ?1",
+            params![a],
+        )? == 0
+        {
+            return Err(Error::NotFound(a));
+        }
+        Ok(())
+    }
+
     /// The user's own settings (defaults when never set).
     pub fn settings(&self, address: &str) -> Result<Settings> {
         let address = address.trim().to_ascii_lowercase();

@@ -48,6 +48,9 @@ enum Command {
     /// The server certificate and the local certificate authority.
     #[command(subcommand)]
     Tls(TlsCmd),
+    /// Whether each daemon's listeners answer (exit status 1 if one
+    /// does not).
+    Status,
     /// Give users without a password a generated one (run at every boot
     /// by outpost-firstboot.service) and remove notes of changed ones.
     #[command(name = "first-boot")]
@@ -117,6 +120,27 @@ enum UserCmd {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Change a user's name, roles, quota or upstream identity (what is
+    /// not given stays as it is).
+    Set {
+        /// The address.
+        address: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Role (repeatable; replaces the user's roles).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Remove every role.
+        #[arg(long, conflicts_with = "roles")]
+        no_roles: bool,
+        /// Quota: bytes or a size such as 500M or 2G (0 or none: no quota).
+        #[arg(long)]
+        quota: Option<String>,
+        /// Identity at the upstream (empty: none).
+        #[arg(long)]
+        upstream: Option<String>,
     },
     /// Enable or disable a user.
     Enable {
@@ -204,6 +228,11 @@ enum DomainAliasCmd {
         /// e.g. outpost.lan
         target_domain: String,
     },
+    /// Remove a domain alias.
+    Del {
+        /// e.g. outpost.example
+        alias_domain: String,
+    },
     /// List domain aliases.
     List,
 }
@@ -263,7 +292,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Tls(TlsCmd::Status) => tls_status(&config),
         Command::FirstBoot => first_boot(&config),
+        Command::Status => status(&config),
     }
+}
+
+/// `status`: each configured listener tried from here.
+fn status(config: &Config) -> anyhow::Result<()> {
+    let states = outpost_admin::service_states(config, std::time::Duration::from_secs(2));
+    let down = states.iter().filter(|s| s.state.is_err()).count();
+    let rows: Vec<Vec<String>> = states
+        .into_iter()
+        .map(|s| {
+            let (ok, said) = match s.state {
+                Ok(t) => ("up", t),
+                Err(t) => ("DOWN", t),
+            };
+            vec![
+                s.daemon.into(),
+                s.service.into(),
+                s.listen.to_string(),
+                ok.into(),
+                said,
+            ]
+        })
+        .collect();
+    table(&["DAEMON", "SERVICE", "LISTEN", "STATE", "DETAIL"], &rows);
+    if down > 0 {
+        bail!("{down} listener(s) not answering");
+    }
+    Ok(())
 }
 
 fn renew_before(config: &Config) -> time::Duration {
@@ -487,6 +544,27 @@ fn user(config: &Config, cmd: UserCmd) -> anyhow::Result<()> {
             println!("password of {address} changed");
             retire_notes(config, &dir);
         }
+        UserCmd::Set {
+            address,
+            name,
+            roles,
+            no_roles,
+            quota,
+            upstream,
+        } => {
+            let change = outpost_directory::UserUpdate {
+                full_name: name,
+                roles: (no_roles || !roles.is_empty()).then_some(roles),
+                quota: quota
+                    .map(|q| outpost_admin::parse_size(&q))
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                upstream,
+            };
+            let done = outpost_admin::update_user(&mut dir, &address, &change)
+                .map_err(anyhow::Error::msg)?;
+            println!("{done}");
+        }
         UserCmd::Enable { address, off } => {
             dir.set_enabled(&address, !off)?;
             println!("{address} {}", if off { "disabled" } else { "enabled" });
@@ -527,18 +605,10 @@ fn group(config: &Config, cmd: GroupCmd) -> anyhow::Result<()> {
             name,
             members,
         } => {
-            let address = outpost_directory::normalize_address(&address)?;
-            check_local_domain(config, &dir, &address)?;
-            for m in &members {
-                outpost_directory::normalize_address(m)
-                    .map_err(|e| anyhow::anyhow!("{e}; nothing changed"))?;
-            }
-            dir.add_group(&address, &name)
-                .map_err(|e| anyhow::anyhow!("{e}; nothing changed"))?;
-            for m in &members {
-                dir.add_member(&address, m)?;
-            }
-            println!("added group {address} with {} members", members.len());
+            // The same steps and words as the web admin console's.
+            let done = outpost_admin::add_group(config, &mut dir, &address, &name, &members)
+                .map_err(anyhow::Error::msg)?;
+            println!("{done}");
         }
         GroupCmd::Del { address } => {
             dir.delete_group(&address)?;
@@ -579,13 +649,15 @@ fn domain_alias(config: &Config, cmd: DomainAliasCmd) -> anyhow::Result<()> {
             alias_domain,
             target_domain,
         } => {
-            if !config.is_local_domain(&target_domain) {
-                bail!(
-                    "{target_domain} is not a local mail domain (general.domains); nothing changed"
-                );
-            }
-            dir.add_domain_alias(&alias_domain, &target_domain)?;
-            println!("{alias_domain} -> {target_domain}");
+            let done =
+                outpost_admin::add_domain_alias(config, &mut dir, &alias_domain, &target_domain)
+                    .map_err(anyhow::Error::msg)?;
+            println!("{done}");
+        }
+        DomainAliasCmd::Del { alias_domain } => {
+            dir.remove_domain_alias(&alias_domain)
+                .map_err(|e| anyhow::anyhow!("{e}; nothing changed"))?;
+            println!("removed {}", alias_domain.trim().to_ascii_lowercase());
         }
         DomainAliasCmd::List => {
             let rows: Vec<Vec<String>> = dir

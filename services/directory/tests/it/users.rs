@@ -255,3 +255,98 @@ fn version_1_directory_is_migrated() {
         .unwrap();
     assert!(!old);
 }
+
+#[test]
+fn users_are_updated_field_by_field_and_bad_changes_are_refused() {
+    use outpost_directory::UserUpdate;
+    let (_t, mut d) = dir();
+    d.add_user(&NewUser::new("alice@outpost.test", "correct horse"))
+        .unwrap();
+    let u = d
+        .update_user(
+            "Alice@Outpost.Test",
+            &UserUpdate {
+                full_name: Some(" Alice L ".into()),
+                roles: Some(vec![
+                    "user".into(),
+                    "Admin".into(),
+                    "admin".into(),
+                    "".into(),
+                ]),
+                quota: Some(5 << 30),
+                upstream: Some("Alice@Company.Example".into()),
+            },
+        )
+        .unwrap();
+    assert_eq!(u.full_name, "Alice L");
+    assert_eq!(u.roles, ["admin", "user"]);
+    assert_eq!(u.quota, 5 << 30);
+    assert_eq!(u.upstream, "alice@company.example");
+    // None leaves a field alone; an empty upstream clears it.
+    let u = d
+        .update_user(
+            "alice@outpost.test",
+            &UserUpdate {
+                upstream: Some(String::new()),
+                ..UserUpdate::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (u.full_name.as_str(), u.quota, u.upstream.as_str()),
+        ("Alice L", 5 << 30, "")
+    );
+    let before = d.user("alice@outpost.test").unwrap();
+    let bad = [
+        UserUpdate {
+            full_name: Some("a\nb".into()),
+            ..UserUpdate::default()
+        },
+        UserUpdate {
+            roles: Some(vec!["ad min".into()]),
+            ..UserUpdate::default()
+        },
+        UserUpdate {
+            roles: Some(vec!["9lives".into()]),
+            ..UserUpdate::default()
+        },
+        UserUpdate {
+            roles: Some((0..17).map(|i| format!("r{i}")).collect()),
+            ..UserUpdate::default()
+        },
+        UserUpdate {
+            quota: Some(u64::MAX),
+            ..UserUpdate::default()
+        },
+        UserUpdate {
+            upstream: Some("not an address".into()),
+            ..UserUpdate::default()
+        },
+        UserUpdate {
+            full_name: Some("fine".into()),
+            upstream: Some("x@".into()),
+            ..UserUpdate::default()
+        },
+    ];
+    for b in &bad {
+        assert!(d.update_user("alice@outpost.test", b).is_err(), "{b:?}");
+    }
+    assert_eq!(
+        d.user("alice@outpost.test").unwrap(),
+        before,
+        "nothing changed"
+    );
+    assert!(matches!(
+        d.update_user("nobody@outpost.test", &UserUpdate::default()),
+        Err(Error::NotFound(_))
+    ));
+    // Domain aliases come and go.
+    d.add_domain_alias("outpost.example", "outpost.test")
+        .unwrap();
+    d.remove_domain_alias("Outpost.Example").unwrap();
+    assert!(d.domain_aliases().unwrap().is_empty());
+    assert!(matches!(
+        d.remove_domain_alias("outpost.example"),
+        Err(Error::NotFound(_))
+    ));
+}

@@ -492,3 +492,135 @@ fn user_hash_prints_an_argon2id_hash_for_site_files() {
     assert_eq!(code, 1);
     assert!(err.contains("password refused"), "{err}");
 }
+
+#[test]
+fn user_set_domain_aliases_and_status() {
+    let e = Env::new();
+    e.run(
+        &["user", "add", "alice@outpost.test", "--password-stdin"],
+        "correct horse\n",
+    );
+    let (code, out, err) = e.run(
+        &[
+            "user",
+            "set",
+            "alice@outpost.test",
+            "--name",
+            "Alice L",
+            "--role",
+            "admin",
+            "--role",
+            "user",
+            "--quota",
+            "2G",
+            "--upstream",
+            "alice@company.example",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "alice@outpost.test: name \"Alice L\", roles admin,user, quota 2 GiB, upstream alice@company.example\n"
+    );
+    let d = || outpost_directory::Directory::open(&e.dir.path().join("directory")).unwrap();
+    let u = d().user("alice@outpost.test").unwrap().unwrap();
+    assert_eq!((u.quota, u.roles.len()), (2 << 30, 2));
+    // The last administrator keeps the role; with a second one it can go.
+    let (code, _, err) = e.run(&["user", "set", "alice@outpost.test", "--no-roles"], "");
+    assert!(code == 1 && err.contains("last administrator"), "{err}");
+    e.run(
+        &[
+            "user",
+            "add",
+            "bob@outpost.test",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        "correct horse\n",
+    );
+    // Only what is given changes; bad values are refused and change nothing.
+    let (code, _, err) = e.run(&["user", "set", "alice@outpost.test", "--no-roles"], "");
+    assert_eq!(code, 0, "{err}");
+    let u = d().user("alice@outpost.test").unwrap().unwrap();
+    assert!(u.roles.is_empty() && u.quota == 2 << 30 && u.full_name == "Alice L");
+    for (args, why) in [
+        (vec!["--quota", "lots"], "is not a size"),
+        (vec!["--quota=-5"], "is not a size"),
+        (vec!["--role", "Bad Role"], "role"),
+        (vec!["--upstream", "nope"], "invalid address"),
+        (vec!["--name", "a\nb"], "one line"),
+    ] {
+        let mut a = vec!["user", "set", "alice@outpost.test"];
+        a.extend(args.iter());
+        let (code, _, err) = e.run(&a, "");
+        assert_eq!(code, 1, "{args:?}");
+        assert!(
+            err.contains(why) && err.contains("nothing changed"),
+            "{args:?}: {err}"
+        );
+    }
+    let (code, _, err) = e.run(&["user", "set", "nobody@outpost.test", "--name", "N"], "");
+    assert!(code == 1 && err.contains("does not exist"), "{err}");
+    assert_eq!(d().user("alice@outpost.test").unwrap().unwrap(), u);
+
+    // Domain aliases: added for a local target only, removed again.
+    let (code, out, _) = e.run(
+        &["domain-alias", "add", "outpost.example", "outpost.test"],
+        "",
+    );
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "outpost.example -> outpost.test\n")
+    );
+    let (code, _, err) = e.run(
+        &["domain-alias", "add", "x.example", "elsewhere.example"],
+        "",
+    );
+    assert!(
+        code == 1 && err.contains("not a local mail domain"),
+        "{err}"
+    );
+    let (code, _, err) = e.run(&["domain-alias", "add", "outpost.test", "outpost.test"], "");
+    assert!(code == 1 && err.contains("mail domain of its own"), "{err}");
+    let (code, out, _) = e.run(&["domain-alias", "del", "outpost.example"], "");
+    assert_eq!((code, out.as_str()), (0, "removed outpost.example\n"));
+    let (code, _, err) = e.run(&["domain-alias", "del", "outpost.example"], "");
+    assert!(code == 1 && err.contains("does not exist"), "{err}");
+
+    // Status: one listener answering with a greeting, one not at all.
+    let smtp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = smtp.local_addr().unwrap();
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    std::thread::spawn(move || {
+        for c in smtp.incoming() {
+            let _ = c.unwrap().write_all(b"220 mx ESMTP Outpost\r\n");
+        }
+    });
+    e.configure(|c| {
+        c.smtp.mx_listen = vec![up];
+        c.smtp.submission_listen = vec![];
+        c.smtp.submissions_listen = vec![];
+        c.imap.imap_listen = vec![down];
+        c.imap.imaps_listen = vec![];
+        c.imap.pop3_listen = vec![];
+        c.imap.pop3s_listen = vec![];
+        c.web.listen = vec![];
+        c.web.plain_listen = vec![];
+    });
+    let (code, out, err) = e.run(&["status"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("1 listener(s) not answering"), "{err}");
+    assert!(
+        out.contains("outpost-smtpd  SMTP (MX)") && out.contains("up     220 mx ESMTP Outpost"),
+        "{out}"
+    );
+    assert!(
+        out.contains("outpost-imapd  IMAP") && out.contains("DOWN"),
+        "{out}"
+    );
+}

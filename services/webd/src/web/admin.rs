@@ -1,7 +1,9 @@
 //! The admin console (role `admin` only; anyone else gets 403): users
 //! (create with an initial password, disable/enable, reset password,
-//! delete), aliases, the outbound queue (list, retry all, delete) and the
-//! certificates. Each action is the call `outpostctl` makes (the
+//! delete; edit name, roles, quota and upstream identity on
+//! `/admin/user`), aliases, groups and their members, domain aliases, the
+//! outbound queue (list, retry all, delete), the certificates and whether
+//! each daemon's listeners answer. Each action is the call `outpostctl` makes (the
 //! directory's methods and `outpost-admin`), with its validation and its
 //! words; the result is shown as the page's status line.
 
@@ -27,6 +29,7 @@ pub struct UserRow {
     aliases: String,
     used: String,
     quota: String,
+    upstream: String,
     enabled: bool,
 }
 
@@ -40,14 +43,40 @@ pub struct QueueRow {
     error: String,
 }
 
+/// A row of the services table.
+#[derive(Debug)]
+pub struct ServiceRow {
+    daemon: &'static str,
+    service: &'static str,
+    listen: String,
+    up: bool,
+    detail: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin.html")]
 struct AdminPage {
     shell: Shell,
     users: Vec<UserRow>,
     aliases: Vec<(String, String)>,
+    groups: Vec<outpost_directory::Group>,
+    domain_aliases: Vec<(String, String)>,
     queue: Vec<QueueRow>,
     tls: String,
+    services: Vec<ServiceRow>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_user.html")]
+struct UserPage {
+    shell: Shell,
+    address: String,
+    name: String,
+    roles: String,
+    quota: String,
+    upstream: String,
+    aliases: String,
+    used: String,
 }
 
 fn is_admin(s: &Signed) -> bool {
@@ -139,14 +168,29 @@ pub async fn console(
                     quota: if u.quota == 0 {
                         "none".into()
                     } else {
-                        size(u.quota)
+                        outpost_admin::show_size(u.quota)
                     },
+                    upstream: u.upstream.clone(),
                     enabled: u.enabled,
                     address: u.address,
                 }
             })
             .collect();
         let aliases = dir.aliases().unwrap_or_default();
+        let groups = dir.groups().unwrap_or_default();
+        let domain_aliases = dir.domain_aliases().unwrap_or_default();
+        let services = outpost_admin::service_states(&w.config, std::time::Duration::from_secs(1))
+            .into_iter()
+            .map(|s| ServiceRow {
+                daemon: s.daemon,
+                service: s.service,
+                listen: s.listen.to_string(),
+                up: s.state.is_ok(),
+                detail: match s.state {
+                    Ok(t) | Err(t) => t,
+                },
+            })
+            .collect();
         let queue = outpost_queue::Queue::open(&w.config.smtp.queue_dir)
             .and_then(|q| q.list())
             .unwrap_or_default()
@@ -193,8 +237,11 @@ pub async fn console(
                 shell,
                 users,
                 aliases,
+                groups,
+                domain_aliases,
                 queue,
                 tls,
+                services,
             },
         )
     })
@@ -202,8 +249,73 @@ pub async fn console(
     .unwrap_or_else(super::mail::internal)
 }
 
+/// `GET /admin/user?address=…`: one user's name, roles, quota and
+/// upstream identity, to edit.
+pub async fn user_page(
+    State(web): State<Arc<Web>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    method: Method,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let signed = match admin_only(&web, peer, &headers, &method).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let w = web.clone();
+    blocking(move || {
+        let shell = Shell::for_user(&signed, "Admin");
+        let address = q.get("address").cloned().unwrap_or_default();
+        let user = open(&w).and_then(|d| d.user(&address).map_err(|e| e.to_string()));
+        match user {
+            Ok(Some(u)) => {
+                let used = outpost_store::user_root(
+                    &w.config.general.mail_root,
+                    u.domain(),
+                    u.local_part(),
+                )
+                .map(|r| outpost_submit::maildir_usage(&r))
+                .unwrap_or(0);
+                page(
+                    StatusCode::OK,
+                    &UserPage {
+                        shell,
+                        name: u.full_name.clone(),
+                        roles: u.roles.join(", "),
+                        quota: if u.quota == 0 {
+                            String::new()
+                        } else {
+                            outpost_admin::show_size(u.quota).replace(' ', "")
+                        },
+                        upstream: u.upstream.clone(),
+                        aliases: u.aliases.join(", "),
+                        used: size(used),
+                        address: u.address,
+                    },
+                )
+            }
+            Ok(None) => error(
+                StatusCode::NOT_FOUND,
+                shell,
+                "No such user",
+                &format!("{address} does not exist."),
+            ),
+            Err(e) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                shell,
+                "Directory unavailable",
+                &e,
+            ),
+        }
+    })
+    .await
+    .unwrap_or_else(super::mail::internal)
+}
+
 /// `POST /admin/act`: `op` = add | passwd | enable | disable | delete |
-/// alias_add | alias_del | queue_flush | queue_delete.
+/// user_set | alias_add | alias_del | group_add | group_del |
+/// member_add | member_del | domain_alias_add | domain_alias_del |
+/// queue_flush | queue_delete.
 pub async fn act(
     State(web): State<Arc<Web>>,
     Extension(peer): Extension<Peer>,
@@ -283,6 +395,54 @@ fn run(web: &Web, form: &Form) -> Result<String, String> {
             .map(|r| r.display().to_string())
             .unwrap_or_default();
             Ok(format!("deleted {}; mail kept in {root}", user.address))
+        }
+        "user_set" => {
+            let change = outpost_directory::UserUpdate {
+                full_name: Some(field("name")),
+                roles: Some(
+                    field("roles")
+                        .split([',', ' '])
+                        .map(str::to_string)
+                        .collect(),
+                ),
+                quota: Some(outpost_admin::parse_size(&field("quota"))?),
+                upstream: Some(field("upstream")),
+            };
+            outpost_admin::update_user(&mut dir, &address, &change)
+        }
+        "group_add" => {
+            let members: Vec<String> = field("members")
+                .split([',', ' ', '\n'])
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect();
+            outpost_admin::add_group(&web.config, &mut dir, &address, &field("name"), &members)
+        }
+        "group_del" => {
+            dir.delete_group(&address).map_err(nothing)?;
+            Ok(format!("deleted group {address}"))
+        }
+        "member_add" => {
+            let member = outpost_directory::normalize_address(&field("member")).map_err(nothing)?;
+            dir.add_member(&address, &member).map_err(nothing)?;
+            Ok(format!("{address}: added {member}"))
+        }
+        "member_del" => {
+            let member = field("member").to_ascii_lowercase();
+            dir.remove_member(&address, &member).map_err(nothing)?;
+            Ok(format!("{address}: removed {member}"))
+        }
+        "domain_alias_add" => outpost_admin::add_domain_alias(
+            &web.config,
+            &mut dir,
+            &field("alias_domain"),
+            &field("target_domain"),
+        ),
+        "domain_alias_del" => {
+            let a = field("alias_domain").to_ascii_lowercase();
+            dir.remove_domain_alias(&a).map_err(nothing)?;
+            Ok(format!("removed {a}"))
         }
         "alias_add" => {
             let alias = outpost_directory::normalize_address(&field("alias")).map_err(nothing)?;

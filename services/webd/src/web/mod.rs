@@ -191,6 +191,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/admin", get(|| async { Redirect::to("/admin/") }))
         .route("/admin/", get(admin::console))
         .route("/admin/act", post(admin::act))
+        .route("/admin/user", get(admin::user_page))
         .route("/healthz", get(healthz))
         .route("/ca.crt", get(ca))
         .route("/static/{file}", get(asset))

@@ -520,6 +520,29 @@ with sync_playwright() as p:
     ca = a.request.get(args.base + "/ca.crt")
     check(ca.status == 200 and ca.body().startswith(b"-----BEGIN CERTIFICATE-----"), "ca.crt is the CA in PEM")
     expect(a.get_by_text("valid until")).to_be_visible()
+    # Edit a user, make a group that then receives mail, see the services.
+    a.get_by_role("link", name=f"Edit {args.bob}").click()
+    a.get_by_label("Quota").fill("1G")
+    a.get_by_label("Upstream identity").fill("bob@company.example")
+    a.get_by_role("button", name="Save changes").click()
+    expect(a.get_by_role("status")).to_contain_text("quota 1 GiB, upstream bob@company.example")
+    a.get_by_label("Group address").fill("crew@outpost.lan")
+    a.get_by_label("Group name").fill("Crew")
+    a.get_by_label("Members").fill(f"{args.alice}, {args.bob}")
+    a.get_by_role("button", name="Create group").click()
+    expect(a.get_by_role("status")).to_contain_text("added group crew@outpost.lan with 2 members")
+    expect(a.get_by_role("cell", name="crew@outpost.lan", exact=True)).to_be_visible()
+    expect(a.get_by_role("cell", name="outpost-smtpd", exact=True).first).to_be_visible()
+    check(a.locator("section[aria-labelledby=services-h] strong").count() == 0, "every listener of serve answers")
+    a.screenshot(path=os.path.join(args.shots, "admin-groups-services.png"), full_page=True)
+    crew = email.message.EmailMessage()
+    crew["Subject"] = "Crew briefing"
+    crew["From"] = "Carol <carol@example.org>"
+    crew["To"] = "crew@outpost.lan"
+    crew.set_content("At six.")
+    with smtplib.SMTP(host, int(port), timeout=30) as smtp:
+        smtp.send_message(crew, to_addrs=["crew@outpost.lan"])
+    check(len(imap_messages(args.bob, "INBOX", 'SUBJECT "Crew briefing"')) == 1, "the new group delivers to its members")
 
     # Settings: a signature reaches the compose form; an out-of-office
     # reply answers Bob once, threaded and marked automatic.

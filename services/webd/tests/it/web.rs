@@ -1091,3 +1091,309 @@ fn address_completion_from_contacts_and_the_directory() {
     assert_eq!(status, 303);
     assert!(!body.contains("dana@"));
 }
+
+/// The admin console's directory actions over HTTP, each the call
+/// `outpostctl` makes: a user's name, roles, quota and upstream edited
+/// (the last administrator keeps the role), groups with members that then
+/// receive mail through the submission path, domain aliases, and the
+/// services table; a table of bad values each refused with "nothing
+/// changed" and the directory as it was; a non-admin 403.
+#[test]
+fn the_console_edits_users_groups_and_domain_aliases() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let cfg = config(t);
+    let mut dir = Directory::open(&t.join("directory")).unwrap();
+    let mut admin = NewUser::new("admin@outpost.lan", PASSWORD);
+    admin.roles = vec!["admin".into()];
+    dir.add_user(&admin).unwrap();
+    drop(dir);
+    let (_daemon, addr) = start(t, &cfg);
+    let a = sign_in(addr, "admin@outpost.lan", PASSWORD).unwrap();
+    let (status, _, page) = request(addr, "GET", "/admin/", None, &[("cookie", &a)], "");
+    assert_eq!(status, 200);
+    let token = csrf_of(&page);
+    // The services table: webd's own plain listener answers.
+    assert!(
+        page.contains("Services") && page.contains("outpost-webd"),
+        "{page:.3000}"
+    );
+    let act = |pairs: &[(&str, &str)]| -> String {
+        let mut all = vec![("csrf", token.as_str())];
+        all.extend_from_slice(pairs);
+        let (status, headers, _) = request(
+            addr,
+            "POST",
+            "/admin/act",
+            None,
+            &[FORM, ("cookie", &a)],
+            &form(&all),
+        );
+        assert_eq!(status, 303, "{pairs:?}");
+        let loc = headers
+            .iter()
+            .find(|(k, _)| k == "location")
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        let notice = loc.split_once("notice=").map(|x| x.1).unwrap_or("");
+        percent_encoding::percent_decode_str(notice)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let d = || Directory::open(&t.join("directory")).unwrap();
+
+    // The only administrator keeps the role.
+    let said = act(&[
+        ("op", "user_set"),
+        ("address", "admin@outpost.lan"),
+        ("name", ""),
+        ("roles", "user"),
+        ("quota", ""),
+        ("upstream", ""),
+    ]);
+    assert!(
+        said.contains("last administrator") && said.ends_with("nothing changed"),
+        "{said}"
+    );
+    // Edit Bob.
+    let (status, _, page) = request(
+        addr,
+        "GET",
+        &format!("/admin/user?address={BOB}"),
+        None,
+        &[("cookie", &a)],
+        "",
+    );
+    assert_eq!(status, 200);
+    assert!(page.contains("Save changes") && page.contains("Quota"));
+    let said = act(&[
+        ("op", "user_set"),
+        ("address", BOB),
+        ("name", "Bob Builder"),
+        ("roles", "user, admin"),
+        ("quota", "500M"),
+        ("upstream", "bob@company.example"),
+    ]);
+    assert!(
+        said.starts_with("bob@outpost.lan: name \"Bob Builder\", roles admin,user, quota 500 MiB"),
+        "{said}"
+    );
+    let bob = d().user(BOB).unwrap().unwrap();
+    assert_eq!(
+        (bob.quota, bob.upstream.as_str()),
+        (500 << 20, "bob@company.example")
+    );
+    let (status, _, _) = request(
+        addr,
+        "GET",
+        "/admin/user?address=nobody@outpost.lan",
+        None,
+        &[("cookie", &a)],
+        "",
+    );
+    assert_eq!(status, 404);
+
+    // Refusals change nothing.
+    let before = d().user(BOB).unwrap().unwrap();
+    for (field, value, why) in [
+        ("quota", "lots", "is not a size"),
+        ("quota", "99999999999T", "is not a size"),
+        ("roles", "Bad Role!", "role"),
+        ("upstream", "not an address", "invalid address"),
+        ("name", "Bob\r\nBcc: x@y", "one line"),
+    ] {
+        let mut pairs = vec![
+            ("op", "user_set"),
+            ("address", BOB),
+            ("name", "Bob Builder"),
+            ("roles", "user, admin"),
+            ("quota", "500M"),
+            ("upstream", "bob@company.example"),
+        ];
+        pairs.retain(|(k, _)| *k != field);
+        pairs.push((field, value));
+        let said = act(&pairs);
+        assert!(
+            said.contains(why) && said.ends_with("nothing changed"),
+            "{field}={value:?}: {said}"
+        );
+    }
+    assert_eq!(d().user(BOB).unwrap().unwrap(), before);
+    // With Bob an admin, admin may drop the role.
+    act(&[
+        ("op", "user_set"),
+        ("address", "admin@outpost.lan"),
+        ("name", ""),
+        ("roles", "user"),
+        ("quota", ""),
+        ("upstream", ""),
+    ]);
+    // admin is no admin any more: the console is closed to them at once.
+    let (status, _, _) = request(addr, "GET", "/admin/", None, &[("cookie", &a)], "");
+    assert_eq!(status, 403);
+    let mut dir = d();
+    dir.update_user(
+        "admin@outpost.lan",
+        &outpost_directory::UserUpdate {
+            roles: Some(vec!["admin".into()]),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    drop(dir);
+
+    // Groups: created with members, edited, deleted.
+    let said = act(&[
+        ("op", "group_add"),
+        ("address", "crew@outpost.lan"),
+        ("name", "Crew"),
+        ("members", &format!("{ALICE}, {BOB}")),
+    ]);
+    assert_eq!(said, "added group crew@outpost.lan with 2 members");
+    assert_eq!(d().resolve("crew@outpost.lan").unwrap().local, [ALICE, BOB]);
+    for (pairs, why) in [
+        (
+            vec![
+                ("op", "group_add"),
+                ("address", "crew@outpost.lan"),
+                ("name", ""),
+                ("members", ""),
+            ],
+            "exists already",
+        ),
+        (
+            vec![
+                ("op", "group_add"),
+                ("address", "crew2@elsewhere.example"),
+                ("name", ""),
+                ("members", ""),
+            ],
+            "not a local mail domain",
+        ),
+        (
+            vec![
+                ("op", "group_add"),
+                ("address", "crew3@outpost.lan"),
+                ("name", ""),
+                ("members", "good@outpost.lan, bad address"),
+            ],
+            "invalid address",
+        ),
+        (
+            vec![
+                ("op", "member_add"),
+                ("address", "crew@outpost.lan"),
+                ("member", "<script>"),
+            ],
+            "invalid address",
+        ),
+        (
+            vec![
+                ("op", "member_del"),
+                ("address", "crew@outpost.lan"),
+                ("member", "nobody@outpost.lan"),
+            ],
+            "does not exist",
+        ),
+        (
+            vec![("op", "group_del"), ("address", "ghost@outpost.lan")],
+            "does not exist",
+        ),
+    ] {
+        let said = act(&pairs);
+        assert!(
+            said.contains(why) && said.ends_with("nothing changed"),
+            "{pairs:?}: {said}"
+        );
+    }
+    assert!(
+        d().group("crew3@outpost.lan").unwrap().is_none(),
+        "no half-made group"
+    );
+    act(&[
+        ("op", "member_del"),
+        ("address", "crew@outpost.lan"),
+        ("member", BOB),
+    ]);
+    act(&[
+        ("op", "member_add"),
+        ("address", "crew@outpost.lan"),
+        ("member", "partner@remote.example"),
+    ]);
+    let g = d().group("crew@outpost.lan").unwrap().unwrap();
+    assert_eq!(g.members, [ALICE, "partner@remote.example"]);
+    let (_, _, page) = request(addr, "GET", "/admin/", None, &[("cookie", &a)], "");
+    assert!(page.contains("crew@outpost.lan") && page.contains("partner@remote.example"));
+    assert_eq!(
+        act(&[("op", "group_del"), ("address", "crew@outpost.lan")]),
+        "deleted group crew@outpost.lan"
+    );
+
+    // Domain aliases.
+    assert_eq!(
+        act(&[
+            ("op", "domain_alias_add"),
+            ("alias_domain", "Outpost.Example"),
+            ("target_domain", "outpost.lan")
+        ]),
+        "outpost.example -> outpost.lan"
+    );
+    assert_eq!(d().resolve("alice@outpost.example").unwrap().local, [ALICE]);
+    for (alias, target, why) in [
+        ("x.example", "elsewhere.example", "not a local mail domain"),
+        ("outpost.lan", "outpost.lan", "mail domain of its own"),
+        ("outpost.example", "outpost.lan", "exists already"),
+        ("bad domain", "outpost.lan", "invalid address"),
+    ] {
+        let said = act(&[
+            ("op", "domain_alias_add"),
+            ("alias_domain", alias),
+            ("target_domain", target),
+        ]);
+        assert!(
+            said.contains(why) && said.ends_with("nothing changed"),
+            "{alias}: {said}"
+        );
+    }
+    assert_eq!(
+        act(&[
+            ("op", "domain_alias_del"),
+            ("alias_domain", "outpost.example")
+        ]),
+        "removed outpost.example"
+    );
+    assert!(
+        act(&[
+            ("op", "domain_alias_del"),
+            ("alias_domain", "outpost.example")
+        ])
+        .ends_with("nothing changed")
+    );
+
+    // A non-admin gets 403 for the pages and the actions.
+    let alice = sign_in(addr, ALICE, PASSWORD).unwrap();
+    let (status, _, _) = request(
+        addr,
+        "GET",
+        &format!("/admin/user?address={BOB}"),
+        None,
+        &[("cookie", &alice)],
+        "",
+    );
+    assert_eq!(status, 403);
+    let alice_token = csrf_of(&inbox(addr, &alice).1);
+    let (status, _, _) = request(
+        addr,
+        "POST",
+        "/admin/act",
+        None,
+        &[FORM, ("cookie", &alice)],
+        &form(&[
+            ("csrf", &alice_token),
+            ("op", "group_add"),
+            ("address", "x@outpost.lan"),
+        ]),
+    );
+    assert_eq!(status, 403);
+    assert!(d().group("x@outpost.lan").unwrap().is_none());
+}
