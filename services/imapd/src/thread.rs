@@ -171,6 +171,38 @@ impl Tree<'_> {
 /// THREAD=REFERENCES (RFC 5256 §3): the response body, without
 /// `* THREAD `.
 pub fn references(items: &[Item]) -> String {
+    format(&references_tree(items))
+}
+
+/// THREAD=REFERENCES for display (the webmail's conversation view): each
+/// top-level thread in RFC 5256 order, as its messages' numbers with
+/// their depth (0 for the thread's first message), parents before
+/// children. A dummy (a referenced message that is not here) takes no
+/// row: its children stand at its depth.
+pub fn references_threads(items: &[Item]) -> Vec<Vec<(u32, usize)>> {
+    let t = references_tree(items);
+    t.nodes[ROOT]
+        .children
+        .iter()
+        .map(|&top| {
+            let mut rows = Vec::new();
+            let mut stack = vec![(top, 0usize)];
+            while let Some((n, depth)) = stack.pop() {
+                let below = match t.nodes[n].msg {
+                    Some(m) => {
+                        rows.push((t.items[m].0, depth));
+                        depth + 1
+                    }
+                    None => depth,
+                };
+                stack.extend(t.nodes[n].children.iter().rev().map(|&k| (k, below)));
+            }
+            rows
+        })
+        .collect()
+}
+
+fn references_tree(items: &[Item]) -> Tree<'_> {
     let mut t = Tree {
         items,
         subjects: items
@@ -323,7 +355,7 @@ pub fn references(items: &[Item]) -> String {
     for n in t.post_order() {
         t.sort_children(n);
     }
-    format(&t)
+    t
 }
 
 /// The `thread-list`s of RFC 5256 §4: a container with one child continues
@@ -395,6 +427,53 @@ mod tests {
                 (i as u32 + 1, Arc::new(s), *date)
             })
             .collect()
+    }
+
+    #[test]
+    fn threads_for_display_are_rows_with_depths() {
+        let m: &[M<'_>] = &[
+            ("m3", &[], "s", 3),
+            ("m6", &["m3"], "re: s", 6),
+            ("m4", &["m3", "m6"], "re: s", 4),
+            ("m23", &["m3", "m6", "m4"], "re: s", 23),
+            ("m44", &["m3", "m6"], "re: s", 44),
+            ("m2", &[], "other", 2),
+            // Two replies to a message that is not here: a dummy root.
+            ("r1", &["lost"], "Re: lost", 7),
+            ("r2", &["lost"], "Re: lost", 8),
+        ];
+        let it = items(m);
+        // The same shapes as the wire form.
+        assert_eq!(references(&it), "(6)(1 2 (3 4)(5))((7)(8))");
+        assert_eq!(
+            references_threads(&it),
+            [
+                vec![(6, 0)],
+                vec![(1, 0), (2, 1), (3, 2), (4, 3), (5, 2)],
+                vec![(7, 0), (8, 0)],
+            ]
+        );
+        // A chain 100,000 deep is no stack overflow.
+        let ids: Vec<String> = (0..100_000).map(|i| format!("c{i}")).collect();
+        let deep: Vec<Item> = (0..100_000)
+            .map(|i| {
+                let s = Summary {
+                    message_id: ids[i].clone(),
+                    references: if i == 0 {
+                        vec![]
+                    } else {
+                        vec![ids[i - 1].clone()]
+                    },
+                    ..Summary::default()
+                };
+                (i as u32 + 1, Arc::new(s), i as i64)
+            })
+            .collect();
+        let t = references_threads(&deep);
+        assert_eq!(
+            (t.len(), t[0].len(), t[0][99_999]),
+            (1, 100_000, (100_000, 99_999))
+        );
     }
 
     // The expected replies below are also what Dovecot 2.3.19 answers for

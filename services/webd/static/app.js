@@ -1,6 +1,7 @@
 // Outpost web shell: progressive enhancement only. Every flow works
-// without this file; it adds keyboard shortcuts, confirmations, the
-// attachment size check and the drafts autosave.
+// without this file; it adds keyboard shortcuts, confirmations, drag
+// and drop onto folders, the attachment size check, address completion
+// and the drafts autosave.
 "use strict";
 (function () {
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("table.messages tbody tr")); }
@@ -35,6 +36,40 @@
       default: return;
     }
   });
+  // Drag and drop: rows of the list dragged onto a folder are moved
+  // there (the dragged row, and every ticked one with it), through the
+  // list form's own Move.
+  var listForm = document.getElementById("list");
+  if (listForm && listForm.elements.to) {
+    rows().forEach(function (r) {
+      var box = r.querySelector("input[type=checkbox]");
+      if (!box) return;
+      r.draggable = true;
+      r.addEventListener("dragstart", function (e) {
+        box.checked = true;
+        e.dataTransfer.setData("text/x-outpost-move", "1");
+        e.dataTransfer.effectAllowed = "move";
+      });
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("nav.folders a[data-folder]"), function (a) {
+      var folder = a.getAttribute("data-folder");
+      a.addEventListener("dragover", function (e) {
+        if (e.dataTransfer.types.indexOf("text/x-outpost-move") < 0) return;
+        e.preventDefault();
+        a.classList.add("drop");
+      });
+      a.addEventListener("dragleave", function () { a.classList.remove("drop"); });
+      a.addEventListener("drop", function (e) {
+        e.preventDefault();
+        a.classList.remove("drop");
+        var to = listForm.elements.to, opt = null;
+        for (var i = 0; i < to.options.length; i++) if (to.options[i].value === folder) opt = to.options[i];
+        if (!opt) return; // the folder shown (or none): nothing to move
+        to.value = folder;
+        listForm.requestSubmit(listForm.querySelector('button[name="do"][value="move"]'));
+      });
+    });
+  }
   document.addEventListener("submit", function (e) {
     var b = e.submitter;
     if (b && b.classList.contains("danger") && !window.confirm(b.textContent + "?")) e.preventDefault();

@@ -29,6 +29,24 @@ pub const PAGE: usize = 50;
 /// Bytes read from a message file for the list (the header section).
 const HEAD_BYTES: usize = 64 * 1024;
 
+/// Deepest indent the conversation view shows (deeper replies line up).
+const MAX_DEPTH_SHOWN: usize = 8;
+
+/// The first [`HEAD_BYTES`] of a message (enough for its header).
+fn head_bytes(folder: &Folder, m: &MessageMeta) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    match std::fs::File::open(folder.path_of(m))
+        .and_then(|f| f.take(HEAD_BYTES as u64).read_to_end(&mut buf))
+    {
+        Ok(_) => Some(buf),
+        // Renamed by a concurrent flag change: the slower path finds it.
+        Err(_) => folder.read(m.uid).ok().map(|mut b| {
+            b.truncate(HEAD_BYTES);
+            b
+        }),
+    }
+}
+
 /// Entries the head cache keeps before it starts over.
 const MAX_HEADS: usize = 200_000;
 
@@ -89,14 +107,7 @@ impl Cache {
 }
 
 fn read_head(folder: &Folder, m: &MessageMeta) -> Head {
-    let mut buf = Vec::new();
-    let read = std::fs::File::open(folder.path_of(m))
-        .and_then(|f| f.take(HEAD_BYTES as u64).read_to_end(&mut buf));
-    if read.is_err() {
-        // Renamed by a concurrent flag change: the slower path finds it.
-        buf = folder.read(m.uid).unwrap_or_default();
-        buf.truncate(HEAD_BYTES);
-    }
+    let buf = head_bytes(folder, m).unwrap_or_default();
     let end = buf
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -253,6 +264,11 @@ pub struct ListQuery {
 /// A row of the list.
 #[derive(Debug)]
 pub struct Row {
+    /// Indent in the conversation view (0 elsewhere).
+    depth: usize,
+    /// Messages in the thread, on a thread's first row (conversation
+    /// view); 0 elsewhere.
+    thread: usize,
     /// The checkbox value: `UID` in one folder, `UID:FOLDER` in a search
     /// of every folder.
     pick: String,
@@ -498,6 +514,41 @@ fn list_page(web: &Web, signed: &Signed, q: ListQuery) -> Response {
         }),
         _ => metas.sort_by_key(|(i, m)| std::cmp::Reverse((m.internal_date, *i, m.uid))),
     }
+    // The conversation view: imapd's THREAD=REFERENCES over the listed
+    // messages, the thread with the newest message first, each thread's
+    // messages in reply order, indented by depth.
+    let mut depth: Vec<(usize, usize)> = Vec::new();
+    if sort == "threads" {
+        let items: Vec<outpost_imapd::thread::Item> = metas
+            .iter()
+            .enumerate()
+            .map(|(k, (i, m))| {
+                let f = &open[*i].1;
+                let s = outpost_imapd::cache::get(&m.base, || head_bytes(f, m));
+                let d = if s.date == 0 { m.internal_date } else { s.date };
+                (k as u32, s, d)
+            })
+            .collect();
+        let mut threads = outpost_imapd::thread::references_threads(&items);
+        threads.sort_by_cached_key(|t| {
+            std::cmp::Reverse(
+                t.iter()
+                    .map(|(k, _)| {
+                        let m = metas[*k as usize].1;
+                        (m.internal_date, m.uid)
+                    })
+                    .max(),
+            )
+        });
+        let mut ordered = Vec::with_capacity(metas.len());
+        for t in &threads {
+            for (j, (k, d)) in t.iter().enumerate() {
+                ordered.push(metas[*k as usize]);
+                depth.push(((*d).min(MAX_DEPTH_SHOWN), if j == 0 { t.len() } else { 0 }));
+            }
+        }
+        metas = ordered;
+    }
     let total = metas.len();
     let pages = total.div_ceil(PAGE).max(1);
     let page_no = q.page.unwrap_or(1).clamp(1, pages);
@@ -506,7 +557,9 @@ fn list_page(web: &Web, signed: &Signed, q: ListQuery) -> Response {
     let back = list_url(&name, &sort, &query, all, page_no);
     let rows = shown
         .iter()
-        .map(|(i, m)| {
+        .enumerate()
+        .map(|(n, (i, m))| {
+            let (depth, thread) = depth.get(start + n).copied().unwrap_or((0, 0));
             let fname = &open[*i].0;
             let head = heads
                 .get(&(*i, m.uid))
@@ -514,6 +567,8 @@ fn list_page(web: &Web, signed: &Signed, q: ListQuery) -> Response {
                 .unwrap_or_else(|| head_of(*i, m));
             let (date, iso) = show_date(head.date.unwrap_or(m.internal_date));
             Row {
+                depth,
+                thread,
                 pick: if all {
                     format!("{}:{fname}", m.uid)
                 } else {
@@ -556,8 +611,10 @@ fn list_page(web: &Web, signed: &Signed, q: ListQuery) -> Response {
         ("From", "from"),
         ("Subject", "subject"),
         ("Size", "size"),
+        ("Conversations", "threads"),
     ]
     .into_iter()
+    .filter(|(_, s)| !(all && *s == "threads"))
     .map(|(l, s)| (l, list_url(&name, s, &query, all, 1), s == sort))
     .collect();
     let range = if total == 0 {

@@ -230,6 +230,17 @@ with sync_playwright() as p:
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("Bulk 0")
 
+    # Drag and drop: Bulk 0 dragged from Archive onto Inbox moves it, and
+    # back again.
+    page.get_by_role("row", name=re.compile("Bulk 0")).drag_to(page.locator("nav.folders").get_by_role("link", name=re.compile("^Inbox")))
+    expect(page.get_by_text("No messages.")).to_be_visible()
+    page.locator("nav.folders").get_by_role("link", name=re.compile("^Inbox")).click()
+    expect(rows).to_have_count(5)
+    page.get_by_role("row", name=re.compile("Bulk 0")).drag_to(page.locator("nav.folders").get_by_role("link", name="Archive"))
+    expect(rows).to_have_count(4)
+    page.locator("nav.folders").get_by_role("link", name="Archive").click()
+    expect(rows).to_have_count(1)
+
     # A search of every folder finds the moved and the deleted one too,
     # each row naming its folder.
     page.get_by_label("Search", exact=True).fill("Bulk")
@@ -356,6 +367,15 @@ with sync_playwright() as p:
     check("<question-1@outpost.lan>" in (r["References"] or ""), f"References ({r['References']})")
     orig = imap_messages(args.alice, "INBOX", 'SUBJECT "Question from Bob"')
     check(b"\\Answered" in orig[0][0], f"the original is \\Answered ({orig[0][0]!r})")
+
+    # The conversation view: Bob's question and Alice's reply (in Sent) are
+    # not in one folder, so the Inbox shows threads of one; a sort link
+    # switches it on.
+    page.goto(args.base + "/mail/")
+    page.get_by_role("link", name="Conversations").click()
+    expect(page.get_by_role("link", name="Conversations")).to_have_attribute("aria-current", "true")
+    expect(page.get_by_role("link", name="Question from Bob")).to_be_visible()
+    page.screenshot(path=os.path.join(args.shots, "conversations.png"))
 
     # Forward.
     page.goto(args.base + "/mail/")

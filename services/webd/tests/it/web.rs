@@ -1397,3 +1397,85 @@ fn the_console_edits_users_groups_and_domain_aliases() {
     assert_eq!(status, 403);
     assert!(d().group("x@outpost.lan").unwrap().is_none());
 }
+
+/// The conversation view (`sort=threads`): imapd's THREAD=REFERENCES
+/// over the folder, the thread with the newest message first, replies
+/// indented, a count on each thread's first row; hostile threading
+/// headers (a reference loop, a self reference, a chain 300 deep, 500
+/// references in one header) still give a page, with every message
+/// listed once and the indent capped.
+#[test]
+fn the_conversation_view_threads_by_references() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let cfg = config(t);
+    let (_daemon, addr) = start(t, &cfg);
+    let root = t.join("mail");
+    let put = |id: &str, refs: &str, subject: &str| {
+        let refs = if refs.is_empty() {
+            String::new()
+        } else {
+            format!("References: {refs}\r\n")
+        };
+        let m = format!(
+            "From: carol@example.org\r\nTo: {ALICE}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n{refs}\r\nbody\r\n"
+        );
+        outpost_store::deliver(&root, "outpost.lan", "alice", "", m.as_bytes()).unwrap();
+    };
+    put("plan@x", "", "Water plan");
+    put("other@x", "", "Unrelated");
+    put("r1@x", "<plan@x>", "Re: Water plan");
+    put("r2@x", "<plan@x> <r1@x>", "Re: Water plan");
+    let alice = sign_in(addr, ALICE, PASSWORD).unwrap();
+    let list = |q: &str| {
+        let (status, _, page) = request(
+            addr,
+            "GET",
+            &format!("/mail/?f=INBOX{q}"),
+            None,
+            &[("cookie", &alice)],
+            "",
+        );
+        assert_eq!(status, 200, "{q}");
+        page
+    };
+    let page = list("&sort=threads");
+    let at = |s: &str| {
+        page.find(s)
+            .unwrap_or_else(|| panic!("{s} listed: {page:.3000}"))
+    };
+    // The water thread (newest message r2) first, then Unrelated.
+    assert!(at(">Water plan</a>") < at("Unrelated"));
+    assert!(page.contains("aria-label=\"3 messages in the conversation\""));
+    assert_eq!(page.matches("reply depth-1").count(), 1);
+    assert_eq!(page.matches("reply depth-2").count(), 1);
+    assert!(page.contains("aria-current=\"true\">Conversations</a>"));
+    // The plain list has no indent.
+    assert!(!list("").contains("depth-"));
+
+    // Hostile threading headers.
+    put("loop-a@x", "<loop-b@x>", "Loop");
+    put("loop-b@x", "<loop-a@x>", "Re: Loop");
+    put("self@x", "<self@x>", "Self");
+    for i in 0..300 {
+        let refs = if i == 0 {
+            String::new()
+        } else {
+            format!("<deep{}@x>", i - 1)
+        };
+        put(&format!("deep{i}@x"), &refs, "Deep");
+    }
+    let many: String = (0..500).map(|i| format!("<m{i}@x> ")).collect();
+    put("many@x", &many, "Many");
+    let mut seen = 0;
+    let mut capped = 0;
+    // 308 messages: 7 pages of 50.
+    for p in 1..=7 {
+        let page = list(&format!("&sort=threads&page={p}"));
+        seen += page.matches("name=\"uid\" value=").count();
+        capped += page.matches("reply depth-8").count();
+        assert!(!page.contains("depth-9"));
+    }
+    assert_eq!(seen, 4 + 2 + 1 + 300 + 1, "every message once");
+    assert!(capped >= 290, "deep replies line up at the cap ({capped})");
+}
