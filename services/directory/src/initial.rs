@@ -68,6 +68,24 @@ impl Notes {
             console: Some(PathBuf::from("/dev/console")),
         }
     }
+
+    /// [`Notes::system`], or every note in the folder named by
+    /// `OUTPOST_INITIAL_NOTES_DIR` when that is set (tests, which must not
+    /// touch the real `/etc/issue.d` or console). `outpostctl` and the
+    /// webmail use this one rule.
+    pub fn from_env_or_system(state_dir: &Path) -> Notes {
+        match std::env::var_os("OUTPOST_INITIAL_NOTES_DIR") {
+            Some(d) => {
+                let d = PathBuf::from(d);
+                Notes {
+                    file: d.join(FILE_NAME),
+                    issue: d.join("outpost-initial-passwords.issue"),
+                    console: Some(d.join("console")),
+                }
+            }
+            None => Notes::system(state_dir),
+        }
+    }
 }
 
 /// A new password: 20 characters of base32 from the operating system's

@@ -377,17 +377,7 @@ fn first_boot(config: &Config) -> anyhow::Result<()> {
 /// `/etc/issue.d`, `/dev/console`), or all in `OUTPOST_INITIAL_NOTES_DIR`
 /// when that is set (for tests).
 fn initial_notes(config: &Config) -> outpost_directory::initial::Notes {
-    match std::env::var_os("OUTPOST_INITIAL_NOTES_DIR") {
-        Some(d) => {
-            let d = PathBuf::from(d);
-            outpost_directory::initial::Notes {
-                file: d.join(outpost_directory::initial::FILE_NAME),
-                issue: d.join("outpost-initial-passwords.issue"),
-                console: Some(d.join("console")),
-            }
-        }
-        None => outpost_directory::initial::Notes::system(&config.general.state_dir),
-    }
+    outpost_directory::initial::Notes::from_env_or_system(&config.general.state_dir)
 }
 
 /// Drops first-boot notes that no longer work; a failure is reported but

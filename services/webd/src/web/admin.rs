@@ -347,6 +347,17 @@ pub async fn act(
     .unwrap_or_else(super::mail::internal)
 }
 
+/// Drops first-boot password notes that no longer work, as `outpostctl
+/// user passwd` does; a failure is logged (the first-boot unit retries at
+/// every boot).
+fn retire_notes(web: &Web, dir: &Directory) {
+    let notes =
+        outpost_directory::initial::Notes::from_env_or_system(&web.config.general.state_dir);
+    if let Err(e) = outpost_directory::initial::retire(dir, &notes) {
+        tracing::warn!(error = %e, "removing first-boot password notes");
+    }
+}
+
 fn run(web: &Web, form: &Form) -> Result<String, String> {
     let field = |k: &str| form.get(k).unwrap_or("").trim().to_string();
     let nothing = |e: outpost_directory::Error| format!("{e}; nothing changed");
@@ -375,6 +386,7 @@ fn run(web: &Web, form: &Form) -> Result<String, String> {
             }
             dir.set_password(&address, form.get("password").unwrap_or(""))
                 .map_err(nothing)?;
+            retire_notes(web, &dir);
             Ok(format!("password of {address} changed"))
         }
         "enable" => {
@@ -387,6 +399,7 @@ fn run(web: &Web, form: &Form) -> Result<String, String> {
         }
         "delete" => {
             let user = dir.delete_user(&address).map_err(nothing)?;
+            retire_notes(web, &dir);
             let root = outpost_store::user_root(
                 &web.config.general.mail_root,
                 user.domain(),

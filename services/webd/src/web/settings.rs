@@ -1,5 +1,6 @@
 //! The user's own settings (`/settings`): display name, signature, the
-//! From address new messages start with, and the out-of-office reply
+//! From address new messages start with, the password, and the
+//! out-of-office reply
 //! that smtpd's (and the webmail's) local delivery sends (RFC 3834; see
 //! `outpost_submit::vacation`). Everything is kept in the directory, so
 //! every daemon sees a change at once. A refused form comes back with
@@ -120,6 +121,9 @@ pub async fn show(
             p.shell.notice = match q.get("notice").map(String::as_str) {
                 Some("profile") => "Settings saved.".into(),
                 Some("vacation") => "Automatic reply saved.".into(),
+                Some("password") => {
+                    "Password changed. Your other sessions and devices must sign in again.".into()
+                }
                 _ => String::new(),
             };
             page(StatusCode::OK, &p)
@@ -153,16 +157,63 @@ pub async fn save(
         return r;
     }
     let w = web.clone();
-    blocking(move || save_form(&w, &signed, &form))
+    blocking(move || save_form(&w, &signed, peer, &form))
         .await
         .unwrap_or_else(super::mail::internal)
 }
 
-fn save_form(web: &Web, signed: &Signed, form: &Form) -> Response {
+/// Changes the user's own password: the current one is checked as a
+/// sign-in is (the same lockout, so a borrowed session cannot guess it),
+/// the new one against the policy. This session stays; every other one
+/// ends at its next request, and a first-boot note of the old password
+/// is removed.
+fn change_password(web: &Web, signed: &Signed, peer: Peer, form: &Form) -> Result<(), String> {
+    let user = &signed.session.user;
+    let current = form.get("current").unwrap_or("");
+    let new = form.get("new").unwrap_or("");
+    if new != form.get("again").unwrap_or("") {
+        return Err("The new passwords differ.".into());
+    }
+    if current.len() > 1024 || new.len() > 1024 {
+        return Err("That password is too long.".into());
+    }
+    let client = peer.addr.ip().to_string();
+    match web.dav.auth.sign_in(user, current, Some(&client)) {
+        Ok(_) => {}
+        Err(crate::auth::Refusal::Busy) => {
+            return Err("The server is busy. Try again in a few seconds.".into());
+        }
+        Err(_) => return Err("The current password is wrong.".into()),
+    }
+    let mut dir = open(web)?;
+    dir.set_password(user, new).map_err(|e| match e {
+        outpost_directory::Error::WeakPassword(why) => format!("New password refused: {why}."),
+        other => other.to_string(),
+    })?;
+    let generation = dir
+        .generation(user)
+        .map_err(|e| e.to_string())?
+        .unwrap_or(0);
+    web.sessions
+        .set_generation(&signed.token, generation)
+        .map_err(|e| e.to_string())?;
+    let notes =
+        outpost_directory::initial::Notes::from_env_or_system(&web.config.general.state_dir);
+    if let Err(e) = outpost_directory::initial::retire(&dir, &notes) {
+        // The first-boot unit retires it at the next boot.
+        tracing::warn!(error = %e, "removing first-boot password notes");
+    }
+    Ok(())
+}
+
+fn save_form(web: &Web, signed: &Signed, peer: Peer, form: &Form) -> Response {
     let user = &signed.session.user;
     let field = |k: &str| form.get(k).unwrap_or("").to_string();
     let op = form.get("op").unwrap_or("");
     let result = (|| -> Result<(), String> {
+        if op == "password" {
+            return change_password(web, signed, peer, form);
+        }
         let mut dir = open(web)?;
         match op {
             "profile" => dir

@@ -1479,3 +1479,93 @@ fn the_conversation_view_threads_by_references() {
     assert_eq!(seen, 4 + 2 + 1 + 300 + 1, "every message once");
     assert!(capped >= 290, "deep replies line up at the cap ({capped})");
 }
+
+/// A user changes their own password in Settings: the current one is
+/// checked under the shared lockout, the new one against the policy; this
+/// session stays, the others end; a first-boot note of the old password
+/// is removed; a table of wrong forms changes nothing.
+#[test]
+fn a_user_changes_their_password_and_other_sessions_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let cfg = config(t);
+    let notes = t.join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    let note = notes.join(outpost_directory::initial::FILE_NAME);
+    std::fs::write(&note, format!("{ALICE} {PASSWORD}\n")).unwrap();
+    let _ = std::fs::remove_file(t.join("notify.sock"));
+    let (child, list) = spawn_ready(
+        Command::new(env!("CARGO_BIN_EXE_outpost-webd"))
+            .arg("--config")
+            .arg(&cfg)
+            .env("OUTPOST_INITIAL_NOTES_DIR", &notes)
+            .stderr(Stdio::null()),
+        t,
+    );
+    let _daemon = Daemon(child);
+    let addr = bound(&list, "http");
+    let here = sign_in(addr, ALICE, PASSWORD).unwrap();
+    let other = sign_in(addr, ALICE, PASSWORD).unwrap();
+    let token = csrf_of(&inbox(addr, &here).1);
+    let change = |current: &str, new: &str, again: &str| {
+        post_settings(
+            addr,
+            &here,
+            &[
+                ("csrf", &token),
+                ("op", "password"),
+                ("current", current),
+                ("new", new),
+                ("again", again),
+            ],
+        )
+    };
+    let fresh = "a brand new passphrase 7";
+    let long = "p".repeat(2000);
+    for (current, new, again, why) in [
+        ("not it", fresh, fresh, "current password is wrong"),
+        (PASSWORD, fresh, "something else", "differ"),
+        (PASSWORD, "short", "short", "New password refused"),
+        (PASSWORD, &long, &long, "too long"),
+    ] {
+        let (status, _, page) = change(current, new, again);
+        assert_eq!(status, 422, "{why}");
+        assert!(
+            page.contains(why) && page.contains("role=\"alert\""),
+            "{why}: {page:.2000}"
+        );
+        assert!(!page.contains(new) || new.len() < 6, "no password echoed");
+    }
+    assert!(sign_in(addr, ALICE, PASSWORD).is_ok(), "nothing changed");
+    assert!(note.exists());
+    let (status, location, _) = change(PASSWORD, fresh, fresh);
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/settings?notice=password")
+    );
+    // This session stays; the other one has ended.
+    assert_eq!(inbox(addr, &here).0, 200);
+    assert_eq!(inbox(addr, &other).0, 303);
+    assert_eq!(sign_in(addr, ALICE, PASSWORD), Err(401));
+    assert!(sign_in(addr, ALICE, fresh).is_ok());
+    assert!(
+        !note.exists(),
+        "the first-boot note of the old password is gone"
+    );
+    // Guessing the current password from a session runs into the lockout:
+    // after the budget, even the right one is refused.
+    for _ in 0..6 {
+        change("guess", "x y z w v u 1", "x y z w v u 1");
+    }
+    let (status, _, page) = change(
+        fresh,
+        "another new passphrase 8",
+        "another new passphrase 8",
+    );
+    assert_eq!(status, 422);
+    assert!(page.contains("current password is wrong"));
+    assert!(
+        sign_in(addr, ALICE, fresh).is_err(),
+        "locked from this address"
+    );
+}
