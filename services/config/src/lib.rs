@@ -433,7 +433,10 @@ impl Config {
         let host = &self.general.hostname;
         let mut names = vec![host.clone(), format!("{host}.local"), "localhost".into()];
         names.extend(self.tls.extra_names.iter().cloned());
-        names.dedup();
+        // Each name once, first place kept (`localhost` as the hostname
+        // must not list it twice).
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|n| seen.insert(n.to_ascii_lowercase()));
         names
     }
 
@@ -516,6 +519,17 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificate_names_are_each_listed_once() {
+        let mut c = Config::default();
+        c.general.hostname = "localhost".into();
+        c.tls.extra_names = vec!["mail.example.org".into(), "LOCALHOST".into()];
+        assert_eq!(
+            c.certificate_names(),
+            ["localhost", "localhost.local", "mail.example.org"]
+        );
+    }
 
     #[test]
     fn empty_file_is_the_default() {

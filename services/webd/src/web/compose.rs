@@ -625,7 +625,8 @@ async fn read_compose(
     }
 }
 
-/// `POST /mail/send`: *Send* or *Save draft* (`action=draft`; the
+/// `POST /mail/send`: *Send*, *Discard* (`action=discard`) or *Save
+/// draft* (`action=draft`; the
 /// autosave asks with `Accept: application/json` and gets the new draft's
 /// UID and files as JSON).
 pub async fn send(
@@ -665,6 +666,24 @@ pub async fn send(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.starts_with("application/json"));
     let w = web.clone();
+    if form.get("action") == Some("discard") {
+        // *Discard*: the saved draft goes (expunged, as a send removes
+        // it); an unsaved message is simply dropped.
+        let user = signed.session.user.clone();
+        let draft = form.get("draft").and_then(|d| d.trim().parse::<u32>().ok());
+        drop(slot);
+        return blocking(move || {
+            if let Some(uid) = draft
+                && let Ok(mb) = super::mail::mailbox(&w, &user)
+                && let Ok(drafts) = mb.folder(DRAFTS)
+            {
+                let _ = drafts.expunge(Some(&[uid]), false);
+            }
+            Redirect::to("/mail/?notice=discarded").into_response()
+        })
+        .await
+        .unwrap_or_else(super::mail::internal);
+    }
     let answer = blocking(move || {
         let mut c = Composed::from_form(&w, &signed, &form);
         if too_large {

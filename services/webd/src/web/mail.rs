@@ -423,8 +423,10 @@ fn list_page(web: &Web, signed: &Signed, q: ListQuery) -> Response {
     let mut shell = Shell::for_user(signed, "Mail");
     shell.folder = name.clone();
     shell.query = query.clone();
-    if q.notice.as_deref() == Some("sent") {
-        shell.notice = "Message sent.".into();
+    match q.notice.as_deref() {
+        Some("sent") => shell.notice = "Message sent.".into(),
+        Some("discarded") => shell.notice = "Message discarded.".into(),
+        _ => {}
     }
     let mb = match mailbox(web, &signed.session.user) {
         Ok(m) => m,

@@ -1569,3 +1569,99 @@ fn a_user_changes_their_password_and_other_sessions_end() {
         "locked from this address"
     );
 }
+
+/// *Discard* removes the saved draft (and only a draft: the uid names a
+/// message of Drafts, nothing else); an unsaved message is dropped.
+#[test]
+fn discard_removes_the_draft() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let cfg = config(t);
+    let (_daemon, addr) = start(t, &cfg);
+    let alice = sign_in(addr, ALICE, PASSWORD).unwrap();
+    let token = csrf_of(&inbox(addr, &alice).1);
+    outpost_store::deliver(
+        &t.join("mail"),
+        "outpost.lan",
+        "alice",
+        "",
+        b"Subject: keep me\r\n\r\nx\r\n",
+    )
+    .unwrap();
+    let (status, location, _) = curl_post(
+        addr,
+        &alice,
+        &[
+            ("csrf", &token),
+            ("action", "draft"),
+            ("to", BOB),
+            ("subject", "Half done"),
+            ("body", "..."),
+        ],
+        &[],
+        &[],
+    );
+    assert_eq!(status, 303);
+    let uid = location
+        .split("draft=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(messages(t, ALICE, "Drafts").len(), 1);
+    // The INBOX message's uid as a "draft": Drafts is the only folder touched.
+    let inbox_uid = messages(t, ALICE, "INBOX")[0].0.to_string();
+    let (status, location, _) = curl_post(
+        addr,
+        &alice,
+        &[
+            ("csrf", &token),
+            ("action", "discard"),
+            ("draft", &inbox_uid),
+        ],
+        &[],
+        &[],
+    );
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/mail/?notice=discarded")
+    );
+    assert_eq!(messages(t, ALICE, "INBOX").len(), 1);
+    let (status, _, _) = curl_post(
+        addr,
+        &alice,
+        &[("csrf", &token), ("action", "discard"), ("draft", &uid)],
+        &[],
+        &[],
+    );
+    assert_eq!(status, 303);
+    assert!(messages(t, ALICE, "Drafts").is_empty());
+    // Without the token: refused, nothing removed.
+    curl_post(
+        addr,
+        &alice,
+        &[("csrf", &token), ("action", "draft"), ("subject", "Again")],
+        &[],
+        &[],
+    );
+    let (status, _, _) = curl_post(
+        addr,
+        &alice,
+        &[("action", "discard"), ("draft", "1")],
+        &[],
+        &[],
+    );
+    assert_eq!(status, 403);
+    assert_eq!(messages(t, ALICE, "Drafts").len(), 1);
+    let (_, _, page) = request(
+        addr,
+        "GET",
+        "/mail/?notice=discarded",
+        None,
+        &[("cookie", &alice)],
+        "",
+    );
+    assert!(page.contains("Message discarded."));
+}
