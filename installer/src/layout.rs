@@ -119,6 +119,9 @@ pub fn lay_out(root: &Path, ks: &Kickstart) -> Result<()> {
     let mut cfg = outpost_config::Config::default();
     cfg.general.hostname = fqdn;
     cfg.general.domains = domains;
+    // Port 80 (opened in the firewall): `http://<host>.local` and
+    // Thunderbird's autoconfig over HTTP reach the server.
+    cfg.web.redirect_listen = vec![std::net::SocketAddr::from(([0, 0, 0, 0], 80))];
     let etc = root.join("etc/outpost");
     std::fs::create_dir_all(&etc)?;
     std::fs::write(etc.join("outpost.toml"), cfg.to_toml())

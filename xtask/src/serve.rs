@@ -5,7 +5,8 @@
 //! and the local CA live there too), with the standard ports shifted by
 //! `--port-offset` (default +10000: SMTP 10025, submission 10587, SMTPS
 //! 10465, IMAP 10143, IMAPS 10993, POP3 10110, POP3S 10995, HTTPS 10443,
-//! and plain HTTP 10080 for loopback tools such as litmus),
+//! plain HTTP 10080 for loopback tools such as litmus, and the
+//! autoconfig/redirect listener 10081),
 //! builds the daemons that exist in the workspace, creates the `--user
 //! ADDRESS:PASSWORD` accounts with `outpostctl`, starts each daemon and
 //! waits until each one reports, over the systemd notify protocol
@@ -335,7 +336,7 @@ fn config_text(state: &Path, domains: &[String], off: u16) -> Result<String> {
          [smtp]\nmx_listen = {smtp}\nsubmission_listen = {sub}\nsubmissions_listen = {subs}\nqueue_dir = {queue}\n\
          retry_initial_secs = 5\nretry_max_secs = 60\n\n\
          [imap]\nimap_listen = {imap}\nimaps_listen = {imaps}\npop3_listen = {pop3}\npop3s_listen = {pop3s}\n\n\
-         [web]\nlisten = {https}\nplain_listen = {http}\n",
+         [web]\nlisten = {https}\nplain_listen = {http}\nredirect_listen = {redirect}\n",
         domains = domains.join(", "),
         mail = s("mail"),
         tls = s("tls"),
@@ -350,6 +351,7 @@ fn config_text(state: &Path, domains: &[String], off: u16) -> Result<String> {
         pop3s = a(995)?,
         https = a(443)?,
         http = a(80)?,
+        redirect = a(81)?,
     ))
 }
 

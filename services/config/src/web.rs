@@ -14,6 +14,10 @@ pub struct Web {
     /// Plain-HTTP listeners, for loopback clients only (the web UI's own
     /// proxying and tests); requests from other addresses are refused.
     pub plain_listen: Vec<SocketAddr>,
+    /// Plain-HTTP listeners for anyone that answer Thunderbird's
+    /// autoconfig and send every other request to HTTPS (the installer
+    /// sets `0.0.0.0:80`, so `http://<host>.local` works); empty: none.
+    pub redirect_listen: Vec<SocketAddr>,
     /// Root of the DAV collections; empty: `<general.state_dir>/dav/collections`.
     pub dav_root: Option<PathBuf>,
     /// Largest request body (and calendar object) in bytes; larger is 413.
@@ -61,6 +65,7 @@ impl Default for Web {
         Self {
             listen: vec![SocketAddr::from(([0, 0, 0, 0], 443))],
             plain_listen: Vec::new(),
+            redirect_listen: Vec::new(),
             dav_root: None,
             max_body_bytes: 16 * 1024 * 1024,
             max_connections: 1000,

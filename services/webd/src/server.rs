@@ -130,13 +130,15 @@ impl Options {
     }
 }
 
-/// The listeners `[web]` configures: `https` (TLS) and `http` (plain,
-/// loopback clients only).
+/// The listeners `[web]` configures: `https` (TLS), `http` (plain,
+/// loopback clients only) and `redirect` (plain, anyone: autoconfig and a
+/// redirect to HTTPS).
 pub fn specs(config: &Config) -> Vec<Spec> {
     let mut specs = Vec::new();
     for (addrs, name, implicit_tls) in [
         (&config.web.listen, "https", true),
         (&config.web.plain_listen, "http", false),
+        (&config.web.redirect_listen, "redirect", false),
     ] {
         for addr in addrs {
             specs.push(Spec {
@@ -154,7 +156,12 @@ pub fn specs(config: &Config) -> Vec<Spec> {
 /// `https` listeners).
 pub async fn session(web: Arc<Web>, conn: Conn) {
     let idle = web.opts.idle_timeout;
-    let router = crate::web::router(web);
+    // Port 80: autoconfig, and a redirect to HTTPS for everything else.
+    let router = if conn.listener == "redirect" {
+        crate::web::onboard::redirect_router(web)
+    } else {
+        crate::web::router(web)
+    };
     connection(
         conn.stream,
         conn.peer,

@@ -21,6 +21,7 @@ pub mod admin;
 pub mod assets;
 pub mod compose;
 pub mod mail;
+pub mod onboard;
 pub mod people;
 pub mod sanitize;
 pub mod session;
@@ -192,6 +193,32 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/admin/", get(admin::console))
         .route("/admin/act", post(admin::act))
         .route("/admin/user", get(admin::user_page))
+        .route(
+            "/.well-known/autoconfig/mail/config-v1.1.xml",
+            get(onboard::autoconfig),
+        )
+        .route("/mail/config-v1.1.xml", get(onboard::autoconfig))
+        .route(
+            "/autodiscover/autodiscover.xml",
+            post(onboard::autodiscover).get(onboard::autodiscover),
+        )
+        .route(
+            "/Autodiscover/Autodiscover.xml",
+            post(onboard::autodiscover).get(onboard::autodiscover),
+        )
+        .route(
+            "/autodiscover/autodiscover.json",
+            get(onboard::autodiscover_json),
+        )
+        .route(
+            "/autodiscover/autodiscover.json/{*rest}",
+            get(onboard::autodiscover_json),
+        )
+        .route(
+            "/Autodiscover/Autodiscover.json/{*rest}",
+            get(onboard::autodiscover_json),
+        )
+        .route("/mobileconfig", get(onboard::profile))
         .route("/healthz", get(healthz))
         .route("/ca.crt", get(ca))
         .route("/static/{file}", get(asset))

@@ -1665,3 +1665,240 @@ fn discard_removes_the_draft() {
     );
     assert!(page.contains("Message discarded."));
 }
+
+/// Runs `script` with python3, the document on its standard input; the
+/// script prints `ok` when its checks pass.
+fn python_checks(script: &str, doc: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut c = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    c.stdin.take().unwrap().write_all(doc).unwrap();
+    let out = c.wait_with_output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Clients that set themselves up: Thunderbird's autoconfig (HTTPS and
+/// the port-80 listener), Outlook's POX and JSON autodiscover, the Apple
+/// profile (parsed with Python's plistlib and ElementTree), and the
+/// redirect to HTTPS; hostile hosts, paths and bodies get safe answers.
+#[test]
+fn autoconfig_autodiscover_and_the_apple_profile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let cfg = daemon_state(
+        t,
+        "[smtp]\nsubmissions_listen = [\"127.0.0.1:10465\"]\nsubmission_listen = [\"127.0.0.1:10587\"]\n\
+         [imap]\nimaps_listen = [\"127.0.0.1:10993\"]\nimap_listen = []\npop3_listen = []\npop3s_listen = []\n\
+         [web]\nlisten = [\"127.0.0.1:0\"]\nplain_listen = [\"127.0.0.1:0\"]\nredirect_listen = [\"127.0.0.1:0\"]\n",
+    );
+    let _ = std::fs::remove_file(t.join("notify.sock"));
+    let (child, list) = spawn_ready(
+        Command::new(env!("CARGO_BIN_EXE_outpost-webd"))
+            .arg("--config")
+            .arg(&cfg)
+            .stderr(Stdio::null()),
+        t,
+    );
+    let _daemon = Daemon(child);
+    let addr = bound(&list, "http");
+    let redirect = bound(&list, "redirect");
+
+    // Thunderbird, on HTTPS's plain twin and on port 80.
+    for a in [addr, redirect] {
+        for path in [
+            "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=alice%40outpost.lan",
+            "/mail/config-v1.1.xml?emailaddress=alice%40outpost.lan",
+        ] {
+            let (status, headers, body) = request(a, "GET", path, None, &[], "");
+            assert_eq!(status, 200, "{path}");
+            assert!(
+                headers
+                    .iter()
+                    .any(|(k, v)| k == "content-type" && v.starts_with("application/xml"))
+            );
+            let said = python_checks(
+                "import sys, xml.etree.ElementTree as E\n\
+                 r = E.fromstring(sys.stdin.buffer.read())\n\
+                 assert r.tag == 'clientConfig' and r.get('version') == '1.1'\n\
+                 p = r.find('emailProvider')\n\
+                 assert [d.text for d in p.findall('domain')] == ['outpost.lan']\n\
+                 i = p.find(\"incomingServer[@type='imap']\")\n\
+                 assert (i.find('hostname').text, i.find('port').text, i.find('socketType').text) == ('outpost.lan', '10993', 'SSL')\n\
+                 assert i.find('username').text == 'alice@outpost.lan'\n\
+                 o = [(s.find('port').text, s.find('socketType').text) for s in p.findall(\"outgoingServer[@type='smtp']\")]\n\
+                 assert o == [('10465', 'SSL'), ('10587', 'STARTTLS')], o\n\
+                 print('ok')\n",
+                body.as_bytes(),
+            );
+            assert_eq!(said.trim(), "ok", "{path}: {said}\n{body}");
+        }
+    }
+    // A hostile address is not echoed.
+    let (_, _, body) = request(
+        addr,
+        "GET",
+        "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=%3Cscript%3E%40x.y",
+        None,
+        &[],
+        "",
+    );
+    assert!(!body.contains("<script>") && body.contains("%EMAILADDRESS%"));
+
+    // Port 80 sends everything else to HTTPS, keeping the path.
+    // (A raw request: the harness always says `Host: localhost`.)
+    let raw = |method: &str, path: &str, host: &str| -> (u16, String) {
+        use std::io::{Read as _, Write as _};
+        let mut c = std::net::TcpStream::connect(redirect).unwrap();
+        write!(c, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        let status = out[9..12].parse().unwrap();
+        let l = out
+            .lines()
+            .find_map(|l| l.strip_prefix("location: "))
+            .unwrap_or("")
+            .to_string();
+        (status, l)
+    };
+    let (status, l) = raw("GET", "/mail/?f=INBOX", "collab.local");
+    assert_eq!(status, 301);
+    // (The test's HTTPS listener is on port 0: its config says so.)
+    assert_eq!(l, "https://collab.local:0/mail/?f=INBOX");
+    let (status, l) = raw("GET", "/", "collab.local:80");
+    assert_eq!((status, l.as_str()), (301, "https://collab.local:0/"));
+    let (status, l) = raw("POST", "/dav/x", "collab.local");
+    assert_eq!((status, l.as_str()), (308, "https://collab.local:0/dav/x"));
+    // A host that is no host name falls back to the server's; a path
+    // that would leave the host is cut; a control byte is a 400.
+    assert_eq!(
+        raw("GET", "/", "evil.example/x"),
+        (301, "https://outpost.lan:0/".into())
+    );
+    assert_eq!(
+        raw("GET", "//evil.example/", "ok.lan"),
+        (301, "https://ok.lan:0/".into())
+    );
+    assert_eq!(raw("GET", "/", "a\u{7f}b").0, 400);
+
+    // Outlook POX, with and without Basic credentials.
+    let req = "<?xml version=\"1.0\" encoding=\"utf-8\"?><Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\"><Request><EMailAddress>alice@outpost.lan</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>";
+    for (path, user) in [
+        ("/autodiscover/autodiscover.xml", None),
+        ("/Autodiscover/Autodiscover.xml", Some(ALICE)),
+    ] {
+        let (status, _, body) = request(
+            addr,
+            "POST",
+            path,
+            user,
+            &[("content-type", "text/xml")],
+            req,
+        );
+        assert_eq!(status, 200, "{path}");
+        let said = python_checks(
+            "import sys, xml.etree.ElementTree as E\n\
+             n = {'a': 'http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006', 'o': 'http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a'}\n\
+             r = E.fromstring(sys.stdin.buffer.read())\n\
+             acc = r.find('o:Response/o:Account', n)\n\
+             assert acc.find('o:AccountType', n).text == 'email' and acc.find('o:Action', n).text == 'settings'\n\
+             p = {x.find('o:Type', n).text: (x.find('o:Server', n).text, x.find('o:Port', n).text, x.find('o:LoginName', n).text) for x in acc.findall('o:Protocol', n)}\n\
+             assert p == {'IMAP': ('outpost.lan', '10993', 'alice@outpost.lan'), 'SMTP': ('outpost.lan', '10465', 'alice@outpost.lan')}, p\n\
+             print('ok')\n",
+            body.as_bytes(),
+        );
+        assert_eq!(said.trim(), "ok", "{said}\n{body}");
+    }
+    let big = "x".repeat(20_000);
+    let (status, _, _) = request(
+        addr,
+        "POST",
+        "/autodiscover/autodiscover.xml",
+        None,
+        &[],
+        &big,
+    );
+    assert_eq!(status, 413);
+    let (status, _, body) = request(
+        addr,
+        "POST",
+        "/autodiscover/autodiscover.xml",
+        None,
+        &[],
+        "<<<not xml",
+    );
+    assert_eq!(status, 200);
+    assert!(!body.contains("<LoginName>"));
+
+    // Autodiscover v2 (JSON).
+    let (status, _, body) = request(
+        addr,
+        "GET",
+        "/autodiscover/autodiscover.json/v1.0/alice@outpost.lan?Protocol=AutodiscoverV1",
+        None,
+        &[],
+        "",
+    );
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["Protocol"], "AutodiscoverV1");
+    assert!(
+        v["Url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/autodiscover/autodiscover.xml")
+    );
+    let (status, _, body) = request(
+        addr,
+        "GET",
+        "/autodiscover/autodiscover.json?Email=alice@outpost.lan&Protocol=ActiveSync%3Cx%3E",
+        None,
+        &[],
+        "",
+    );
+    assert_eq!(status, 400);
+    assert!(body.contains("InvalidProtocol") && !body.contains('<'));
+
+    // The Apple profile: a signed-in user, or Basic; nobody else.
+    let (status, _, _) = request(addr, "GET", "/mobileconfig", None, &[], "");
+    assert_eq!(status, 303);
+    let (status, _, _) = request(addr, "GET", "/mobileconfig", Some(BOB), &[], "");
+    assert_eq!(status, 401, "Bob does not exist here");
+    let alice = sign_in(addr, ALICE, PASSWORD).unwrap();
+    for (user, headers) in [
+        (Some(ALICE), vec![]),
+        (None, vec![("cookie", alice.as_str())]),
+    ] {
+        let (status, h, body) = request(addr, "GET", "/mobileconfig", user, &headers, "");
+        assert_eq!(status, 200);
+        assert!(
+            h.iter()
+                .any(|(k, v)| k == "content-type" && v == "application/x-apple-aspen-config")
+        );
+        let said = python_checks(
+            "import sys, plistlib\n\
+             p = plistlib.loads(sys.stdin.buffer.read())\n\
+             assert p['PayloadType'] == 'Configuration'\n\
+             kinds = {x['PayloadType']: x for x in p['PayloadContent']}\n\
+             assert set(kinds) == {'com.apple.mail.managed', 'com.apple.caldav.account', 'com.apple.carddav.account', 'com.apple.security.root'}, kinds.keys()\n\
+             m = kinds['com.apple.mail.managed']\n\
+             assert (m['IncomingMailServerHostName'], m['IncomingMailServerPortNumber'], m['IncomingMailServerUseSSL']) == ('outpost.lan', 10993, True)\n\
+             assert (m['OutgoingMailServerPortNumber'], m['EmailAddress']) == (10465, 'alice@outpost.lan')\n\
+             assert kinds['com.apple.caldav.account']['CalDAVPrincipalURL'] == '/dav/alice@outpost.lan/'\n\
+             assert kinds['com.apple.security.root']['PayloadContent'][:1] == b'\\x30'\n\
+             assert len({x['PayloadUUID'] for x in p['PayloadContent']}) == 4\n\
+             print('ok')\n",
+            body.as_bytes(),
+        );
+        assert_eq!(said.trim(), "ok", "{said}\n{body:.2000}");
+    }
+}
