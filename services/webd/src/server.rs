@@ -252,18 +252,30 @@ async fn connection<S>(
                 Ok(r) => r,
                 Err(never) => match never {},
             };
-            let bytes = hyper::body::Body::size_hint(resp.body())
-                .exact()
-                .unwrap_or(0);
-            tracing::info!(
-                target: "outpost::http",
-                method = method.as_str(),
-                path = &*outpost_daemon::log::client_str(&path),
-                status = resp.status().as_u16(),
-                bytes,
-                ms = started.elapsed().as_millis() as u64,
-                "request"
-            );
+            // The event goes out once the body has been sent, with the
+            // bytes that really went (a compressed page's size is known
+            // only then); `ms` is the time to the response head.
+            let ms = started.elapsed().as_millis() as u64;
+            let status = resp.status().as_u16();
+            let span = tracing::Span::current();
+            let resp = resp.map(move |body| {
+                axum::body::Body::new(Logged {
+                    inner: body,
+                    sent: 0,
+                    done: Some(Box::new(move |bytes| {
+                        let _in = span.enter();
+                        tracing::info!(
+                            target: "outpost::http",
+                            method = method.as_str(),
+                            path = &*outpost_daemon::log::client_str(&path),
+                            status,
+                            bytes,
+                            ms,
+                            "request"
+                        );
+                    })),
+                })
+            });
             Ok::<_, Infallible>(resp)
         }
     });
@@ -280,6 +292,60 @@ async fn connection<S>(
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+    }
+}
+
+/// A response body that counts the bytes it yields and calls `done`
+/// with the count once: at its end, or when it is dropped (a client that
+/// went away mid-body).
+struct Logged {
+    inner: axum::body::Body,
+    sent: u64,
+    done: Option<Box<dyn FnOnce(u64) + Send>>,
+}
+
+impl Logged {
+    fn finish(&mut self) {
+        if let Some(done) = self.done.take() {
+            done(self.sent);
+        }
+    }
+}
+
+impl hyper::body::Body for Logged {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let r = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        match &r {
+            std::task::Poll::Ready(Some(Ok(f))) => {
+                if let Some(d) = f.data_ref() {
+                    this.sent += d.len() as u64;
+                }
+            }
+            std::task::Poll::Ready(None) => this.finish(),
+            _ => {}
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 

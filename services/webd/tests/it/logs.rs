@@ -98,6 +98,24 @@ fn no_password_or_body_reaches_the_logs_and_each_login_is_logged_once() {
     };
     assert_eq!(status(&user), "207");
     assert_eq!(status(&format!("{USER}:{WRONG}")), "401");
+    // A compressed page: the event counts the bytes that went out.
+    let page_bytes = ok(Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{size_download}",
+            "--compressed",
+            "--max-time",
+            "30",
+        ])
+        .arg("--cacert")
+        .arg(&ca)
+        .arg(format!(
+            "https://localhost:{}/signin",
+            s.addr("https").port()
+        )));
 
     let local = work.path().join("local");
     std::fs::create_dir_all(&local).unwrap();
@@ -177,6 +195,11 @@ Channel sync\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Both\nSyncState
     assert!(
         request.contains("bytes=") && request.contains("ms="),
         "{request}"
+    );
+    let page = line(&["outpost::http", "path=\"/signin\"", "status=200"]);
+    assert!(
+        page_bytes.trim() != "0" && page.contains(&format!("bytes={} ", page_bytes.trim())),
+        "the page's event says {page_bytes} bytes: {page}"
     );
 
     // litmus (WebDAV, Basic auth on every request over serve's plain-HTTP
