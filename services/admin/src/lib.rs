@@ -313,9 +313,197 @@ pub fn service_states(config: &Config, timeout: std::time::Duration) -> Vec<Serv
     })
 }
 
+/// One DNS record a site publishes for its mail domains.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DnsRecord {
+    /// Owner name, fully qualified with the final dot.
+    pub name: String,
+    /// `MX`, `TXT`, `SRV`, `CNAME`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The record data as a zone file writes it.
+    pub value: String,
+    /// What it is for.
+    pub comment: &'static str,
+}
+
+/// The records a site publishes for each mail domain (of `general.domains`
+/// and the alias domains): MX; SPF (`v=spf1 mx -all`); DMARC
+/// (`p=quarantine`, reports to postmaster); the RFC 6186 / 8314 SRV
+/// records of submission, IMAP and POP3; the RFC 6764 SRV records of
+/// CalDAV and CardDAV; and the `autoconfig` and `autodiscover` names
+/// (CNAME to the host) with Outlook's `_autodiscover._tcp` SRV. Ports are
+/// the configured ones. DKIM keys are not made yet, so there is no DKIM
+/// record among them.
+pub fn dns_records(config: &Config, dir: &Directory) -> Vec<DnsRecord> {
+    let host = format!("{}.", config.general.hostname.trim_end_matches('.'));
+    let mut domains: Vec<String> = config.general.domains.clone();
+    domains.extend(
+        dir.domain_aliases()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(a, _)| a),
+    );
+    let port = |v: &[std::net::SocketAddr]| v.first().map(std::net::SocketAddr::port);
+    let srv: Vec<(&str, Option<u16>, &'static str)> = vec![
+        (
+            "_submissions._tcp",
+            port(&config.smtp.submissions_listen),
+            "mail submission over TLS (RFC 8314)",
+        ),
+        (
+            "_submission._tcp",
+            port(&config.smtp.submission_listen),
+            "mail submission with STARTTLS (RFC 6186)",
+        ),
+        (
+            "_imaps._tcp",
+            port(&config.imap.imaps_listen),
+            "IMAP over TLS (RFC 6186)",
+        ),
+        (
+            "_imap._tcp",
+            port(&config.imap.imap_listen),
+            "IMAP with STARTTLS (RFC 6186)",
+        ),
+        (
+            "_pop3s._tcp",
+            port(&config.imap.pop3s_listen),
+            "POP3 over TLS (RFC 6186)",
+        ),
+        (
+            "_caldavs._tcp",
+            port(&config.web.listen),
+            "CalDAV (RFC 6764)",
+        ),
+        (
+            "_carddavs._tcp",
+            port(&config.web.listen),
+            "CardDAV (RFC 6764)",
+        ),
+        (
+            "_autodiscover._tcp",
+            port(&config.web.listen),
+            "Outlook autodiscover",
+        ),
+    ];
+    let mut out = Vec::new();
+    for d in domains {
+        let d = d.trim_end_matches('.').to_ascii_lowercase();
+        let at = |n: &str| {
+            if n.is_empty() {
+                format!("{d}.")
+            } else {
+                format!("{n}.{d}.")
+            }
+        };
+        out.push(DnsRecord {
+            name: at(""),
+            kind: "MX",
+            value: format!("10 {host}"),
+            comment: "mail for the domain goes to this server",
+        });
+        out.push(DnsRecord {
+            name: at(""),
+            kind: "TXT",
+            value: "\"v=spf1 mx -all\"".into(),
+            comment: "SPF: only the domain's MX sends its mail",
+        });
+        out.push(DnsRecord {
+            name: at("_dmarc"),
+            kind: "TXT",
+            value: format!("\"v=DMARC1; p=quarantine; rua=mailto:postmaster@{d}\""),
+            comment: "DMARC: mail failing SPF and DKIM goes to Junk; reports to postmaster",
+        });
+        for (name, p, comment) in &srv {
+            if let Some(p) = p {
+                out.push(DnsRecord {
+                    name: at(name),
+                    kind: "SRV",
+                    value: format!("0 1 {p} {host}"),
+                    comment,
+                });
+            }
+        }
+        for name in ["autoconfig", "autodiscover"] {
+            out.push(DnsRecord {
+                name: at(name),
+                kind: "CNAME",
+                value: host.clone(),
+                comment: if name == "autoconfig" {
+                    "Thunderbird finds its settings at http(s)://autoconfig.<domain>/"
+                } else {
+                    "Outlook finds its settings at https://autodiscover.<domain>/"
+                },
+            });
+        }
+    }
+    out
+}
+
+/// Records in zone-file form, a comment above each.
+pub fn zone_text(records: &[DnsRecord]) -> String {
+    let width = records.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let mut s = String::new();
+    for r in records {
+        s.push_str(&format!(
+            "; {}\n{:width$}  3600  IN  {:5}  {}\n",
+            r.comment, r.name, r.kind, r.value
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_records_cover_every_domain_and_service() {
+        let t = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.general.hostname = "mail.outpost.lan".into();
+        config.general.domains = vec!["outpost.lan".into()];
+        let mut dir = Directory::open(&t.path().join("dir")).unwrap();
+        dir.add_domain_alias("field.example", "outpost.lan")
+            .unwrap();
+        let r = dns_records(&config, &dir);
+        let has = |name: &str, kind: &str, value: &str| {
+            r.iter()
+                .any(|x| x.name == name && x.kind == kind && x.value == value)
+        };
+        for d in ["outpost.lan.", "field.example."] {
+            assert!(has(d, "MX", "10 mail.outpost.lan."), "{r:?}");
+            assert!(has(d, "TXT", "\"v=spf1 mx -all\""));
+            assert!(has(
+                &format!("_imaps._tcp.{d}"),
+                "SRV",
+                "0 1 993 mail.outpost.lan."
+            ));
+            assert!(has(
+                &format!("_submissions._tcp.{d}"),
+                "SRV",
+                "0 1 465 mail.outpost.lan."
+            ));
+            assert!(has(
+                &format!("_caldavs._tcp.{d}"),
+                "SRV",
+                "0 1 443 mail.outpost.lan."
+            ));
+            assert!(has(
+                &format!("autoconfig.{d}"),
+                "CNAME",
+                "mail.outpost.lan."
+            ));
+        }
+        let zone = zone_text(&r);
+        assert!(zone.contains("_dmarc.outpost.lan.") && zone.contains("IN  TXT"));
+        assert!(
+            zone.lines()
+                .filter(|l| !l.starts_with(';'))
+                .all(|l| l.contains("  3600  IN  "))
+        );
+    }
 
     #[test]
     fn sizes_parse_and_print() {

@@ -51,6 +51,12 @@ enum Command {
     /// Whether each daemon's listeners answer (exit status 1 if one
     /// does not).
     Status,
+    /// The DNS records to publish for the mail domains (zone-file form).
+    Dns {
+        /// JSON instead of zone-file lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Give users without a password a generated one (run at every boot
     /// by outpost-firstboot.service) and remove notes of changed ones.
     #[command(name = "first-boot")]
@@ -293,6 +299,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tls(TlsCmd::Status) => tls_status(&config),
         Command::FirstBoot => first_boot(&config),
         Command::Status => status(&config),
+        Command::Dns { json } => {
+            let dir = open_directory(&config)?;
+            let records = outpost_admin::dns_records(&config, &dir);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&records)?);
+            } else {
+                print!("{}", outpost_admin::zone_text(&records));
+                println!("; DKIM: no signing keys yet, so no DKIM record");
+            }
+            Ok(())
+        }
     }
 }
 

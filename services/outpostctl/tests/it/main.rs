@@ -624,3 +624,30 @@ fn user_set_domain_aliases_and_status() {
         "{out}"
     );
 }
+
+#[test]
+fn dns_prints_the_records_to_publish() {
+    let e = Env::new();
+    e.configure(|c| c.general.hostname = "mail.outpost.test".into());
+    let (code, out, err) = e.run(&["dns"], "");
+    assert_eq!(code, 0, "{err}");
+    for want in [
+        "outpost.test.",
+        "IN  MX     10 mail.outpost.test.",
+        "IN  TXT    \"v=spf1 mx -all\"",
+        "_imaps._tcp.outpost.test.",
+        "IN  SRV    0 1 993 mail.outpost.test.",
+        "autoconfig.outpost.test.",
+    ] {
+        assert!(out.contains(want), "{want} in:\n{out}");
+    }
+    let (code, out, _) = e.run(&["dns", "--json"], "");
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["type"] == "SRV" && r["name"] == "_submissions._tcp.outpost.test.")
+    );
+}

@@ -64,6 +64,7 @@ struct AdminPage {
     queue: Vec<QueueRow>,
     tls: String,
     services: Vec<ServiceRow>,
+    dns: String,
 }
 
 #[derive(Template)]
@@ -178,6 +179,7 @@ pub async fn console(
             .collect();
         let aliases = dir.aliases().unwrap_or_default();
         let groups = dir.groups().unwrap_or_default();
+        let dns = outpost_admin::zone_text(&outpost_admin::dns_records(&w.config, &dir));
         let domain_aliases = dir.domain_aliases().unwrap_or_default();
         let services = outpost_admin::service_states(&w.config, std::time::Duration::from_secs(1))
             .into_iter()
@@ -242,6 +244,7 @@ pub async fn console(
                 queue,
                 tls,
                 services,
+                dns,
             },
         )
     })

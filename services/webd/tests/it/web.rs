@@ -1118,6 +1118,11 @@ fn the_console_edits_users_groups_and_domain_aliases() {
         page.contains("Services") && page.contains("outpost-webd"),
         "{page:.3000}"
     );
+    // The DNS records to publish, as `outpostctl dns` prints them.
+    assert!(
+        page.contains("DNS records") && page.contains("_imaps._tcp.outpost.lan."),
+        "{page:.3000}"
+    );
     let act = |pairs: &[(&str, &str)]| -> String {
         let mut all = vec![("csrf", token.as_str())];
         all.extend_from_slice(pairs);
