@@ -3,14 +3,16 @@
 //! Each benchmark is one module owned by the issue that needs it.
 
 mod dav;
+mod fixture;
 mod imap;
 mod kickstart;
 mod smtp;
+mod web;
 
 /// Arguments of `cargo xtask bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Which benchmark: kickstart, smtp, imap, dav.
+    /// Which benchmark: kickstart, smtp, imap, dav, web.
     pub what: String,
 }
 
@@ -20,6 +22,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "smtp" => smtp::run(),
         "imap" => imap::run(),
         "dav" => dav::run(),
-        other => anyhow::bail!("unknown benchmark {other:?} (known: kickstart, smtp, imap, dav)"),
+        "web" => web::run(),
+        other => {
+            anyhow::bail!("unknown benchmark {other:?} (known: kickstart, smtp, imap, dav, web)")
+        }
     }
 }
