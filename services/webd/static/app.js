@@ -38,9 +38,10 @@
   });
   // Drag and drop: rows of the list dragged onto a folder are moved
   // there (the dragged row, and every ticked one with it), through the
-  // list form's own Move.
-  var listForm = document.getElementById("list");
-  if (listForm && listForm.elements.to) {
+  // list form's own Move. Bound again whenever the list is replaced.
+  function bindList() {
+    var listForm = document.getElementById("list");
+    if (!listForm || !listForm.elements.to) return;
     rows().forEach(function (r) {
       var box = r.querySelector("input[type=checkbox]");
       if (!box) return;
@@ -51,24 +52,67 @@
         e.dataTransfer.effectAllowed = "move";
       });
     });
-    Array.prototype.forEach.call(document.querySelectorAll("nav.folders a[data-folder]"), function (a) {
-      var folder = a.getAttribute("data-folder");
-      a.addEventListener("dragover", function (e) {
-        if (e.dataTransfer.types.indexOf("text/x-outpost-move") < 0) return;
-        e.preventDefault();
-        a.classList.add("drop");
-      });
-      a.addEventListener("dragleave", function () { a.classList.remove("drop"); });
-      a.addEventListener("drop", function (e) {
-        e.preventDefault();
-        a.classList.remove("drop");
-        var to = listForm.elements.to, opt = null;
-        for (var i = 0; i < to.options.length; i++) if (to.options[i].value === folder) opt = to.options[i];
-        if (!opt) return; // the folder shown (or none): nothing to move
-        to.value = folder;
-        listForm.requestSubmit(listForm.querySelector('button[name="do"][value="move"]'));
-      });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("nav.folders a[data-folder]"), function (a) {
+    var folder = a.getAttribute("data-folder");
+    a.addEventListener("dragover", function (e) {
+      if (e.dataTransfer.types.indexOf("text/x-outpost-move") < 0) return;
+      e.preventDefault();
+      a.classList.add("drop");
     });
+    a.addEventListener("dragleave", function () { a.classList.remove("drop"); });
+    a.addEventListener("drop", function (e) {
+      e.preventDefault();
+      a.classList.remove("drop");
+      var listForm = document.getElementById("list");
+      if (!listForm || !listForm.elements.to) return;
+      var to = listForm.elements.to, opt = null;
+      for (var i = 0; i < to.options.length; i++) if (to.options[i].value === folder) opt = to.options[i];
+      if (!opt) return; // the folder shown (or none): nothing to move
+      to.value = folder;
+      listForm.requestSubmit(listForm.querySelector('button[name="do"][value="move"]'));
+    });
+  });
+  bindList();
+  // On the list page, a search, a sort or another page fetches only what
+  // changes (the server answers X-Outpost-Part: list with the heading,
+  // sort links, rows and page links) and keeps the rest of the page; any
+  // failure falls back to loading the whole page.
+  var main = document.querySelector("div.mail > main");
+  function showList(url, push) {
+    return fetch(url, { credentials: "same-origin", headers: { "X-Outpost-Part": "list" } })
+      .then(function (r) {
+        if (!r.ok || !/text\/html/.test(r.headers.get("content-type") || "")) throw new Error("HTTP " + r.status);
+        return r.text();
+      })
+      .then(function (html) {
+        var t = document.createElement("template");
+        t.innerHTML = html;
+        ["list-h", "list-back", "list-sort", "list-rows", "list-pages"].forEach(function (id) {
+          var now = document.getElementById(id), next = t.content.getElementById(id);
+          if (!now || !next) throw new Error("no " + id);
+          now.replaceWith(next);
+        });
+        cur = -1;
+        bindList();
+        if (push) history.pushState({ list: true }, "", url);
+      })
+      .catch(function () { location.href = url; });
+  }
+  if (main && document.getElementById("list") && window.fetch && window.history.pushState) {
+    var search = document.querySelector("form.search");
+    if (search) search.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var params = new URLSearchParams(new FormData(search));
+      showList(search.getAttribute("action") + "?" + params.toString(), true);
+    });
+    main.addEventListener("click", function (e) {
+      var a = e.target.closest && e.target.closest(".sort a, .pages a");
+      if (!a || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+      e.preventDefault();
+      showList(a.getAttribute("href"), true);
+    });
+    window.addEventListener("popstate", function () { showList(location.href, false); });
   }
   document.addEventListener("submit", function (e) {
     var b = e.submitter;

@@ -339,7 +339,10 @@ fn list_url(folder: &str, sort: &str, q: &str, all: bool, page: usize) -> String
 /// The search box's words as IMAP SEARCH keys, evaluated by imapd's
 /// evaluator (`outpost_imapd::search`): each word must be in From, To,
 /// Cc, Subject or the body (decoded where it is base64 or
-/// quoted-printable), which is the Roundcube default scope.
+/// quoted-printable). A word written `subject:x`, `from:x`, `to:x`,
+/// `cc:x` or `body:x` (Gmail's and Outlook's syntax) looks in that field
+/// only; `subject:` and the address fields are answered from the header
+/// cache without reading the messages.
 fn search_key(query: &str) -> Key {
     let or = |a: Key, b: Key| Key::Or(Box::new(a), Box::new(b));
     Key::And(
@@ -348,10 +351,19 @@ fn search_key(query: &str) -> Key {
             .split_whitespace()
             .take(MAX_SEARCH_WORDS)
             .map(|w| {
-                let h = |n: &str| Key::Header(n.into(), w.into());
+                let h = |n: &str, w: &str| Key::Header(n.into(), w.into());
+                if let Some((field, v)) = w.split_once(':')
+                    && !v.is_empty()
+                {
+                    match field {
+                        "subject" | "from" | "to" | "cc" => return h(field, v),
+                        "body" => return Key::Body(v.into()),
+                        _ => {}
+                    }
+                }
                 or(
-                    or(h("from"), h("subject")),
-                    or(or(h("to"), h("cc")), Key::Body(w.into())),
+                    or(h("from", w), h("subject", w)),
+                    or(or(h("to", w), h("cc", w)), Key::Body(w.into())),
                 )
             })
             .collect(),
@@ -360,6 +372,54 @@ fn search_key(query: &str) -> Key {
 
 /// Words of a search that count (the rest are ignored).
 const MAX_SEARCH_WORDS: usize = 16;
+
+/// Which of `metas` match `key`, evaluated on both cores (as imapd's
+/// SEARCH is) when there are many: a text search reads every message.
+fn search_all(
+    open: &[(String, Arc<Folder>, Arc<outpost_store::Snapshot>)],
+    metas: &[(usize, &MessageMeta)],
+    key: &Key,
+) -> Vec<bool> {
+    let eval = |part: &[(usize, &MessageMeta)]| -> Vec<bool> {
+        // The sequence number is the message's place in its folder (no
+        // key of the search box uses it).
+        part.iter()
+            .map(|(i, m)| matches(&open[*i].1, m, 0, key))
+            .collect()
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4);
+    // Header keys are answered from the (locked) header cache: one
+    // thread does that fastest; only reading messages gains from more.
+    if metas.len() < 256 || threads < 2 || !reads_messages(key) {
+        return eval(metas);
+    }
+    let chunk = metas.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = metas
+            .chunks(chunk)
+            .map(|c| (c.len(), s.spawn(move || eval(c))))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|(n, h)| h.join().unwrap_or_else(|_| vec![false; n]))
+            .collect()
+    })
+}
+
+/// Whether evaluating `key` reads message contents (a text search), not
+/// only the header cache.
+fn reads_messages(key: &Key) -> bool {
+    match key {
+        Key::Body(_) | Key::Text(_) => true,
+        Key::Header(name, _) => !matches!(name.as_str(), "subject" | "from" | "to" | "cc" | "bcc"),
+        Key::Not(k) => reads_messages(k),
+        Key::Or(a, b) => reads_messages(a) || reads_messages(b),
+        Key::And(v) => v.iter().any(reads_messages),
+        _ => false,
+    }
+}
 
 /// Whether message `m` of `folder` matches `key`.
 fn matches(folder: &Folder, m: &MessageMeta, seq: u32, key: &Key) -> bool {
@@ -398,7 +458,10 @@ pub async fn list(
         None
     };
     let w = web.clone();
-    blocking(move || list_page(&w, &signed, q))
+    // The page's script asks for the list part only (a search, a sort or
+    // another page while the page is open), as Roundcube's AJAX does.
+    let part = headers.get(super::PART).is_some_and(|v| v == "list");
+    blocking(move || list_page(&w, &signed, q, part))
         .await
         .unwrap_or_else(internal)
 }
@@ -410,7 +473,7 @@ pub(crate) fn internal() -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
 }
 
-fn list_page(web: &Web, signed: &Signed, q: ListQuery) -> Response {
+fn list_page(web: &Web, signed: &Signed, q: ListQuery, part: bool) -> Response {
     let name = Mailbox::canonical(q.f.as_deref().unwrap_or("INBOX"));
     let sort = q.sort.clone().unwrap_or_else(|| "date".into());
     let query =
@@ -481,15 +544,11 @@ fn list_page(web: &Web, signed: &Signed, q: ListQuery) -> Response {
         .collect();
     if !query.is_empty() {
         let key = search_key(&query);
-        let mut seq = 0u32;
-        let mut last = usize::MAX;
-        metas.retain(|(i, m)| {
-            if *i != last {
-                last = *i;
-                seq = 0;
-            }
-            seq += 1;
-            matches(&open[*i].1, m, seq, &key)
+        let hits = search_all(&open, &metas, &key);
+        let mut n = 0;
+        metas.retain(|_| {
+            n += 1;
+            hits[n - 1]
         });
     }
     let head_of = |i: usize, m: &MessageMeta| web.cache.head(&open[i].1, open[i].2.uidvalidity, m);
@@ -625,22 +684,61 @@ fn list_page(web: &Web, signed: &Signed, q: ListQuery) -> Response {
         format!("{}–{} of {total}", start + 1, start + shown.len())
     };
     let folder_label = label(&name);
-    page(
-        StatusCode::OK,
-        &ListPage {
-            emptiable: !all && (name == "Trash" || name == "Junk"),
-            all_folders: all,
-            shell,
-            folders,
-            folder_label,
-            rows,
-            range,
-            prev: (page_no > 1).then(|| list_url(&name, &sort, &query, all, page_no - 1)),
-            next: (page_no < pages).then(|| list_url(&name, &sort, &query, all, page_no + 1)),
-            sorts,
-            back,
-        },
-    )
+    let p = ListPage {
+        emptiable: !all && (name == "Trash" || name == "Junk"),
+        all_folders: all,
+        shell,
+        folders,
+        folder_label,
+        rows,
+        range,
+        prev: (page_no > 1).then(|| list_url(&name, &sort, &query, all, page_no - 1)),
+        next: (page_no < pages).then(|| list_url(&name, &sort, &query, all, page_no + 1)),
+        sorts,
+        back,
+    };
+    if part {
+        let mut r = page(
+            StatusCode::OK,
+            &ListPart {
+                shell: &p.shell,
+                folder_label: &p.folder_label,
+                rows: &p.rows,
+                range: &p.range,
+                prev: &p.prev,
+                next: &p.next,
+                sorts: &p.sorts,
+                back: &p.back,
+                all_folders: p.all_folders,
+            },
+        );
+        r.headers_mut()
+            .insert(super::PART, axum::http::HeaderValue::from_static("list"));
+        r.headers_mut().insert(
+            header::VARY,
+            axum::http::HeaderValue::from_static("x-outpost-part"),
+        );
+        return r;
+    }
+    page(StatusCode::OK, &p)
+}
+
+/// What a search, a sort or another page changes on [`ListPage`] (the
+/// heading, the list's back link, the sort links, the rows and the page
+/// links, each an element with an id), for the page's script to put in
+/// place; the rest of the page stays.
+#[derive(Template)]
+#[template(path = "list_part.html")]
+struct ListPart<'a> {
+    shell: &'a Shell,
+    folder_label: &'a str,
+    rows: &'a [Row],
+    range: &'a str,
+    prev: &'a Option<String>,
+    next: &'a Option<String>,
+    sorts: &'a [(&'static str, String, bool)],
+    back: &'a str,
+    all_folders: bool,
 }
 
 /// The subject without `Re:`/`Fwd:` prefixes, lower-case (for sorting).

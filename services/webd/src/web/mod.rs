@@ -247,6 +247,9 @@ async fn dav(
     .await
 }
 
+/// The header of a page part and of the request for one.
+pub const PART: &str = "x-outpost-part";
+
 /// The CSP of every page: scripts and styles from this server only, no
 /// inline script, no plugins, no framing by anyone, forms and the
 /// scripts' requests (draft autosave, address completion) to this server.
@@ -261,6 +264,15 @@ async fn security_headers(mut resp: Response) -> Response {
             h.insert(k, HeaderValue::from_static(v));
         }
     };
+    // A page part (`X-Outpost-Part`) is fetched by the page's script and
+    // put into that page, whose policy governs it; no navigation can ask
+    // for one (it takes a request header), so the document headers stay
+    // off it and it is never stored.
+    if h.contains_key(PART) {
+        set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+        set(h, header::CACHE_CONTROL, "no-store");
+        return resp;
+    }
     set(h, header::CONTENT_SECURITY_POLICY, PAGE_CSP);
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");

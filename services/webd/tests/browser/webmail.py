@@ -211,10 +211,14 @@ with sync_playwright() as p:
 
     # Search by a body word: only that message.
     page.goto(args.base + "/mail/")
+    page.evaluate("window.__same_page = 1")
     page.get_by_label("Search").fill("pineapple")
     page.get_by_label("Search").press("Enter")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("Hello from SMTP")
+    check(page.evaluate("window.__same_page") == 1 and "q=pineapple" in page.url, "the search replaced the list, not the page, and the address follows")
+    page.go_back()
+    expect(rows).to_have_count(6)
     page.screenshot(path=os.path.join(args.shots, "search.png"))
 
     # Move one message to Archive, delete another (to Trash).

@@ -926,6 +926,21 @@ fn settings_vacation_and_a_search_of_every_folder_over_http() {
     // Body words count, and every word must match.
     let page = search("diesel+tents");
     assert!(page.contains("Tents") && !page.contains("Fuel order"));
+    // Field operators: subject: looks at the subject only, body: at the
+    // text only, from: at the sender; an unknown one is a plain word.
+    let page = search("subject%3Afuel");
+    assert!(
+        page.contains("Generator fuel") && page.contains("Fuel order") && !page.contains("Maps")
+    );
+    let page = search("body%3Afuel");
+    assert!(
+        page.contains("Maps") && !page.contains("Fuel order"),
+        "{page:.3000}"
+    );
+    let page = search("from%3Acarol+subject%3Atents");
+    assert!(page.contains("Tents") && !page.contains("Fuel order"));
+    assert!(search("from%3Anobody").contains("No messages."));
+    assert!(search("date%3Afuel").contains("No messages."));
     // Hostile searches: long, many words, wildcards and IMAP syntax are
     // plain words.
     for q in [
