@@ -285,17 +285,6 @@ fn compose_page(web: &Web, signed: &Signed, q: ComposeQuery) -> Response {
             }
             p.subject = prefixed("Re:", &subject);
             p.body = format!("\n\nOn {date}, {from} wrote:\n{}\n", quote(&text));
-            if let Some(id) = msg.message_id() {
-                p.in_reply_to = format!("<{id}>");
-                let mut refs: Vec<String> = msg
-                    .references()
-                    .as_text_list()
-                    .map(|l| l.iter().map(|r| format!("<{r}>")).collect())
-                    .or_else(|| msg.references().as_text().map(|r| vec![format!("<{r}>")]))
-                    .unwrap_or_default();
-                refs.push(format!("<{id}>"));
-                p.references = refs.join(" ");
-            }
             p.answered = format!("{uid} {f}");
         } else {
             p.heading = "Forward".into();
@@ -308,6 +297,22 @@ fn compose_page(web: &Web, signed: &Signed, q: ComposeQuery) -> Response {
             p.src_f = f.clone();
             p.src_uid = uid.to_string();
             p.attached = attach_rows(&msg);
+            // Marked `$Forwarded` once sent (the keyword Thunderbird and
+            // Apple Mail use).
+            p.answered = format!("{FORWARDED_MARK}{uid} {f}");
+        }
+        // A reply and a forward both stay in the original's thread
+        // (In-Reply-To and References name it, as Gmail and Outlook do).
+        if let Some(id) = msg.message_id() {
+            p.in_reply_to = format!("<{id}>");
+            let mut refs: Vec<String> = msg
+                .references()
+                .as_text_list()
+                .map(|l| l.iter().map(|r| format!("<{r}>")).collect())
+                .or_else(|| msg.references().as_text().map(|r| vec![format!("<{r}>")]))
+                .unwrap_or_default();
+            refs.push(format!("<{id}>"));
+            p.references = refs.join(" ");
         }
     }
     // A new message, reply or forward starts from the user's settings:
@@ -453,6 +458,10 @@ pub fn parse_addresses(field: &str) -> Result<Vec<String>, String> {
 }
 
 /// `uid folder` of the message a draft answers (`X-Outpost-Answered`).
+/// The start of the `answered` field of a forward (then it names the
+/// message to mark `$Forwarded`, not `\Answered`).
+const FORWARDED_MARK: &str = "fwd ";
+
 fn answered_of(msg: &mail_parser::Message<'_>) -> Option<String> {
     let raw = msg.header("X-Outpost-Answered")?.as_text()?.trim();
     let v = percent_encoding::percent_decode_str(raw)
@@ -1158,15 +1167,28 @@ fn send_now(
                 tracing::warn!(id = %id, error = %e, "webmail: the Sent copy failed");
             }
         }
-        if let Some((uid, f)) = back.answered.split_once(' ')
+        // The original: `\Answered` after a reply, `$Forwarded` after a
+        // forward.
+        let (forwarded, original) = match back.answered.strip_prefix(FORWARDED_MARK) {
+            Some(rest) => (true, rest),
+            None => (false, back.answered.as_str()),
+        };
+        if let Some((uid, f)) = original.split_once(' ')
             && let Ok(uid) = uid.trim().parse::<u32>()
             && let Ok(folder) = mb.folder(&Mailbox::canonical(f))
         {
-            let answered = Flags {
-                bits: Flags::ANSWERED,
-                keywords: Vec::new(),
+            let mark = if forwarded {
+                Flags {
+                    bits: 0,
+                    keywords: vec!["$Forwarded".into()],
+                }
+            } else {
+                Flags {
+                    bits: Flags::ANSWERED,
+                    keywords: Vec::new(),
+                }
             };
-            let _ = folder.store(&[uid], StoreFlags::Add, &answered, None);
+            let _ = folder.store(&[uid], StoreFlags::Add, &mark, None);
         }
         if let Ok(d) = back.draft.parse::<u32>()
             && let Ok(drafts) = mb.folder(DRAFTS)

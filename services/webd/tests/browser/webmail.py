@@ -48,6 +48,7 @@ def send(msg):
 
 plain = email.message.EmailMessage()
 plain["Subject"] = "Hello from SMTP"
+plain["Message-ID"] = "<hello-1@example.org>"
 plain.set_content("First line of the body.\nSecond line, with the word pineapple.\n")
 send(plain)
 
@@ -391,6 +392,10 @@ with sync_playwright() as p:
     expect(page.get_by_role("status")).to_contain_text("Message sent")
     got = imap_messages(args.bob, "INBOX", 'SUBJECT "Fwd: Hello from SMTP"')
     check(len(got) == 1 and "pineapple" in got[0][1].get_content(), "the forward carries the text")
+    f = got[0][1]
+    check(f["In-Reply-To"] == "<hello-1@example.org>" and "<hello-1@example.org>" in (f["References"] or ""), f"the forward keeps the thread ({f['In-Reply-To']}, {f['References']})")
+    orig = imap_messages(args.alice, "INBOX", 'SUBJECT "Hello from SMTP"')
+    check(b"$Forwarded" in orig[0][0], f"the original is $Forwarded ({orig[0][0]!r})")
 
     # A file attached in compose, kept in a draft, reopened from Drafts
     # and sent: Bob gets the bytes unchanged, the draft is gone.
