@@ -674,6 +674,28 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| Error::BadHash(e.to_string()))
 }
 
+/// A display name: one line of at most 200 bytes.
+fn check_display_name(name: &str) -> Result<()> {
+    if name.trim().len() > 200 || name.chars().any(char::is_control) {
+        return Err(Error::Invalid(
+            "the display name must be one line of at most 200 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a user `address` (lower-case) exists.
+fn user_exists(conn: &Connection, address: &str) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM users WHERE address = ?1",
+            params![address],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 /// Control characters other than line breaks and tabs.
 fn has_control(s: &str) -> bool {
     s.chars()
@@ -703,12 +725,8 @@ impl Directory {
     /// request (sessions check the account each time).
     pub fn update_user(&mut self, address: &str, u: &UserUpdate) -> Result<User> {
         let address = address.trim().to_ascii_lowercase();
-        if let Some(n) = &u.full_name
-            && (n.trim().len() > 200 || n.chars().any(char::is_control))
-        {
-            return Err(Error::Invalid(
-                "the display name must be one line of at most 200 bytes".into(),
-            ));
+        if let Some(n) = &u.full_name {
+            check_display_name(n)?;
         }
         let roles = match &u.roles {
             Some(r) => {
@@ -738,15 +756,7 @@ impl Directory {
             None => None,
         };
         let tx = self.conn.transaction()?;
-        let found: bool = tx
-            .query_row(
-                "SELECT 1 FROM users WHERE address = ?1",
-                params![address],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        if !found {
+        if !user_exists(&tx, &address)? {
             return Err(Error::NotFound(address));
         }
         if let Some(n) = &u.full_name {
@@ -817,11 +827,7 @@ impl Directory {
     pub fn set_settings(&mut self, address: &str, full_name: &str, s: &Settings) -> Result<()> {
         let address = address.trim().to_ascii_lowercase();
         let full_name = full_name.trim();
-        if full_name.len() > 200 || full_name.chars().any(char::is_control) {
-            return Err(Error::Invalid(
-                "the display name must be one line of at most 200 bytes".into(),
-            ));
-        }
+        check_display_name(full_name)?;
         if s.signature.len() > MAX_SIGNATURE || has_control(&s.signature) {
             return Err(Error::Invalid(format!(
                 "the signature must be plain text of at most {MAX_SIGNATURE} bytes"
@@ -899,15 +905,7 @@ impl Directory {
         }
         let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         let tx = self.conn.transaction()?;
-        let exists: bool = tx
-            .query_row(
-                "SELECT 1 FROM users WHERE address = ?1",
-                params![address],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        if !exists {
+        if !user_exists(&tx, &address)? {
             return Err(Error::NotFound(address));
         }
         let was_on: bool = tx

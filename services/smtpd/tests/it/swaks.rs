@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::common::start;
 
 /// Runs swaks against `addr` with `args`; returns (success, transcript).
-async fn swaks(addr: SocketAddr, args: &[&str]) -> (bool, String) {
+pub(crate) async fn swaks(addr: SocketAddr, args: &[&str]) -> (bool, String) {
     let mut cmd = tokio::process::Command::new("swaks");
     cmd.arg("--server")
         .arg(addr.ip().to_string())

@@ -4,7 +4,6 @@
 //! mail of the table below.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use crate::common::{TestServer, start_with};
 use outpost_directory::{Directory, Vacation};
@@ -14,17 +13,10 @@ use outpost_directory::{Directory, Vacation};
 async fn send(addr: SocketAddr, from: &str, to: &str, data: &str, auth: bool) -> String {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), data.replace('\n', "\r\n")).unwrap();
-    let mut cmd = tokio::process::Command::new("swaks");
-    cmd.arg("--server")
-        .arg(addr.ip().to_string())
-        .arg("--port")
-        .arg(addr.port().to_string())
-        .args(["--helo", "client.test", "--from", from, "--to", to])
-        .arg("--data")
-        .arg(format!("@{}", file.path().display()))
-        .kill_on_drop(true);
+    let data = format!("@{}", file.path().display());
+    let mut args = vec!["--from", from, "--to", to, "--data", &data];
     if auth {
-        cmd.args([
+        args.extend([
             "--tls",
             "--auth",
             "PLAIN",
@@ -34,12 +26,8 @@ async fn send(addr: SocketAddr, from: &str, to: &str, data: &str, auth: bool) ->
             "bob-secret-12",
         ]);
     }
-    let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
-        .await
-        .expect("swaks timed out")
-        .expect("running swaks (apt-get install swaks)");
-    let t = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "swaks failed: {t}");
+    let (ok, t) = crate::swaks::swaks(addr, &args).await;
+    assert!(ok, "swaks failed: {t}");
     assert!(t.contains("250 2.0.0 Ok: queued"), "{t}");
     t
 }

@@ -7,9 +7,7 @@
 //! directory's methods and `outpost-admin`), with its validation and its
 //! words; the result is shown as the page's status line.
 
-use super::{
-    Form, Peer, Shell, Signed, Web, blocking, check_post, error, page, read_form, signed_in,
-};
+use super::{Form, Peer, Shell, Signed, Web, blocking, error, page, posted, signed_in};
 use askama::Template;
 use axum::body::Body;
 use axum::extract::{Extension, Query, State};
@@ -111,6 +109,13 @@ fn open(web: &Web) -> Result<Directory, String> {
     .map_err(|e| format!("opening the directory: {e}"))
 }
 
+/// Bytes of mail `u` keeps (every folder's message files).
+fn used_bytes(web: &Web, u: &outpost_directory::User) -> u64 {
+    outpost_store::user_root(&web.config.general.mail_root, u.domain(), u.local_part())
+        .map(|r| outpost_submit::maildir_usage(&r))
+        .unwrap_or(0)
+}
+
 fn size(n: u64) -> String {
     match n {
         0 => "0".into(),
@@ -154,13 +159,7 @@ pub async fn console(
             .unwrap_or_default()
             .into_iter()
             .map(|u| {
-                let used = outpost_store::user_root(
-                    &w.config.general.mail_root,
-                    u.domain(),
-                    u.local_part(),
-                )
-                .map(|r| outpost_submit::maildir_usage(&r))
-                .unwrap_or(0);
+                let used = used_bytes(&w, &u);
                 UserRow {
                     name: u.full_name.clone(),
                     roles: u.roles.join(", "),
@@ -272,13 +271,7 @@ pub async fn user_page(
         let user = open(&w).and_then(|d| d.user(&address).map_err(|e| e.to_string()));
         match user {
             Ok(Some(u)) => {
-                let used = outpost_store::user_root(
-                    &w.config.general.mail_root,
-                    u.domain(),
-                    u.local_part(),
-                )
-                .map(|r| outpost_submit::maildir_usage(&r))
-                .unwrap_or(0);
+                let used = used_bytes(&w, &u);
                 page(
                     StatusCode::OK,
                     &UserPage {
@@ -330,13 +323,10 @@ pub async fn act(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let form = match read_form(&web, body).await {
+    let form = match posted(&web, &signed, &headers, body).await {
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Some(r) = check_post(&headers, &signed, &form) {
-        return r;
-    }
     let w = web.clone();
     let admin = signed.session.user.clone();
     blocking(move || {

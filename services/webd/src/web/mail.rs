@@ -4,9 +4,7 @@
 //! management. Everything reads and writes `outpost-store` directly, so an
 //! IMAP client sees a change at once and IDLE wakes within its poll.
 
-use super::{
-    Form, Peer, Shell, Signed, Web, blocking, check_post, error, page, read_form, signed_in,
-};
+use super::{Form, Peer, Shell, Signed, Web, blocking, error, page, posted, signed_in};
 use askama::Template;
 use axum::body::Body;
 use axum::extract::{Extension, Query, State};
@@ -1199,13 +1197,10 @@ pub async fn act(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let form = match read_form(&web, body).await {
+    let form = match posted(&web, &signed, &headers, body).await {
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Some(r) = check_post(&headers, &signed, &form) {
-        return r;
-    }
     let w = web.clone();
     blocking(move || act_on(&w, &signed, &form))
         .await
@@ -1389,13 +1384,10 @@ pub async fn folders(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let form = match read_form(&web, body).await {
+    let form = match posted(&web, &signed, &headers, body).await {
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Some(r) = check_post(&headers, &signed, &form) {
-        return r;
-    }
     let w = web.clone();
     blocking(move || {
         let Ok(mb) = mailbox(&w, &signed.session.user) else {

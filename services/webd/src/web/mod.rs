@@ -426,6 +426,22 @@ pub fn check_post(headers: &HeaderMap, signed: &Signed, form: &Form) -> Option<R
     }
 }
 
+/// The form of a state-changing post by `signed`: read within the body
+/// bounds, then the CSRF check ([`check_post`]). `Err` is the answer to
+/// send instead.
+pub async fn posted(
+    web: &Web,
+    signed: &Signed,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Form, Response> {
+    let form = read_form(web, body).await?;
+    match check_post(headers, signed, &form) {
+        Some(r) => Err(r),
+        None => Ok(form),
+    }
+}
+
 /// A decoded `application/x-www-form-urlencoded` body (names may repeat).
 #[derive(Debug, Default)]
 pub struct Form(pub Vec<(String, String)>);
@@ -617,11 +633,7 @@ async fn signout(
         Ok(s) => s,
         Err(_) => return Redirect::to("/signin").into_response(),
     };
-    let form = match read_form(&web, body).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    if let Some(r) = check_post(&headers, &signed, &form) {
+    if let Err(r) = posted(&web, &signed, &headers, body).await {
         return r;
     }
     let w = web.clone();

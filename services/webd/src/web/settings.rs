@@ -6,7 +6,7 @@
 //! every daemon sees a change at once. A refused form comes back with
 //! everything typed and the reason.
 
-use super::{Form, Peer, Shell, Signed, Web, blocking, check_post, page, read_form, signed_in};
+use super::{Form, Peer, Shell, Signed, Web, blocking, page, posted, signed_in};
 use askama::Template;
 use axum::body::Body;
 use axum::extract::{Extension, Query, State};
@@ -149,13 +149,10 @@ pub async fn save(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let form = match read_form(&web, body).await {
+    let form = match posted(&web, &signed, &headers, body).await {
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Some(r) = check_post(&headers, &signed, &form) {
-        return r;
-    }
     let w = web.clone();
     blocking(move || save_form(&w, &signed, peer, &form))
         .await
