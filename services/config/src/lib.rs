@@ -10,6 +10,7 @@
 
 #![deny(missing_docs)]
 
+pub mod hygiene;
 pub mod imap;
 pub mod web;
 
@@ -309,6 +310,16 @@ pub struct Smtp {
     /// Most out-of-office replies one user sends in an hour, whoever the
     /// senders are (a flood of forged senders is not answered).
     pub vacation_max_per_hour: u32,
+    /// DKIM signing of submitted mail.
+    pub dkim: hygiene::Dkim,
+    /// SPF/DKIM/DMARC/ARC checks on the MX.
+    pub checks: hygiene::Checks,
+    /// The spam engine.
+    pub spam: hygiene::Spam,
+    /// The virus scanner.
+    pub av: hygiene::Av,
+    /// Blocked attachment types.
+    pub attachments: hygiene::Attachments,
 }
 
 impl Default for Smtp {
@@ -332,6 +343,11 @@ impl Default for Smtp {
             bounce_after_secs: 5 * 24 * 3600,
             queue_orphan_grace_secs: 3600,
             vacation_max_per_hour: 100,
+            dkim: hygiene::Dkim::default(),
+            checks: hygiene::Checks::default(),
+            spam: hygiene::Spam::default(),
+            av: hygiene::Av::default(),
+            attachments: hygiene::Attachments::default(),
         }
     }
 }
@@ -495,6 +511,30 @@ impl Config {
         }
         if self.smtp.queue_orphan_grace_secs < 60 {
             return Err("smtp.queue_orphan_grace_secs must be at least 60".into());
+        }
+        let sp = &self.smtp.spam;
+        if sp.timeout_secs == 0 || !(sp.junk_score < sp.reject_score) {
+            return Err(
+                "smtp.spam.timeout_secs must be > 0 and junk_score below reject_score".into(),
+            );
+        }
+        if self.smtp.av.timeout_secs == 0 || self.smtp.av.max_scan_bytes == 0 {
+            return Err("smtp.av.timeout_secs and max_scan_bytes must be > 0".into());
+        }
+        let ck = &self.smtp.checks;
+        if ck.dns_timeout_ms == 0 || ck.budget_ms < ck.dns_timeout_ms {
+            return Err(
+                "smtp.checks.dns_timeout_ms must be > 0 and <= smtp.checks.budget_ms".into(),
+            );
+        }
+        let dk = &self.smtp.dkim;
+        if dk.selector.is_empty()
+            || !dk
+                .selector
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err("smtp.dkim.selector must be letters, digits and '-'".into());
         }
         let w = &self.web;
         if w.body_timeout_secs == 0 {

@@ -1,0 +1,1 @@
+// hygiene integration tests
