@@ -230,11 +230,14 @@ fn boot_installed(
             vm = vm.disk(d, Bus::Virtio, (i == 0).then_some(0));
         }
         if smtp {
-            // A user-mode NIC forwarding one loopback port to the guest's SMTP port;
+            // A user-mode NIC forwarding one loopback port to the guest's SMTP port,
+            // isolated (`restrict=on`: no DNS or other traffic leaves the host);
             // `romfile=` keeps iPXE out of the boot order (no network boot).
             vm = vm
                 .arg("-netdev")
-                .arg(&format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:25"))
+                .arg(&format!(
+                    "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:25"
+                ))
                 .arg("-device")
                 .arg("virtio-net-pci,netdev=n0,romfile=");
         }

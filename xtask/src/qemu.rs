@@ -180,9 +180,11 @@ impl Vm {
             // No `boot` ROM on the NIC: a failed disk boot must not fall back
             // to PXE/HTTP boot and waste minutes. `-nic` takes no `romfile=`
             // (QEMU rejects it), so the netdev and the device are separate.
+            // `restrict=on`: only the forwarded ports; nothing (DNS included)
+            // leaves the host.
             c.args([
                 "-netdev",
-                &format!("user,id=n0,{}", fwd.join(",")),
+                &format!("user,id=n0,restrict=on,{}", fwd.join(",")),
                 "-device",
                 "virtio-net-pci,netdev=n0,romfile=",
             ]);

@@ -15,8 +15,9 @@ pub struct Dkim {
     /// Sign mail submitted by users (what leaves for the smarthost or the
     /// Internet, and, with `sign_local`, mail between local users).
     pub enabled: bool,
-    /// Where the keys live (created at first start, 0600).
-    pub key_dir: PathBuf,
+    /// Where the keys live (created at first start, 0600); unset:
+    /// `<general.state_dir>/dkim`, so `/var/lib/outpost/dkim`.
+    pub key_dir: Option<PathBuf>,
     /// The selector's base name: the keys are published at
     /// `<selector>-ed25519._domainkey.<domain>` and
     /// `<selector>-rsa._domainkey.<domain>`; `outpostctl dkim rotate`
@@ -33,7 +34,7 @@ impl Default for Dkim {
     fn default() -> Self {
         Self {
             enabled: true,
-            key_dir: "/var/lib/outpost/dkim".into(),
+            key_dir: None,
             selector: "outpost".into(),
             domain: String::new(),
             sign_local: true,

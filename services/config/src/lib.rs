@@ -427,6 +427,16 @@ impl Config {
         toml::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// The DKIM key folder (`smtp.dkim.key_dir`, else under
+    /// `general.state_dir`).
+    pub fn dkim_key_dir(&self) -> PathBuf {
+        self.smtp
+            .dkim
+            .key_dir
+            .clone()
+            .unwrap_or_else(|| self.general.state_dir.join("dkim"))
+    }
+
     /// The primary mail domain (the first of `general.domains`).
     pub fn primary_domain(&self) -> &str {
         self.general
@@ -513,7 +523,9 @@ impl Config {
             return Err("smtp.queue_orphan_grace_secs must be at least 60".into());
         }
         let sp = &self.smtp.spam;
-        if sp.timeout_secs == 0 || !(sp.junk_score < sp.reject_score) {
+        if sp.timeout_secs == 0
+            || sp.junk_score.partial_cmp(&sp.reject_score) != Some(std::cmp::Ordering::Less)
+        {
             return Err(
                 "smtp.spam.timeout_secs must be > 0 and junk_score below reject_score".into(),
             );

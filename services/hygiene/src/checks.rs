@@ -50,7 +50,15 @@ pub struct Checker {
     auth: MessageAuthenticator,
     cfg: Checks,
     authserv_id: String,
+    /// Until when DNS counts as down: after a message whose checks ran
+    /// out of time, the next ones do not wait (an offline site would
+    /// otherwise hold every message for the whole budget); one message
+    /// after that instant probes again.
+    down_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long DNS counts as down after checks ran out of time.
+pub const DNS_DOWN_SECS: u64 = 60;
 
 impl std::fmt::Debug for Checker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,6 +117,7 @@ impl Checker {
             auth,
             cfg: cfg.clone(),
             authserv_id: authserv_id.to_string(),
+            down_until: std::sync::Mutex::new(None),
         }
     }
 
@@ -120,11 +129,32 @@ impl Checker {
     /// Checks `message` received from `ip` after `HELO helo` and `MAIL
     /// FROM:<mail_from>` (empty for the null sender).
     pub async fn check(&self, message: &[u8], ip: IpAddr, helo: &str, mail_from: &str) -> Outcome {
+        let now = std::time::Instant::now();
+        {
+            let mut down = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+            match *down {
+                Some(until) if now < until => {
+                    return self.all_temperror(ip, helo, mail_from, "no DNS answer");
+                }
+                // This message probes; the others keep skipping meanwhile.
+                Some(_) => *down = Some(now + Duration::from_millis(self.cfg.budget_ms)),
+                None => {}
+            }
+        }
         let budget = Duration::from_millis(self.cfg.budget_ms);
         match tokio::time::timeout(budget, self.run(message, ip, helo, mail_from)).await {
-            Ok(o) => o,
+            Ok(o) => {
+                *self.down_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                o
+            }
             Err(_) => {
-                tracing::warn!(budget_ms = self.cfg.budget_ms, "mail checks ran out of time");
+                tracing::warn!(
+                    budget_ms = self.cfg.budget_ms,
+                    skip_secs = DNS_DOWN_SECS,
+                    "mail checks ran out of time: DNS counts as down"
+                );
+                *self.down_until.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(std::time::Instant::now() + Duration::from_secs(DNS_DOWN_SECS));
                 self.all_temperror(ip, helo, mail_from, "checks timed out")
             }
         }
@@ -175,15 +205,14 @@ impl Checker {
                 .await
         };
         let arc = self.auth.verify_arc(&msg).await;
-        let mail_from_domain = mail_from
-            .rsplit_once('@')
-            .map_or(helo_domain, |(_, d)| d);
+        let mail_from_domain = mail_from.rsplit_once('@').map_or(helo_domain, |(_, d)| d);
         let dmarc = self
             .auth
             .verify_dmarc(DmarcParameters::new(&msg, &dkim, mail_from_domain, &spf))
             .await;
         let header_from = msg.from.first().map(String::as_str).unwrap_or("");
-        let mut ar = AuthenticationResults::new(&self.authserv_id).with_dkim_results(&dkim, header_from);
+        let mut ar =
+            AuthenticationResults::new(&self.authserv_id).with_dkim_results(&dkim, header_from);
         ar = if mail_from.is_empty() {
             ar.with_spf_ehlo_result(&spf, ip, helo_domain)
         } else {
@@ -224,11 +253,7 @@ fn summarize(header: &str) -> String {
 /// A value as an RFC 8601 `pvalue`: quoted unless it is a plain token
 /// or an address (the sender's text never breaks the field).
 fn pvalue(s: &str) -> String {
-    let clean: String = s
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(255)
-        .collect();
+    let clean: String = s.chars().filter(|c| !c.is_control()).take(255).collect();
     if !clean.is_empty()
         && clean
             .bytes()
@@ -260,7 +285,10 @@ pub fn strip_forged(head: &[u8], authserv_id: &str) -> Option<Vec<u8>> {
         // One field: its first line and the folded lines after it.
         let mut j = i;
         loop {
-            let nl = head[j..end].iter().position(|&b| b == b'\n').map_or(end, |p| j + p + 1);
+            let nl = head[j..end]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(end, |p| j + p + 1);
             j = nl;
             if j >= end || !matches!(head[j], b' ' | b'\t') {
                 break;
@@ -333,7 +361,13 @@ mod tests {
         );
         assert!(strip_forged(b"Subject: x\r\n\r\n", "mx.outpost.lan").is_none());
         // A look-alike id is not ours.
-        assert!(strip_forged(b"Authentication-Results: mx.outpost.lan.evil; x\r\n\r\n", "mx.outpost.lan").is_none());
+        assert!(
+            strip_forged(
+                b"Authentication-Results: mx.outpost.lan.evil; x\r\n\r\n",
+                "mx.outpost.lan"
+            )
+            .is_none()
+        );
         // No blank line: the whole slice is the header section.
         assert_eq!(
             strip_forged(b"Authentication-Results: h; x\r\nA: b\r\n", "h").unwrap(),

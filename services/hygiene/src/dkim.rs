@@ -3,7 +3,8 @@
 //! Every message users submit is signed twice, with an RSA-2048 key (what
 //! every verifier knows) and an Ed25519 key (RFC 8463 recommends both):
 //! selectors `<selector>-rsa` and `<selector>-ed25519` of the active
-//! selector. The keys live in `smtp.dkim.key_dir` (0700), one PKCS#8 PEM
+//! selector. The keys live in `smtp.dkim.key_dir` (default
+//! `<general.state_dir>/dkim`, 0700), one PKCS#8 PEM
 //! file per key (0600), and the file `active` names the selector in use:
 //!
 //! ```text
@@ -26,8 +27,8 @@ use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::{DkimSigner, Done};
 use outpost_config::hygiene::Dkim;
-use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// The fields signed (those present; RFC 6376 §5.4.1's recommendation).
 /// `From` is listed twice: the second instance signs its absence, so a
@@ -50,6 +51,25 @@ pub const SIGNED_HEADERS: &[&str] = &[
     "List-Id",
     "List-Unsubscribe",
 ];
+
+/// The key folder and the selector's base name (`smtp.dkim.selector`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyDir {
+    /// The folder (`Config::dkim_key_dir`).
+    pub dir: PathBuf,
+    /// The configured selector.
+    pub selector: String,
+}
+
+impl KeyDir {
+    /// The configured key folder.
+    pub fn of(config: &outpost_config::Config) -> KeyDir {
+        KeyDir {
+            dir: config.dkim_key_dir(),
+            selector: config.smtp.dkim.selector.clone(),
+        }
+    }
+}
 
 /// Why keys could not be made, read or used.
 #[derive(Debug)]
@@ -101,10 +121,10 @@ impl KeySet {
             return Ok(p.clone());
         }
         let s = &self.selector;
-        let rsa = RsaKey::<Sha256>::from_key_der(PrivateKeyDer::Pkcs8(
-            PrivatePkcs8KeyDer::from(self.rsa_der.as_slice()),
-        ))
-            .map_err(|e| Error(format!("selector {s}: the RSA key: {e}")))?;
+        let rsa = RsaKey::<Sha256>::from_key_der(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            self.rsa_der.as_slice(),
+        )))
+        .map_err(|e| Error(format!("selector {s}: the RSA key: {e}")))?;
         let ed = Ed25519Key::from_pkcs8_der(&self.ed_der)
             .map_err(|e| Error(format!("selector {s}: the Ed25519 key: {e}")))?;
         let rsa = DkimSigner::from_key(rsa)
@@ -202,8 +222,8 @@ fn read_der(path: &Path) -> Result<Vec<u8>, Error> {
 }
 
 /// The selector in use (the `active` file), if the keys were made.
-pub fn active(cfg: &Dkim) -> Result<Option<String>, Error> {
-    let path = cfg.key_dir.join(ACTIVE);
+pub fn active(cfg: &KeyDir) -> Result<Option<String>, Error> {
+    let path = cfg.dir.join(ACTIVE);
     match std::fs::read_to_string(&path) {
         Ok(s) => {
             let s = s.trim().to_string();
@@ -219,53 +239,57 @@ pub fn active(cfg: &Dkim) -> Result<Option<String>, Error> {
 }
 
 fn valid_selector(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Makes the keys of the configured selector unless a selector is already
 /// active (first start); returns the active selector. Idempotent: a crash
 /// half-way leaves files the next call completes (`active` is written
 /// last).
-pub fn ensure(cfg: &Dkim) -> Result<String, Error> {
+pub fn ensure(cfg: &KeyDir) -> Result<String, Error> {
     if let Some(s) = active(cfg)? {
         // Both keys of the active selector must exist (a lost one is an
         // error to fix, not something to replace silently: the published
         // record would no longer match).
         for alg in ["rsa", "ed25519"] {
-            let p = key_path(&cfg.key_dir, &s, alg);
+            let p = key_path(&cfg.dir, &s, alg);
             if !p.exists() {
-                return Err(Error(format!("{}: missing (selector {s} is active)", p.display())));
+                return Err(Error(format!(
+                    "{}: missing (selector {s} is active)",
+                    p.display()
+                )));
             }
         }
         return Ok(s);
     }
-    make_dir(&cfg.key_dir)?;
-    generate(&cfg.key_dir, &cfg.selector)?;
-    write_private(&cfg.key_dir.join(ACTIVE), format!("{}\n", cfg.selector).as_bytes())?;
+    make_dir(&cfg.dir)?;
+    generate(&cfg.dir, &cfg.selector)?;
+    write_private(
+        &cfg.dir.join(ACTIVE),
+        format!("{}\n", cfg.selector).as_bytes(),
+    )?;
     Ok(cfg.selector.clone())
 }
 
 /// Makes a new selector `<selector>-<YYYYMMDD>` (`-2`, `-3`… when that
 /// exists), its keys, and makes it active; returns it. The old keys stay
 /// (see [`retire`]).
-pub fn rotate(cfg: &Dkim, today: &str) -> Result<String, Error> {
+pub fn rotate(cfg: &KeyDir, today: &str) -> Result<String, Error> {
     let old = ensure(cfg)?;
     let base = format!("{}-{today}", cfg.selector);
     let mut selector = base.clone();
     let mut n = 1;
-    while selector == old || key_path(&cfg.key_dir, &selector, "rsa").exists() {
+    while selector == old || key_path(&cfg.dir, &selector, "rsa").exists() {
         n += 1;
         selector = format!("{base}-{n}");
     }
-    generate(&cfg.key_dir, &selector)?;
-    write_private(&cfg.key_dir.join(ACTIVE), format!("{selector}\n").as_bytes())?;
+    generate(&cfg.dir, &selector)?;
+    write_private(&cfg.dir.join(ACTIVE), format!("{selector}\n").as_bytes())?;
     Ok(selector)
 }
 
 /// Removes an old selector's keys (refused for the active one).
-pub fn retire(cfg: &Dkim, selector: &str) -> Result<(), Error> {
+pub fn retire(cfg: &KeyDir, selector: &str) -> Result<(), Error> {
     if !valid_selector(selector) {
         return Err(Error(format!("not a selector: {selector:?}")));
     }
@@ -276,7 +300,7 @@ pub fn retire(cfg: &Dkim, selector: &str) -> Result<(), Error> {
     }
     let mut found = false;
     for alg in ["rsa", "ed25519"] {
-        let p = key_path(&cfg.key_dir, selector, alg);
+        let p = key_path(&cfg.dir, selector, alg);
         match std::fs::remove_file(&p) {
             Ok(()) => found = true,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -290,13 +314,13 @@ pub fn retire(cfg: &Dkim, selector: &str) -> Result<(), Error> {
 }
 
 /// Every selector with keys in the key folder, the active one first.
-pub fn selectors(cfg: &Dkim) -> Result<Vec<String>, Error> {
+pub fn selectors(cfg: &KeyDir) -> Result<Vec<String>, Error> {
     let active = active(cfg)?;
     let mut out: Vec<String> = Vec::new();
-    let rd = match std::fs::read_dir(&cfg.key_dir) {
+    let rd = match std::fs::read_dir(&cfg.dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(io("reading", &cfg.key_dir, e)),
+        Err(e) => return Err(io("reading", &cfg.dir, e)),
     };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -318,12 +342,12 @@ pub fn selectors(cfg: &Dkim) -> Result<Vec<String>, Error> {
 /// The DNS TXT records of every selector with keys (the active one first):
 /// what `outpostctl dns` prints, published at
 /// `<selector>._domainkey.<domain>`.
-pub fn published(cfg: &Dkim) -> Result<Vec<Published>, Error> {
+pub fn published(cfg: &KeyDir) -> Result<Vec<Published>, Error> {
     let active = active(cfg)?;
     let mut out = Vec::new();
     for s in selectors(cfg)? {
         let is_active = active.as_deref() == Some(s.as_str());
-        let rsa_der = read_der(&key_path(&cfg.key_dir, &s, "rsa"))?;
+        let rsa_der = read_der(&key_path(&cfg.dir, &s, "rsa"))?;
         let key = rsa::RsaPrivateKey::from_pkcs8_der(&rsa_der)
             .map_err(|e| Error(format!("selector {s}: the RSA key: {e}")))?;
         let spki = key
@@ -336,7 +360,7 @@ pub fn published(cfg: &Dkim) -> Result<Vec<Published>, Error> {
             record: format!("v=DKIM1; k=rsa; p={}", b64(spki.as_bytes())),
             active: is_active,
         });
-        let ed = Ed25519Key::from_pkcs8_der(&read_der(&key_path(&cfg.key_dir, &s, "ed25519"))?)
+        let ed = Ed25519Key::from_pkcs8_der(&read_der(&key_path(&cfg.dir, &s, "ed25519"))?)
             .map_err(|e| Error(format!("selector {s}: the Ed25519 key: {e}")))?;
         out.push(Published {
             selector: format!("{s}-ed25519"),
@@ -364,11 +388,11 @@ pub fn zone_strings(record: &str) -> String {
         .join(" ")
 }
 
-fn load(cfg: &Dkim, selector: &str) -> Result<KeySet, Error> {
+fn load(cfg: &KeyDir, selector: &str) -> Result<KeySet, Error> {
     let keys = KeySet {
         selector: selector.to_string(),
-        rsa_der: read_der(&key_path(&cfg.key_dir, selector, "rsa"))?,
-        ed_der: read_der(&key_path(&cfg.key_dir, selector, "ed25519"))?,
+        rsa_der: read_der(&key_path(&cfg.dir, selector, "rsa"))?,
+        ed_der: read_der(&key_path(&cfg.dir, selector, "ed25519"))?,
         by_domain: Mutex::new(Default::default()),
     };
     // Parse both now, so a bad key fails at start, not at the first mail.
@@ -379,21 +403,21 @@ fn load(cfg: &Dkim, selector: &str) -> Result<KeySet, Error> {
 /// Signs submitted mail with the active selector's keys; follows a
 /// rotation on the next message.
 pub struct Signer {
-    cfg: Dkim,
+    cfg: KeyDir,
     keys: Mutex<Option<Arc<KeySet>>>,
 }
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Signer")
-            .field("key_dir", &self.cfg.key_dir)
+            .field("key_dir", &self.cfg.dir)
             .finish_non_exhaustive()
     }
 }
 
 impl Signer {
     /// Makes the keys if this is the first start, and loads them.
-    pub fn start(cfg: &Dkim) -> Result<Signer, Error> {
+    pub fn start(cfg: &KeyDir) -> Result<Signer, Error> {
         let selector = ensure(cfg)?;
         let keys = load(cfg, &selector)?;
         Ok(Signer {
@@ -404,7 +428,7 @@ impl Signer {
 
     fn current(&self) -> Result<Arc<KeySet>, Error> {
         let selector = active(&self.cfg)?
-            .ok_or_else(|| Error(format!("{}: no active selector", self.cfg.key_dir.display())))?;
+            .ok_or_else(|| Error(format!("{}: no active selector", self.cfg.dir.display())))?;
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         match &*keys {
             Some(k) if k.selector == selector => Ok(k.clone()),
@@ -441,7 +465,9 @@ pub fn signing_domain(cfg: &Dkim, from: Option<&str>, domains: &[String]) -> Str
     if !cfg.domain.is_empty() {
         return cfg.domain.to_ascii_lowercase();
     }
-    if let Some(d) = from.and_then(|a| a.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase())
+    if let Some(d) = from
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d.to_ascii_lowercase())
         && domains.iter().any(|x| x.eq_ignore_ascii_case(&d))
     {
         return d;

@@ -17,7 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod attach;
+pub mod av;
 pub mod checks;
 pub mod dkim;
-pub mod av;
 pub mod spam;

@@ -21,6 +21,7 @@
 
 #![deny(missing_docs)]
 
+pub mod filters;
 mod originator;
 /// The queue is its own synchronous crate (outpostctl reads it too).
 pub use outpost_queue as queue;
@@ -91,6 +92,8 @@ pub struct Shared {
     /// Bounds the spooled messages read back into memory at once for local
     /// delivery (the store takes bytes), see [`SPOOLED_DELIVERIES`].
     pub(crate) spooled_deliveries: Arc<tokio::sync::Semaphore>,
+    /// DKIM, the checks, spam and virus engines.
+    pub filters: filters::Filters,
 }
 
 /// Spooled messages read back into memory at once for local delivery: at
@@ -134,6 +137,7 @@ impl Shared {
         let queue = queue::Queue::open(&config.smtp.queue_dir)
             .with_context(|| format!("opening the queue {}", config.smtp.queue_dir.display()))?;
         relay::cleanup(&queue, &config);
+        let filters = filters::Filters::from_config(&config);
         Ok(Arc::new(Shared {
             config,
             directory: Mutex::new(directory),
@@ -143,6 +147,7 @@ impl Shared {
             shutdown,
             gate,
             spooled_deliveries: Arc::new(tokio::sync::Semaphore::new(SPOOLED_DELIVERIES)),
+            filters,
         }))
     }
 

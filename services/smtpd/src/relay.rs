@@ -681,7 +681,7 @@ fn bounce(shared: &Shared, env: &Envelope, failed: &[QueuedRcpt], original: &[u8
         submitter: None,
     };
     let mut body = crate::spool::Body::from_vec(msg);
-    match crate::session::deliver_all(shared, &local, &bounce_env, &mut body) {
+    match crate::session::deliver_all(shared, &local, "", &bounce_env, &mut body) {
         Ok(()) => tracing::info!(
             target: "outpost::mail",
             id = %env.id,

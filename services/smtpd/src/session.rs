@@ -746,8 +746,92 @@ impl Session {
                 fixups.push_str(&format!("Message-ID: <{id}@{}>\r\n", self.hostname()));
             }
         }
+        // The filters read the whole message once; a spooled one is read
+        // under the same permit its local delivery uses (#10).
+        let permit = if body.spilled() {
+            self.shared
+                .spooled_deliveries
+                .clone()
+                .acquire_owned()
+                .await
+                .ok()
+        } else {
+            None
+        };
+        let message = match body.read_all() {
+            Ok(m) => Arc::new(m),
+            Err(e) => {
+                tracing::error!(id = %id, from = tx.from.as_str(), error = %e, "reading the spooled message failed");
+                return reply(
+                    out,
+                    "451 4.3.0 Error: local storage failure, try again later",
+                );
+            }
+        };
+        let rcpt_addresses: Vec<String> = tx.rcpts.iter().map(|r| r.address.clone()).collect();
+        let helo = self.helo.clone().unwrap_or_default();
+        let cx = crate::filters::Context {
+            user: self.user.as_deref(),
+            ip: self.peer.ip().to_canonical(),
+            helo: &helo,
+            from: &tx.from,
+            rcpts: &rcpt_addresses,
+            id: &id,
+        };
+        let screened = match crate::filters::screen(
+            &self.shared.config,
+            &self.shared.filters,
+            message.clone(),
+            &cx,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(refusal) => {
+                tracing::info!(
+                    target: "outpost::mail",
+                    id = %id,
+                    from = tx.from.as_str(),
+                    to = rcpt_list(&tx).as_str(),
+                    result = "refused",
+                    reply = refusal.as_str(),
+                    "message refused by a filter"
+                );
+                return reply(out, &refusal);
+            }
+        };
+        if self.user.is_none() && self.shared.filters.checker.is_some() {
+            crate::filters::strip_forged(&self.shared.config, &mut body.head);
+        }
         body.prefix = self.received_header(&id, &tx, now).into_bytes();
+        body.prefix.extend_from_slice(screened.headers.as_bytes());
+        if self.user.is_some() {
+            // Signed over what leaves: the fix-ups and the message
+            // (smtpd's Received is not among the signed fields). RSA is
+            // CPU work: on the blocking pool.
+            let from_address = originator.from.as_ref().and_then(|f| f.first().cloned());
+            let only_local = tx.rcpts.iter().all(|r| r.remote.is_empty());
+            let shared = self.shared.clone();
+            let chunks = fixups.clone();
+            let m = message.clone();
+            let signature = tokio::task::spawn_blocking(move || {
+                let dir = shared.directory.lock().unwrap_or_else(|e| e.into_inner());
+                crate::filters::sign(
+                    &shared.config,
+                    &shared.filters,
+                    &dir,
+                    from_address.as_deref(),
+                    only_local,
+                    &[chunks.as_bytes(), &m[..]],
+                )
+            })
+            .await
+            .unwrap_or_default();
+            body.prefix.extend_from_slice(signature.as_bytes());
+        }
         body.prefix.extend_from_slice(fixups.as_bytes());
+        drop(message);
+        let junk = screened.junk;
 
         let mut local: Vec<String> = Vec::new();
         let mut remote: Vec<QueuedRcpt> = Vec::new();
@@ -794,21 +878,10 @@ impl Session {
             ret_headers_only: tx.ret_headers_only,
             submitter: self.user.clone(),
         };
-        // A spooled message is read back for the store, which takes bytes:
-        // a few at a time (#10).
-        let permit = if body.spilled() && !local.is_empty() {
-            self.shared
-                .spooled_deliveries
-                .clone()
-                .acquire_owned()
-                .await
-                .ok()
-        } else {
-            None
-        };
         let stored = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            deliver_all(&shared, &local, &env, &mut body)
+            let folder = if junk { "Junk" } else { "" };
+            deliver_all(&shared, &local, folder, &env, &mut body)
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
@@ -825,6 +898,8 @@ impl Session {
                     size,
                     local = n_local,
                     remote = n_remote,
+                    junk,
+                    filters = screened.summary.join(" ").as_str(),
                     result = "queued",
                     "message accepted"
                 );
@@ -880,6 +955,7 @@ impl Session {
 pub(crate) fn deliver_all(
     shared: &Shared,
     local: &[String],
+    folder: &str,
     env: &Envelope,
     body: &mut Body,
 ) -> Result<(), String> {
@@ -892,7 +968,7 @@ pub(crate) fn deliver_all(
         } else {
             [&body.prefix[..], &body.head[..]].concat()
         };
-        outpost_submit::deliver_local(root, local, &message)?;
+        outpost_submit::deliver_local_to(root, local, folder, &message)?;
         in_memory = Some(message);
     }
     if !env.rcpts.is_empty() {
@@ -904,8 +980,10 @@ pub(crate) fn deliver_all(
     }
     // Out-of-office replies, once every copy is safe (a failure here is
     // logged; the message stays delivered).
+    // (Not for mail judged junk: spammers' forged senders get no reply.)
     if let Some(message) = &in_memory
         && !env.from.is_empty()
+        && folder.is_empty()
     {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -150,12 +150,30 @@ pub fn maildir_usage(root: &Path) -> u64 {
 /// Delivers `message` durably into the inbox of every mailbox of
 /// `local`; Ok only when every copy is on stable storage.
 pub fn deliver_local(mail_root: &Path, local: &[String], message: &[u8]) -> Result<(), String> {
+    deliver_local_to(mail_root, local, "", message)
+}
+
+/// As [`deliver_local`], into `folder` of each mailbox (`""`: the inbox;
+/// `"Junk"` for mail the filters judged so). A mailbox whose `folder` is
+/// gone (the user deleted it) gets the copy in its inbox: mail is never
+/// refused for a missing folder.
+pub fn deliver_local_to(
+    mail_root: &Path,
+    local: &[String],
+    folder: &str,
+    message: &[u8],
+) -> Result<(), String> {
     for mailbox in local {
         let (user, domain) = mailbox
             .rsplit_once('@')
             .ok_or_else(|| format!("bad mailbox {mailbox}"))?;
-        outpost_store::deliver(mail_root, domain, user, "", message)
-            .map_err(|e| format!("delivering to {mailbox}: {e}"))?;
+        let r = match outpost_store::deliver(mail_root, domain, user, folder, message) {
+            Err(outpost_store::StoreError::NotFound(_)) if !folder.is_empty() => {
+                outpost_store::deliver(mail_root, domain, user, "", message)
+            }
+            r => r,
+        };
+        r.map_err(|e| format!("delivering to {mailbox}: {e}"))?;
     }
     Ok(())
 }

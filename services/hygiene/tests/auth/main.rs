@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use outpost_config::hygiene::{Checks, Dkim};
+use outpost_config::hygiene::Checks;
 use outpost_hygiene::checks::{Checker, Disposition};
 use outpost_hygiene::dkim;
 
@@ -75,7 +75,10 @@ fn dnsmasq(records: &[(String, String)]) -> Dns {
                 let mut err = String::new();
                 use std::io::Read;
                 child.stderr.take().unwrap().read_to_string(&mut err).ok();
-                assert!(err.contains("Address in use") || err.contains("in use"), "dnsmasq exited {status}: {err}");
+                assert!(
+                    err.contains("Address in use") || err.contains("in use"),
+                    "dnsmasq exited {status}: {err}"
+                );
                 break;
             }
             if std::net::TcpStream::connect(addr).is_ok() {
@@ -84,20 +87,21 @@ fn dnsmasq(records: &[(String, String)]) -> Dns {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = child.kill();
+        let _ = child.wait();
     }
     panic!("dnsmasq did not start");
 }
 
-fn keys(dir: &Path) -> Dkim {
-    let cfg = Dkim {
-        key_dir: dir.join("dkim"),
-        ..Dkim::default()
+fn keys(dir: &Path) -> dkim::KeyDir {
+    let cfg = dkim::KeyDir {
+        dir: dir.join("dkim"),
+        selector: "outpost".into(),
     };
     dkim::ensure(&cfg).unwrap();
     cfg
 }
 
-fn records(cfg: &Dkim, domain: &str, spf: &str, dmarc: &str) -> Vec<(String, String)> {
+fn records(cfg: &dkim::KeyDir, domain: &str, spf: &str, dmarc: &str) -> Vec<(String, String)> {
     let mut r: Vec<(String, String)> = dkim::published(cfg)
         .unwrap()
         .into_iter()
@@ -110,7 +114,7 @@ fn records(cfg: &Dkim, domain: &str, spf: &str, dmarc: &str) -> Vec<(String, Str
 
 const MESSAGE: &str = "From: Alice <alice@outpost.test>\r\nTo: bob@example.org\r\nSubject: Field report\r\nDate: Mon, 07 Dec 2026 10:00:00 +0000\r\nMessage-ID: <r1@outpost.test>\r\n\r\nAll quiet at the outpost.\r\n";
 
-fn signed(cfg: &Dkim, message: &str) -> String {
+fn signed(cfg: &dkim::KeyDir, message: &str) -> String {
     let signer = dkim::Signer::start(cfg).unwrap();
     let sig = signer.sign(&[message.as_bytes()], "outpost.test").unwrap();
     format!("{sig}{message}")
@@ -144,24 +148,34 @@ fn keys_are_made_once_private_and_rotate_without_a_restart() {
     // Idempotent; files 0600 in a 0700 folder.
     assert_eq!(dkim::ensure(&cfg).unwrap(), "outpost");
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&cfg.key_dir), 0o700);
-    assert_eq!(mode(&cfg.key_dir.join("outpost-rsa.key")), 0o600);
-    assert_eq!(mode(&cfg.key_dir.join("outpost-ed25519.key")), 0o600);
-    let before = std::fs::read(cfg.key_dir.join("outpost-rsa.key")).unwrap();
+    assert_eq!(mode(&cfg.dir), 0o700);
+    assert_eq!(mode(&cfg.dir.join("outpost-rsa.key")), 0o600);
+    assert_eq!(mode(&cfg.dir.join("outpost-ed25519.key")), 0o600);
+    let before = std::fs::read(cfg.dir.join("outpost-rsa.key")).unwrap();
     dkim::ensure(&cfg).unwrap();
-    assert_eq!(before, std::fs::read(cfg.key_dir.join("outpost-rsa.key")).unwrap());
+    assert_eq!(
+        before,
+        std::fs::read(cfg.dir.join("outpost-rsa.key")).unwrap()
+    );
 
     let p = dkim::published(&cfg).unwrap();
     assert_eq!(p.len(), 2);
     assert_eq!(p[0].selector, "outpost-rsa");
-    assert!(p[0].record.starts_with("v=DKIM1; k=rsa; p=MIIBIjAN"), "{}", p[0].record);
+    assert!(
+        p[0].record.starts_with("v=DKIM1; k=rsa; p=MIIBIjAN"),
+        "{}",
+        p[0].record
+    );
     assert!(p[1].record.starts_with("v=DKIM1; k=ed25519; p="));
     // An Ed25519 public key is 32 bytes: 44 base64 characters.
     assert_eq!(p[1].record.len(), "v=DKIM1; k=ed25519; p=".len() + 44);
 
     let signer = dkim::Signer::start(&cfg).unwrap();
     let first = signer.sign(&[MESSAGE.as_bytes()], "outpost.test").unwrap();
-    assert!(first.contains("s=outpost-rsa") && first.contains("s=outpost-ed25519"), "{first}");
+    assert!(
+        first.contains("s=outpost-rsa") && first.contains("s=outpost-ed25519"),
+        "{first}"
+    );
     assert!(first.contains("a=rsa-sha256") && first.contains("a=ed25519-sha256"));
     assert!(first.contains("d=outpost.test"));
 
@@ -169,7 +183,10 @@ fn keys_are_made_once_private_and_rotate_without_a_restart() {
     // signer; the old keys stay published until retired.
     let new = dkim::rotate(&cfg, "20261207").unwrap();
     assert_eq!(new, "outpost-20261207");
-    assert_eq!(dkim::rotate(&cfg, "20261207").unwrap(), "outpost-20261207-2");
+    assert_eq!(
+        dkim::rotate(&cfg, "20261207").unwrap(),
+        "outpost-20261207-2"
+    );
     let next = signer.sign(&[MESSAGE.as_bytes()], "outpost.test").unwrap();
     assert!(next.contains("s=outpost-20261207-2-rsa"), "{next}");
     assert_eq!(
@@ -182,21 +199,24 @@ fn keys_are_made_once_private_and_rotate_without_a_restart() {
     dkim::retire(&cfg, "outpost").unwrap();
     assert!(dkim::retire(&cfg, "outpost").is_err());
     assert!(dkim::retire(&cfg, "../etc").is_err());
-    assert_eq!(dkim::selectors(&cfg).unwrap(), ["outpost-20261207-2", "outpost-20261207"]);
+    assert_eq!(
+        dkim::selectors(&cfg).unwrap(),
+        ["outpost-20261207-2", "outpost-20261207"]
+    );
 }
 
 #[test]
 fn a_lost_key_or_a_bad_active_file_is_an_error_not_a_new_key() {
     let t = tempfile::tempdir().unwrap();
     let cfg = keys(t.path());
-    std::fs::remove_file(cfg.key_dir.join("outpost-ed25519.key")).unwrap();
+    std::fs::remove_file(cfg.dir.join("outpost-ed25519.key")).unwrap();
     let e = dkim::ensure(&cfg).unwrap_err().to_string();
     assert!(e.contains("outpost-ed25519.key: missing"), "{e}");
-    std::fs::write(cfg.key_dir.join("active"), "../../x\n").unwrap();
+    std::fs::write(cfg.dir.join("active"), "../../x\n").unwrap();
     let e = dkim::ensure(&cfg).unwrap_err().to_string();
     assert!(e.contains("not a selector"), "{e}");
-    std::fs::write(cfg.key_dir.join("active"), "outpost\n").unwrap();
-    std::fs::write(cfg.key_dir.join("outpost-ed25519.key"), "garbage").unwrap();
+    std::fs::write(cfg.dir.join("active"), "outpost\n").unwrap();
+    std::fs::write(cfg.dir.join("outpost-ed25519.key"), "garbage").unwrap();
     let e = dkim::Signer::start(&cfg).unwrap_err().to_string();
     assert!(e.contains("not a PEM key"), "{e}");
 }
@@ -205,7 +225,12 @@ fn a_lost_key_or_a_bad_active_file_is_an_error_not_a_new_key() {
 fn signed_mail_passes_forged_mail_fails_and_dmarc_is_honoured() {
     let t = tempfile::tempdir().unwrap();
     let cfg = keys(t.path());
-    let mut recs = records(&cfg, "outpost.test", "v=spf1 ip4:127.0.0.1 -all", "v=DMARC1; p=reject");
+    let mut recs = records(
+        &cfg,
+        "outpost.test",
+        "v=spf1 ip4:127.0.0.1 -all",
+        "v=DMARC1; p=reject",
+    );
     // A second domain that only quarantines, signed by nobody.
     recs.push(("soft.test".into(), "v=spf1 ip4:127.0.0.1 -all".into()));
     recs.push(("_dmarc.soft.test".into(), "v=DMARC1; p=quarantine".into()));
@@ -215,32 +240,67 @@ fn signed_mail_passes_forged_mail_fails_and_dmarc_is_honoured() {
 
     // Signed, from the right address: everything passes.
     let good = signed(&cfg, MESSAGE);
-    let o = rt.block_on(c.check(good.as_bytes(), LOCAL, "mail.outpost.test", "alice@outpost.test"));
+    let o = rt.block_on(c.check(
+        good.as_bytes(),
+        LOCAL,
+        "mail.outpost.test",
+        "alice@outpost.test",
+    ));
     assert_eq!(o.disposition, Disposition::Deliver, "{}", o.header);
-    assert!(o.header.starts_with("Authentication-Results: mx.outpost.lan;"), "{}", o.header);
+    assert!(
+        o.header
+            .starts_with("Authentication-Results: mx.outpost.lan;"),
+        "{}",
+        o.header
+    );
     for want in ["dkim=pass", "spf=pass", "dmarc=pass"] {
         assert!(o.header.contains(want), "{want}: {}", o.header);
     }
     // Both signatures verify (RSA and Ed25519).
     assert_eq!(o.header.matches("dkim=pass").count(), 2, "{}", o.header);
-    assert!(o.summary.contains("dkim=pass") && o.summary.contains("dmarc=pass"), "{}", o.summary);
+    assert!(
+        o.summary.contains("dkim=pass") && o.summary.contains("dmarc=pass"),
+        "{}",
+        o.summary
+    );
 
     // The body changed on the way: DKIM fails; SPF still passes, so
     // DMARC passes on SPF alignment.
     let tampered = good.replace("All quiet", "Send money");
-    let o = rt.block_on(c.check(tampered.as_bytes(), LOCAL, "mail.outpost.test", "alice@outpost.test"));
+    let o = rt.block_on(c.check(
+        tampered.as_bytes(),
+        LOCAL,
+        "mail.outpost.test",
+        "alice@outpost.test",
+    ));
     // (mail-auth says `neutral (body hash did not verify)`, RFC 6376
     // §3.9's PERMFAIL; either way not a pass.)
     assert!(!o.header.contains("dkim=pass"), "{}", o.header);
-    assert!(o.header.contains("body hash did not verify"), "{}", o.header);
+    assert!(
+        o.header.contains("body hash did not verify"),
+        "{}",
+        o.header
+    );
     assert_eq!(o.disposition, Disposition::Deliver);
 
     // Forged: unsigned, from an address SPF does not allow → DMARC fail
     // under p=reject → 550.
-    let o = rt.block_on(c.check(MESSAGE.as_bytes(), OTHER, "evil.example", "alice@outpost.test"));
-    assert!(o.header.contains("spf=fail") && o.header.contains("dmarc=fail"), "{}", o.header);
+    let o = rt.block_on(c.check(
+        MESSAGE.as_bytes(),
+        OTHER,
+        "evil.example",
+        "alice@outpost.test",
+    ));
+    assert!(
+        o.header.contains("spf=fail") && o.header.contains("dmarc=fail"),
+        "{}",
+        o.header
+    );
     match &o.disposition {
-        Disposition::Reject(r) => assert!(r.starts_with("550 5.7.1") && r.contains("outpost.test"), "{r}"),
+        Disposition::Reject(r) => assert!(
+            r.starts_with("550 5.7.1") && r.contains("outpost.test"),
+            "{r}"
+        ),
         d => panic!("{d:?}: {}", o.header),
     }
     // The same with rejecting turned off: Junk.
@@ -252,7 +312,12 @@ fn signed_mail_passes_forged_mail_fails_and_dmarc_is_honoured() {
         },
         "mx.outpost.lan",
     );
-    let o = rt.block_on(soft.check(MESSAGE.as_bytes(), OTHER, "evil.example", "alice@outpost.test"));
+    let o = rt.block_on(soft.check(
+        MESSAGE.as_bytes(),
+        OTHER,
+        "evil.example",
+        "alice@outpost.test",
+    ));
     assert_eq!(o.disposition, Disposition::Junk, "{}", o.header);
 
     // p=quarantine → Junk.
@@ -287,9 +352,31 @@ fn with_no_dns_at_all_every_check_is_temperror_and_mail_is_delivered() {
     let o = rt().block_on(c.check(good.as_bytes(), OTHER, "evil.example", "alice@outpost.test"));
     assert_eq!(o.disposition, Disposition::Deliver, "{}", o.header);
     assert!(o.header.contains("temperror"), "{}", o.header);
-    assert!(!o.header.contains("=pass") && !o.header.contains("=fail"), "{}", o.header);
+    assert!(
+        !o.header.contains("=pass") && !o.header.contains("=fail"),
+        "{}",
+        o.header
+    );
     // Bounded by the budget (plus scheduling slack), not by retries.
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // DNS now counts as down: the next message does not wait at all.
+    let started = Instant::now();
+    let o = rt().block_on(c.check(good.as_bytes(), OTHER, "evil.example", "alice@outpost.test"));
+    assert!(
+        o.header.contains("temperror (no DNS answer)"),
+        "{}",
+        o.header
+    );
+    assert_eq!(o.disposition, Disposition::Deliver);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -307,27 +394,67 @@ fn hostile_messages_never_break_the_results_field() {
     let rt = rt();
     let many_sigs = format!(
         "{}From: a@b.example\r\n\r\nx\r\n",
-        "DKIM-Signature: v=1; a=rsa-sha256; d=b.example; s=s; h=from; bh=AA==; b=AA==\r\n".repeat(200)
+        "DKIM-Signature: v=1; a=rsa-sha256; d=b.example; s=s; h=from; bh=AA==; b=AA==\r\n"
+            .repeat(200)
     );
     let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
         ("empty", Vec::new(), "h", "a@b.example"),
-        ("no header end", b"From: a@b.example".to_vec(), "h", "a@b.example"),
-        ("binary", (0..=255u8).cycle().take(4096).collect(), "h", "a@b.example"),
-        ("garbage signature", b"DKIM-Signature: ;;;===\r\nFrom: a@b.example\r\n\r\nx".to_vec(), "h", "a@b.example"),
-        ("many signatures", many_sigs.into_bytes(), "h", "a@b.example"),
-        ("hostile helo", MESSAGE.as_bytes().to_vec(), "x;\r\n dkim=pass", "a@b.example"),
-        ("hostile sender", MESSAGE.as_bytes().to_vec(), "h", "a\"b;\r\nc@d.example"),
+        (
+            "no header end",
+            b"From: a@b.example".to_vec(),
+            "h",
+            "a@b.example",
+        ),
+        (
+            "binary",
+            (0..=255u8).cycle().take(4096).collect(),
+            "h",
+            "a@b.example",
+        ),
+        (
+            "garbage signature",
+            b"DKIM-Signature: ;;;===\r\nFrom: a@b.example\r\n\r\nx".to_vec(),
+            "h",
+            "a@b.example",
+        ),
+        (
+            "many signatures",
+            many_sigs.into_bytes(),
+            "h",
+            "a@b.example",
+        ),
+        (
+            "hostile helo",
+            MESSAGE.as_bytes().to_vec(),
+            "x;\r\n dkim=pass",
+            "a@b.example",
+        ),
+        (
+            "hostile sender",
+            MESSAGE.as_bytes().to_vec(),
+            "h",
+            "a\"b;\r\nc@d.example",
+        ),
         ("null sender", MESSAGE.as_bytes().to_vec(), "h", ""),
     ];
     for (name, msg, helo, from) in cases {
         let o = rt.block_on(c.check(&msg, OTHER, helo, from));
         assert_eq!(o.disposition, Disposition::Deliver, "{name}: {}", o.header);
-        assert!(o.header.starts_with("Authentication-Results: mx.outpost.lan;"), "{name}: {}", o.header);
+        assert!(
+            o.header
+                .starts_with("Authentication-Results: mx.outpost.lan;"),
+            "{name}: {}",
+            o.header
+        );
         assert!(o.header.ends_with("\r\n"), "{name}");
         // Every line after the first is a folded continuation: the
         // sender's text never starts a field of its own.
         for line in o.header.trim_end().split("\r\n").skip(1) {
-            assert!(line.starts_with([' ', '\t']), "{name}: {line:?} in {}", o.header);
+            assert!(
+                line.starts_with([' ', '\t']),
+                "{name}: {line:?} in {}",
+                o.header
+            );
         }
         assert!(!o.header.contains("dkim=pass"), "{name}: {}", o.header);
     }
@@ -343,8 +470,16 @@ fn dkimpy() -> std::path::PathBuf {
         .status()
         .is_ok_and(|s| s.success());
     if !ready {
-        let ok = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().unwrap();
-        assert!(ok.success(), "python3 -m venv (apt-get install python3-venv)");
+        let ok = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()
+            .unwrap();
+        assert!(
+            ok.success(),
+            "python3 -m venv (apt-get install python3-venv)"
+        );
         let ok = Command::new(&py)
             .args(["-m", "pip", "install", "--quiet", "dkimpy", "pynacl"])
             .status()
@@ -389,6 +524,10 @@ print("all ok")
         .args(&keys)
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success() && text.contains("all ok"), "{text}");
 }

@@ -5,6 +5,7 @@
 mod common;
 mod data;
 mod durability;
+mod hygiene;
 mod postfix;
 mod protocol;
 mod queue;
