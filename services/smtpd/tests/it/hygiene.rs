@@ -4,30 +4,16 @@
 //! against real rspamd, clamd, dnsmasq and dkimpy in `outpost-hygiene`.
 
 use crate::common::start;
-use crate::swaks::swaks;
+use crate::swaks::{ALICE, swaks};
 
 #[tokio::test]
 async fn submitted_mail_is_signed_and_mail_from_outside_is_checked() {
     let s = start().await;
     // Submission: two signatures (RSA and Ed25519) of the From domain,
     // local mail included (sign_local).
-    let (ok, t) = swaks(
-        s.submission,
-        &[
-            "--tls",
-            "--auth",
-            "PLAIN",
-            "--auth-user",
-            "alice@outpost.test",
-            "--auth-password",
-            "alice-secret-1",
-            "--from",
-            "alice@outpost.test",
-            "--to",
-            "bob@outpost.test",
-        ],
-    )
-    .await;
+    let mut args = vec!["--tls", "--auth", "PLAIN", "--to", "bob@outpost.test"];
+    args.extend(ALICE);
+    let (ok, t) = swaks(s.submission, &args).await;
     assert!(ok, "{t}");
     let bob = s.inbox("bob");
     assert_eq!(bob.len(), 1);

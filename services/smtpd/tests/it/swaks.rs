@@ -29,7 +29,7 @@ pub(crate) async fn swaks(addr: SocketAddr, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-const ALICE: [&str; 6] = [
+pub(crate) const ALICE: [&str; 6] = [
     "--auth-user",
     "alice@outpost.test",
     "--auth-password",
