@@ -184,6 +184,10 @@ pub fn run(args: CiArgs) -> Result<()> {
     ];
     let (mut passed, mut failed) = (0, Vec::new());
     for (name, mut cmd) in steps {
+        // A CI build is one-shot: incremental state (half of a warm
+        // target/debug) buys nothing there and a CI disk is small. Children
+        // (the tests that build `serve`) inherit it, so no step rebuilds.
+        cmd.env("CARGO_INCREMENTAL", "0");
         let started = std::time::Instant::now();
         println!("ci: ── {name} ──");
         if name == "deny"
