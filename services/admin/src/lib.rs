@@ -333,10 +333,17 @@ pub struct DnsRecord {
 /// records of submission, IMAP and POP3; the RFC 6764 SRV records of
 /// CalDAV and CardDAV; and the `autoconfig` and `autodiscover` names
 /// (CNAME to the host) with Outlook's `_autodiscover._tcp` SRV. Ports are
-/// the configured ones. DKIM keys are not made yet, so there is no DKIM
-/// record among them.
+/// the configured ones. The DKIM key records ([`dkim_records`]) follow,
+/// once smtpd has made the keys.
 pub fn dns_records(config: &Config, dir: &Directory) -> Vec<DnsRecord> {
-    let host = format!("{}.", config.general.hostname.trim_end_matches('.'));
+    let mut out = base_records(config, dir);
+    out.extend(dkim_records(config, &mail_domains(config, dir)).unwrap_or_default());
+    out
+}
+
+/// The mail domains records are published for: `general.domains`, then
+/// the alias domains, lowercase, without the final dot.
+fn mail_domains(config: &Config, dir: &Directory) -> Vec<String> {
     let mut domains: Vec<String> = config.general.domains.clone();
     domains.extend(
         dir.domain_aliases()
@@ -344,6 +351,71 @@ pub fn dns_records(config: &Config, dir: &Directory) -> Vec<DnsRecord> {
             .into_iter()
             .map(|(a, _)| a),
     );
+    domains
+        .into_iter()
+        .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+        .collect()
+}
+
+/// The DKIM TXT records (`<selector>._domainkey.<domain>`) of every key
+/// in the key folder: the active selector's two keys (RSA and Ed25519)
+/// and those of rotated-out selectors not yet retired, which must stay
+/// published while mail signed with them may still be checked. The
+/// domains are those smtpd signs for: `smtp.dkim.domain` when set, else
+/// each mail domain (the From domain signs). Empty when signing is off;
+/// an error when the keys cannot be read (see [`dkim_note`]).
+pub fn dkim_records(config: &Config, domains: &[String]) -> Result<Vec<DnsRecord>, String> {
+    if !config.smtp.dkim.enabled {
+        return Ok(Vec::new());
+    }
+    let keys = outpost_hygiene::dkim::KeyDir::of(config);
+    let published = outpost_hygiene::dkim::published(&keys).map_err(|e| e.to_string())?;
+    let signing: Vec<String> = if config.smtp.dkim.domain.is_empty() {
+        domains.to_vec()
+    } else {
+        vec![config.smtp.dkim.domain.trim_end_matches('.').to_ascii_lowercase()]
+    };
+    let mut out = Vec::new();
+    for d in &signing {
+        for p in &published {
+            out.push(DnsRecord {
+                name: format!("{}._domainkey.{d}.", p.selector),
+                kind: "TXT",
+                value: outpost_hygiene::dkim::zone_strings(&p.record),
+                comment: match (p.active, p.algorithm) {
+                    (true, "rsa") => "DKIM: the RSA-2048 key mail is signed with",
+                    (true, _) => "DKIM: the Ed25519 key mail is signed with (RFC 8463)",
+                    (false, _) => {
+                        "DKIM: a rotated-out key; keep it published until `outpostctl dkim retire`"
+                    }
+                },
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// What to tell an admin about DKIM records that [`dns_records`] could
+/// not list: signing off, keys not made yet, or keys unreadable.
+pub fn dkim_note(config: &Config) -> Option<String> {
+    if !config.smtp.dkim.enabled {
+        return Some("DKIM signing is off ([smtp.dkim] enabled = false): no DKIM record".into());
+    }
+    let keys = outpost_hygiene::dkim::KeyDir::of(config);
+    match outpost_hygiene::dkim::published(&keys) {
+        Ok(p) if p.is_empty() => Some(format!(
+            "DKIM: no keys in {} yet (smtpd makes them at its first start, \
+             or run `outpostctl dkim rotate`)",
+            keys.dir.display()
+        )),
+        Ok(_) => None,
+        Err(e) => Some(format!("DKIM: the keys cannot be read: {e}")),
+    }
+}
+
+fn base_records(config: &Config, dir: &Directory) -> Vec<DnsRecord> {
+    let host = format!("{}.", config.general.hostname.trim_end_matches('.'));
+    let domains = mail_domains(config, dir);
     let port = |v: &[std::net::SocketAddr]| v.first().map(std::net::SocketAddr::port);
     let srv: Vec<(&str, Option<u16>, &'static str)> = vec![
         (
@@ -389,7 +461,6 @@ pub fn dns_records(config: &Config, dir: &Directory) -> Vec<DnsRecord> {
     ];
     let mut out = Vec::new();
     for d in domains {
-        let d = d.trim_end_matches('.').to_ascii_lowercase();
         let at = |n: &str| {
             if n.is_empty() {
                 format!("{d}.")
@@ -457,6 +528,62 @@ pub fn zone_text(records: &[DnsRecord]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dkim_records_list_every_published_key_per_signing_domain() {
+        use outpost_hygiene::dkim;
+        let t = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.general.hostname = "mail.outpost.lan".into();
+        config.general.domains = vec!["outpost.lan".into()];
+        config.general.state_dir = t.path().join("state");
+        let mut dir = Directory::open(&t.path().join("dir")).unwrap();
+        dir.add_domain_alias("field.example", "outpost.lan")
+            .unwrap();
+        // No keys yet: no record, and a note saying why.
+        assert!(!dns_records(&config, &dir).iter().any(|r| r.name.contains("_domainkey")));
+        assert!(dkim_note(&config).unwrap().contains("no keys"), "{:?}", dkim_note(&config));
+        let keys = dkim::KeyDir::of(&config);
+        dkim::ensure(&keys).unwrap();
+        let new = dkim::rotate(&keys, "20261207").unwrap();
+        assert_eq!(dkim_note(&config), None);
+        let r = dns_records(&config, &dir);
+        let dkim: Vec<&DnsRecord> = r.iter().filter(|r| r.name.contains("_domainkey")).collect();
+        // Two selectors (active + rotated out) x two algorithms x two domains.
+        assert_eq!(dkim.len(), 8, "{dkim:#?}");
+        for d in ["outpost.lan", "field.example"] {
+            let rsa = dkim
+                .iter()
+                .find(|x| x.name == format!("{new}-rsa._domainkey.{d}."))
+                .unwrap();
+            assert!(rsa.comment.contains("signed with"));
+            // 2048-bit key: longer than one 255-byte string, so split.
+            assert!(rsa.value.starts_with("\"v=DKIM1; k=rsa; p="), "{}", rsa.value);
+            assert!(rsa.value.contains("\" \""), "{}", rsa.value);
+            assert!(rsa.value.split("\" \"").all(|c| c.trim_matches('"').len() <= 255));
+            let old = dkim
+                .iter()
+                .find(|x| x.name == format!("outpost-ed25519._domainkey.{d}."))
+                .unwrap();
+            assert!(old.comment.contains("rotated-out"));
+            assert!(old.value.starts_with("\"v=DKIM1; k=ed25519; p="));
+        }
+        // A fixed signing domain: records only there.
+        config.smtp.dkim.domain = "Sign.Example".into();
+        let r = dns_records(&config, &dir);
+        assert!(r
+            .iter()
+            .filter(|r| r.name.contains("_domainkey"))
+            .all(|r| r.name.ends_with("._domainkey.sign.example.")));
+        // Signing off: no record, and the note says so.
+        config.smtp.dkim.enabled = false;
+        assert!(!dns_records(&config, &dir).iter().any(|r| r.name.contains("_domainkey")));
+        assert!(dkim_note(&config).unwrap().contains("off"));
+        // Unreadable keys: an error note, not silence.
+        config.smtp.dkim.enabled = true;
+        std::fs::write(keys.dir.join("active"), "bad selector!\n").unwrap();
+        assert!(dkim_note(&config).unwrap().contains("cannot be read"));
+    }
 
     #[test]
     fn dns_records_cover_every_domain_and_service() {

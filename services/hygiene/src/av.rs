@@ -158,6 +158,66 @@ impl Clamd {
     }
 }
 
+impl Clamd {
+    /// Asks clamd to load its database again now (`RELOAD`), so a
+    /// signature file just imported scans the next message rather than
+    /// after clamd's next `SelfCheck`. Returns clamd's answer
+    /// (`RELOADING`).
+    pub async fn reload(&self) -> Result<String, Error> {
+        let name = self.name();
+        let work = async {
+            match &self.addr {
+                Addr::Unix(p) => {
+                    let s = tokio::net::UnixStream::connect(p)
+                        .await
+                        .map_err(|e| Error::Connect(name.clone(), e))?;
+                    command(s, b"zRELOAD\0", &name).await
+                }
+                Addr::Tcp(a) => {
+                    let s = tokio::net::TcpStream::connect(a.as_str())
+                        .await
+                        .map_err(|e| Error::Connect(name.clone(), e))?;
+                    command(s, b"zRELOAD\0", &name).await
+                }
+            }
+        };
+        let reply = match tokio::time::timeout(self.timeout, work).await {
+            Ok(r) => r?,
+            Err(_) => return Err(Error::Timeout(name, self.timeout)),
+        };
+        if reply == "RELOADING" {
+            Ok(reply)
+        } else {
+            Err(Error::Reply(name, reply))
+        }
+    }
+}
+
+/// One short clamd command and its NUL-terminated reply (bounded).
+async fn command<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    cmd: &[u8],
+    name: &str,
+) -> Result<String, Error> {
+    s.write_all(cmd)
+        .await
+        .map_err(|e| Error::Io(name.to_string(), e))?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 256];
+    loop {
+        let n = s
+            .read(&mut buf)
+            .await
+            .map_err(|e| Error::Io(name.to_string(), e))?;
+        reply.extend_from_slice(&buf[..n]);
+        if n == 0 || reply.contains(&0) || reply.len() >= MAX_REPLY {
+            break;
+        }
+    }
+    let end = reply.iter().position(|&b| b == 0).unwrap_or(reply.len());
+    Ok(String::from_utf8_lossy(&reply[..end]).trim().to_string())
+}
+
 /// The `INSTREAM` exchange over any stream.
 async fn instream<S: AsyncRead + AsyncWrite + Unpin>(
     mut s: S,

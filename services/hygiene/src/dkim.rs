@@ -168,6 +168,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .map_err(|e| io("writing", &tmp, e))?;
+    same_owner_as(dir, &tmp)?;
     std::fs::rename(&tmp, path).map_err(|e| io("renaming", &tmp, e))?;
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
@@ -180,7 +181,29 @@ fn make_dir(dir: &Path) -> Result<(), Error> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| io("creating", dir, e))
+        .map_err(|e| io("creating", dir, e))?;
+    if let Some(parent) = dir.parent() {
+        same_owner_as(parent, dir)?;
+    }
+    Ok(())
+}
+
+/// Gives `path` the owner of `dir` when they differ: `outpostctl dkim
+/// rotate`, run as root, must leave keys the daemon (which owns the state
+/// folder) can read. Only root can chown; anyone else makes files that
+/// are already theirs, so a refusal there is no error.
+fn same_owner_as(dir: &Path, path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    let want = std::fs::metadata(dir).map_err(|e| io("reading", dir, e))?;
+    let have = std::fs::metadata(path).map_err(|e| io("reading", path, e))?;
+    if (want.uid(), want.gid()) == (have.uid(), have.gid()) {
+        return Ok(());
+    }
+    match std::os::unix::fs::chown(path, Some(want.uid()), Some(want.gid())) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(()),
+        Err(e) => Err(io("changing the owner of", path, e)),
+    }
 }
 
 /// Creates the two keys of `selector` (RSA-2048 and Ed25519) unless both

@@ -1,5 +1,6 @@
 //! `outpostctl`: the admin's command line for users, aliases, groups,
-//! domain aliases, the mail queue, the server certificate and the
+//! domain aliases, the mail queue, the server certificate, the DNS
+//! records to publish, the DKIM keys, the virus signatures and the
 //! first-boot password.
 //!
 //! `main` is a flat dispatcher: each subcommand is one `fn` taking the
@@ -57,10 +58,48 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// DKIM signing keys: show, rotate, retire.
+    #[command(subcommand)]
+    Dkim(DkimCmd),
+    /// The virus scanner's signature database.
+    #[command(subcommand)]
+    Av(AvCmd),
     /// Give users without a password a generated one (run at every boot
     /// by outpost-firstboot.service) and remove notes of changed ones.
     #[command(name = "first-boot")]
     FirstBoot,
+}
+
+#[derive(Debug, Subcommand)]
+enum DkimCmd {
+    /// The selectors with keys (the active one first) and their DNS
+    /// records.
+    Show {
+        /// JSON instead of a table and zone-file lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a new selector `<selector>-YYYYMMDD` and sign with it from the
+    /// next message on (no restart). Publish its records (printed) first
+    /// where DNS is slow to update; keep the old ones until `retire`.
+    Rotate,
+    /// Remove the keys of an old selector (not the active one): do it
+    /// once its records have been unpublished for a while.
+    Retire {
+        /// The selector, as `dkim show` lists it (without -rsa/-ed25519).
+        selector: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AvCmd {
+    /// Install a ClamAV signature file (main.cvd, daily.cld, a .ndb/.hdb
+    /// …, e.g. from a USB stick) into clamd's database folder, atomically,
+    /// and ask clamd to load it now.
+    Import {
+        /// The signature file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -302,15 +341,146 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dns { json } => {
             let dir = open_directory(&config)?;
             let records = outpost_admin::dns_records(&config, &dir);
+            let note = outpost_admin::dkim_note(&config);
             if json {
                 println!("{}", serde_json::to_string_pretty(&records)?);
             } else {
                 print!("{}", outpost_admin::zone_text(&records));
-                println!("; DKIM: no signing keys yet, so no DKIM record");
+                if let Some(n) = &note {
+                    println!("; {n}");
+                }
+            }
+            if let Some(n) = note
+                && json
+            {
+                eprintln!("note: {n}");
             }
             Ok(())
         }
+        Command::Dkim(cmd) => dkim(&config, cmd),
+        Command::Av(AvCmd::Import { file }) => av_import(&config, &file),
     }
+}
+
+/// `dkim show|rotate|retire`.
+fn dkim(config: &Config, cmd: DkimCmd) -> anyhow::Result<()> {
+    use outpost_hygiene::dkim;
+    let keys = dkim::KeyDir::of(config);
+    let dir = open_directory(config)?;
+    let domains: Vec<String> = config
+        .general
+        .domains
+        .iter()
+        .cloned()
+        .chain(dir.domain_aliases()?.into_iter().map(|(a, _)| a))
+        .collect();
+    let records = |config: &Config| {
+        outpost_admin::dkim_records(config, &domains).map_err(|e| anyhow::anyhow!(e))
+    };
+    match cmd {
+        DkimCmd::Show { json } => {
+            let published = dkim::published(&keys)?;
+            if json {
+                #[derive(serde::Serialize)]
+                struct Key<'a> {
+                    selector: &'a str,
+                    algorithm: &'a str,
+                    active: bool,
+                    record: &'a str,
+                }
+                let out: Vec<Key> = published
+                    .iter()
+                    .map(|p| Key {
+                        selector: &p.selector,
+                        algorithm: p.algorithm,
+                        active: p.active,
+                        record: &p.record,
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+                return Ok(());
+            }
+            if published.is_empty() {
+                println!(
+                    "no DKIM keys in {} (smtpd makes them at its first start; or run `outpostctl dkim rotate`)",
+                    keys.dir.display()
+                );
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = published
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.selector.clone(),
+                        p.algorithm.into(),
+                        if p.active { "active" } else { "rotated out" }.into(),
+                    ]
+                })
+                .collect();
+            table(&["SELECTOR", "ALGORITHM", "STATE"], &rows);
+            if !config.smtp.dkim.enabled {
+                println!("note: signing is off ([smtp.dkim] enabled = false)");
+            }
+            println!();
+            print!("{}", outpost_admin::zone_text(&records(config)?));
+            Ok(())
+        }
+        DkimCmd::Rotate => {
+            let today = time::OffsetDateTime::now_utc().date();
+            let stamp = format!(
+                "{:04}{:02}{:02}",
+                today.year(),
+                u8::from(today.month()),
+                today.day()
+            );
+            // With no keys yet, the first keys are the configured
+            // selector's (what smtpd's first start makes).
+            let old = dkim::active(&keys)?;
+            let new = match old {
+                Some(_) => dkim::rotate(&keys, &stamp)?,
+                None => dkim::ensure(&keys)?,
+            };
+            match old {
+                Some(old) => println!(
+                    "selector {new} is active (was {old}); smtpd signs with it from the next message.\n\
+                     Publish these records; keep {old}'s until `outpostctl dkim retire {old}`:"
+                ),
+                None => println!("selector {new} is active. Publish these records:"),
+            }
+            let all = records(config)?;
+            let mine: Vec<outpost_admin::DnsRecord> = all
+                .into_iter()
+                .filter(|r| r.name.starts_with(&format!("{new}-")))
+                .collect();
+            print!("{}", outpost_admin::zone_text(&mine));
+            Ok(())
+        }
+        DkimCmd::Retire { selector } => {
+            dkim::retire(&keys, &selector)?;
+            println!("removed the keys of selector {selector}; unpublish its records");
+            Ok(())
+        }
+    }
+}
+
+/// `av import FILE`: the file into clamd's database folder, then `RELOAD`.
+fn av_import(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let db = &config.smtp.av.database_dir;
+    let installed = outpost_hygiene::av::import(db, file)?;
+    println!("{installed}");
+    let Some(clamd) = outpost_hygiene::av::Clamd::new(&config.smtp.av) else {
+        println!("note: no clamd configured ([smtp.av] clamd is empty): nothing scans with it");
+        return Ok(());
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match rt.block_on(clamd.reload()) {
+        Ok(_) => println!("clamd is loading the database again"),
+        // The file is in place either way: clamd's SelfCheck finds it.
+        Err(e) => println!("note: {e}; clamd loads the new file at its next self-check or start"),
+    }
+    Ok(())
 }
 
 /// `status`: each configured listener tried from here.

@@ -205,6 +205,35 @@ fn keys_are_made_once_private_and_rotate_without_a_restart() {
     );
 }
 
+/// `outpostctl dkim rotate` runs as root; the daemon owning the state
+/// folder must still read the new keys.
+#[test]
+fn keys_made_by_root_belong_to_the_state_folder_owner() {
+    use std::os::unix::fs::MetadataExt;
+    let t = tempfile::tempdir().unwrap();
+    let state = t.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    if std::os::unix::fs::chown(&state, Some(65534), Some(65534)).is_err() {
+        eprintln!("skipped: not root (cannot give the state folder another owner)");
+        return;
+    }
+    let cfg = dkim::KeyDir {
+        dir: state.join("dkim"),
+        selector: "outpost".into(),
+    };
+    dkim::ensure(&cfg).unwrap();
+    let s = dkim::rotate(&cfg, "20261207").unwrap();
+    for p in [
+        cfg.dir.clone(),
+        cfg.dir.join("active"),
+        cfg.dir.join("outpost-rsa.key"),
+        cfg.dir.join(format!("{s}-ed25519.key")),
+    ] {
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!((m.uid(), m.gid()), (65534, 65534), "{}", p.display());
+    }
+}
+
 #[test]
 fn a_lost_key_or_a_bad_active_file_is_an_error_not_a_new_key() {
     let t = tempfile::tempdir().unwrap();

@@ -17,6 +17,9 @@ impl Env {
         c.directory.path = dir.path().join("directory");
         c.smtp.queue_dir = dir.path().join("queue");
         c.tls.dir = dir.path().join("tls");
+        // Never the machine's /var/lib/outpost (DKIM keys) or clamav.
+        c.general.state_dir = dir.path().join("state");
+        c.smtp.av.database_dir = dir.path().join("clamav");
         std::fs::write(dir.path().join("outpost.toml"), c.to_toml()).unwrap();
         Env { dir }
     }
@@ -650,4 +653,136 @@ fn dns_prints_the_records_to_publish() {
             .iter()
             .any(|r| r["type"] == "SRV" && r["name"] == "_submissions._tcp.outpost.test.")
     );
+}
+
+#[test]
+fn dkim_rotate_show_retire_and_the_records_in_dns() {
+    let e = Env::new();
+    e.configure(|c| c.general.hostname = "mail.outpost.test".into());
+    // Before smtpd ever ran: no keys, said plainly, in both commands.
+    let (code, out, err) = e.run(&["dkim", "show"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("no DKIM keys"), "{out}");
+    let (_, out, _) = e.run(&["dns"], "");
+    assert!(out.contains("; DKIM: no keys"), "{out}");
+    // The first rotate makes the configured selector, then dated ones.
+    let (code, out, err) = e.run(&["dkim", "rotate"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("selector outpost is active. Publish"), "{out}");
+    assert!(out.contains("outpost-rsa._domainkey.outpost.test."), "{out}");
+    let (code, out, err) = e.run(&["dkim", "rotate"], "");
+    assert_eq!(code, 0, "{err}");
+    let today = {
+        let d = time_today();
+        format!("outpost-{d}")
+    };
+    assert!(out.contains(&format!("selector {today} is active (was outpost)")), "{out}");
+    assert!(out.contains(&format!("{today}-rsa._domainkey.outpost.test.")), "{out}");
+    assert!(out.contains(&format!("{today}-ed25519._domainkey.outpost.test.")), "{out}");
+    assert!(!out.contains("outpost-rsa._domainkey"), "only the new records: {out}");
+    let (code, out, _) = e.run(&["dkim", "rotate"], "");
+    assert_eq!(code, 0);
+    let second = format!("{today}-2");
+    assert!(out.contains(&format!("selector {second} is active")), "{out}");
+    // dns lists every key still published, the active one marked.
+    let (code, out, _) = e.run(&["dns"], "");
+    assert_eq!(code, 0);
+    for s in ["outpost", today.as_str(), second.as_str()] {
+        for alg in ["rsa", "ed25519"] {
+            let name = format!("{s}-{alg}._domainkey.outpost.test.");
+            let line = out
+                .lines()
+                .find(|l| l.starts_with(&name))
+                .unwrap_or_else(|| panic!("{name} in {out}"));
+            assert!(line.contains(&format!("IN  TXT    \"v=DKIM1; k={alg}; p=")), "{line}");
+        }
+    }
+    assert!(!out.contains("; DKIM: no keys"));
+    let (_, json, _) = e.run(&["dkim", "show", "--json"], "");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let keys = v.as_array().unwrap();
+    assert_eq!(keys.len(), 6, "{json}");
+    assert_eq!(keys[0]["selector"], format!("{second}-rsa"));
+    assert_eq!(keys[0]["active"], true);
+    assert!(keys[2..].iter().all(|k| k["active"] == false));
+    // Hostile or wrong retire: refused, nothing removed.
+    for (bad, why) in [
+        (second.as_str(), "active selector"),
+        ("../../etc/passwd", "not a selector"),
+        ("", "not a selector"),
+        ("nosuch", "no keys of selector"),
+    ] {
+        let (code, _, err) = e.run(&["dkim", "retire", bad], "");
+        assert_eq!(code, 1, "{bad}");
+        assert!(err.contains(why), "{bad}: {err}");
+    }
+    let (_, json, _) = e.run(&["dkim", "show", "--json"], "");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&json).unwrap().as_array().unwrap().len(),
+        6
+    );
+    let (code, out, err) = e.run(&["dkim", "retire", "outpost"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("removed the keys of selector outpost"));
+    let (_, out, _) = e.run(&["dns"], "");
+    assert!(!out.contains("outpost-rsa._domainkey"), "{out}");
+    assert!(out.contains(&format!("{second}-rsa._domainkey")));
+    // Signing off: dns says so instead of listing keys.
+    e.configure(|c| c.smtp.dkim.enabled = false);
+    let (_, out, _) = e.run(&["dns"], "");
+    assert!(out.contains("DKIM signing is off") && !out.contains("_domainkey"), "{out}");
+}
+
+fn time_today() -> String {
+    let out = Command::new("date").args(["-u", "+%Y%m%d"]).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn av_import_installs_a_signature_file_and_refuses_anything_else() {
+    let e = Env::new();
+    let db = e.dir.path().join("clamav");
+    std::fs::create_dir_all(&db).unwrap();
+    let src = e.dir.path().join("usb");
+    std::fs::create_dir_all(&src).unwrap();
+    let write = |name: &str, body: &[u8]| {
+        let p = src.join(name);
+        std::fs::write(&p, body).unwrap();
+        p.display().to_string()
+    };
+    // Hostile or broken input: a clear refusal and nothing installed.
+    for (name, body, why) in [
+        ("notes.txt", &b"hello"[..], "extension"),
+        ("empty.ndb", b"", "empty"),
+        ("fake.cvd", b"MZ\x90\x00 not a database", "ClamAV-VDB"),
+        ("binary.hdb", b"\x00\x01\x02\xff", "binary"),
+    ] {
+        let path = write(name, body);
+        let (code, _, err) = e.run(&["av", "import", &path], "");
+        assert_eq!(code, 1, "{name}");
+        assert!(err.to_lowercase().contains(&why.to_lowercase()), "{name}: {err}");
+    }
+    let (code, _, err) = e.run(&["av", "import", "/nonexistent/main.cvd"], "");
+    assert_eq!(code, 1);
+    assert!(!err.is_empty());
+    assert_eq!(std::fs::read_dir(&db).unwrap().count(), 0, "nothing installed");
+    // A body-signature file (hex of a harmless marker).
+    let hex: String = b"outpost-av-import-marker".iter().map(|b| format!("{b:02x}")).collect();
+    let path = write("local.ndb", format!("Outpost.Import.Marker:0:*:{hex}\n").as_bytes());
+    // No clamd configured: installed, and the note says nothing scans.
+    e.configure(|c| c.smtp.av.clamd = String::new());
+    let (code, out, err) = e.run(&["av", "import", &path], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("local.ndb"), "{out}");
+    assert!(out.contains("no clamd configured"), "{out}");
+    assert_eq!(
+        std::fs::read(db.join("local.ndb")).unwrap(),
+        std::fs::read(&path).unwrap()
+    );
+    // clamd configured but down: installed anyway, clamd loads it later.
+    e.configure(|c| c.smtp.av.clamd = "127.0.0.1:9".into());
+    let (code, out, err) = e.run(&["av", "import", &path], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("next self-check"), "{out}");
+    assert_eq!(std::fs::read_dir(&db).unwrap().count(), 1, "no temporary left");
 }

@@ -178,7 +178,10 @@ pub async fn console(
             .collect();
         let aliases = dir.aliases().unwrap_or_default();
         let groups = dir.groups().unwrap_or_default();
-        let dns = outpost_admin::zone_text(&outpost_admin::dns_records(&w.config, &dir));
+        let mut dns = outpost_admin::zone_text(&outpost_admin::dns_records(&w.config, &dir));
+        if let Some(n) = outpost_admin::dkim_note(&w.config) {
+            dns.push_str(&format!("; {n}\n"));
+        }
         let domain_aliases = dir.domain_aliases().unwrap_or_default();
         let services = outpost_admin::service_states(&w.config, std::time::Duration::from_secs(1))
             .into_iter()
