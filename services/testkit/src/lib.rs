@@ -2,9 +2,12 @@
 //! starts the Outpost daemons the way a user does, with `cargo xtask serve`
 //! (real binaries, the configuration serve writes, its local CA), so real
 //! clients (curl, mbsync, fetchmail, litmus, vdirsyncer, caldav) can be
-//! pointed at them; [`postfix::Postfix`] is a private Postfix peer. A
-//! development dependency of the daemons, and used by `cargo xtask bench`.
+//! pointed at them; [`postfix::Postfix`] is a private Postfix peer;
+//! [`engines`] starts private rspamd and clamd instances. A development
+//! dependency of the daemons and of outpost-hygiene, and used by `cargo
+//! xtask serve` and `cargo xtask bench`.
 
+pub mod engines;
 pub mod postfix;
 
 use std::collections::HashMap;

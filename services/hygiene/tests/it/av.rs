@@ -5,7 +5,14 @@ use std::time::{Duration, Instant};
 use outpost_config::hygiene::Av;
 use outpost_hygiene::av::{Clamd, Error, Scan, import};
 
-use crate::engines::{self, EICAR_SIGNATURE, eicar};
+use outpost_testkit::engines::{self, EICAR_SIGNATURE, eicar};
+
+/// The test clamd's unix socket.
+fn socket(e: &engines::Clamd) -> &std::path::Path {
+    e.socket
+        .as_deref()
+        .expect("the test clamd is on a unix socket")
+}
 
 fn client(socket: &std::path::Path, max_scan_bytes: u64) -> Clamd {
     Clamd::new(&Av {
@@ -59,7 +66,7 @@ fn none_without_a_socket() {
 async fn eicar_is_found_and_clean_mail_is_clean() {
     let e = engines::Clamd::shared();
     eprintln!("clamd ready in {:?}", e.started_in);
-    let c = client(&e.socket, 25 << 20);
+    let c = client(socket(e), 25 << 20);
 
     assert_eq!(
         c.scan(&eicar()).await.unwrap(),
@@ -88,17 +95,17 @@ async fn only_max_scan_bytes_are_streamed() {
     // The virus after 20 KB of text: beyond a 10 KB limit, within 1 MiB.
     let m = mail_with(&eicar(), 20_000);
     assert_eq!(
-        client(&e.socket, 10_000).scan(&m).await.unwrap(),
+        client(socket(e), 10_000).scan(&m).await.unwrap(),
         Scan::Clean
     );
     assert_eq!(
-        client(&e.socket, 1 << 20).scan(&m).await.unwrap(),
+        client(socket(e), 1 << 20).scan(&m).await.unwrap(),
         Scan::Infected(EICAR_SIGNATURE.into())
     );
     // More than clamd's StreamMaxLength (1 MiB here) allowed through:
     // clamd says so and hangs up, and the client reports it.
     let big = vec![b'a'; (e.stream_max as usize) * 2];
-    let err = client(&e.socket, 25 << 20).scan(&big).await.unwrap_err();
+    let err = client(socket(e), 25 << 20).scan(&big).await.unwrap_err();
     assert!(matches!(err, Error::Engine(..)), "{err}");
     assert!(
         err.to_string()
@@ -212,16 +219,16 @@ fn import_installs_databases_and_refuses_others() {
 #[tokio::test]
 async fn an_imported_signature_is_used_by_clamd() {
     // clamd loads what `import` put in its database directory (RELOAD).
-    let e = engines::Clamd::start();
+    let e = engines::Clamd::temp();
     let src = tempfile::tempdir().unwrap();
     let sample = b"outpost-import-marker-7f3a9c2e harmless test content";
     let hex: String = sample[..30].iter().map(|b| format!("{b:02x}")).collect();
     let f = src.path().join("outpost-local.ndb");
     std::fs::write(&f, format!("Outpost.Local.Marker:0:*:{hex}\n")).unwrap();
-    let c = client(&e.socket, 1 << 20);
+    let c = client(socket(&e), 1 << 20);
     assert_eq!(c.scan(sample).await.unwrap(), Scan::Clean);
-    import(&e.socket.parent().unwrap().join("db"), &f).unwrap();
-    reload(&e.socket);
+    import(&e.db_dir, &f).unwrap();
+    reload(socket(&e));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match c.scan(sample).await.unwrap() {

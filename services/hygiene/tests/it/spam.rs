@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use outpost_config::hygiene::Spam;
 use outpost_hygiene::spam::{Envelope, Error, Rspamd, SpamVerdict, unchecked_header};
 
-use crate::engines;
+use outpost_testkit::engines;
 
 fn cfg(normal: SocketAddr, controller: Option<SocketAddr>, password: &str) -> Spam {
     Spam {
@@ -226,7 +226,7 @@ async fn a_reply_that_is_not_rspamd_is_an_error() {
 #[tokio::test]
 async fn learning_spam_raises_its_score() {
     // An rspamd of its own: learning changes the classifier.
-    let e = engines::Rspamd::start();
+    let e = engines::Rspamd::temp();
     let (r, c) = client(&e);
     let rc = rcpts();
     let from = "offers@velmorant.example";
