@@ -449,6 +449,17 @@ impl Signer {
         })
     }
 
+    /// A signer that never makes keys: it signs with whatever selector
+    /// `active` names when a message comes, and fails (the caller sends
+    /// unsigned) while there is none. For the daemons other than smtpd
+    /// (webd's sends), so one process alone ever creates keys.
+    pub fn follow(cfg: &KeyDir) -> Signer {
+        Signer {
+            cfg: cfg.clone(),
+            keys: Mutex::new(None),
+        }
+    }
+
     fn current(&self) -> Result<Arc<KeySet>, Error> {
         let selector = active(&self.cfg)?
             .ok_or_else(|| Error(format!("{}: no active selector", self.cfg.dir.display())))?;

@@ -7,6 +7,8 @@
 //! - [`checks`]: SPF, DKIM, DMARC and ARC of mail from outside, summed up in
 //!   one `Authentication-Results` field.
 //! - [`spam`]: rspamd's `/checkv2` and `/learnspam`/`/learnham`.
+//! - [`train`]: learning from users' moves into and out of Junk (imapd,
+//!   webmail), through a bounded queue.
 //! - [`av`]: clamd's `INSTREAM`.
 //! - [`attach`]: executable attachments, by name and by content.
 //!
@@ -21,3 +23,4 @@ pub mod av;
 pub mod checks;
 pub mod dkim;
 pub mod spam;
+pub mod train;

@@ -39,6 +39,9 @@ pub struct Shared {
     hasher: RandomState,
     /// Logged-in IMAP sessions per (address, client IP).
     user_ip: std::sync::Mutex<HashMap<(String, IpAddr), usize>>,
+    /// Learning from MOVE/COPY into and out of Junk (None: no rspamd
+    /// controller configured).
+    pub trainer: Option<outpost_hygiene::train::Trainer>,
 }
 
 /// One logged-in session counted against `max_user_ip_connections`; the
@@ -122,13 +125,14 @@ impl Shared {
     fn build(config: Config, tls: TlsAcceptor, gate: AuthGate, shutdown: Shutdown) -> Arc<Shared> {
         crate::mime::set_max_depth(config.general.max_mime_depth);
         Arc::new(Shared {
-            config,
             tls: Some(tls),
             shutdown,
             gate,
             auth_cache: std::sync::Mutex::new(HashMap::new()),
             hasher: RandomState::new(),
             user_ip: std::sync::Mutex::new(HashMap::new()),
+            trainer: outpost_hygiene::train::Trainer::new(&config.smtp.spam),
+            config,
         })
     }
 

@@ -222,25 +222,12 @@ pub(crate) fn sign(
     only_local: bool,
     chunks: &[&[u8]],
 ) -> String {
-    let Some(signer) = &filters.signer else {
-        return String::new();
-    };
-    if only_local && !config.smtp.dkim.sign_local {
-        return String::new();
-    }
-    let mut domains = config.general.domains.clone();
-    domains.extend(
-        dir.domain_aliases()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(a, _)| a),
-    );
-    let domain = dkim::signing_domain(&config.smtp.dkim, from, &domains);
-    match signer.sign(chunks, &domain) {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::error!(error = %e, "DKIM signing failed: sent unsigned");
-            String::new()
-        }
-    }
+    outpost_submit::dkim_sign(
+        config,
+        dir,
+        filters.signer.as_ref(),
+        from,
+        only_local,
+        chunks,
+    )
 }

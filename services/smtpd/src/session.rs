@@ -996,6 +996,7 @@ pub(crate) fn deliver_all(
             &env.from,
             message,
             now,
+            shared.filters.signer.as_ref(),
         );
         if sent > 0 {
             shared.relay_wakeup.notify_one();

@@ -178,6 +178,44 @@ pub fn deliver_local_to(
     Ok(())
 }
 
+/// The `DKIM-Signature` fields for a message `from` sends (`chunks`: the
+/// message as it will be stored, trace fields excepted), or nothing when
+/// there is no signer, the mail stays local and `smtp.dkim.sign_local` is
+/// off, or signing fails (logged: the mail still goes, unsigned). The
+/// signing domain is `smtp.dkim.domain`, else the From domain when it is
+/// Outpost's (alias domains included), else the first domain. smtpd
+/// (submission, out-of-office replies) and the webmail sign through this.
+pub fn dkim_sign(
+    config: &Config,
+    dir: &Directory,
+    signer: Option<&outpost_hygiene::dkim::Signer>,
+    from: Option<&str>,
+    only_local: bool,
+    chunks: &[&[u8]],
+) -> String {
+    let Some(signer) = signer else {
+        return String::new();
+    };
+    if !config.smtp.dkim.enabled || (only_local && !config.smtp.dkim.sign_local) {
+        return String::new();
+    }
+    let mut domains = config.general.domains.clone();
+    domains.extend(
+        dir.domain_aliases()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(a, _)| a),
+    );
+    let domain = outpost_hygiene::dkim::signing_domain(&config.smtp.dkim, from, &domains);
+    match signer.sign(chunks, &domain) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "DKIM signing failed: sent unsigned");
+            String::new()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

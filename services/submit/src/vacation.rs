@@ -219,11 +219,28 @@ pub fn send(
     dir: &Directory,
     reply: &AutoReply,
     now: u64,
+    signer: Option<&outpost_hygiene::dkim::Signer>,
 ) -> Result<Option<String>, String> {
     let Recipient { local, remote } = crate::resolve(config, dir, &reply.to, true)
         .map_err(|r| format!("the sender {} cannot be reached: {r}", reply.to))?;
+    // Signed like any mail the user sends (the reply's From is theirs).
+    let signature = crate::dkim_sign(
+        config,
+        dir,
+        signer,
+        Some(&reply.user),
+        remote.is_empty(),
+        &[&reply.message],
+    );
+    let signed;
+    let message: &[u8] = if signature.is_empty() {
+        &reply.message
+    } else {
+        signed = [signature.as_bytes(), &reply.message].concat();
+        &signed
+    };
     if !local.is_empty() {
-        crate::deliver_local(&config.general.mail_root, &local, &reply.message)?;
+        crate::deliver_local(&config.general.mail_root, &local, message)?;
     }
     if remote.is_empty() {
         return Ok(None);
@@ -245,13 +262,13 @@ pub fn send(
         created: now,
         attempts: 0,
         next_attempt: now,
-        size: reply.message.len() as u64,
+        size: message.len() as u64,
         envid: None,
         ret_headers_only: false,
         submitter: Some(reply.user.clone()),
     };
     outpost_queue::Queue::open(&config.smtp.queue_dir)
-        .and_then(|q| q.enqueue(&env, &reply.message))
+        .and_then(|q| q.enqueue(&env, message))
         .map_err(|e| format!("queueing the automatic reply: {e}"))?;
     Ok(Some(id))
 }
@@ -267,6 +284,7 @@ pub fn answer(
     sender: &str,
     message: &[u8],
     now: u64,
+    signer: Option<&outpost_hygiene::dkim::Signer>,
 ) -> usize {
     let mut sent = 0;
     for mailbox in local {
@@ -281,7 +299,7 @@ pub fn answer(
                 continue;
             }
         };
-        match send(config, dir, &reply, now) {
+        match send(config, dir, &reply, now, signer) {
             Ok(id) => {
                 sent += 1;
                 tracing::info!(

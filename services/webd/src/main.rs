@@ -73,6 +73,10 @@ fn main() -> anyhow::Result<()> {
             ca_path: (config.tls.cert.is_none()).then_some(ca),
             max_mime_depth: config.general.max_mime_depth,
             cache: Default::default(),
+            trainer: outpost_hygiene::train::Trainer::new(&config.smtp.spam),
+            signer: config.smtp.dkim.enabled.then(|| {
+                outpost_hygiene::dkim::Signer::follow(&outpost_hygiene::dkim::KeyDir::of(config))
+            }),
         });
         let tls = if config.web.listen.is_empty() {
             None

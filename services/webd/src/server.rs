@@ -199,6 +199,8 @@ pub async fn serve(
         ca_path: None,
         max_mime_depth: 32,
         cache: Default::default(),
+        trainer: None,
+        signer: None,
     });
     let bound = outpost_daemon::listen::Bound::from_listeners(vec![(spec, listener)]);
     let serve_opts = outpost_daemon::listen::ServeOptions {

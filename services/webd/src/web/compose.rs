@@ -1049,7 +1049,6 @@ fn send_now(
         .flatten()
         .map(|u| u.full_name)
         .unwrap_or_default();
-    drop(dir);
     let id = outpost_queue::new_id();
     let now = now_secs();
     let host = web.config.general.hostname.clone();
@@ -1073,6 +1072,17 @@ fn send_now(
         Err(e) => return c.refuse(web, format!("The message could not be built: {e}")),
     };
     drop(attachments);
+    // Signed as smtpd signs a submitted message (over the message, not
+    // the trace field).
+    let signature = outpost_submit::dkim_sign(
+        &web.config,
+        &dir,
+        web.signer.as_ref(),
+        Some(&from),
+        remote.is_empty(),
+        &[&built],
+    );
+    drop(dir);
     let date = chrono::DateTime::from_timestamp(now as i64, 0)
         .map(|d| d.to_rfc2822())
         .unwrap_or_default();
@@ -1081,6 +1091,7 @@ fn send_now(
         peer.addr.ip()
     )
     .into_bytes();
+    message.extend_from_slice(signature.as_bytes());
     message.extend_from_slice(&built);
     if message.len() as u64 > web.config.smtp.max_message_size {
         return c.refuse(
@@ -1105,7 +1116,15 @@ fn send_now(
     if !local.is_empty()
         && let Ok(mut dir) = outpost_directory::Directory::open(&web.config.directory.path)
     {
-        outpost_submit::vacation::answer(&web.config, &mut dir, &local, &from, &message, now);
+        outpost_submit::vacation::answer(
+            &web.config,
+            &mut dir,
+            &local,
+            &from,
+            &message,
+            now,
+            web.signer.as_ref(),
+        );
     }
     if !remote.is_empty() {
         let env = outpost_queue::Envelope {

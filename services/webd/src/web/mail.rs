@@ -1242,7 +1242,16 @@ fn act_on(web: &Web, signed: &Signed, form: &Form) -> Response {
             return not_found(signed);
         }
         let folder = web.cache.folder(dir);
-        result = act_in(web, &mb, &folder, &fname, &uids, what, form);
+        result = act_in(
+            web,
+            &signed.session.user,
+            &mb,
+            &folder,
+            &fname,
+            &uids,
+            what,
+            form,
+        );
         if result.is_err() {
             break;
         }
@@ -1262,8 +1271,10 @@ fn act_on(web: &Web, signed: &Signed, form: &Form) -> Response {
 }
 
 /// Does `what` to messages `uids` of folder `name`.
+#[allow(clippy::too_many_arguments)]
 fn act_in(
     web: &Web,
+    user: &str,
     mb: &Mailbox,
     folder: &Folder,
     name: &str,
@@ -1289,13 +1300,13 @@ fn act_in(
             .store(uids, StoreFlags::Remove, &flag(Flags::FLAGGED), None)
             .map(drop),
         "delete" if name == "Trash" => folder.expunge(Some(uids), false).map(drop),
-        "delete" => return move_to(web, mb, folder, uids, "Trash"),
+        "delete" => return move_to(web, user, mb, (folder, name), uids, "Trash"),
         "move" => {
             let to = Mailbox::canonical(form.get("to").unwrap_or(""));
             if to == name {
                 return Ok(());
             }
-            return move_to(web, mb, folder, uids, &to);
+            return move_to(web, user, mb, (folder, name), uids, &to);
         }
         "empty" if name == "Trash" || name == "Junk" => {
             let all: Vec<u32> = folder
@@ -1313,9 +1324,18 @@ fn act_in(
     .map_err(|e| e.to_string())
 }
 
-/// Moves `uids` of `from` into folder `to` (created if it is a special
-/// one): copy, then expunge, as IMAP MOVE does.
-fn move_to(web: &Web, mb: &Mailbox, from: &Folder, uids: &[u32], to: &str) -> Result<(), String> {
+/// Moves `uids` of `from` (the folder and its name) into folder `to`
+/// (created if it is a special one): copy, then expunge, as IMAP MOVE
+/// does. Into or out of Junk, the messages train the spam engine (as
+/// imapd's MOVE does; `outpost_hygiene::train`).
+fn move_to(
+    web: &Web,
+    user: &str,
+    mb: &Mailbox,
+    (from, from_name): (&Folder, &str),
+    uids: &[u32],
+    to: &str,
+) -> Result<(), String> {
     let dir = mb.folder_dir(to).map_err(|e| e.to_string())?;
     if !dir.join("cur").is_dir() {
         if Mailbox::special_use(to).is_some() {
@@ -1325,6 +1345,16 @@ fn move_to(web: &Web, mb: &Mailbox, from: &Folder, uids: &[u32], to: &str) -> Re
         }
     }
     let dest = web.cache.folder(dir);
+    if let Some(trainer) = &web.trainer
+        && let Some(spam) = outpost_hygiene::train::verdict(
+            Mailbox::special_use(from_name),
+            Mailbox::special_use(to),
+        )
+    {
+        for &uid in uids {
+            trainer.offer(user, spam, || from.read(uid).ok());
+        }
+    }
     from.copy_to(uids, &dest).map_err(|e| e.to_string())?;
     from.expunge(Some(uids), false).map_err(|e| e.to_string())?;
     Ok(())

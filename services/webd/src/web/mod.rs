@@ -62,6 +62,12 @@ pub struct Web {
     pub max_mime_depth: usize,
     /// Open folders and parsed message heads, shared by requests.
     pub cache: mail::Cache,
+    /// Learning from moves into and out of Junk (None: no rspamd
+    /// controller configured).
+    pub trainer: Option<outpost_hygiene::train::Trainer>,
+    /// DKIM signing of webmail sends and out-of-office replies, with the
+    /// keys smtpd makes (None: `[smtp.dkim]` off).
+    pub signer: Option<outpost_hygiene::dkim::Signer>,
 }
 
 /// The connection a request came on (set by `server` for every request).

@@ -6,7 +6,7 @@ use crate::imap::{
 };
 use crate::seqset::{self, SeqSet};
 use outpost_imap_proto::command::{MailboxArg, Sequence, StoreMode};
-use outpost_store::{Flags, StoreError, StoreFlags};
+use outpost_store::{Flags, Mailbox, StoreError, StoreFlags};
 
 impl Session {
     /// CLOSE (expunges, unless read-only) or UNSELECT.
@@ -291,11 +291,11 @@ impl Session {
         set: &Sequence,
         mailbox: &MailboxArg,
     ) -> Result<(), CmdErr> {
-        let dest = mailbox_name(mailbox, self.rev2)
+        let dest_name = mailbox_name(mailbox, self.rev2)
             .ok_or_else(|| CmdErr::Bad("COPY set mailbox".into()))?;
         let idx = self.resolve(set, uid)?;
         let mb = self.user()?.clone();
-        let dest = match mb.folder(&dest) {
+        let dest = match mb.folder(&dest_name) {
             Ok(f) => f,
             Err(StoreError::NotFound(_)) => {
                 return Err(CmdErr::No("NO [TRYCREATE] no such mailbox".into()));
@@ -303,12 +303,32 @@ impl Session {
             Err(e) => return Err(CmdErr::No(no(&e))),
         };
         let qresync = self.qresync;
+        let sh = self.sh.clone();
+        let address = self.user.as_ref().map(|u| u.address.clone());
         let sel = self.selected()?;
         if mv && sel.readonly {
             return Err(CmdErr::No("NO [READ-ONLY] mailbox is read-only".into()));
         }
         let mut uids: Vec<u32> = idx.iter().map(|i| sel.view[*i].uid).collect();
         uids.sort_unstable();
+        // Into or out of Junk: the messages train the spam engine (read
+        // now, while the source files exist; bounded by the trainer).
+        if let (Some(trainer), Some(address)) = (&sh.trainer, &address)
+            && let Some(spam) = outpost_hygiene::train::verdict(
+                Mailbox::special_use(&sel.name),
+                Mailbox::special_use(&dest_name),
+            )
+        {
+            for i in &idx {
+                let m = &sel.view[*i];
+                trainer.offer(address, spam, || {
+                    sel.folder
+                        .read_message(m)
+                        .ok()
+                        .or_else(|| sel.folder.read(m.uid).ok())
+                });
+            }
+        }
         let (v, pairs) = sel
             .folder
             .copy_to(&uids, &dest)
