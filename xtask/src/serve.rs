@@ -18,6 +18,18 @@
 //! runs until interrupted (or `--duration` seconds), and stops with an
 //! error if a daemon exits. Generic on purpose: a daemon whose crate does
 //! not exist yet is simply not started.
+//!
+//! The mail hygiene engines run beside the daemons when they are
+//! installed (`outpost_testkit::engines`, under `<state>/rspamd` and
+//! `<state>/clamd`): rspamd's normal worker and controller on 11333/11334
+//! and clamd on 3310, shifted by the offset like every other port, and
+//! written into `[smtp.spam]` and `[smtp.av]`. clamd's database is
+//! `--clamav-db DIR`, or one signature for the EICAR test string. An
+//! engine that is not installed is named in one line and left off, as is
+//! every engine with `--no-engines`; one that exits stops serve like a
+//! daemon. They start while the daemons do (rspamd needs about 1.5 s), so
+//! `ready` waits for the slower of the two. `--smarthost HOST:PORT` points
+//! the relay at a test smarthost (no TLS: serve is loopback only).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -28,6 +40,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use outpost_testkit::engines;
 
 /// Arguments of `cargo xtask serve`.
 #[derive(Debug, clap::Args)]
@@ -48,6 +61,54 @@ pub struct ServeArgs {
     /// Do not run `cargo build` first (use the binaries already built).
     #[arg(long)]
     pub no_build: bool,
+    /// Do not start rspamd and clamd (no spam or virus checks).
+    #[arg(long)]
+    pub no_engines: bool,
+    /// clamd's signature database (default: the EICAR test signature only).
+    #[arg(long, value_name = "DIR")]
+    pub clamav_db: Option<PathBuf>,
+    /// Relay mail for remote recipients to this smarthost (no TLS).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub smarthost: Option<String>,
+}
+
+/// The engines' standard ports, before the offset: rspamd's normal worker
+/// and controller, clamd.
+const RSPAMD_PORTS: (u16, u16) = (11333, 11334);
+const CLAMD_PORT: u16 = 3310;
+
+/// Longest message clamd is given (`[smtp.av] max_scan_bytes`); clamd's
+/// `StreamMaxLength` is a little more.
+const MAX_SCAN_BYTES: u64 = 25 << 20;
+
+/// What serve writes into the configuration beyond the listeners.
+#[derive(Debug, Default)]
+struct Extras {
+    /// rspamd's normal worker and controller.
+    spam: Option<(SocketAddr, SocketAddr)>,
+    /// clamd's address and database directory.
+    av: Option<(SocketAddr, PathBuf)>,
+    /// The smarthost.
+    smarthost: Option<(String, u16)>,
+}
+
+/// The engines serve runs (each stopped when dropped).
+#[derive(Default)]
+struct Engines {
+    rspamd: Option<engines::Rspamd>,
+    clamd: Option<engines::Clamd>,
+}
+
+impl Engines {
+    fn check(&mut self) -> Result<()> {
+        if let Some(r) = &mut self.rspamd {
+            r.check().map_err(anyhow::Error::msg)?;
+        }
+        if let Some(c) = &mut self.clamd {
+            c.check().map_err(anyhow::Error::msg)?;
+        }
+        Ok(())
+    }
 }
 
 /// One daemon: its package, binary and the listeners it must open.
@@ -139,7 +200,45 @@ pub fn run(args: ServeArgs) -> Result<()> {
         p.checked_add(off)
             .context("--port-offset pushes a port past 65535")
     };
-    let config = config_text(&state, &domains, off)?;
+    let mut extras = Extras {
+        smarthost: args.smarthost.as_deref().map(parse_smarthost).transpose()?,
+        ..Extras::default()
+    };
+    let loopback =
+        |p: u16| -> Result<SocketAddr> { Ok(SocketAddr::from(([127, 0, 0, 1], port(p)?))) };
+    let clamav_db = match &args.clamav_db {
+        Some(d) => Some(
+            d.canonicalize()
+                .with_context(|| format!("--clamav-db {}", d.display()))?,
+        ),
+        None => None,
+    };
+    if !args.no_engines {
+        match engines::installed("rspamd") {
+            Some(_) => {
+                extras.spam = Some((loopback(RSPAMD_PORTS.0)?, loopback(RSPAMD_PORTS.1)?));
+            }
+            None => eprintln!("serve: rspamd is not installed (cargo xtask deps): no spam checks"),
+        }
+        match engines::installed("clamd") {
+            Some(_) => {
+                let db = clamav_db.clone().unwrap_or_else(|| state.join("clamd/db"));
+                extras.av = Some((loopback(CLAMD_PORT)?, db));
+            }
+            None => eprintln!("serve: clamd is not installed (cargo xtask deps): no virus scan"),
+        }
+    }
+    // A port another process holds fails here, in the words the daemons
+    // use (`Address already in use`), before anything is started.
+    let engine_ports = extras
+        .spam
+        .iter()
+        .flat_map(|(n, c)| [n, c])
+        .chain(extras.av.iter().map(|(a, _)| a));
+    for a in engine_ports {
+        std::net::TcpListener::bind(a).with_context(|| format!("binding the engines' {a}"))?;
+    }
+    let config = config_text(&state, &domains, off, &extras)?;
     let config_path = state.join("outpost.toml");
     std::fs::write(&config_path, config)
         .with_context(|| format!("writing {}", config_path.display()))?;
@@ -156,6 +255,38 @@ pub fn run(args: ServeArgs) -> Result<()> {
         add_user(&bin_dir, &config_path, addr, pass)?;
     }
 
+    // The engines start while the daemons do; smtpd only connects to them
+    // per message.
+    let rspamd = extras.spam.map(|(normal, controller)| {
+        let dir = state.join("rspamd");
+        std::thread::spawn(move || {
+            engines::Rspamd::start_with(
+                &dir,
+                engines::RspamdOptions {
+                    normal: Some(normal),
+                    controller: Some(controller),
+                    ..Default::default()
+                },
+            )
+        })
+    });
+    let clamd = extras.av.clone().map(|(addr, db)| {
+        let dir = state.join("clamd");
+        let options = engines::ClamdOptions {
+            db_dir: clamav_db.is_some().then_some(db),
+            tcp: Some(addr),
+            stream_max: Some(MAX_SCAN_BYTES + (1 << 20)),
+            // A real database takes a while to load (the whole of ClamAV's
+            // takes tens of seconds and a gigabyte).
+            timeout: Some(Duration::from_secs(if clamav_db.is_some() {
+                600
+            } else {
+                60
+            })),
+        };
+        std::thread::spawn(move || engines::Clamd::start_with(&dir, &options))
+    });
+    let mut engines = Engines::default();
     let mut children = Children(Vec::new());
     let mut pending: Vec<Pending> = Vec::new();
     for d in &present {
@@ -211,16 +342,44 @@ pub fn run(args: ServeArgs) -> Result<()> {
             order.push(lname);
         }
     }
+    let joined = |what: &str| anyhow::anyhow!("the thread starting {what} panicked");
+    if let Some(t) = rspamd {
+        engines.rspamd = Some(
+            t.join()
+                .map_err(|_| joined("rspamd"))?
+                .map_err(anyhow::Error::msg)?,
+        );
+    }
+    if let Some(t) = clamd {
+        engines.clamd = Some(
+            t.join()
+                .map_err(|_| joined("clamd"))?
+                .map_err(anyhow::Error::msg)?,
+        );
+    }
+    if let Some(r) = &engines.rspamd {
+        reported.insert("spam", r.normal);
+        reported.insert("spam-controller", r.controller);
+        order.extend(["spam", "spam-controller"]);
+    }
+    if let Some(c) = &engines.clamd {
+        reported.insert("av", c.tcp.context("clamd on TCP")?);
+        order.push("av");
+    }
     println!("state {}", state.display());
     println!("config {}", config_path.display());
     println!("ca {}", state.join("tls/ca.crt").display());
     for name in &order {
         println!("{name} {}", reported[name]);
     }
+    if let Some((host, p)) = &extras.smarthost {
+        println!("smarthost {host}:{p}");
+    }
     println!("ready");
     let end = (args.duration > 0).then(|| Instant::now() + Duration::from_secs(args.duration));
     loop {
         check_alive(&mut children)?;
+        engines.check()?;
         if end.is_some_and(|e| Instant::now() >= e) {
             return Ok(());
         }
@@ -316,9 +475,18 @@ fn add_user(bin_dir: &Path, config: &Path, addr: &str, pass: &str) -> Result<()>
     Ok(())
 }
 
+/// `HOST:PORT` of `--smarthost`.
+fn parse_smarthost(s: &str) -> Result<(String, u16)> {
+    let parsed = s.rsplit_once(':').and_then(|(host, port)| {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Some((host.to_string(), port.parse::<u16>().ok()?)).filter(|(h, _)| !h.is_empty())
+    });
+    parsed.with_context(|| format!("--smarthost {s:?}: expected HOST:PORT"))
+}
+
 /// The throw-away configuration (TOML written by hand: xtask stays free of
 /// the daemons' dependencies).
-fn config_text(state: &Path, domains: &[String], off: u16) -> Result<String> {
+fn config_text(state: &Path, domains: &[String], off: u16, extras: &Extras) -> Result<String> {
     let a = |p: u16| -> Result<String> {
         let port = p
             .checked_add(off)
@@ -328,6 +496,26 @@ fn config_text(state: &Path, domains: &[String], off: u16) -> Result<String> {
     let s = |rel: &str| format!("{:?}", state.join(rel).display().to_string());
     let domains: Vec<String> = domains.iter().map(|d| format!("{d:?}")).collect();
     let st = format!("{:?}", state.display().to_string());
+    // Engines and smarthost: `[smtp.*]` tables, after `[smtp.checks]`.
+    let mut hygiene = String::new();
+    if let Some((normal, controller)) = extras.spam {
+        hygiene.push_str(&format!(
+            "[smtp.spam]\nrspamd = \"{normal}\"\ncontroller = \"{controller}\"\npassword = {:?}\n\n",
+            engines::RSPAMD_PASSWORD
+        ));
+    }
+    if let Some((addr, db)) = &extras.av {
+        hygiene.push_str(&format!(
+            "[smtp.av]\nclamd = \"{addr}\"\nmax_scan_bytes = {MAX_SCAN_BYTES}\ndatabase_dir = {:?}\n\n",
+            db.display().to_string()
+        ));
+    }
+    if let Some((host, port)) = &extras.smarthost {
+        hygiene.push_str(&format!(
+            "# A test smarthost on loopback: no TLS.\n\
+             [smtp.upstream]\nhost = {host:?}\nport = {port}\ntls = \"none\"\n\n"
+        ));
+    }
     Ok(format!(
         "# Written by cargo xtask serve: throw-away development configuration.\n\
          [general]\nhostname = \"localhost\"\ndomains = [{domains}]\nmail_root = {mail}\nstate_dir = {st}\n\n\
@@ -338,6 +526,7 @@ fn config_text(state: &Path, domains: &[String], off: u16) -> Result<String> {
          # No SPF/DKIM/DMARC checks: serve has no DNS (nothing may leave\n\
          # loopback), so every result would be temperror after a wait.\n\
          [smtp.checks]\nenabled = false\ndns_servers = [\"127.0.0.1:9\"]\n\n\
+         {hygiene}\
          [imap]\nimap_listen = {imap}\nimaps_listen = {imaps}\npop3_listen = {pop3}\npop3s_listen = {pop3s}\n\n\
          [web]\nlisten = {https}\nplain_listen = {http}\nredirect_listen = {redirect}\n",
         domains = domains.join(", "),
@@ -365,4 +554,173 @@ struct Pending {
     sock: UnixDatagram,
     /// The listeners it must report, and where.
     want: Vec<(&'static str, SocketAddr)>,
+}
+
+#[cfg(test)]
+mod tests {
+    //! serve as the tests start it (`outpost_testkit::Served`), with its
+    //! engines and a test smarthost: mail from outside meets rspamd and
+    //! clamd, and submitted mail for a remote address reaches the
+    //! smarthost. swaks is the client; the EICAR file is made here.
+
+    use std::net::SocketAddr;
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    use outpost_testkit::postfix::{Options as PostfixOptions, Postfix};
+    use outpost_testkit::{Options, Served, engines};
+
+    const ALICE: &str = "alice@outpost.test";
+    const PASS: &str = "alice-secret-1";
+
+    fn swaks(addr: SocketAddr, args: &[&str]) -> (bool, String) {
+        let out = Command::new("swaks")
+            .args(["--server", &addr.ip().to_string()])
+            .args(["--port", &addr.port().to_string()])
+            .args(["--helo", "client.test", "--timeout", "30"])
+            .args(args)
+            .output()
+            .expect("running swaks (apt-get install swaks)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    }
+
+    /// A scratch directory, removed when dropped (xtask has no tempfile).
+    struct Scratch(std::path::PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn inbox(s: &Served) -> Vec<String> {
+        let dir = s.mail_root().join("outpost.test/alice/new");
+        let mut out: Vec<String> = std::fs::read_dir(dir)
+            .map(|r| r.flatten().map(|e| e.path()).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn serve_wires_rspamd_clamd_and_the_smarthost() {
+        for bin in ["rspamd", "clamd", "swaks", "postfix"] {
+            assert!(
+                engines::installed(bin).is_some(),
+                "{bin} is not installed: run `cargo xtask deps`"
+            );
+        }
+        let relay = Scratch(
+            std::env::temp_dir().join(format!("outpost-serve-test-{}", std::process::id())),
+        );
+        std::fs::create_dir_all(&relay.0).unwrap();
+        let relay_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let smarthost = Postfix::start(
+            &relay.0.join("postfix"),
+            PostfixOptions {
+                port: relay_port,
+                hostname: "smarthost.test",
+                domain: "remote.example",
+                mailbox: "carol",
+                tls: None,
+            },
+        )
+        .unwrap();
+        let started = Instant::now();
+        let s = Served::start_with(
+            &[(ALICE, PASS)],
+            &Options {
+                engines: true,
+                args: vec!["--smarthost".into(), format!("127.0.0.1:{relay_port}")],
+            },
+        );
+        eprintln!("serve ready in {:?}", started.elapsed());
+        // serve printed the engines with the shifted standard ports.
+        let off = s.addr("smtp").port() - 25;
+        assert_eq!(s.addr("spam").port(), 11333 + off);
+        assert_eq!(s.addr("spam-controller").port(), 11334 + off);
+        assert_eq!(s.addr("av").port(), 3310 + off);
+        let mx = s.addr("smtp");
+        let outside = ["--from", "someone@remote.example", "--to", ALICE];
+
+        // GTUBE scores 15, serve's reject score: refused.
+        let gtube = [
+            "XJS*C4JDBQADN1.NSBN3*2IDNEN*",
+            "GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X",
+        ]
+        .concat();
+        let (ok, t) = swaks(mx, &[&outside[..], &["--body", &gtube]].concat());
+        assert!(
+            !ok && t.contains("550 5.7.1 Message refused as spam"),
+            "{t}"
+        );
+
+        // The EICAR file as an attachment: refused, naming the signature.
+        let eicar = relay.0.join("eicar.txt");
+        std::fs::write(&eicar, engines::eicar()).unwrap();
+        let attach = format!("@{}", eicar.display());
+        let (ok, t) = swaks(mx, &[&outside[..], &["--attach", &attach]].concat());
+        assert!(
+            !ok && t.contains(&format!(
+                "550 5.7.1 Message refused: virus found ({})",
+                engines::EICAR_SIGNATURE
+            )),
+            "{t}"
+        );
+        assert!(inbox(&s).is_empty(), "{:?}", inbox(&s));
+
+        // Plain mail: delivered, with both engines' verdicts.
+        let (ok, t) = swaks(
+            mx,
+            &[&outside[..], &["--body", "Lunch tomorrow at noon?"]].concat(),
+        );
+        assert!(ok, "{t}");
+        let inbox = inbox(&s);
+        assert_eq!(inbox.len(), 1, "{inbox:?}");
+        assert!(inbox[0].contains("X-Virus-Status: Clean"), "{}", inbox[0]);
+        assert!(inbox[0].contains("X-Spam-Status: No,"), "{}", inbox[0]);
+
+        // Submitted mail for a remote address goes to the smarthost.
+        let (ok, t) = swaks(
+            s.addr("submission"),
+            &[
+                "--tls",
+                "--auth",
+                "PLAIN",
+                "--auth-user",
+                ALICE,
+                "--auth-password",
+                PASS,
+                "--from",
+                ALICE,
+                "--to",
+                "carol@remote.example",
+                "--body",
+                "Relayed through the smarthost.",
+            ],
+        );
+        assert!(ok, "{t}");
+        eprintln!("checks done at {:?}", started.elapsed());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let new = smarthost.maildir().join("new");
+        while std::fs::read_dir(&new).map_or(0, |r| r.count()) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the smarthost got nothing:\n{}\nserve:\n{}",
+                smarthost.diagnosis(),
+                s.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("relayed at {:?}", started.elapsed());
+    }
 }

@@ -1,11 +1,12 @@
 //! Test support shared by the daemons' integration tests: [`Served`]
 //! starts the Outpost daemons the way a user does, with `cargo xtask serve`
-//! (real binaries, the configuration serve writes, its local CA), so real
-//! clients (curl, mbsync, fetchmail, litmus, vdirsyncer, caldav) can be
-//! pointed at them; [`postfix::Postfix`] is a private Postfix peer;
-//! [`engines`] starts private rspamd and clamd instances. A development
-//! dependency of the daemons and of outpost-hygiene, and used by `cargo
-//! xtask serve` and `cargo xtask bench`.
+//! (real binaries, the configuration serve writes, its local CA and, on
+//! request, its rspamd and clamd), so real clients (curl, mbsync,
+//! fetchmail, litmus, vdirsyncer, caldav) can be pointed at them;
+//! [`postfix::Postfix`] is a private Postfix peer; [`engines`] starts
+//! private rspamd and clamd instances. A development dependency of the
+//! daemons and of outpost-hygiene, and used by `cargo xtask serve` and
+//! `cargo xtask bench`.
 
 pub mod engines;
 pub mod postfix;
@@ -38,17 +39,48 @@ impl Drop for Served {
 }
 
 /// serve's standard ports, before the offset.
-const PORTS: [u16; 9] = [25, 587, 465, 143, 993, 110, 995, 443, 80];
+const PORTS: [u16; 10] = [25, 587, 465, 143, 993, 110, 995, 443, 80, 81];
+
+/// The engines' standard ports (rspamd's normal worker and controller,
+/// clamd), before the offset. Offsets are multiples of 1000, and no two
+/// of all these ports are equal modulo 1000, so two serves never share a
+/// port.
+const ENGINE_PORTS: [u16; 3] = [11333, 11334, 3310];
+
+/// How [`Served::start_with`] runs serve.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Start rspamd and clamd too (`spam`, `spam-controller` and `av` in
+    /// [`Served::addr`]). Off by default: the real-client tests need no
+    /// engines, and rspamd adds about a second and a CPU's worth of work
+    /// to each start.
+    pub engines: bool,
+    /// More arguments for serve (`--smarthost 127.0.0.1:PORT`, …).
+    pub args: Vec<String>,
+}
 
 impl Served {
-    /// Starts serve with `users` (address, password) and waits for `ready`.
+    /// Starts serve with `users` (address, password), without the spam
+    /// and virus engines, and waits for `ready`.
+    pub fn start(users: &[(&str, &str)]) -> Served {
+        Served::start_with(users, &Options::default())
+    }
+
+    /// Starts serve with `users` as `options` say and waits for `ready`.
     ///
     /// The port offset is one where all of serve's ports were free a
     /// moment ago; another test (a thread of this process, or another
     /// process) can take one of them before serve binds it. serve then
     /// exits with `Address already in use`, and the next offset is tried.
-    pub fn start(users: &[(&str, &str)]) -> Served {
+    pub fn start_with(users: &[(&str, &str)], options: &Options) -> Served {
         static STARTED: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+        let ports: Vec<u16> = if options.engines {
+            PORTS.iter().chain(&ENGINE_PORTS).copied().collect()
+        } else {
+            PORTS.to_vec()
+        };
+        // The highest offset that keeps every port below 65536.
+        let top = ports.iter().max().map_or(0, |p| u16::MAX - p);
         let mut tried = Vec::new();
         for _ in 0..6 {
             // Threads of one process (`cargo test`) share the pid: the
@@ -57,16 +89,16 @@ impl Served {
                 .wrapping_add(STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * 13);
             let offset = (0..200u16)
                 .map(|i| 20000 + (seed.wrapping_add(i * 7919) % 40) * 1000)
-                .filter(|off| !tried.contains(off))
+                .filter(|off| *off <= top && !tried.contains(off))
                 .find(|off| {
-                    PORTS.iter().all(|p| {
+                    ports.iter().all(|p| {
                         std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], p + off)))
                             .is_ok()
                     })
                 })
                 .expect("no free port offset");
             tried.push(offset);
-            match Served::start_at(users, offset) {
+            match Served::start_at(users, offset, options) {
                 Ok(s) => return s,
                 Err(log) if log.contains("Address already in use") => continue,
                 Err(log) => panic!("cargo xtask serve did not get ready:\n{log}"),
@@ -76,7 +108,7 @@ impl Served {
     }
 
     /// One attempt at `offset`: the serve log if it did not get ready.
-    fn start_at(users: &[(&str, &str)], offset: u16) -> Result<Served, String> {
+    fn start_at(users: &[(&str, &str)], offset: u16, options: &Options) -> Result<Served, String> {
         use std::os::unix::process::CommandExt;
         let state = tempfile::tempdir().unwrap();
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -105,6 +137,10 @@ impl Served {
         for (address, password) in users {
             cmd.args(["--user", &format!("{address}:{password}")]);
         }
+        if !options.engines {
+            cmd.arg("--no-engines");
+        }
+        cmd.args(&options.args);
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(log)
@@ -153,7 +189,8 @@ impl Served {
     }
 
     /// The address serve printed for a listener (`smtp`, `imap`, `imaps`,
-    /// `pop3`, `pop3s`, `https`, `http`, …).
+    /// `pop3`, `pop3s`, `https`, `http`, …; with engines `spam`,
+    /// `spam-controller`, `av`).
     pub fn addr(&self, name: &str) -> SocketAddr {
         *self
             .addrs
