@@ -4,10 +4,12 @@
 //! request, its rspamd and clamd), so real clients (curl, mbsync,
 //! fetchmail, litmus, vdirsyncer, caldav) can be pointed at them;
 //! [`postfix::Postfix`] is a private Postfix peer; [`engines`] starts
-//! private rspamd and clamd instances. A development dependency of the
+//! private rspamd and clamd instances; [`dkimpy`] verifies DKIM
+//! signatures with an independent implementation. A development dependency of the
 //! daemons and of outpost-hygiene, and used by `cargo xtask serve` and
 //! `cargo xtask bench`.
 
+pub mod dkimpy;
 pub mod engines;
 pub mod postfix;
 

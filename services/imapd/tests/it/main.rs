@@ -5,6 +5,7 @@
 mod clients;
 mod harness;
 mod imap;
+mod learn;
 mod mailboxes;
 mod parser;
 mod pop3;

@@ -1922,3 +1922,112 @@ fn autoconfig_autodiscover_and_the_apple_profile() {
         assert_eq!(said.trim(), "ok", "{said}\n{body:.2000}");
     }
 }
+
+/// The DKIM records of the keys in `<state>/dkim`, for dkimpy.
+fn dkim_records(state: &std::path::Path, domain: &str) -> Vec<(String, String)> {
+    let keys = outpost_hygiene::dkim::KeyDir {
+        dir: state.join("dkim"),
+        selector: "outpost".into(),
+    };
+    outpost_hygiene::dkim::published(&keys)
+        .unwrap()
+        .into_iter()
+        .map(|p| (format!("{}._domainkey.{domain}", p.selector), p.record))
+        .collect()
+}
+
+#[test]
+fn webmail_sends_and_out_of_office_replies_are_dkim_signed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let cfg = config(t);
+    let mut dir = Directory::open(&t.join("directory")).unwrap();
+    let away = outpost_directory::Vacation {
+        enabled: true,
+        subject: "Away".into(),
+        body: "Back on Monday.".into(),
+        ..Default::default()
+    };
+    dir.set_vacation(BOB, &away).unwrap();
+    drop(dir);
+    // Before smtpd made keys, webd sends unsigned (it never makes keys:
+    // one process alone does).
+    let (daemon, addr) = start(t, &cfg);
+    let alice = sign_in(addr, ALICE, PASSWORD).unwrap();
+    let token = csrf_of(&inbox(addr, &alice).1);
+    let send_to = |to: &str, subject: &str| {
+        let f = [
+            ("csrf", token.as_str()),
+            ("from", ALICE),
+            ("to", to),
+            ("subject", subject),
+            ("body", "The generator needs diesel by Friday.\nAlice"),
+            ("action", "send"),
+        ];
+        let (status, location, page) = curl_post(addr, &alice, &f, &[], &[]);
+        assert_eq!(
+            (status, location.as_str()),
+            (303, "/mail/?notice=sent"),
+            "{page:.500}"
+        );
+    };
+    let send = |subject: &str| send_to(BOB, subject);
+    // (To Alice herself: Bob answers a sender once a week.)
+    send_to(ALICE, "unsigned");
+    let got = messages(t, ALICE, "INBOX");
+    assert_eq!(got.len(), 1);
+    assert!(!String::from_utf8_lossy(&got[0].2).contains("DKIM-Signature"));
+    assert!(!t.join("dkim").exists(), "webd made no keys");
+
+    // smtpd's first start makes the keys; webd signs from the next send.
+    let keys = outpost_hygiene::dkim::KeyDir {
+        dir: t.join("dkim"),
+        selector: "outpost".into(),
+    };
+    outpost_hygiene::dkim::ensure(&keys).unwrap();
+    send("Diesel");
+    let records = dkim_records(t, "outpost.lan");
+    let got = messages(t, BOB, "INBOX");
+    let signed = &got.last().unwrap().2;
+    let text = String::from_utf8_lossy(signed);
+    assert!(text.contains("Subject: Diesel"), "{text:.400}");
+    assert!(text.contains("d=outpost.lan") && text.contains("s=outpost-ed25519"));
+    assert_eq!(
+        outpost_testkit::dkimpy::verify(signed, &records).unwrap(),
+        [true, true],
+        "{text:.1500}"
+    );
+    // A changed body no longer verifies (the check can fail).
+    let changed = text.replace("diesel by Friday", "diesel by Monday");
+    assert_eq!(
+        outpost_testkit::dkimpy::verify(changed.as_bytes(), &records).unwrap(),
+        [false, false]
+    );
+    // Bob's out-of-office reply reached Alice, signed for Bob's domain.
+    let replies: Vec<Vec<u8>> = messages(t, ALICE, "INBOX")
+        .into_iter()
+        .map(|m| m.2)
+        .filter(|m| String::from_utf8_lossy(m).contains("Back on Monday."))
+        .collect();
+    assert!(!replies.is_empty(), "no out-of-office reply");
+    let reply = replies.last().unwrap();
+    assert!(String::from_utf8_lossy(reply).contains("DKIM-Signature"));
+    assert_eq!(
+        outpost_testkit::dkimpy::verify(reply, &records).unwrap(),
+        [true, true],
+        "{}",
+        String::from_utf8_lossy(reply)
+    );
+
+    // A rotation is followed without a restart.
+    let new = outpost_hygiene::dkim::rotate(&keys, "20261207").unwrap();
+    send("after the rotation");
+    let got = messages(t, BOB, "INBOX");
+    let signed = &got.last().unwrap().2;
+    assert!(String::from_utf8_lossy(signed).contains(&format!("s={new}-rsa")));
+    assert_eq!(
+        outpost_testkit::dkimpy::verify(signed, &dkim_records(t, "outpost.lan")).unwrap(),
+        [true, true]
+    );
+    drop(daemon);
+}
