@@ -80,13 +80,9 @@ pub fn add_group(
         .map(|m| outpost_directory::normalize_address(m))
         .collect::<Result<Vec<_>, _>>()
         .map_err(nothing)?;
-    dir.add_group(&address, name.trim()).map_err(nothing)?;
-    for m in &members {
-        if let Err(e) = dir.add_member(&address, m) {
-            let _ = dir.delete_group(&address);
-            return Err(nothing(e));
-        }
-    }
+    // One transaction: a crash or a bad member leaves no half-made group.
+    dir.add_group_with(&address, name.trim(), &members)
+        .map_err(nothing)?;
     Ok(format!(
         "added group {address} with {} members",
         members.len()
@@ -373,7 +369,14 @@ pub fn dkim_records(config: &Config, domains: &[String]) -> Result<Vec<DnsRecord
     let signing: Vec<String> = if config.smtp.dkim.domain.is_empty() {
         domains.to_vec()
     } else {
-        vec![config.smtp.dkim.domain.trim_end_matches('.').to_ascii_lowercase()]
+        vec![
+            config
+                .smtp
+                .dkim
+                .domain
+                .trim_end_matches('.')
+                .to_ascii_lowercase(),
+        ]
     };
     let mut out = Vec::new();
     for d in &signing {
@@ -541,8 +544,16 @@ mod tests {
         dir.add_domain_alias("field.example", "outpost.lan")
             .unwrap();
         // No keys yet: no record, and a note saying why.
-        assert!(!dns_records(&config, &dir).iter().any(|r| r.name.contains("_domainkey")));
-        assert!(dkim_note(&config).unwrap().contains("no keys"), "{:?}", dkim_note(&config));
+        assert!(
+            !dns_records(&config, &dir)
+                .iter()
+                .any(|r| r.name.contains("_domainkey"))
+        );
+        assert!(
+            dkim_note(&config).unwrap().contains("no keys"),
+            "{:?}",
+            dkim_note(&config)
+        );
         let keys = dkim::KeyDir::of(&config);
         dkim::ensure(&keys).unwrap();
         let new = dkim::rotate(&keys, "20261207").unwrap();
@@ -558,9 +569,17 @@ mod tests {
                 .unwrap();
             assert!(rsa.comment.contains("signed with"));
             // 2048-bit key: longer than one 255-byte string, so split.
-            assert!(rsa.value.starts_with("\"v=DKIM1; k=rsa; p="), "{}", rsa.value);
+            assert!(
+                rsa.value.starts_with("\"v=DKIM1; k=rsa; p="),
+                "{}",
+                rsa.value
+            );
             assert!(rsa.value.contains("\" \""), "{}", rsa.value);
-            assert!(rsa.value.split("\" \"").all(|c| c.trim_matches('"').len() <= 255));
+            assert!(
+                rsa.value
+                    .split("\" \"")
+                    .all(|c| c.trim_matches('"').len() <= 255)
+            );
             let old = dkim
                 .iter()
                 .find(|x| x.name == format!("outpost-ed25519._domainkey.{d}."))
@@ -571,13 +590,18 @@ mod tests {
         // A fixed signing domain: records only there.
         config.smtp.dkim.domain = "Sign.Example".into();
         let r = dns_records(&config, &dir);
-        assert!(r
-            .iter()
-            .filter(|r| r.name.contains("_domainkey"))
-            .all(|r| r.name.ends_with("._domainkey.sign.example.")));
+        assert!(
+            r.iter()
+                .filter(|r| r.name.contains("_domainkey"))
+                .all(|r| r.name.ends_with("._domainkey.sign.example."))
+        );
         // Signing off: no record, and the note says so.
         config.smtp.dkim.enabled = false;
-        assert!(!dns_records(&config, &dir).iter().any(|r| r.name.contains("_domainkey")));
+        assert!(
+            !dns_records(&config, &dir)
+                .iter()
+                .any(|r| r.name.contains("_domainkey"))
+        );
         assert!(dkim_note(&config).unwrap().contains("off"));
         // Unreadable keys: an error note, not silence.
         config.smtp.dkim.enabled = true;

@@ -1337,8 +1337,20 @@ impl Directory {
 
     /// Creates a group (distribution list).
     pub fn add_group(&mut self, address: &str, name: &str) -> Result<()> {
+        self.add_group_with(address, name, &[])
+    }
+
+    /// Creates a group with its members in one transaction: all of it or,
+    /// on any error (a bad or repeated member, a crash half-way), nothing.
+    pub fn add_group_with(&mut self, address: &str, name: &str, members: &[String]) -> Result<()> {
         let address = normalize_address(address)?;
-        let tx = self.conn.transaction()?;
+        let members = members
+            .iter()
+            .map(|m| normalize_address(m))
+            .collect::<Result<Vec<_>>>()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         if address_in_use(&tx, &address)? {
             return Err(Error::Exists(address));
         }
@@ -1346,6 +1358,31 @@ impl Directory {
             "INSERT INTO groups (address, name) VALUES (?1, ?2)",
             params![address, name],
         )?;
+        insert_members(&tx, &address, &members)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Adds members to an existing group in one transaction: all of them,
+    /// or none when one is invalid or already a member.
+    pub fn add_members(&mut self, group: &str, members: &[String]) -> Result<()> {
+        let group = group.trim().to_ascii_lowercase();
+        let members = members
+            .iter()
+            .map(|m| normalize_address(m))
+            .collect::<Result<Vec<_>>>()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM groups WHERE address = ?1)",
+            params![group],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Err(Error::NotFound(group));
+        }
+        insert_members(&tx, &group, &members)?;
         tx.commit()?;
         Ok(())
     }
@@ -1364,19 +1401,7 @@ impl Directory {
 
     /// Adds a member (any address) to a group.
     pub fn add_member(&mut self, group: &str, member: &str) -> Result<()> {
-        let group = group.trim().to_ascii_lowercase();
-        let member = normalize_address(member)?;
-        if self.group(&group)?.is_none() {
-            return Err(Error::NotFound(group));
-        }
-        let n = self.conn.execute(
-            "INSERT OR IGNORE INTO group_members (grp, member) VALUES (?1, ?2)",
-            params![group, member],
-        )?;
-        if n == 0 {
-            return Err(Error::Exists(format!("{member} in {group}")));
-        }
-        Ok(())
+        self.add_members(group, &[member.to_string()])
     }
 
     /// Removes a member from a group.
@@ -1864,6 +1889,20 @@ fn next_generation(conn: &Connection) -> rusqlite::Result<i64> {
         [],
         |r| r.get(0),
     )
+}
+
+/// Inserts `members` (normalised) into `group` within the caller's
+/// transaction; a member already there is an error (the caller's
+/// transaction then rolls back).
+fn insert_members(tx: &Connection, group: &str, members: &[String]) -> Result<()> {
+    let mut stmt =
+        tx.prepare("INSERT OR IGNORE INTO group_members (grp, member) VALUES (?1, ?2)")?;
+    for m in members {
+        if stmt.execute(params![group, m])? == 0 {
+            return Err(Error::Exists(format!("{m} in {group}")));
+        }
+    }
+    Ok(())
 }
 
 fn address_in_use(conn: &Connection, address: &str) -> Result<bool> {

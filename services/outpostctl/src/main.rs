@@ -792,9 +792,8 @@ fn group(config: &Config, cmd: GroupCmd) -> anyhow::Result<()> {
             println!("deleted group {address}");
         }
         GroupCmd::AddMember { group, members } => {
-            for m in &members {
-                dir.add_member(&group, m)?;
-            }
+            // All or nothing: one bad or repeated member adds none.
+            dir.add_members(&group, &members)?;
             println!("{group}: added {}", members.join(", "));
         }
         GroupCmd::DelMember { group, members } => {

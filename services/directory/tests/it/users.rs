@@ -350,3 +350,52 @@ fn users_are_updated_field_by_field_and_bad_changes_are_refused() {
         Err(Error::NotFound(_))
     ));
 }
+
+/// A group and its members are one transaction: a bad or repeated member
+/// leaves no group (or no new member) behind, never half of it.
+#[test]
+fn groups_and_members_are_added_all_or_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let mut d = Directory::open(t.path()).unwrap();
+    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    for (members, why) in [
+        (v(&["a@outpost.test", "not an address"]), "invalid"),
+        (
+            v(&["a@outpost.test", "b@outpost.test", "A@outpost.test"]),
+            "repeated",
+        ),
+    ] {
+        assert!(
+            d.add_group_with("crew@outpost.test", "Crew", &members)
+                .is_err(),
+            "{why}"
+        );
+        assert!(d.group("crew@outpost.test").unwrap().is_none(), "{why}");
+    }
+    d.add_group_with("crew@outpost.test", "Crew", &v(&["a@outpost.test"]))
+        .unwrap();
+    for bad in [
+        v(&["b@outpost.test", "a@outpost.test"]),
+        v(&["b@outpost.test", "bad address"]),
+    ] {
+        assert!(d.add_members("crew@outpost.test", &bad).is_err());
+        assert_eq!(
+            d.group("crew@outpost.test").unwrap().unwrap().members,
+            ["a@outpost.test"],
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        d.add_members("nosuch@outpost.test", &v(&["b@outpost.test"])),
+        Err(outpost_directory::Error::NotFound(_))
+    ));
+    d.add_members(
+        "crew@outpost.test",
+        &v(&["b@outpost.test", "c@remote.example"]),
+    )
+    .unwrap();
+    assert_eq!(
+        d.group("crew@outpost.test").unwrap().unwrap().members,
+        ["a@outpost.test", "b@outpost.test", "c@remote.example"]
+    );
+}
