@@ -128,7 +128,8 @@ pub struct Tls {
     /// hour, and reload it without a restart).
     pub renew_before_days: u32,
     /// Extra names for the generated certificate besides `general.hostname`,
-    /// `<hostname>.local` and `localhost`.
+    /// `<name>.local` (`<name>` its first label: the name avahi publishes)
+    /// and `localhost`.
     pub extra_names: Vec<String>,
     /// Seconds a client may take to complete a TLS handshake (implicit TLS
     /// ports, STARTTLS, STLS) before the connection is closed.
@@ -457,7 +458,10 @@ impl Config {
     /// Names for the generated server certificate.
     pub fn certificate_names(&self) -> Vec<String> {
         let host = &self.general.hostname;
-        let mut names = vec![host.clone(), format!("{host}.local"), "localhost".into()];
+        // mDNS publishes the first label (`/etc/hostname` holds the short
+        // name): `mail.example.org` is reached as `mail.local`.
+        let short = host.split('.').next().unwrap_or(host);
+        let mut names = vec![host.clone(), format!("{short}.local"), "localhost".into()];
         names.extend(self.tls.extra_names.iter().cloned());
         // Each name once, first place kept (`localhost` as the hostname
         // must not list it twice).
@@ -580,6 +584,18 @@ mod tests {
         assert_eq!(
             c.certificate_names(),
             ["localhost", "localhost.local", "mail.example.org"]
+        );
+    }
+
+    #[test]
+    fn the_local_name_is_the_first_label() {
+        // Regression: an installed appliance (hostname `outpost.outpost.lan`)
+        // got `outpost.outpost.lan.local`, not the `outpost.local` avahi publishes.
+        let mut c = Config::default();
+        c.general.hostname = "outpost.outpost.lan".into();
+        assert_eq!(
+            c.certificate_names(),
+            ["outpost.outpost.lan", "outpost.local", "localhost"]
         );
     }
 
