@@ -669,21 +669,39 @@ fn dkim_rotate_show_retire_and_the_records_in_dns() {
     let (code, out, err) = e.run(&["dkim", "rotate"], "");
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("selector outpost is active. Publish"), "{out}");
-    assert!(out.contains("outpost-rsa._domainkey.outpost.test."), "{out}");
+    assert!(
+        out.contains("outpost-rsa._domainkey.outpost.test."),
+        "{out}"
+    );
     let (code, out, err) = e.run(&["dkim", "rotate"], "");
     assert_eq!(code, 0, "{err}");
     let today = {
         let d = time_today();
         format!("outpost-{d}")
     };
-    assert!(out.contains(&format!("selector {today} is active (was outpost)")), "{out}");
-    assert!(out.contains(&format!("{today}-rsa._domainkey.outpost.test.")), "{out}");
-    assert!(out.contains(&format!("{today}-ed25519._domainkey.outpost.test.")), "{out}");
-    assert!(!out.contains("outpost-rsa._domainkey"), "only the new records: {out}");
+    assert!(
+        out.contains(&format!("selector {today} is active (was outpost)")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{today}-rsa._domainkey.outpost.test.")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{today}-ed25519._domainkey.outpost.test.")),
+        "{out}"
+    );
+    assert!(
+        !out.contains("outpost-rsa._domainkey"),
+        "only the new records: {out}"
+    );
     let (code, out, _) = e.run(&["dkim", "rotate"], "");
     assert_eq!(code, 0);
     let second = format!("{today}-2");
-    assert!(out.contains(&format!("selector {second} is active")), "{out}");
+    assert!(
+        out.contains(&format!("selector {second} is active")),
+        "{out}"
+    );
     // dns lists every key still published, the active one marked.
     let (code, out, _) = e.run(&["dns"], "");
     assert_eq!(code, 0);
@@ -694,7 +712,10 @@ fn dkim_rotate_show_retire_and_the_records_in_dns() {
                 .lines()
                 .find(|l| l.starts_with(&name))
                 .unwrap_or_else(|| panic!("{name} in {out}"));
-            assert!(line.contains(&format!("IN  TXT    \"v=DKIM1; k={alg}; p=")), "{line}");
+            assert!(
+                line.contains(&format!("IN  TXT    \"v=DKIM1; k={alg}; p=")),
+                "{line}"
+            );
         }
     }
     assert!(!out.contains("; DKIM: no keys"));
@@ -718,7 +739,11 @@ fn dkim_rotate_show_retire_and_the_records_in_dns() {
     }
     let (_, json, _) = e.run(&["dkim", "show", "--json"], "");
     assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&json).unwrap().as_array().unwrap().len(),
+        serde_json::from_str::<serde_json::Value>(&json)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
         6
     );
     let (code, out, err) = e.run(&["dkim", "retire", "outpost"], "");
@@ -730,11 +755,17 @@ fn dkim_rotate_show_retire_and_the_records_in_dns() {
     // Signing off: dns says so instead of listing keys.
     e.configure(|c| c.smtp.dkim.enabled = false);
     let (_, out, _) = e.run(&["dns"], "");
-    assert!(out.contains("DKIM signing is off") && !out.contains("_domainkey"), "{out}");
+    assert!(
+        out.contains("DKIM signing is off") && !out.contains("_domainkey"),
+        "{out}"
+    );
 }
 
 fn time_today() -> String {
-    let out = Command::new("date").args(["-u", "+%Y%m%d"]).output().unwrap();
+    let out = Command::new("date")
+        .args(["-u", "+%Y%m%d"])
+        .output()
+        .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -760,15 +791,28 @@ fn av_import_installs_a_signature_file_and_refuses_anything_else() {
         let path = write(name, body);
         let (code, _, err) = e.run(&["av", "import", &path], "");
         assert_eq!(code, 1, "{name}");
-        assert!(err.to_lowercase().contains(&why.to_lowercase()), "{name}: {err}");
+        assert!(
+            err.to_lowercase().contains(&why.to_lowercase()),
+            "{name}: {err}"
+        );
     }
     let (code, _, err) = e.run(&["av", "import", "/nonexistent/main.cvd"], "");
     assert_eq!(code, 1);
     assert!(!err.is_empty());
-    assert_eq!(std::fs::read_dir(&db).unwrap().count(), 0, "nothing installed");
+    assert_eq!(
+        std::fs::read_dir(&db).unwrap().count(),
+        0,
+        "nothing installed"
+    );
     // A body-signature file (hex of a harmless marker).
-    let hex: String = b"outpost-av-import-marker".iter().map(|b| format!("{b:02x}")).collect();
-    let path = write("local.ndb", format!("Outpost.Import.Marker:0:*:{hex}\n").as_bytes());
+    let hex: String = b"outpost-av-import-marker"
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let path = write(
+        "local.ndb",
+        format!("Outpost.Import.Marker:0:*:{hex}\n").as_bytes(),
+    );
     // No clamd configured: installed, and the note says nothing scans.
     e.configure(|c| c.smtp.av.clamd = String::new());
     let (code, out, err) = e.run(&["av", "import", &path], "");
@@ -784,5 +828,9 @@ fn av_import_installs_a_signature_file_and_refuses_anything_else() {
     let (code, out, err) = e.run(&["av", "import", &path], "");
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("next self-check"), "{out}");
-    assert_eq!(std::fs::read_dir(&db).unwrap().count(), 1, "no temporary left");
+    assert_eq!(
+        std::fs::read_dir(&db).unwrap().count(),
+        1,
+        "no temporary left"
+    );
 }
