@@ -329,13 +329,33 @@ pub struct DnsRecord {
 /// records of submission, IMAP and POP3; the RFC 6764 SRV records of
 /// CalDAV and CardDAV; and the `autoconfig` and `autodiscover` names
 /// (CNAME to the host) with Outlook's `_autodiscover._tcp` SRV. Ports are
-/// the configured ones. The DKIM key records ([`dkim_records`]) follow,
-/// once smtpd has made the keys.
-pub fn dns_records(config: &Config, dir: &Directory) -> Vec<DnsRecord> {
+/// the configured ones. The DKIM key records ([`dkim_records`]) of `dkim`
+/// follow.
+pub fn dns_records(config: &Config, dir: &Directory, dkim: &DkimKeys) -> Vec<DnsRecord> {
     let mut out = base_records(config, dir);
-    out.extend(dkim_records(config, &mail_domains(config, dir)).unwrap_or_default());
+    if let Ok(keys) = dkim {
+        out.extend(dkim_records(config, &mail_domains(config, dir), keys));
+    }
     out
 }
+
+/// One DKIM public key to publish (what `outpost_hygiene::dkim::published`
+/// reads from the key folder; this crate stays free of the crypto and
+/// async crates, so the caller reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DkimKey {
+    /// `<selector>-rsa` or `<selector>-ed25519`.
+    pub selector: String,
+    /// `rsa` or `ed25519`.
+    pub algorithm: &'static str,
+    /// The TXT record's text (`v=DKIM1; k=…; p=…`).
+    pub record: String,
+    /// Of the selector mail is signed with now.
+    pub active: bool,
+}
+
+/// The DKIM keys of the key folder, or why they cannot be read.
+pub type DkimKeys = Result<Vec<DkimKey>, String>;
 
 /// The mail domains records are published for: `general.domains`, then
 /// the alias domains, lowercase, without the final dot.
@@ -353,19 +373,16 @@ fn mail_domains(config: &Config, dir: &Directory) -> Vec<String> {
         .collect()
 }
 
-/// The DKIM TXT records (`<selector>._domainkey.<domain>`) of every key
-/// in the key folder: the active selector's two keys (RSA and Ed25519)
-/// and those of rotated-out selectors not yet retired, which must stay
-/// published while mail signed with them may still be checked. The
-/// domains are those smtpd signs for: `smtp.dkim.domain` when set, else
-/// each mail domain (the From domain signs). Empty when signing is off;
-/// an error when the keys cannot be read (see [`dkim_note`]).
-pub fn dkim_records(config: &Config, domains: &[String]) -> Result<Vec<DnsRecord>, String> {
+/// The DKIM TXT records (`<selector>._domainkey.<domain>`) of `keys`: the
+/// active selector's two keys (RSA and Ed25519) and those of rotated-out
+/// selectors not yet retired, which must stay published while mail
+/// signed with them may still be checked. The domains are those smtpd
+/// signs for: `smtp.dkim.domain` when set, else each mail domain (the
+/// From domain signs). Empty when signing is off.
+pub fn dkim_records(config: &Config, domains: &[String], keys: &[DkimKey]) -> Vec<DnsRecord> {
     if !config.smtp.dkim.enabled {
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    let keys = outpost_hygiene::dkim::KeyDir::of(config);
-    let published = outpost_hygiene::dkim::published(&keys).map_err(|e| e.to_string())?;
     let signing: Vec<String> = if config.smtp.dkim.domain.is_empty() {
         domains.to_vec()
     } else {
@@ -380,11 +397,11 @@ pub fn dkim_records(config: &Config, domains: &[String]) -> Result<Vec<DnsRecord
     };
     let mut out = Vec::new();
     for d in &signing {
-        for p in &published {
+        for p in keys {
             out.push(DnsRecord {
                 name: format!("{}._domainkey.{d}.", p.selector),
                 kind: "TXT",
-                value: outpost_hygiene::dkim::zone_strings(&p.record),
+                value: zone_strings(&p.record),
                 comment: match (p.active, p.algorithm) {
                     (true, "rsa") => "DKIM: the RSA-2048 key mail is signed with",
                     (true, _) => "DKIM: the Ed25519 key mail is signed with (RFC 8463)",
@@ -395,21 +412,31 @@ pub fn dkim_records(config: &Config, domains: &[String]) -> Result<Vec<DnsRecord
             });
         }
     }
-    Ok(out)
+    out
+}
+
+/// A TXT record's text as zone-file strings of at most 255 bytes each
+/// (RFC 1035 §3.3.14).
+pub fn zone_strings(record: &str) -> String {
+    record
+        .as_bytes()
+        .chunks(255)
+        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// What to tell an admin about DKIM records that [`dns_records`] could
 /// not list: signing off, keys not made yet, or keys unreadable.
-pub fn dkim_note(config: &Config) -> Option<String> {
+pub fn dkim_note(config: &Config, dkim: &DkimKeys) -> Option<String> {
     if !config.smtp.dkim.enabled {
         return Some("DKIM signing is off ([smtp.dkim] enabled = false): no DKIM record".into());
     }
-    let keys = outpost_hygiene::dkim::KeyDir::of(config);
-    match outpost_hygiene::dkim::published(&keys) {
+    match dkim {
         Ok(p) if p.is_empty() => Some(format!(
             "DKIM: no keys in {} yet (smtpd makes them at its first start, \
              or run `outpostctl dkim rotate`)",
-            keys.dir.display()
+            config.dkim_key_dir().display()
         )),
         Ok(_) => None,
         Err(e) => Some(format!("DKIM: the keys cannot be read: {e}")),
@@ -535,6 +562,21 @@ mod tests {
     #[test]
     fn dkim_records_list_every_published_key_per_signing_domain() {
         use outpost_hygiene::dkim;
+        // What outpostctl and webd pass: the key folder as read.
+        let read = |config: &Config| -> DkimKeys {
+            dkim::published(&dkim::KeyDir::of(config))
+                .map(|v| {
+                    v.into_iter()
+                        .map(|p| DkimKey {
+                            selector: p.selector,
+                            algorithm: p.algorithm,
+                            record: p.record,
+                            active: p.active,
+                        })
+                        .collect()
+                })
+                .map_err(|e| e.to_string())
+        };
         let t = tempfile::tempdir().unwrap();
         let mut config = Config::default();
         config.general.hostname = "mail.outpost.lan".into();
@@ -545,20 +587,22 @@ mod tests {
             .unwrap();
         // No keys yet: no record, and a note saying why.
         assert!(
-            !dns_records(&config, &dir)
+            !dns_records(&config, &dir, &read(&config))
                 .iter()
                 .any(|r| r.name.contains("_domainkey"))
         );
         assert!(
-            dkim_note(&config).unwrap().contains("no keys"),
+            dkim_note(&config, &read(&config))
+                .unwrap()
+                .contains("no keys"),
             "{:?}",
-            dkim_note(&config)
+            dkim_note(&config, &read(&config))
         );
         let keys = dkim::KeyDir::of(&config);
         dkim::ensure(&keys).unwrap();
         let new = dkim::rotate(&keys, "20261207").unwrap();
-        assert_eq!(dkim_note(&config), None);
-        let r = dns_records(&config, &dir);
+        assert_eq!(dkim_note(&config, &read(&config)), None);
+        let r = dns_records(&config, &dir, &read(&config));
         let dkim: Vec<&DnsRecord> = r.iter().filter(|r| r.name.contains("_domainkey")).collect();
         // Two selectors (active + rotated out) x two algorithms x two domains.
         assert_eq!(dkim.len(), 8, "{dkim:#?}");
@@ -589,7 +633,7 @@ mod tests {
         }
         // A fixed signing domain: records only there.
         config.smtp.dkim.domain = "Sign.Example".into();
-        let r = dns_records(&config, &dir);
+        let r = dns_records(&config, &dir, &read(&config));
         assert!(
             r.iter()
                 .filter(|r| r.name.contains("_domainkey"))
@@ -598,15 +642,19 @@ mod tests {
         // Signing off: no record, and the note says so.
         config.smtp.dkim.enabled = false;
         assert!(
-            !dns_records(&config, &dir)
+            !dns_records(&config, &dir, &read(&config))
                 .iter()
                 .any(|r| r.name.contains("_domainkey"))
         );
-        assert!(dkim_note(&config).unwrap().contains("off"));
+        assert!(dkim_note(&config, &read(&config)).unwrap().contains("off"));
         // Unreadable keys: an error note, not silence.
         config.smtp.dkim.enabled = true;
         std::fs::write(keys.dir.join("active"), "bad selector!\n").unwrap();
-        assert!(dkim_note(&config).unwrap().contains("cannot be read"));
+        assert!(
+            dkim_note(&config, &read(&config))
+                .unwrap()
+                .contains("cannot be read")
+        );
     }
 
     #[test]
@@ -618,7 +666,7 @@ mod tests {
         let mut dir = Directory::open(&t.path().join("dir")).unwrap();
         dir.add_domain_alias("field.example", "outpost.lan")
             .unwrap();
-        let r = dns_records(&config, &dir);
+        let r = dns_records(&config, &dir, &Ok(Vec::new()));
         let has = |name: &str, kind: &str, value: &str| {
             r.iter()
                 .any(|x| x.name == name && x.kind == kind && x.value == value)

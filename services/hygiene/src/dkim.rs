@@ -26,7 +26,6 @@ use std::sync::{Arc, Mutex};
 use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::{DkimSigner, Done};
-use outpost_config::hygiene::Dkim;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -400,17 +399,6 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// A TXT record's text as zone-file strings of at most 255 bytes each
-/// (RFC 1035 §3.3.14).
-pub fn zone_strings(record: &str) -> String {
-    record
-        .as_bytes()
-        .chunks(255)
-        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn load(cfg: &KeyDir, selector: &str) -> Result<KeySet, Error> {
     let keys = KeySet {
         selector: selector.to_string(),
@@ -475,6 +463,13 @@ impl Signer {
         }
     }
 
+    /// [`Signer::sign`] as the plain function `outpost_submit::Sign`
+    /// (the synchronous submission library takes the signer as a function,
+    /// so it links no crypto or async crate).
+    pub fn as_fn(&self) -> impl Fn(&[&[u8]], &str) -> Result<String, String> + '_ {
+        |chunks, domain| self.sign(chunks, domain).map_err(|e| e.to_string())
+    }
+
     /// The two `DKIM-Signature` fields (RSA first) for `message` (given as
     /// consecutive chunks: the trace fields smtpd adds, then what the
     /// client sent), signed for `domain`.
@@ -490,24 +485,4 @@ impl Signer {
             .map_err(|e| Error(format!("signing (ed25519): {e}")))?;
         Ok(format!("{}{}", rsa.to_header(), ed.to_header()))
     }
-}
-
-/// The signing domain of a message from `from` (the From address): the
-/// configured one, else the From domain when it is one of `domains`
-/// (Outpost's, alias domains included), else the first of `domains`.
-pub fn signing_domain(cfg: &Dkim, from: Option<&str>, domains: &[String]) -> String {
-    if !cfg.domain.is_empty() {
-        return cfg.domain.to_ascii_lowercase();
-    }
-    if let Some(d) = from
-        .and_then(|a| a.rsplit_once('@'))
-        .map(|(_, d)| d.to_ascii_lowercase())
-        && domains.iter().any(|x| x.eq_ignore_ascii_case(&d))
-    {
-        return d;
-    }
-    domains
-        .first()
-        .map(|d| d.to_ascii_lowercase())
-        .unwrap_or_else(|| "outpost.lan".into())
 }

@@ -340,8 +340,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status => status(&config),
         Command::Dns { json } => {
             let dir = open_directory(&config)?;
-            let records = outpost_admin::dns_records(&config, &dir);
-            let note = outpost_admin::dkim_note(&config);
+            let keys = dkim_keys(&config);
+            let records = outpost_admin::dns_records(&config, &dir, &keys);
+            let note = outpost_admin::dkim_note(&config, &keys);
             if json {
                 println!("{}", serde_json::to_string_pretty(&records)?);
             } else {
@@ -362,6 +363,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The DKIM keys in the key folder, for outpost-admin's records.
+fn dkim_keys(config: &Config) -> outpost_admin::DkimKeys {
+    outpost_hygiene::dkim::published(&outpost_hygiene::dkim::KeyDir::of(config))
+        .map(|v| {
+            v.into_iter()
+                .map(|p| outpost_admin::DkimKey {
+                    selector: p.selector,
+                    algorithm: p.algorithm,
+                    record: p.record,
+                    active: p.active,
+                })
+                .collect()
+        })
+        .map_err(|e| e.to_string())
+}
+
 /// `dkim show|rotate|retire`.
 fn dkim(config: &Config, cmd: DkimCmd) -> anyhow::Result<()> {
     use outpost_hygiene::dkim;
@@ -374,8 +391,9 @@ fn dkim(config: &Config, cmd: DkimCmd) -> anyhow::Result<()> {
         .cloned()
         .chain(dir.domain_aliases()?.into_iter().map(|(a, _)| a))
         .collect();
-    let records = |config: &Config| {
-        outpost_admin::dkim_records(config, &domains).map_err(|e| anyhow::anyhow!(e))
+    let records = |config: &Config| -> anyhow::Result<Vec<outpost_admin::DnsRecord>> {
+        let keys = dkim_keys(config).map_err(anyhow::Error::msg)?;
+        Ok(outpost_admin::dkim_records(config, &domains, &keys))
     };
     match cmd {
         DkimCmd::Show { json } => {

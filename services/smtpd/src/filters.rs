@@ -222,12 +222,7 @@ pub(crate) fn sign(
     only_local: bool,
     chunks: &[&[u8]],
 ) -> String {
-    outpost_submit::dkim_sign(
-        config,
-        dir,
-        filters.signer.as_ref(),
-        from,
-        only_local,
-        chunks,
-    )
+    let sign = filters.signer.as_ref().map(|s| s.as_fn());
+    let sign = sign.as_ref().map(|f| f as &outpost_submit::Sign);
+    outpost_submit::dkim_sign(config, dir, sign, from, only_local, chunks)
 }

@@ -989,6 +989,8 @@ pub(crate) fn deliver_all(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let mut dir = shared.directory.lock().unwrap_or_else(|e| e.into_inner());
+        let sign = shared.filters.signer.as_ref().map(|s| s.as_fn());
+        let sign = sign.as_ref().map(|f| f as &outpost_submit::Sign);
         let sent = outpost_submit::vacation::answer(
             &shared.config,
             &mut dir,
@@ -996,7 +998,7 @@ pub(crate) fn deliver_all(
             &env.from,
             message,
             now,
-            shared.filters.signer.as_ref(),
+            sign,
         );
         if sent > 0 {
             shared.relay_wakeup.notify_one();

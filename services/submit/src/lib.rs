@@ -178,6 +178,36 @@ pub fn deliver_local_to(
     Ok(())
 }
 
+/// A DKIM signer: the `DKIM-Signature` fields for a message (given as
+/// consecutive chunks) signed for a domain. The daemons pass
+/// `outpost_hygiene::dkim::Signer::as_fn`; this crate stays synchronous
+/// (the installer links it) and links no crypto.
+pub type Sign<'a> = dyn Fn(&[&[u8]], &str) -> Result<String, String> + 'a;
+
+/// The signing domain of a message from `from` (the From address): the
+/// configured one, else the From domain when it is one of `domains`
+/// (Outpost's, alias domains included), else the first of `domains`.
+pub fn signing_domain(
+    cfg: &outpost_config::hygiene::Dkim,
+    from: Option<&str>,
+    domains: &[String],
+) -> String {
+    if !cfg.domain.is_empty() {
+        return cfg.domain.to_ascii_lowercase();
+    }
+    if let Some(d) = from
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d.to_ascii_lowercase())
+        && domains.iter().any(|x| x.eq_ignore_ascii_case(&d))
+    {
+        return d;
+    }
+    domains
+        .first()
+        .map(|d| d.to_ascii_lowercase())
+        .unwrap_or_else(|| "outpost.lan".into())
+}
+
 /// The `DKIM-Signature` fields for a message `from` sends (`chunks`: the
 /// message as it will be stored, trace fields excepted), or nothing when
 /// there is no signer, the mail stays local and `smtp.dkim.sign_local` is
@@ -188,7 +218,7 @@ pub fn deliver_local_to(
 pub fn dkim_sign(
     config: &Config,
     dir: &Directory,
-    signer: Option<&outpost_hygiene::dkim::Signer>,
+    signer: Option<&Sign>,
     from: Option<&str>,
     only_local: bool,
     chunks: &[&[u8]],
@@ -206,8 +236,8 @@ pub fn dkim_sign(
             .into_iter()
             .map(|(a, _)| a),
     );
-    let domain = outpost_hygiene::dkim::signing_domain(&config.smtp.dkim, from, &domains);
-    match signer.sign(chunks, &domain) {
+    let domain = signing_domain(&config.smtp.dkim, from, &domains);
+    match signer(chunks, &domain) {
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "DKIM signing failed: sent unsigned");

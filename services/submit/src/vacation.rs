@@ -219,7 +219,7 @@ pub fn send(
     dir: &Directory,
     reply: &AutoReply,
     now: u64,
-    signer: Option<&outpost_hygiene::dkim::Signer>,
+    signer: Option<&crate::Sign>,
 ) -> Result<Option<String>, String> {
     let Recipient { local, remote } = crate::resolve(config, dir, &reply.to, true)
         .map_err(|r| format!("the sender {} cannot be reached: {r}", reply.to))?;
@@ -284,7 +284,7 @@ pub fn answer(
     sender: &str,
     message: &[u8],
     now: u64,
-    signer: Option<&outpost_hygiene::dkim::Signer>,
+    signer: Option<&crate::Sign>,
 ) -> usize {
     let mut sent = 0;
     for mailbox in local {

@@ -178,8 +178,21 @@ pub async fn console(
             .collect();
         let aliases = dir.aliases().unwrap_or_default();
         let groups = dir.groups().unwrap_or_default();
-        let mut dns = outpost_admin::zone_text(&outpost_admin::dns_records(&w.config, &dir));
-        if let Some(n) = outpost_admin::dkim_note(&w.config) {
+        // The key folder as read here (outpost-admin links no crypto).
+        let keys = outpost_hygiene::dkim::published(&outpost_hygiene::dkim::KeyDir::of(&w.config))
+            .map(|v| {
+                v.into_iter()
+                    .map(|p| outpost_admin::DkimKey {
+                        selector: p.selector,
+                        algorithm: p.algorithm,
+                        record: p.record,
+                        active: p.active,
+                    })
+                    .collect()
+            })
+            .map_err(|e| e.to_string());
+        let mut dns = outpost_admin::zone_text(&outpost_admin::dns_records(&w.config, &dir, &keys));
+        if let Some(n) = outpost_admin::dkim_note(&w.config, &keys) {
             dns.push_str(&format!("; {n}\n"));
         }
         let domain_aliases = dir.domain_aliases().unwrap_or_default();

@@ -1072,12 +1072,14 @@ fn send_now(
         Err(e) => return c.refuse(web, format!("The message could not be built: {e}")),
     };
     drop(attachments);
+    let sign_fn = web.signer.as_ref().map(|s| s.as_fn());
+    let sign = sign_fn.as_ref().map(|f| f as &outpost_submit::Sign);
     // Signed as smtpd signs a submitted message (over the message, not
     // the trace field).
     let signature = outpost_submit::dkim_sign(
         &web.config,
         &dir,
-        web.signer.as_ref(),
+        sign,
         Some(&from),
         remote.is_empty(),
         &[&built],
@@ -1116,15 +1118,7 @@ fn send_now(
     if !local.is_empty()
         && let Ok(mut dir) = outpost_directory::Directory::open(&web.config.directory.path)
     {
-        outpost_submit::vacation::answer(
-            &web.config,
-            &mut dir,
-            &local,
-            &from,
-            &message,
-            now,
-            web.signer.as_ref(),
-        );
+        outpost_submit::vacation::answer(&web.config, &mut dir, &local, &from, &message, now, sign);
     }
     if !remote.is_empty() {
         let env = outpost_queue::Envelope {

@@ -1246,8 +1246,7 @@ fn act_on(web: &Web, signed: &Signed, form: &Form) -> Response {
             web,
             &signed.session.user,
             &mb,
-            &folder,
-            &fname,
+            (&folder, &fname),
             &uids,
             what,
             form,
@@ -1271,13 +1270,11 @@ fn act_on(web: &Web, signed: &Signed, form: &Form) -> Response {
 }
 
 /// Does `what` to messages `uids` of folder `name`.
-#[allow(clippy::too_many_arguments)]
 fn act_in(
     web: &Web,
     user: &str,
     mb: &Mailbox,
-    folder: &Folder,
-    name: &str,
+    (folder, name): (&Folder, &str),
     uids: &[u32],
     what: &str,
     form: &Form,
